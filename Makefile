@@ -1,0 +1,51 @@
+# chainconsult: `make run` to start the platform, `make test` to run the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test check static format lint typecheck lock migration clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install the package with its pinned dependencies
+
+run: $(STAMP) ## Start the platform on http://$(HOST):$(PORT) (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/chainconsult serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP) ## Run the whole test suite (real PostgreSQL; Redis tests need TEST_REDIS_URL or redis-server)
+	$(BIN)/pytest
+
+static: $(STAMP) ## Format check, lint and strict types
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+check: static test ## Everything CI checks: format, lint, types, tests
+
+format: $(STAMP) ## Rewrite files in the house format and apply safe lint fixes
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+lock: ## Re-resolve dependencies into constraints.txt (newest versions that fit pyproject.toml)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	rm -rf .lock-venv
+
+migration: $(STAMP) ## New Alembic migration from model changes: make migration m="what changed"
+	$(BIN)/python -m chainconsult.infra.db.new_migration "$(m)"
+
+clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from chainconsult.cli import main
+
+main()

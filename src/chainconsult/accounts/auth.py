@@ -1,0 +1,85 @@
+"""Who is calling. Every route that declares ``CurrentAccount`` (or ``AdminAccount``) needs a
+valid login; the bearer token and the session cookie are equivalent, except that a
+cookie-authenticated unsafe request must echo the CSRF cookie in ``X-CSRF-Token``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from chainconsult.accounts.service import AccountService, Principal
+from chainconsult.errors import Forbidden, Unauthorized
+from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.security.tokens import csrf_token_valid
+
+SESSION_COOKIE = "session"
+CSRF_COOKIE = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_bearer = HTTPBearer(auto_error=False, description="The access_token returned by login.")
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="Set by login; unsafe requests must also send X-CSRF-Token.",
+)
+
+
+async def _optional_principal(
+    request: Request,
+    session: DbSession,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Principal | None:
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    token = bearer.credentials if bearer is not None else cookie
+    if not token:
+        return None
+    principal = await AccountService(session).principal_for_token(token)
+    if principal is None:
+        raise Unauthorized("The token or session is invalid, expired or revoked.")
+    if bearer is None and request.method not in SAFE_METHODS:
+        _check_csrf(request, principal)
+    request.state.principal = principal
+    return principal
+
+
+def _check_csrf(request: Request, principal: Principal) -> None:
+    header = request.headers.get(CSRF_HEADER, "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    secret: bytes = request.app.state.secret_key
+    if (
+        not header
+        or header != cookie
+        or not csrf_token_valid(secret, str(principal.session_id), header)
+    ):
+        raise Forbidden(
+            f"Cookie-authenticated requests that change data must send the {CSRF_COOKIE} "
+            f"cookie's value in the {CSRF_HEADER} header.",
+            reason="csrf",
+        )
+
+
+async def _required_principal(
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+async def _admin_principal(
+    principal: Annotated[Principal, Depends(_required_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("This needs an admin account.")
+    return principal
+
+
+OptionalAccount = Annotated[Principal | None, Depends(_optional_principal)]
+CurrentAccount = Annotated[Principal, Depends(_required_principal)]
+AdminAccount = Annotated[Principal, Depends(_admin_principal)]

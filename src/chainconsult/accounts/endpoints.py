@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentAccount
+from chainconsult.accounts.schemas import (
+    AccountResponse,
+    LoginRequest,
+    RegisterRequest,
+    TokenResponse,
+)
+from chainconsult.accounts.service import AccountService
+from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.security.tokens import new_csrf_token
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def client_ip(request: Request) -> str | None:
+    ip = getattr(request.state, "client_ip", None)
+    if isinstance(ip, str):
+        return ip
+    return request.client.host if request.client else None
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountResponse)
+async def register(body: RegisterRequest, session: DbSession) -> AccountResponse:
+    """Create an account. A 409 means the email (in any letter case) is taken."""
+    account = await AccountService(session).register(
+        email=str(body.email),
+        password=body.password,
+        display_name=body.display_name,
+        wants_expert=body.role == "expert",
+    )
+    return AccountResponse.model_validate(account)
+
+
+@router.post("/login", response_model=TokenResponse)
+async def login(
+    body: LoginRequest, request: Request, response: Response, session: DbSession
+) -> TokenResponse:
+    """Exchange email and password for a bearer token. Also sets the HttpOnly `session` cookie
+    and the `csrf_token` cookie, whose value cookie-authenticated writes echo in X-CSRF-Token."""
+    settings = request.app.state.settings
+    result = await AccountService(session).log_in(
+        email=body.email,
+        password=body.password,
+        ttl_seconds=settings.security.session_ttl_seconds,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    secure = settings.app.is_production
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=result.expires_in,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        new_csrf_token(request.app.state.secret_key, str(result.session_id)),
+        max_age=result.expires_in,
+        httponly=False,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    return TokenResponse(access_token=result.token, expires_in=result.expires_in)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: CurrentAccount, response: Response, session: DbSession) -> None:
+    """Revoke this login on the server: the token and the cookie stop working at once."""
+    await AccountService(session).log_out(principal)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+@router.get("/me", response_model=AccountResponse)
+async def me(principal: CurrentAccount, session: DbSession) -> AccountResponse:
+    """The calling account."""
+    return AccountResponse.model_validate(await AccountService(session).get(principal.account_id))

@@ -1,0 +1,146 @@
+"""Account rules: who may register, log in, log out, and change plans. Services flush; the
+request's transaction commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.accounts.repository import AccountRepository
+from chainconsult.errors import Conflict, NotFound, Unauthorized
+from chainconsult.infra.security.passwords import passwords
+from chainconsult.infra.security.tokens import new_login_token, token_digest
+from chainconsult.models.accounts import Account, AccountSession, Plan, Role
+from chainconsult.models.base import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: resolved once per request from the bearer token or session cookie."""
+
+    account_id: uuid.UUID
+    session_id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    plan: Plan
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: str
+    session_id: uuid.UUID
+    expires_in: int
+    account: Account
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.repository = AccountRepository(session)
+
+    async def register(
+        self, *, email: str, password: str, display_name: str, wants_expert: bool
+    ) -> Account:
+        if await self.repository.by_email(email) is not None:
+            raise Conflict("An account with this email already exists.", field="email")
+        account = Account(
+            email=email,
+            password_hash=await passwords.hash(password),
+            display_name=display_name,
+            role=Role.expert_candidate if wants_expert else Role.client,
+            plan=Plan.free,
+        )
+        try:
+            return await self.repository.add(account)
+        except IntegrityError as exc:
+            # Two registrations of one address at the same moment: the unique index decides.
+            raise Conflict("An account with this email already exists.", field="email") from exc
+
+    async def log_in(
+        self,
+        *,
+        email: str,
+        password: str,
+        ttl_seconds: int,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> Login:
+        account = await self.repository.by_email(email)
+        stored = account.password_hash if account is not None and account.is_active else None
+        # Same work and the same answer whether or not the account exists.
+        if not await passwords.verify(stored, password) or account is None:
+            raise Unauthorized("Wrong email or password.")
+        if passwords.needs_rehash(account.password_hash):
+            account.password_hash = await passwords.hash(password)
+        now = utcnow()
+        token = new_login_token()
+        login = await self.repository.add_session(
+            AccountSession(
+                account_id=account.id,
+                token_hash=token_digest(token),
+                expires_at=now + dt.timedelta(seconds=ttl_seconds),
+                ip=ip,
+                user_agent=(user_agent or "")[:512] or None,
+            )
+        )
+        account.last_login_at = now
+        return Login(token=token, session_id=login.id, expires_in=ttl_seconds, account=account)
+
+    async def principal_for_token(self, token: str) -> Principal | None:
+        found = await self.repository.active_login(token_digest(token), utcnow())
+        if found is None:
+            return None
+        login, account = found
+        return Principal(
+            account_id=account.id,
+            session_id=login.id,
+            email=account.email,
+            display_name=account.display_name,
+            role=Role(account.role),
+            plan=Plan(account.plan),
+        )
+
+    async def log_out(self, principal: Principal) -> None:
+        await self.repository.revoke_login(principal.session_id, utcnow())
+
+    async def get(self, account_id: uuid.UUID) -> Account:
+        account = await self.repository.by_id(account_id)
+        if account is None:
+            raise NotFound("No such account.")
+        return account
+
+    async def change_plan(self, *, account_id: uuid.UUID, plan: Plan) -> Account:
+        account = await self.get(account_id)
+        account.plan = plan
+        await self.repository.session.flush()
+        return account
+
+    async def ensure_admin(self, *, email: str, password: str | None) -> tuple[Account, bool]:
+        """Create an admin, or promote an existing account; returns (account, created)."""
+        account = await self.repository.by_email(email)
+        if account is None:
+            if password is None:
+                raise ValueError("a password is needed to create a new account")
+            account = await self.repository.add(
+                Account(
+                    email=email,
+                    password_hash=await passwords.hash(password),
+                    display_name=email.split("@", 1)[0][:100] or "admin",
+                    role=Role.admin,
+                    plan=Plan.enterprise,
+                )
+            )
+            return account, True
+        account.role = Role.admin
+        if password is not None:
+            account.password_hash = await passwords.hash(password)
+        await self.repository.session.flush()
+        return account, False

@@ -1,0 +1,1 @@
+"""Operator endpoints: plans, and (with later issues) vetting, audit, alerts and jobs."""

@@ -1,0 +1,97 @@
+"""The application factory. Nothing here connects anywhere at import time: the lifespan builds
+the engine and the Redis client from the settings it was given, and closes them on exit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+
+from chainconsult import __version__
+from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.admin.endpoints import router as admin_router
+from chainconsult.config import RedisSettings, Settings, load_settings
+from chainconsult.errors import install_problem_handlers
+from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+from chainconsult.infra.health.endpoints import router as health_router
+from chainconsult.infra.http import JSONResponse
+from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.infra.monitoring.request_context import (
+    CrashBarrierMiddleware,
+    RequestContextMiddleware,
+)
+from chainconsult.infra.security.body import BodyGuardMiddleware
+
+log = structlog.get_logger(__name__)
+
+
+def build_redis(settings: RedisSettings) -> Redis | None:
+    if settings.url is None:
+        return None
+    timeout = settings.socket_timeout_ms / 1000
+    client: Redis = Redis.from_url(
+        settings.url.get_secret_value(),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+    return client
+
+
+def api_v2_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v2")
+    router.include_router(accounts_router)
+    router.include_router(admin_router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.app.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.database)
+        redis = build_redis(settings.redis)
+        app.state.engine = engine
+        app.state.sessionmaker = build_sessionmaker(engine)
+        app.state.redis = redis
+        log.info(
+            "started",
+            version=__version__,
+            environment=settings.app.environment.value,
+            redis=redis is not None,
+        )
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="chainconsult",
+        version=__version__,
+        summary="Backend of a blockchain consultant marketplace.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        openapi_url="/api/v2/openapi.json",
+        docs_url="/api/v2/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.secret_key = settings.secret_key()
+    app.state.started_monotonic = time.monotonic()
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_v2_router())
+    # Added innermost first: a request passes RequestContext, then BodyGuard, then CrashBarrier.
+    app.add_middleware(CrashBarrierMiddleware)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.security.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,176 @@
+"""The `chainconsult` command (also `python -m chainconsult`)."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from chainconsult.config import ConfigError, Settings, load_settings
+from chainconsult.infra.embedded.postgres import (
+    EmbeddedDatabaseError,
+    ServeLock,
+    embedded_database,
+)
+
+cli = typer.Typer(
+    name="chainconsult",
+    help="Blockchain consultant marketplace: API server, job worker and operator tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a reachable DATABASE_URL: the configured one, or the embedded server's
+    (started, or attached to, for as long as the block runs)."""
+    if not settings.database.is_embedded:
+        yield settings
+        return
+    try:
+        with embedded_database(settings.app.data_dir) as url:
+            # Child processes (server workers) inherit the URL through the environment.
+            os.environ["DATABASE_URL"] = url
+            yield load_settings()
+    except EmbeddedDatabaseError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _migrate(settings: Settings) -> None:
+    from chainconsult.infra.db.migrate import migrate
+
+    migrate(settings.database.sqlalchemy_url(), echo=lambda line: typer.echo(line, err=True))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Also run a job worker in each API process.")
+    ] = False,
+) -> None:
+    """Run the API server. Without DATABASE_URL it starts the embedded PostgreSQL under the
+    data dir, migrates it and runs a job worker in-process."""
+    import uvicorn
+
+    settings = _settings()
+    embedded = settings.database.is_embedded
+    lock = ServeLock(settings.app.data_dir.resolve())
+    if embedded:
+        try:
+            lock.acquire()
+        except EmbeddedDatabaseError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        with _database(settings) as ready:
+            if embedded:
+                _migrate(ready)
+            if embedded or with_worker:
+                os.environ["CHAINCONSULT_IN_PROCESS_WORKER"] = "1"
+            typer.echo(f"chainconsult serving on http://{host}:{port}", err=True)
+            # uvicorn re-raises the SIGTERM it drained on: with the default handler that kills
+            # the process before the embedded PostgreSQL is stopped. Exit normally instead.
+            signal.signal(signal.SIGTERM, _exit_cleanly)
+            uvicorn.run(
+                "chainconsult.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_config=None,
+                access_log=False,
+                server_header=False,
+                # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
+                proxy_headers=False,
+                timeout_keep_alive=5,
+                timeout_graceful_shutdown=30,
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lock.release()
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every migration (app schema and job schema)."""
+    with _database(_settings()) as settings:
+        _migrate(settings)
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Argument(help="Email of the admin account.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an admin account, or promote an existing account to admin."""
+    import asyncio
+
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise _fail(f"EMAIL: {exc}") from None
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (empty keeps an existing account's): ") or None
+        if password is not None and getpass.getpass("Repeat: ") != password:
+            raise _fail("the passwords differ")
+    if password is not None and len(password) < 12:
+        raise _fail("the password needs at least 12 characters")
+    with _database(_settings()) as settings:
+        created = asyncio.run(_ensure_admin(settings, email, password))
+    typer.echo(f"{'created' if created else 'promoted'} admin {email}")
+
+
+async def _ensure_admin(settings: Settings, email: str, password: str | None) -> bool:
+    from chainconsult.accounts.service import AccountService
+    from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+
+    engine = build_engine(settings.database, application_name="chainconsult-cli")
+    try:
+        async with build_sessionmaker(engine)() as session, session.begin():
+            try:
+                _, created = await AccountService(session).ensure_admin(
+                    email=email, password=password
+                )
+            except ValueError as exc:
+                raise _fail(f"{exc} (use --password-stdin or a terminal)") from None
+    finally:
+        await engine.dispose()
+    return created
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,384 @@
+"""Settings, read from the environment and validated once at start-up.
+
+Every variable of the external contract (DESIGN.md) lives here, grouped by concern. Each group
+is its own ``BaseSettings`` so that ``settings.database.max_connections`` reads as what it is,
+while the environment keeps the flat names the specification uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_COMMON = SettingsConfigDict(
+    populate_by_name=True, extra="ignore", env_ignore_empty=True, validate_default=True
+)
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class EmailService(StrEnum):
+    smtp = "smtp"
+    console = "console"
+    disabled = "disabled"
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_networks(value: Any) -> list[IPNetwork]:
+    networks: list[IPNetwork] = []
+    for item in _split_commas(value) or []:
+        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(item)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or CIDR block") from exc
+    return networks
+
+
+NetworkList = Annotated[list[IPNetwork], NoDecode]
+StringList = Annotated[list[str], NoDecode]
+
+
+class AppSettings(BaseSettings):
+    model_config = _COMMON
+
+    environment: Environment = Field(Environment.development, validation_alias="CHAINCONSULT_ENV")
+    """development, production or test; production turns on Secure cookies, HSTS and
+    requires SECRET_KEY."""
+    data_dir: Path = Field(Path("var"), validation_alias="CHAINCONSULT_DATA_DIR")
+    """Where the embedded PostgreSQL, the generated secret key and run-time files live."""
+    secret_key: SecretStr | None = Field(None, validation_alias="SECRET_KEY")
+    """Key for signing CSRF tokens and other secrets; at least 32 characters."""
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    """Minimum level of the JSON log lines written to standard output."""
+    log_to_database: bool = Field(False, validation_alias="LOG_TO_DATABASE")
+    """Store warnings, errors and alerts in the database for the status dashboard."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _COMMON
+
+    url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    """PostgreSQL URL (postgresql://user:pass@host:5432/db). Unset: the embedded server."""
+    max_connections: int = Field(20, ge=1, le=1000, validation_alias="DATABASE_MAX_CONNECTIONS")
+    """Connections kept in each process's pool."""
+    max_overflow: int = Field(10, ge=0, le=1000, validation_alias="DATABASE_MAX_OVERFLOW")
+    """Extra connections a process may open above the pool size under bursts."""
+    connection_timeout_ms: int = Field(
+        10_000, ge=100, le=600_000, validation_alias="DATABASE_CONNECTION_TIMEOUT"
+    )
+    """Milliseconds to wait for a new connection or a free pooled one."""
+    pool_recycle_seconds: int = Field(1800, ge=0, validation_alias="DATABASE_POOL_RECYCLE")
+    """Seconds after which a pooled connection is replaced."""
+    statement_timeout_ms: int = Field(
+        5_000, ge=0, le=3_600_000, validation_alias="DATABASE_STATEMENT_TIMEOUT"
+    )
+    """Milliseconds a single statement of a request may run (0: no limit)."""
+    slow_query_ms: int = Field(200, ge=1, validation_alias="SLOW_QUERY_MS")
+    """Statements slower than this are logged and counted as slow."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.url is None
+
+    def sqlalchemy_url(self) -> str:
+        """The URL with the psycopg 3 driver, whatever spelling the operator used."""
+        if self.url is None:
+            raise ConfigError("DATABASE_URL: not set and the embedded server was not started")
+        raw = self.url.get_secret_value()
+        _, rest = raw.split("://", 1)
+        return f"postgresql+psycopg://{rest}"
+
+    def libpq_url(self) -> str:
+        """The URL as libpq (and so plain psycopg and procrastinate) understands it."""
+        return self.sqlalchemy_url().replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class RedisSettings(BaseSettings):
+    model_config = _COMMON
+
+    url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
+    """redis:// or rediss:// (TLS). Unset: every Redis use falls back to process memory."""
+    upstash_rest_url: str | None = Field(None, validation_alias="UPSTASH_REDIS_REST_URL")
+    """Accepted only to explain that Upstash's rediss:// URL belongs in REDIS_URL."""
+    key_prefix: str = Field(
+        "chainconsult", min_length=1, max_length=64, validation_alias="REDIS_KEY_PREFIX"
+    )
+    """Prefix of every key this deployment writes, so several can share one Redis."""
+    socket_timeout_ms: int = Field(250, ge=10, le=60_000, validation_alias="REDIS_SOCKET_TIMEOUT")
+    """Milliseconds a Redis call may take before the in-memory fallback is used."""
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().split("://", 1)[0] not in {
+            "redis",
+            "rediss",
+            "unix",
+        }:
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _upstash_needs_redis_url(self) -> RedisSettings:
+        if self.upstash_rest_url and self.url is None:
+            raise ValueError(
+                "UPSTASH_REDIS_REST_URL is set but the REST API is not used: put the database's "
+                "rediss:// URL (from the Upstash console) in REDIS_URL"
+            )
+        return self
+
+
+class SecuritySettings(BaseSettings):
+    model_config = _COMMON
+
+    allowed_origins: StringList = Field(default_factory=list, validation_alias="ALLOWED_ORIGINS")
+    """Origins (scheme://host[:port]) allowed to call the API from a browser with credentials."""
+    trusted_ips: NetworkList = Field(default_factory=list, validation_alias="TRUSTED_IPS")
+    """IPs/CIDRs that bypass rate limits and may read detailed health and /metrics."""
+    blocked_ips: NetworkList = Field(default_factory=list, validation_alias="BLOCKED_IPS")
+    """IPs/CIDRs refused with 403 before any other work."""
+    trusted_proxies: NetworkList = Field(default_factory=list, validation_alias="TRUSTED_PROXIES")
+    """Peers whose X-Forwarded-For header is believed."""
+    session_ttl_seconds: int = Field(
+        43_200, ge=60, le=30 * 86_400, validation_alias="SESSION_TTL_SECONDS"
+    )
+    """Lifetime of a login (bearer token and session cookie)."""
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="MAX_BODY_BYTES")
+    """Largest request body accepted; larger ones get 413."""
+
+    @field_validator("trusted_ips", "blocked_ips", "trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> list[IPNetwork]:
+        return _parse_networks(value)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        origins = _split_commas(value)
+        for origin in origins or []:
+            scheme, sep, host = str(origin).partition("://")
+            if scheme not in {"http", "https"} or not sep or not host or "/" in host:
+                raise ValueError(f"{origin!r} is not an origin like https://example.com")
+        return origins
+
+
+class RateLimitSettings(BaseSettings):
+    model_config = _COMMON
+
+    anonymous: str = Field("120/minute", validation_alias="RATE_LIMIT_ANONYMOUS")
+    """Limit per client IP for callers without a login."""
+    free: str = Field("300/minute", validation_alias="RATE_LIMIT_FREE")
+    """Limit per account on the free plan."""
+    pro: str = Field("600/minute", validation_alias="RATE_LIMIT_PRO")
+    """Limit per account on the pro plan."""
+    enterprise: str = Field("3000/minute", validation_alias="RATE_LIMIT_ENTERPRISE")
+    """Limit per account on the enterprise plan."""
+    auth: str = Field("10/minute", validation_alias="RATE_LIMIT_AUTH")
+    """Limit per client IP on login and registration."""
+
+    @field_validator("anonymous", "free", "pro", "enterprise", "auth")
+    @classmethod
+    def _limits_syntax(cls, value: str) -> str:
+        # The `limits` grammar: "<count>/<unit>" or "<count> per <n> <unit>", `;`-separated.
+        import re
+
+        item = r"\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*"
+        if not re.fullmatch(f"{item}(;{item})*", value):
+            raise ValueError(f"{value!r} is not a limit like '120/minute'")
+        return value
+
+
+class JobSettings(BaseSettings):
+    model_config = _COMMON
+
+    max_concurrent_jobs: int = Field(10, ge=1, le=1000, validation_alias="MAX_CONCURRENT_JOBS")
+    """Jobs one worker process runs at once."""
+    in_process_worker: bool = Field(False, validation_alias="CHAINCONSULT_IN_PROCESS_WORKER")
+    """Run a job worker inside the API process (set by `serve` in embedded mode)."""
+
+
+class EmailSettings(BaseSettings):
+    model_config = _COMMON
+
+    service: EmailService = Field(EmailService.console, validation_alias="EMAIL_SERVICE")
+    """smtp sends, console prints, disabled drops (with a log line)."""
+    smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    """SMTP server host."""
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    """587 for STARTTLS, 465 for implicit TLS, 25 or another for plain."""
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    """Login name, when the server wants one."""
+    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
+    """Password, when the server wants one."""
+    smtp_from: str = Field("chainconsult <no-reply@localhost>", validation_alias="SMTP_FROM")
+    """From address of every message."""
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> EmailSettings:
+        if self.service is EmailService.smtp and not self.smtp_host:
+            raise ValueError("SMTP_HOST must be set when EMAIL_SERVICE=smtp")
+        return self
+
+
+class MonitoringSettings(BaseSettings):
+    model_config = _COMMON
+
+    alert_webhook_urls: Annotated[list[AnyHttpUrl], NoDecode] = Field(
+        default_factory=list, validation_alias="ALERT_WEBHOOK_URLS"
+    )
+    """Slack-compatible incoming webhooks that get high and critical alerts."""
+    pagerduty_events_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://events.pagerduty.com/v2/enqueue"),
+        validation_alias="PAGERDUTY_EVENTS_URL",
+    )
+    """PagerDuty Events API v2 endpoint."""
+    pagerduty_routing_key: SecretStr | None = Field(None, validation_alias="PAGERDUTY_ROUTING_KEY")
+    """Integration key; critical alerts page only when it is set."""
+
+    @field_validator("alert_webhook_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+
+class VersioningSettings(BaseSettings):
+    model_config = _COMMON
+
+    api_v1_sunset: str = Field("Thu, 01 Jul 2027 00:00:00 GMT", validation_alias="API_V1_SUNSET")
+    """HTTP-date after which API v1 may stop answering."""
+
+    @field_validator("api_v1_sunset")
+    @classmethod
+    def _http_date(cls, value: str) -> str:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an HTTP-date") from exc
+        if parsed is None or parsed.tzinfo is None:
+            raise ValueError(f"{value!r} is not an HTTP-date in GMT")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from its environment."""
+
+    model_config = _COMMON
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    versioning: VersioningSettings = Field(default_factory=VersioningSettings)
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.app.is_production and self.app.secret_key is None:
+            raise ConfigError("SECRET_KEY: required when CHAINCONSULT_ENV=production")
+        return self
+
+    def secret_key(self) -> bytes:
+        """The signing key; in development it is generated once and kept in the data dir."""
+        if self.app.secret_key is not None:
+            return self.app.secret_key.get_secret_value().encode()
+        path = self.app.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once must not each write a different key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        # A check across several variables; its message names them itself.
+        return message
+    name = ".".join(str(part) for part in first["loc"])
+    if "input" in first and first["type"] not in {"missing"} and not _is_secret(name):
+        return f"{name}: {message} (got {first['input']!r})"
+    return f"{name}: {message}"
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name for word in ("PASSWORD", "SECRET", "KEY", "URL"))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment; raise ConfigError with one line on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

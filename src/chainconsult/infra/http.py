@@ -1,0 +1,85 @@
+"""Small HTTP pieces shared by handlers and raw ASGI middleware: the problem+json body and
+response, and sending one straight from middleware."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Scope, Send
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://chainconsult.dev/problems/"
+"""Problem types are documented under this URI, one page per slug."""
+
+
+def request_id_of(scope: Scope) -> str | None:
+    state = scope.get("state")
+    if isinstance(state, dict):
+        value = state.get("request_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def problem_body(
+    scope: Scope, *, status: int, title: str, detail: str, type_: str, **extensions: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("path", ""),
+        "request_id": request_id_of(scope),
+    }
+    body.update(extensions)
+    return body
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class JSONResponse(Response):
+    """orjson-rendered JSON; the default response class of the API."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> None:
+    """Answer from inside an ASGI middleware, before the application ran."""
+    body = orjson.dumps(
+        problem_body(
+            scope,
+            status=status,
+            title=title,
+            detail=detail,
+            type_=PROBLEM_BASE + slug,
+            **extensions,
+        )
+    )
+    raw_headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

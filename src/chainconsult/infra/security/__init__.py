@@ -1,0 +1,1 @@
+"""Passwords, tokens, request limits and (later) CORS, CSRF, headers and IP filtering."""

@@ -1,0 +1,6 @@
+"""ORM tables of every domain, in one place so migrations and tests see them all."""
+
+from chainconsult.models.accounts import Account, AccountSession, Plan, Role
+from chainconsult.models.base import Base
+
+__all__ = ["Account", "AccountSession", "Base", "Plan", "Role"]

@@ -1,0 +1,184 @@
+"""Test fixtures: a real PostgreSQL database per test session (TEST_DATABASE_URL's server, else
+an embedded one), migrated once and emptied after every test; a real Redis when one is
+available (TEST_REDIS_URL, else a private redis-server), otherwise Redis tests skip.
+
+With CHAINCONSULT_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails the test
+instead of skipping it, so CI cannot pass by silently testing less."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from chainconsult.app import create_app
+from chainconsult.config import Settings, load_settings
+from chainconsult.infra.db.migrate import migrate
+from chainconsult.models import Base
+
+REQUIRE_SERVICES = os.environ.get("CHAINCONSULT_REQUIRE_SERVICES") == "1"
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hmac-signing"
+# Keys of this run never meet another run's on a shared Redis.
+REDIS_PREFIX = f"cctest-{uuid.uuid4().hex[:8]}"
+
+
+def missing_service(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CHAINCONSULT_REQUIRE_SERVICES=1 a skipped test fails the run: CI must not go
+    green by testing less than it claims."""
+    if not REQUIRE_SERVICES:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(
+                f"{len(skipped)} test(s) skipped with CHAINCONSULT_REQUIRE_SERVICES=1: failing",
+                red=True,
+            )
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A libpq URL of a server where the tests may create databases."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield _libpq(configured)
+        return
+    from chainconsult.infra.embedded.postgres import EmbeddedPostgres
+
+    # Socket paths are limited to ~100 bytes: keep the data dir short.
+    data_dir = Path(tempfile.mkdtemp(prefix="ccpg"))
+    server = EmbeddedPostgres(data_dir)
+    url = server.start()
+    yield url
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session (so parallel runs never collide)."""
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    url = url.set(database=name)
+    rendered = url.render_as_string(hide_password=False)
+    migrate(rendered, echo=lambda _line: None)
+    yield rendered
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the database, empty every app table."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = _libpq(request.getfixturevalue("database_url"))
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL: TEST_REDIS_URL, else a private redis-server, else the test skips."""
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing_service("no TEST_REDIS_URL and no redis-server binary on PATH")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(5)
+
+
+def make_settings(database_url: str, tmp_path: Path, **env: Any) -> Settings:
+    """Settings as a deployment would read them, from environment-style names."""
+    values: dict[str, Any] = {
+        "CHAINCONSULT_ENV": "test",
+        "CHAINCONSULT_DATA_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_MAX_CONNECTIONS": 5,
+        "REDIS_KEY_PREFIX": REDIS_PREFIX,
+    }
+    values.update(env)
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update({key: str(value) for key, value in values.items() if value is not None})
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+    try:
+        return load_settings()
+    finally:
+        for key, previous in old.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path, REDIS_URL=None)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http

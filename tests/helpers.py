@@ -1,0 +1,47 @@
+"""Small steps many tests take through the public HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from httpx import AsyncClient
+
+PASSWORD = "correct horse battery staple"
+
+
+async def register(
+    client: AsyncClient, *, email: str | None = None, role: str = "client", name: str = "Test User"
+) -> dict[str, Any]:
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    response = await client.post(
+        "/api/v2/auth/register",
+        json={"email": email, "password": PASSWORD, "display_name": name, "role": role},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in and return bearer headers."""
+    response = await client.post("/api/v2/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def promote_to_admin(database_url: str, account_id: str) -> None:
+    """What `chainconsult create-admin` does for an existing account."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("UPDATE accounts SET role = 'admin' WHERE id = %s", (account_id,))
+
+
+def count_rows(database_url: str, table: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        return int(row[0])

@@ -1,0 +1,183 @@
+"""The command line against a real PostgreSQL: migrate, create-admin, serve with workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.helpers import PASSWORD
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def empty_database(postgres_server_url: str) -> Iterator[str]:
+    """A database with no schema at all, as an operator's new server would have."""
+    name = f"cc_cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _as_url(postgres_server_url, name)
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _as_url(server_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "chainconsult", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("server did not come up")
+
+
+def test_migrate_then_serve_with_two_workers(empty_database: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": empty_database, "SECRET_KEY": "k" * 40, "REDIS_URL": ""}
+    output = _cli("migrate", env=env, cwd=tmp_path)
+    assert "schema up to date" in output
+    _cli("migrate", env=env, cwd=tmp_path)  # idempotent
+    _cli(
+        "create-admin", "ops@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
+    )
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainconsult", "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_up(base, process)
+        login = httpx.post(
+            f"{base}/api/v2/auth/login", json={"email": "ops@example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        token = login.json()["access_token"]
+        me = httpx.get(f"{base}/api/v2/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["role"] == "admin"
+        for _ in range(40):
+            response = httpx.get(f"{base}/api/health")
+            assert response.status_code == 200
+        # Both workers answer: the supervisor started two children.
+        import psutil
+
+        pids = {child.pid for child in psutil.Process(process.pid).children()}
+        assert len(pids) >= 2
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0
+
+
+def test_create_admin_promotes_an_existing_account(empty_database: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": empty_database, "SECRET_KEY": "k" * 40}
+    _cli("migrate", env=env, cwd=tmp_path)
+    first = _cli(
+        "create-admin", "a@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
+    )
+    again = _cli(
+        "create-admin", "A@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
+    )
+
+    assert "created admin" in first
+    assert "promoted admin" in again
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute("SELECT role FROM accounts").fetchall()
+    assert rows == [("admin",)]
+
+
+@pytest.mark.slow
+def test_embedded_server_keeps_accounts_across_restarts(tmp_path: Path) -> None:
+    """The fresh-clone path: no DATABASE_URL, data under ./var, a restart keeps it."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update({"CHAINCONSULT_DATA_DIR": str(tmp_path / "var"), "REDIS_URL": ""})
+    env.pop("DATABASE_URL", None)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "chainconsult", "serve", "--port", str(port)]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_until_up(base, process, timeout=120)
+        return process
+
+    process = start()
+    try:
+        health = httpx.get(f"{base}/api/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "warn"  # no Redis configured
+        second = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert second.returncode != 0
+        assert "another chainconsult serve" in second.stderr
+        created = httpx.post(
+            f"{base}/api/v2/auth/register",
+            json={"email": "keep@example.com", "password": PASSWORD, "display_name": "Keep"},
+        )
+        assert created.status_code == 201
+    finally:
+        process.terminate()
+        assert process.wait(60) == 0
+
+    process = start()
+    try:
+        login = httpx.post(
+            f"{base}/api/v2/auth/login", json={"email": "keep@example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(60) == 0
+    # The embedded server stopped with the last process that used it.
+    import psutil
+
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
