@@ -5,7 +5,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_, update
+from sqlalchemy import Numeric, Select, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -89,7 +89,9 @@ class ExpertRepository:
                 rating_count=ExpertProfile.rating_count + 1,
                 rating_sum=ExpertProfile.rating_sum + rating,
                 rating_avg=func.round(
-                    (ExpertProfile.rating_sum + rating) / (ExpertProfile.rating_count + 1.0), 2
+                    cast(ExpertProfile.rating_sum + rating, Numeric)
+                    / (ExpertProfile.rating_count + 1),
+                    2,
                 ),
             )
             .execution_options(synchronize_session=False)
