@@ -20,7 +20,8 @@ def libpq(database_url: str) -> str:
 
 def query(database_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(libpq(database_url), autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 async def admin(client: AsyncClient, database_url: str) -> Headers:
@@ -105,3 +106,24 @@ async def notifications(client: AsyncClient, headers: Headers) -> list[dict[str,
 
 def kinds(items: list[dict[str, Any]]) -> list[str]:
     return [item["kind"] for item in items]
+
+
+MARKETPLACE_TABLES = (
+    "accounts",
+    "expert_applications",
+    "expert_profiles",
+    "projects",
+    "project_invitations",
+    "proposals",
+    "reviews",
+    "notifications",
+)
+
+
+def snapshot(database_url: str) -> dict[str, list[Any]]:
+    """Every row of the marketplace tables, to prove a refused request changed nothing."""
+    rows: dict[str, list[Any]] = {}
+    for table in MARKETPLACE_TABLES:
+        found = query(database_url, f"SELECT to_jsonb(t)::text FROM {table} t")
+        rows[table] = sorted(row[0] for row in found)
+    return rows
