@@ -18,7 +18,7 @@ from tests.market import (
 
 
 async def test_free_plan_allows_two_open_projects(client: AsyncClient, database_url: str) -> None:
-    account, headers = await client_account(client)
+    _, headers = await client_account(client)
     for _ in range(2):
         created = await client.post("/api/v2/projects", json=project_body(), headers=headers)
         assert created.status_code == 201
