@@ -146,9 +146,9 @@ async def test_rejection_then_resubmission_keeps_every_revision(
         (2, "submitted"),
         (1, "rejected"),
     ]
-    assert query(
-        database_url, "SELECT role FROM accounts WHERE id = %s", account["id"]
-    ) == [("expert_candidate",)]
+    assert query(database_url, "SELECT role FROM accounts WHERE id = %s", account["id"]) == [
+        ("expert_candidate",)
+    ]
 
 
 async def test_vetting_is_admin_only(client: AsyncClient) -> None:
