@@ -8,11 +8,14 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from chainconsult.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from chainconsult.admin.demo_data import DemoSummary
 from chainconsult.infra.embedded.postgres import (
     EmbeddedDatabaseError,
     ServeLock,
@@ -170,6 +173,45 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     finally:
         await engine.dispose()
     return created
+
+
+@cli.command("demo-data")
+def demo_data() -> None:
+    """Load the demo marketplace (200 experts, 100 clients, 500 projects with proposals and
+    reviews). Idempotent: a second run adds nothing. Every demo account's password is
+    printed at the end."""
+    import asyncio
+
+    settings = _settings()
+    embedded = settings.database.is_embedded
+    with _database(settings) as ready:
+        if embedded:
+            _migrate(ready)
+        summary = asyncio.run(_load_demo_data(ready))
+    typer.echo(f"demo data: {sum(summary.inserted.values())} rows added in {summary.seconds:.1f} s")
+
+
+async def _load_demo_data(settings: Settings) -> DemoSummary:
+    from sqlalchemy.exc import ProgrammingError
+
+    from chainconsult.admin.demo_data import DEMO_DOMAIN, DEMO_PASSWORD, load_demo_data
+    from chainconsult.infra.db.engine import build_engine
+
+    engine = build_engine(settings.database, application_name="chainconsult-cli")
+    try:
+        typer.echo("loading demo data")
+        summary = await load_demo_data(engine, echo=typer.echo)
+    except ProgrammingError as exc:
+        raise _fail(
+            f"the schema is missing or old ({exc.orig}); run `chainconsult migrate`"
+        ) from None
+    finally:
+        await engine.dispose()
+    typer.echo(
+        f"log in as expert000@{DEMO_DOMAIN} ... expert199@, client000@ ... client099@ "
+        f"with the password {DEMO_PASSWORD!r}"
+    )
+    return summary
 
 
 def main() -> None:
