@@ -1,0 +1,83 @@
+"""Done-when 5: `chainconsult demo-data` loads a consistent marketplace and is idempotent.
+(Its speed is measured by bench/demo_data.py, not asserted here.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import TEST_SECRET
+from tests.market import query
+
+TABLES = ("accounts", "expert_applications", "expert_profiles", "projects", "proposals", "reviews")
+
+
+def run_demo_data(database_url: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "chainconsult", "demo-data"],
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url.replace("+psycopg", ""),
+            "SECRET_KEY": TEST_SECRET,
+            "REDIS_URL": "",
+        },
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def counts(database_url: str) -> dict[str, int]:
+    return {
+        table: int(query(database_url, f"SELECT count(*) FROM {table}")[0][0])
+        for table in TABLES
+    }
+
+
+def test_demo_data_loads_a_consistent_marketplace_once(database_url: str, tmp_path: Path) -> None:
+    run_demo_data(database_url, tmp_path)
+    loaded = counts(database_url)
+    second = run_demo_data(database_url, tmp_path)
+
+    assert loaded["expert_profiles"] == 200
+    assert loaded["projects"] == 500
+    assert loaded["accounts"] == 300
+    assert loaded["proposals"] > 1000
+    assert loaded["reviews"] > 50
+    assert counts(database_url) == loaded
+    assert "demo data: 0 rows added" in second
+    # Ratings in the directory agree with the reviews behind them.
+    mismatched = query(
+        database_url,
+        "SELECT p.id FROM expert_profiles p LEFT JOIN "
+        "(SELECT expert_id, count(*) n, sum(rating) s FROM reviews GROUP BY expert_id) r "
+        "ON r.expert_id = p.id "
+        "WHERE p.rating_count <> coalesce(r.n, 0) OR p.rating_sum <> coalesce(r.s, 0) "
+        "OR p.rating_avg <> coalesce(round(r.s::numeric / r.n, 2), 0)",
+    )
+    assert mismatched == []
+    # The data obeys the marketplace's own rules: quotas, one accepted proposal per hire.
+    over_quota = query(
+        database_url,
+        "SELECT a.id FROM accounts a JOIN projects p ON p.client_id = a.id "
+        "WHERE p.status = 'open' GROUP BY a.id, a.plan "
+        "HAVING count(*) > CASE a.plan WHEN 'free' THEN 2 WHEN 'pro' THEN 20 ELSE 1000000 END",
+    )
+    assert over_quota == []
+    hires = query(
+        database_url,
+        "SELECT count(*) FROM projects p JOIN proposals pr ON pr.project_id = p.id "
+        "AND pr.status = 'accepted' AND pr.expert_id = p.expert_id "
+        "WHERE p.status IN ('in_progress', 'completed')",
+    )
+    in_work = query(
+        database_url,
+        "SELECT count(*) FROM projects WHERE status IN ('in_progress', 'completed')",
+    )
+    assert hires == in_work
