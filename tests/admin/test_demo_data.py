@@ -35,8 +35,7 @@ def run_demo_data(database_url: str, cwd: Path) -> str:
 
 def counts(database_url: str) -> dict[str, int]:
     return {
-        table: int(query(database_url, f"SELECT count(*) FROM {table}")[0][0])
-        for table in TABLES
+        table: int(query(database_url, f"SELECT count(*) FROM {table}")[0][0]) for table in TABLES
     }
 
 

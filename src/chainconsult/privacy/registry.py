@@ -35,6 +35,9 @@ class PersonalTable:
     erase: Eraser
     hidden: frozenset[str] = field(default_factory=frozenset)
     """Columns left out of the export (secrets such as password or token hashes)."""
+    also_about: str | None = None
+    """Extra SQL condition (alias ``t``, the account id as ``:id``) for rows that name the
+    account without a foreign key, e.g. audit entries whose resource is the account."""
 
 
 class PersonalDataRegistry:
@@ -51,7 +54,10 @@ class PersonalDataRegistry:
         """Every registered table's rows about the account, as JSON objects."""
         result: dict[str, list[object]] = {}
         for entry in self._tables.values():
-            condition = " OR ".join(f"t.{_ident(column)} = :id" for column in entry.owners)
+            conditions = [f"t.{_ident(column)} = :id" for column in entry.owners]
+            if entry.also_about is not None:
+                conditions.append(f"({entry.also_about})")
+            condition = " OR ".join(conditions)
             hidden = "".join(f" - '{column}'" for column in sorted(entry.hidden))
             rows = await session.execute(
                 text(f"SELECT to_jsonb(t){hidden} FROM {_ident(entry.table)} t WHERE {condition}"),  # noqa: S608

@@ -130,7 +130,12 @@ MARKETPLACE_TABLES = [
     PersonalTable("reviews", ("reviewer_id", "expert_id"), set_null("reviews", "reviewer_id")),
     PersonalTable("expert_applications", ("account_id", "decided_by_id"), _erase_applications),
     PersonalTable("expert_profiles", ("id",), delete_rows("expert_profiles", "id")),
-    PersonalTable("audit_log", ("actor_id",), _erase_audit),
+    PersonalTable(
+        "audit_log",
+        ("actor_id",),
+        _erase_audit,
+        also_about="t.resource_type = 'account' AND t.resource_id = CAST(:id AS text)",
+    ),
     # Last: the placeholder row the kept rows above still reference.
     PersonalTable("accounts", ("id",), _erase_account, hidden=frozenset({"password_hash"})),
 ]
