@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chainconsult.accounts.repository import AccountRepository
 from chainconsult.models.audit import AuditEntry
 
 
@@ -77,8 +78,6 @@ async def record_failed_login(
 ) -> None:
     """A failed login, committed on its own (its request rolls back). The typed email is not
     stored: the entry names the account it matched, if any, by id."""
-    from chainconsult.accounts.repository import AccountRepository
-
     async with sessionmaker() as session, session.begin():
         account = await AccountRepository(session).by_email(email)
         await AuditTrail(session).record(

@@ -57,6 +57,20 @@ class ProjectRepository:
         )
         return list((await self.session.execute(query)).scalars())
 
+    async def invited_to(
+        self, project_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """The invitation lists of several projects in one query (for a page of them)."""
+        query = (
+            select(ProjectInvitation.project_id, ProjectInvitation.expert_id)
+            .where(ProjectInvitation.project_id.in_(list(project_ids)))
+            .order_by(ProjectInvitation.created_at, ProjectInvitation.expert_id)
+        )
+        lists: dict[uuid.UUID, list[uuid.UUID]] = {project_id: [] for project_id in project_ids}
+        for project_id, expert_id in await self.session.execute(query):
+            lists[project_id].append(expert_id)
+        return lists
+
     async def is_invited(self, project_id: uuid.UUID, expert_id: uuid.UUID) -> bool:
         query = select(ProjectInvitation.expert_id).where(
             ProjectInvitation.project_id == project_id, ProjectInvitation.expert_id == expert_id

@@ -119,8 +119,9 @@ class ProjectService:
             )
         page = _page(rows, kind, limit)
         if view is ProjectView.mine:
+            lists = await self.repository.invited_to([item.id for item in page.data])
             for item in page.data:
-                item.invited_experts = await self.repository.invited(item.id)
+                item.invited_experts = lists[item.id]
         return page
 
     # --- writing ---------------------------------------------------------------------
