@@ -187,3 +187,52 @@ async def test_vetting_queue_pages_oldest_first(client: AsyncClient, database_ur
     served = [a["id"] for a in first.json()["data"] + second.json()["data"]]
     assert served == ids
     assert second.json()["next_cursor"] is None
+
+
+async def test_an_expert_updates_the_profile_through_a_new_revision(
+    client: AsyncClient, database_url: str
+) -> None:
+    from tests.market import approved_expert
+
+    admin_headers = await admin(client, database_url)
+    expert, headers = await approved_expert(client, admin_headers, headline="Solidity auditor")
+    query(
+        database_url,
+        "UPDATE expert_profiles SET rating_avg = 4.50, rating_count = 2, rating_sum = 9 "
+        "WHERE id = %s",
+        expert["id"],
+    )
+
+    update = await client.post(
+        "/api/v2/expert-applications",
+        json=application_body(headline="Solidity and Vyper auditor", skills=["vyper"]),
+        headers=headers,
+    )
+    assert update.status_code == 201
+    assert update.json()["revision"] == 2
+    pending = await client.get(f"/api/v2/experts/{expert['id']}")
+    assert pending.json()["headline"] == "Solidity auditor"  # live until approved
+
+    rejected = await client.post(
+        f"/api/v2/admin/expert-applications/{update.json()['id']}/decision",
+        json={"decision": "reject", "note": "Vyper work not shown"},
+        headers=admin_headers,
+    )
+    assert rejected.status_code == 200
+    me = await client.get("/api/v2/auth/me", headers=headers)
+    assert me.json()["role"] == "expert"  # a rejected update keeps the approved expert
+    third = await client.post(
+        "/api/v2/expert-applications",
+        json=application_body(headline="Solidity and Vyper auditor", skills=["vyper"]),
+        headers=headers,
+    )
+    await client.post(
+        f"/api/v2/admin/expert-applications/{third.json()['id']}/decision",
+        json={"decision": "approve", "note": ""},
+        headers=admin_headers,
+    )
+
+    profile = (await client.get(f"/api/v2/experts/{expert['id']}")).json()
+    assert profile["headline"] == "Solidity and Vyper auditor"
+    assert profile["skills"] == ["vyper"]
+    assert profile["rating"] == {"average": "4.50", "count": 2}

@@ -25,8 +25,9 @@ admin_router = APIRouter(prefix="/admin/expert-applications", tags=["admin"])
 async def apply(
     body: ApplicationRequest, principal: CurrentAccount, session: DbSession
 ) -> ApplicationResponse:
-    """Apply to become an expert. 409 while an earlier application waits for a decision or
-    once you are an expert; after a rejection, applying again adds a new revision."""
+    """Apply to become an expert (409 while an earlier application waits for a decision).
+    Applying again after a rejection, or as an approved expert to change your public profile,
+    adds a new revision; the live profile changes only when that revision is approved."""
     application = await ApplicationService(session).submit(principal=principal, body=body)
     return ApplicationResponse.model_validate(application)
 

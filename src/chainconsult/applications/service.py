@@ -46,8 +46,8 @@ class ApplicationService:
         account = await self.repository.lock_account(principal.account_id)
         if account is None:
             raise NotFound("No such account.")
-        if account.role == Role.expert:
-            raise Conflict("You are already an approved expert.")
+        # An approved expert may apply again to change their profile: the live profile stays
+        # as it is until an admin approves the new revision.
         if await self.repository.pending_for(account.id) is not None:
             raise Conflict("You already have an application waiting for a decision.")
         application = ExpertApplication(
