@@ -117,6 +117,8 @@ MARKETPLACE_TABLES = (
     "proposals",
     "reviews",
     "notifications",
+    "audit_log",
+    "account_sessions",
 )
 
 
