@@ -8,14 +8,11 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from chainconsult.config import ConfigError, Settings, load_settings
-
-if TYPE_CHECKING:
-    from chainconsult.admin.demo_data import DemoSummary
 from chainconsult.infra.embedded.postgres import (
     EmbeddedDatabaseError,
     ServeLock,
@@ -178,40 +175,18 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
 @cli.command("demo-data")
 def demo_data() -> None:
     """Load the demo marketplace (200 experts, 100 clients, 500 projects with proposals and
-    reviews). Idempotent: a second run adds nothing. Every demo account's password is
-    printed at the end."""
-    import asyncio
+    reviews). Idempotent: a second run adds nothing. Prints the demo accounts' password."""
+    from chainconsult.admin.demo_data import DemoDataError, load_from_cli
 
     settings = _settings()
     embedded = settings.database.is_embedded
     with _database(settings) as ready:
         if embedded:
             _migrate(ready)
-        summary = asyncio.run(_load_demo_data(ready))
-    typer.echo(f"demo data: {sum(summary.inserted.values())} rows added in {summary.seconds:.1f} s")
-
-
-async def _load_demo_data(settings: Settings) -> DemoSummary:
-    from sqlalchemy.exc import ProgrammingError
-
-    from chainconsult.admin.demo_data import DEMO_DOMAIN, DEMO_PASSWORD, load_demo_data
-    from chainconsult.infra.db.engine import build_engine
-
-    engine = build_engine(settings.database, application_name="chainconsult-cli")
-    try:
-        typer.echo("loading demo data")
-        summary = await load_demo_data(engine, echo=typer.echo)
-    except ProgrammingError as exc:
-        raise _fail(
-            f"the schema is missing or old ({exc.orig}); run `chainconsult migrate`"
-        ) from None
-    finally:
-        await engine.dispose()
-    typer.echo(
-        f"log in as expert000@{DEMO_DOMAIN} ... expert199@, client000@ ... client099@ "
-        f"with the password {DEMO_PASSWORD!r}"
-    )
-    return summary
+        try:
+            load_from_cli(ready, echo=typer.echo)
+        except DemoDataError as exc:
+            raise _fail(str(exc)) from None
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ share one argon2 hash of the demo password: hashing is deliberately slow (~0.1 s
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import time
@@ -17,9 +18,12 @@ from typing import Any
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from chainconsult.config import Settings
 from chainconsult.experts.vocabulary import Chain, Skill
+from chainconsult.infra.db.engine import build_engine
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.models import (
     Account,
@@ -153,6 +157,34 @@ def _id(kind: str, number: int) -> uuid.UUID:
 class DemoSummary:
     inserted: dict[str, int]
     seconds: float
+
+
+class DemoDataError(Exception):
+    """The demo data cannot be loaded; the message says what to do."""
+
+
+def load_from_cli(settings: Settings, *, echo: Callable[[str], None]) -> DemoSummary:
+    """`chainconsult demo-data`: load, report progress and the demo login."""
+    return asyncio.run(_load_from_cli(settings, echo))
+
+
+async def _load_from_cli(settings: Settings, echo: Callable[[str], None]) -> DemoSummary:
+    engine = build_engine(settings.database, application_name="chainconsult-cli")
+    try:
+        echo("loading demo data")
+        summary = await load_demo_data(engine, echo=echo)
+    except ProgrammingError as exc:
+        raise DemoDataError(
+            f"the schema is missing or old ({exc.orig}); run `chainconsult migrate`"
+        ) from None
+    finally:
+        await engine.dispose()
+    echo(f"demo data: {sum(summary.inserted.values())} rows added in {summary.seconds:.1f} s")
+    echo(
+        f"log in as expert000@{DEMO_DOMAIN} ... expert199@, client000@ ... client099@ "
+        f"with the password {DEMO_PASSWORD!r}"
+    )
+    return summary
 
 
 async def load_demo_data(
