@@ -174,8 +174,10 @@ async def _load_from_cli(settings: Settings, echo: Callable[[str], None]) -> Dem
         echo("loading demo data")
         summary = await load_demo_data(engine, echo=echo)
     except ProgrammingError as exc:
+        # psycopg's primary message is one line ('relation "accounts" does not exist').
+        reason = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or "error"
         raise DemoDataError(
-            f"the schema is missing or old ({exc.orig}); run `chainconsult migrate`"
+            f"the schema is missing or old ({reason}); run `chainconsult migrate`"
         ) from None
     finally:
         await engine.dispose()
