@@ -80,3 +80,37 @@ def test_demo_data_loads_a_consistent_marketplace_once(database_url: str, tmp_pa
         "SELECT count(*) FROM projects WHERE status IN ('in_progress', 'completed')",
     )
     assert hires == in_work
+
+
+def test_demo_data_on_an_unmigrated_database_says_to_migrate(
+    postgres_server_url: str, tmp_path: Path
+) -> None:
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    name = f"cc_demo_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "chainconsult", "demo-data"],
+            env={**os.environ, "DATABASE_URL": url, "SECRET_KEY": TEST_SECRET, "REDIS_URL": ""},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: the schema is missing or old (relation "accounts" does not exist); '
+        "run `chainconsult migrate`"
+    )
