@@ -312,6 +312,19 @@ async def test_withdrawn_proposal_frees_the_slot(market: Market) -> None:
     assert again.status_code == 201
 
 
+async def test_null_in_a_project_edit_is_422(market: Market) -> None:
+    response = await refused(
+        market,
+        market.http.patch(
+            f"/api/v2/projects/{market.project['id']}",
+            json={"title": None},
+            headers=market.owner_headers,
+        ),
+        422,
+    )
+    assert "null is not allowed" in response.json()["errors"][0]["detail"]
+
+
 async def test_bad_project_and_proposal_input_is_422(market: Market) -> None:
     cases = [
         project_body(budget={"min": "900.00", "max": "100.00", "currency": "USD"}),

@@ -26,13 +26,13 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectResponse)
 async def submit_project(
-    body: ProjectRequest, principal: CurrentAccount, session: DbSession, origin: Origin
+    body: ProjectRequest, principal: CurrentAccount, session: DbSession
 ) -> ProjectResponse:
     """Submit a project request. Open projects per plan: free 2, pro 20, enterprise
     unlimited (403 `quota-exceeded` beyond). A public project notifies every approved expert
     sharing a skill and a chain with it; an invite-only one notifies only the invited."""
     service = ProjectService(session)
-    project = await service.submit(principal=principal, body=body, origin=origin)
+    project = await service.submit(principal=principal, body=body)
     return await service.response(project, principal)
 
 

@@ -70,6 +70,14 @@ class ProjectUpdate(BaseModel):
     invited_experts: InvitedExperts | None = None
     status: Literal["cancelled"] | None = None
 
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ProjectUpdate:
+        # Omit a field to keep it; null would mean "erase", which no field allows.
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"omit a field to leave it unchanged; null is not allowed: {nulls}")
+        return self
+
 
 class ProjectResponse(BaseModel):
     id: uuid.UUID

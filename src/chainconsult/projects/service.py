@@ -126,9 +126,7 @@ class ProjectService:
 
     # --- writing ---------------------------------------------------------------------
 
-    async def submit(
-        self, *, principal: Principal, body: ProjectRequest, origin: RequestOrigin
-    ) -> Project:
+    async def submit(self, *, principal: Principal, body: ProjectRequest) -> Project:
         _check_deadline(body.deadline)
         invited = await self._checked_invitations(body.invited_experts, principal)
         account = await self.repository.lock_account(principal.account_id)
@@ -186,7 +184,7 @@ class ProjectService:
             _check_deadline(body.deadline)
         was_public = project.visibility == Visibility.public
         for name in ("title", "description", "deadline"):
-            if name in changes and changes[name] is not None:
+            if name in changes:
                 setattr(project, name, getattr(body, name))
         if body.chains is not None:
             project.chains = [chain.value for chain in body.chains]
