@@ -1,0 +1,223 @@
+"""Sliding-window counting on Redis, shared by every process and host, with a per-process
+memory fallback while Redis is unreachable and a background probe that switches back.
+
+`limits` provides the storages and the sliding window counter; it has no fallback between
+storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask extension, not in
+`limits`), so the switch and the probe are the small part written here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
+
+log = structlog.get_logger(__name__)
+
+# Limited requests are remembered this long to decide whether a caller is a repeat offender.
+STRIKE_MEMORY_SECONDS = 3600
+# Doublings of the penalty stop here; the setting caps the length anyway.
+_MAX_DOUBLINGS = 16
+_REDIS_FAILURES = (StorageError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Take ``cost`` units of ``quota`` from the bucket named ``key``."""
+
+    quota: Quota
+    key: str
+    cost: int
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    states: list[QuotaState] = field(default_factory=list)
+    limited_by: Quota | None = None
+    retry_after: int = 0
+    penalized: bool = False
+    """Refused because the caller is serving a penalty, not by a quota."""
+
+
+def _limits_uri(redis_url: str) -> str:
+    scheme, sep, rest = redis_url.partition("://")
+    if scheme == "unix":
+        return f"async+redis+unix://{rest}"
+    return f"async+{scheme}{sep}{rest}"
+
+
+class SharedRateLimiter:
+    """Decides requests against quotas. Redis while it answers; on the first failure every
+    process falls back to its own memory (a limit then holds per process, never zero and
+    never unlimited) and probes Redis every ``probe_interval`` seconds until it is back."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str | None,
+        key_prefix: str,
+        socket_timeout: float = 0.25,
+        probe_interval: float = 2.0,
+        penalty_max_seconds: int = 900,
+    ) -> None:
+        self._memory = MemoryStorage()
+        self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
+        self._redis: RedisStorage | None = None
+        self._redis_strategy: SlidingWindowCounterRateLimiter | None = None
+        if redis_url is not None:
+            options: dict[str, Any] = {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_timeout,
+                # redis-py retries ten times with backoff by default: a dead Redis would stall
+                # the request that finds out. Fail at once and let the fallback answer.
+                "retry": Retry(NoBackoff(), 0),
+            }
+            self._redis = RedisStorage(
+                _limits_uri(redis_url),
+                wrap_exceptions=True,
+                implementation="redispy",
+                key_prefix=f"{key_prefix}:ratelimit",
+                **options,
+            )
+            self._redis_strategy = SlidingWindowCounterRateLimiter(self._redis)
+        self._redis_up = self._redis is not None
+        self._probe_interval = probe_interval
+        self._penalty_max = penalty_max_seconds
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def backend(self) -> str:
+        """``redis`` while limits are shared, ``memory`` while they are per process."""
+        return "redis" if self._redis_up else "memory"
+
+    async def decide(self, subject: str, checks: Sequence[Check]) -> Decision:
+        """Apply ``checks`` in order, stopping at the first quota that is used up.
+        ``subject`` is whom a repeat offence is held against (an account or an IP)."""
+        if self._redis_up and self._redis is not None and self._redis_strategy is not None:
+            try:
+                return await self._decide(self._redis, self._redis_strategy, subject, checks)
+            except _REDIS_FAILURES as exc:
+                self._fall_back(exc)
+        return await self._decide(self._memory, self._memory_strategy, subject, checks)
+
+    async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._redis is not None:
+            bridge: Any = self._redis.bridge
+            with contextlib.suppress(Exception):
+                await bridge.storage.aclose()
+        await self._memory.reset()
+        timer = self._memory.timer
+        if timer is not None and not timer.done():
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    def _fall_back(self, exc: BaseException) -> None:
+        if not self._redis_up:
+            return
+        self._redis_up = False
+        log.warning("ratelimit_redis_unavailable", error=repr(exc), fallback="memory")
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_back(), name="ratelimit-probe")
+
+    async def _probe_until_back(self) -> None:
+        assert self._redis is not None
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            try:
+                healthy = await asyncio.wait_for(self._redis.check(), self._probe_interval)
+            except (*_REDIS_FAILURES, Exception):
+                healthy = False
+            if healthy:
+                self._redis_up = True
+                log.info("ratelimit_redis_restored", backend="redis")
+                return
+
+    async def _decide(
+        self,
+        storage: MemoryStorage | RedisStorage,
+        strategy: SlidingWindowCounterRateLimiter,
+        subject: str,
+        checks: Sequence[Check],
+    ) -> Decision:
+        penalty_key = f"penalty/{subject}"
+        penalty_until, windows = await asyncio.gather(
+            storage.get_expiry(penalty_key),
+            asyncio.gather(
+                *(strategy.get_window_stats(check.quota.item, check.key) for check in checks)
+            ),
+        )
+        now = time.time()
+        states = [
+            QuotaState(
+                check.quota,
+                remaining=int(stats.remaining),
+                # An empty window starts with this request and ends a full window later.
+                reset_seconds=whole_seconds(stats.reset_time - now)
+                if stats.reset_time > now
+                else check.quota.window,
+            )
+            for check, stats in zip(checks, windows, strict=True)
+        ]
+        # Redis keeps TTLs in whole seconds; less than one left counts as served.
+        if penalty_until - now >= 1:
+            return Decision(
+                allowed=False,
+                states=states,
+                limited_by=checks[-1].quota,
+                retry_after=whole_seconds(penalty_until - now),
+                penalized=True,
+            )
+        for index, check in enumerate(checks):
+            if not await strategy.hit(check.quota.item, check.key, cost=check.cost):
+                penalty = await self._punish(storage, subject, penalty_key, check.quota)
+                natural = max(1, states[index].reset_seconds)
+                states[index] = QuotaState(check.quota, 0, states[index].reset_seconds)
+                return Decision(
+                    allowed=False,
+                    states=states,
+                    limited_by=check.quota,
+                    retry_after=max(natural, penalty),
+                )
+            state = states[index]
+            states[index] = QuotaState(
+                check.quota, state.remaining - check.cost, state.reset_seconds
+            )
+        return Decision(allowed=True, states=states)
+
+    async def _punish(
+        self,
+        storage: MemoryStorage | RedisStorage,
+        subject: str,
+        penalty_key: str,
+        quota: Quota,
+    ) -> int:
+        """Count a strike; from the second within STRIKE_MEMORY_SECONDS on, refuse everything
+        from this caller for a penalty that doubles with each strike."""
+        if self._penalty_max <= 0:
+            return 0
+        strikes = await storage.incr(f"strikes/{subject}", STRIKE_MEMORY_SECONDS)
+        if strikes < 2:
+            return 0
+        penalty = min(self._penalty_max, quota.window * 2 ** min(strikes - 2, _MAX_DOUBLINGS))
+        # A served penalty may linger under its TTL's rounding; start the new one afresh.
+        await storage.clear(penalty_key)
+        await storage.incr(penalty_key, penalty)
+        return int(penalty)
