@@ -176,8 +176,8 @@ class SharedRateLimiter:
             )
             for check, stats in zip(checks, windows, strict=True)
         ]
-        # Redis keeps TTLs in whole seconds; less than one left counts as served.
-        if penalty_until - now >= 1:
+        # An absent key's expiry reads as the moment it was asked, which is before ``now``.
+        if penalty_until > now:
             return Decision(
                 allowed=False,
                 states=states,

@@ -71,7 +71,8 @@ class RateLimitMiddleware:
             for quota in group.policy.quotas
         ]
         cost = self.policies.cost(method)
-        checks += [Check(quota, subject, cost) for quota in caller.quotas]
+        # A write costs more, but never more than a whole quota, or it could never pass.
+        checks += [Check(quota, subject, min(cost, quota.quota)) for quota in caller.quotas]
         decision = await self.limiter.decide(subject, checks)
         headers = _headers(decision)
         if not decision.allowed:
