@@ -27,6 +27,7 @@ from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
     RequestContextMiddleware,
 )
+from chainconsult.infra.openapi_problems import install_problem_openapi
 from chainconsult.infra.ratelimit import (
     EndpointGroup,
     PolicySet,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = settings.secret_key()
     app.state.started_monotonic = time.monotonic()
     install_problem_handlers(app)
+    install_problem_openapi(app)
     app.include_router(health_router)
     app.include_router(api_v2_router())
     install_edge_middleware(app, settings)

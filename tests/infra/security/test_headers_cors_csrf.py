@@ -192,12 +192,8 @@ async def test_bearer_requests_are_exempt_from_origin_checks(client: AsyncClient
 async def test_json_nested_past_the_cap_is_a_400_and_nothing_is_stored(
     client: AsyncClient, database_url: str
 ) -> None:
-    deep = (
-        '{"email": "deep@example.com", "password": "long enough password", "display_name": "D", "x": '
-        + "[" * 40
-        + "]" * 40
-        + "}"
-    )
+    fields = '"email": "deep@example.com", "password": "long enough password", "display_name": "D"'
+    deep = "{" + fields + ', "x": ' + "[" * 40 + "]" * 40 + "}"
     response = await client.post(
         "/api/v2/auth/register", content=deep, headers={"content-type": "application/json"}
     )
