@@ -5,13 +5,28 @@ penalty for repeat offenders. Sharing across processes and Redis failure: test_s
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from tests.conftest import make_settings
 from tests.edge_support import app_client, quota_named, rate_fields
 from tests.helpers import login, promote_to_admin, register
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for counting in process memory, or on the test Redis (keys of this test
+    alone): the same behaviour is expected of both."""
+    if request.param == "memory":
+        return {"REDIS_URL": None}
+    return {
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "REDIS_KEY_PREFIX": f"cctest-{uuid.uuid4().hex[:10]}",
+    }
 
 
 def _decisions(policy: str, result: str) -> float:
@@ -22,11 +37,9 @@ def _decisions(policy: str, result: str) -> float:
 
 
 async def test_anonymous_quota_counts_down_then_429_names_the_policy(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:
-    settings = make_settings(
-        database_url, tmp_path, REDIS_URL=None, RATE_LIMIT_ANONYMOUS="3/minute"
-    )
+    settings = make_settings(database_url, tmp_path, **backend, RATE_LIMIT_ANONYMOUS="3/minute")
     limited_before = _decisions("anonymous", "limited")
     async with app_client(settings) as client:
         responses = [await client.get("/livez") for _ in range(4)]
@@ -62,12 +75,12 @@ async def test_each_client_ip_has_its_own_anonymous_quota(
 
 
 async def test_logged_in_caller_gets_the_tier_of_their_plan(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:
     settings = make_settings(
         database_url,
         tmp_path,
-        REDIS_URL=None,
+        **backend,
         RATE_LIMIT_FREE="4/minute",
         RATE_LIMIT_PRO="8/minute",
         RATE_LIMIT_AUTH="50/minute",
@@ -118,12 +131,12 @@ async def test_plan_upgrade_applies_on_the_next_request(database_url: str, tmp_p
 
 
 async def test_login_is_limited_per_ip_by_the_auth_policy(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:
     settings = make_settings(
         database_url,
         tmp_path,
-        REDIS_URL=None,
+        **backend,
         RATE_LIMIT_AUTH="2/minute",
         RATE_LIMIT_ANONYMOUS="100/minute",
     )
@@ -142,12 +155,12 @@ async def test_login_is_limited_per_ip_by_the_auth_policy(
 
 
 async def test_a_write_takes_more_of_the_quota_than_a_read(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:
     settings = make_settings(
         database_url,
         tmp_path,
-        REDIS_URL=None,
+        **backend,
         RATE_LIMIT_ANONYMOUS="20/minute",
         RATE_LIMIT_WRITE_COST=5,
         RATE_LIMIT_AUTH="50/minute",
@@ -178,12 +191,12 @@ async def test_trusted_ips_are_not_limited(database_url: str, tmp_path: Path) ->
 
 
 async def test_repeat_offender_is_refused_for_longer_each_time(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:
     settings = make_settings(
         database_url,
         tmp_path,
-        REDIS_URL=None,
+        **backend,
         RATE_LIMIT_ANONYMOUS="2/second",
         RATE_LIMIT_PENALTY_MAX=60,
     )

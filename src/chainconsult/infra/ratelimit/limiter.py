@@ -1,14 +1,18 @@
 """Sliding-window counting on Redis, shared by every process and host, with a per-process
 memory fallback while Redis is unreachable and a background probe that switches back.
 
-`limits` provides the storages and the sliding window counter; it has no fallback between
-storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask extension, not in
-`limits`), so the switch and the probe are the small part written here."""
+`limits` provides the storages, the sliding window counter and its Lua scripts; it has no
+fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask
+extension, not in `limits`), so the switch and the probe are written here. On Redis, the
+penalty lookup and every quota's acquire-and-read go out as one pipeline of `limits`' own
+scripts: one round trip per request where its one-call-per-operation API takes three
+(bench/RESULTS.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
 
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
 
@@ -29,7 +34,7 @@ log = structlog.get_logger(__name__)
 STRIKE_MEMORY_SECONDS = 3600
 # Doublings of the penalty stop here; the setting caps the length anyway.
 _MAX_DOUBLINGS = 16
-_REDIS_FAILURES = (StorageError, OSError, asyncio.TimeoutError)
+_REDIS_FAILURES = (StorageError, RedisError, OSError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +110,9 @@ class SharedRateLimiter:
     async def decide(self, subject: str, checks: Sequence[Check]) -> Decision:
         """Apply ``checks`` in order, stopping at the first quota that is used up.
         ``subject`` is whom a repeat offence is held against (an account or an IP)."""
-        if self._redis_up and self._redis is not None and self._redis_strategy is not None:
+        if self._redis_up and self._redis is not None:
             try:
-                return await self._decide(self._redis, self._redis_strategy, subject, checks)
+                return await self._decide_on_redis(self._redis, subject, checks)
             except _REDIS_FAILURES as exc:
                 self._fall_back(exc)
         return await self._decide(self._memory, self._memory_strategy, subject, checks)
@@ -158,12 +163,16 @@ class SharedRateLimiter:
         checks: Sequence[Check],
     ) -> Decision:
         penalty_key = f"penalty/{subject}"
-        penalty_until, windows = await asyncio.gather(
-            storage.get_expiry(penalty_key),
-            asyncio.gather(
-                *(strategy.get_window_stats(check.quota.item, check.key) for check in checks)
-            ),
-        )
+        stats = [strategy.get_window_stats(check.quota.item, check.key) for check in checks]
+        if storage is self._memory:
+            # Memory answers without suspending: tasks for gather would only add overhead.
+            penalty_until = await storage.get_expiry(penalty_key)
+            windows = [await window for window in stats]
+        else:
+            # Independent reads: one round trip's wait instead of several.
+            penalty_until, windows = await asyncio.gather(
+                storage.get_expiry(penalty_key), asyncio.gather(*stats)
+            )
         now = time.time()
         states = [
             QuotaState(
@@ -202,6 +211,71 @@ class SharedRateLimiter:
             )
         return Decision(allowed=True, states=states)
 
+    async def _decide_on_redis(
+        self, storage: RedisStorage, subject: str, checks: Sequence[Check]
+    ) -> Decision:
+        """The same decision as ``_decide`` in one round trip: the penalty's TTL, then for
+        each quota `limits`' acquire script followed by its window script, pipelined.
+        The price of not waiting between them: a request refused by one quota (or a penalty)
+        still takes from the others it passed, which only shortens an offender's quota."""
+        bridge: Any = storage.bridge
+        penalty_key = f"penalty/{subject}"
+        windows = []
+        for check in checks:
+            key = check.quota.item.key_for(check.key)
+            windows.append(
+                [
+                    bridge.prefixed_key(storage._previous_window_key(key)),
+                    bridge.prefixed_key(storage._current_window_key(key)),
+                ]
+            )
+        scripts = (bridge.lua_acquire_sliding_window, bridge.lua_sliding_window)
+
+        def pipeline() -> Any:
+            pipe = bridge.get_connection().pipeline(transaction=False)
+            pipe.ttl(bridge.prefixed_key(penalty_key))
+            for check, keys in zip(checks, windows, strict=True):
+                window = check.quota.window
+                pipe.evalsha(scripts[0].sha, 2, *keys, check.quota.quota, window, check.cost)
+                pipe.evalsha(scripts[1].sha, 2, *keys, window)
+            return pipe
+
+        try:
+            results = await pipeline().execute()
+        except NoScriptError:
+            # A restarted or flushed Redis forgot the scripts: load them, then once more.
+            for script in scripts:
+                await bridge.get_connection().script_load(script.script)
+            results = await pipeline().execute()
+        penalty_ttl, outcomes = int(results[0]), results[1:]
+        states: list[QuotaState] = []
+        refused: int | None = None
+        for index, check in enumerate(checks):
+            acquired, window = outcomes[2 * index], outcomes[2 * index + 1]
+            states.append(_state_from_window(check.quota, window))
+            if not acquired and refused is None:
+                refused = index
+        if penalty_ttl > 0:
+            return Decision(
+                allowed=False,
+                states=states,
+                limited_by=checks[-1].quota,
+                retry_after=penalty_ttl,
+                penalized=True,
+            )
+        if refused is None:
+            return Decision(allowed=True, states=states)
+        quota = checks[refused].quota
+        penalty = await self._punish(storage, subject, penalty_key, quota)
+        natural = max(1, states[refused].reset_seconds)
+        states[refused] = QuotaState(quota, 0, states[refused].reset_seconds)
+        return Decision(
+            allowed=False,
+            states=states,
+            limited_by=quota,
+            retry_after=max(natural, penalty),
+        )
+
     async def _punish(
         self,
         storage: MemoryStorage | RedisStorage,
@@ -221,3 +295,24 @@ class SharedRateLimiter:
         await storage.clear(penalty_key)
         await storage.incr(penalty_key, penalty)
         return int(penalty)
+
+
+def _state_from_window(quota: Quota, window: Any) -> QuotaState:
+    """Remaining units and seconds to reset from `limits`' sliding-window script result
+    (previous count, previous TTL ms, current count, current TTL ms), computed as
+    ``SlidingWindowCounterRateLimiter.get_window_stats`` does."""
+    expiry = quota.window
+    previous_count = int(window[0] or 0) if window else 0
+    previous_ttl = max(0.0, float(window[1] or 0)) / 1000 if window else 0.0
+    current_count = int(window[2] or 0) if window else 0
+    current_ttl = max(0.0, float(window[3] or 0)) / 1000 if window else 0.0
+    weighted = previous_count * previous_ttl / expiry + current_count
+    remaining = max(0, quota.quota - math.floor(weighted))
+    if not (previous_count or current_count):
+        return QuotaState(quota, remaining, expiry)
+    resets = []
+    if previous_count:
+        resets.append(previous_ttl % (expiry / previous_count))
+    if current_count:
+        resets.append(current_ttl % expiry)
+    return QuotaState(quota, remaining, whole_seconds(min(resets)) or expiry)

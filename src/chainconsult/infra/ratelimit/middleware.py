@@ -5,8 +5,10 @@ runs, and every limited response says where the caller stands in ``RateLimit-Pol
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 
 import structlog
+from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
@@ -82,7 +84,7 @@ class RateLimitMiddleware:
             await self._refuse(scope, send, decision, policy, headers)
             return
         for check in checks:
-            rate_limit_decisions_total.labels(check.quota.name, "allowed").inc()
+            _allowed(check.quota.name).inc()
 
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -130,6 +132,12 @@ class RateLimitMiddleware:
             policy=policy,
             retry_after=decision.retry_after,
         )
+
+
+@cache
+def _allowed(policy: str) -> Counter:
+    # One child per policy name, looked up once: labels() costs more than inc() itself.
+    return rate_limit_decisions_total.labels(policy, "allowed")
 
 
 def _peer(scope: Scope) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,9 +23,11 @@ class MalformedForwardedFor(ValueError):
     """A trusted proxy passed on an X-Forwarded-For hop that is not an IP address."""
 
 
+@lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPAddress | None:
     """An address as proxies write it: bare, ``1.2.3.4:port`` or ``[v6]:port``; IPv4-mapped
-    IPv6 is unwrapped so one CIDR list covers both spellings."""
+    IPv6 is unwrapped so one CIDR list covers both spellings. Cached: the same few addresses
+    arrive over and over, and ipaddress parsing is slow next to a dict lookup."""
     value = text.strip()
     if value.startswith("["):
         value = value[1:].partition("]")[0]
