@@ -6,9 +6,18 @@ a cheap public GET, measured with wrk against real uvicorn processes, side by si
 - ``edge-memory``: the full stack, rate limits in process memory (no REDIS_URL);
 - ``edge-redis``: the full stack, rate limits on Redis (two round trips per request).
 
+Two measures, both side by side in one run:
+
+- ``--mode wrk``: requests per second and latency through the network with wrk (wall clock:
+  honest end to end, but it moves with whatever else the machine is running);
+- ``--mode asgi``: CPU time per request with the app called directly as an ASGI callable,
+  no server and no socket (``time.process_time``: what this process spends, which other load
+  on the machine disturbs far less).
+
 Run from the repository root:
 
-    .venv/bin/python -m bench.edge_stack --duration 10 --connections 16 --rounds 2
+    .venv/bin/python -m bench.edge_stack --mode asgi --requests 5000 --rounds 5
+    .venv/bin/python -m bench.edge_stack --mode wrk --duration 10 --connections 16 --rounds 3
 
 Needs `wrk` and, for the Redis variant, BENCH_REDIS_URL (default redis://127.0.0.1:6379/0).
 The database is never queried by /livez; DATABASE_URL only has to parse.
@@ -131,11 +140,95 @@ def _wrk(port: int, duration: int, connections: int) -> tuple[float, float, floa
     return rps, avg, p99, int(non_2xx.group(1)) if non_2xx else 0
 
 
+_SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/livez",
+    "raw_path": b"/livez",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"bench"), (b"user-agent", b"bench"), (b"accept", b"*/*")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+async def _asgi_cost(app: FastAPI, requests: int) -> tuple[float, float, int]:
+    """(CPU µs, wall µs) per request over ``requests`` calls, and how many were not 200."""
+    failures = 0
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal failures
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            failures += 1
+
+    async def run(count: int) -> None:
+        for _ in range(count):
+            await app({**_SCOPE, "state": {}}, receive, send)  # type: ignore[arg-type]
+
+    await run(500)  # warm-up: imports, caches, first Redis connection
+    cpu, wall = time.process_time(), time.perf_counter()
+    await run(requests)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu / requests * 1e6, wall / requests * 1e6, failures
+
+
+def run_asgi(
+    variants: list[tuple[str, str, dict[str, str]]],
+    common: dict[str, str],
+    args: argparse.Namespace,
+) -> None:
+    import asyncio
+
+    factories = {"bare_app": bare_app, "full_app": full_app}
+    costs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in variants}
+    failures = 0
+    for round_number in range(1, args.rounds + 1):
+        for name, factory, extra in variants:
+            os.environ.update(common)
+            os.environ.pop("REDIS_URL", None)
+            os.environ.update(extra)
+            app = factories[factory]()
+
+            async def measure(app: FastAPI = app) -> tuple[float, float, int]:
+                try:
+                    return await _asgi_cost(app, args.requests)
+                finally:
+                    await app.state.rate_limiter.aclose()
+
+            cpu, wall, failed = asyncio.run(measure())
+            failures += failed
+            costs[name].append((cpu, wall))
+            print(
+                f"{name:12} round {round_number}: {cpu:7.1f} µs CPU  {wall:7.1f} µs wall",
+                flush=True,
+            )
+    print()
+    print(
+        f"| variant | CPU µs per request (median of {args.rounds}) | wall µs | edge cost, CPU µs |"
+    )
+    print("|---|---|---|---|")
+    bare = sorted(c for c, _ in costs["bare"])[len(costs["bare"]) // 2]
+    for name, _, _ in variants:
+        cpu = sorted(c for c, _ in costs[name])[len(costs[name]) // 2]
+        wall = sorted(w for _, w in costs[name])[len(costs[name]) // 2]
+        print(f"| {name} | {cpu:.1f} | {wall:.1f} | {cpu - bare:+.1f} |")
+    print(f"\nnon-200 answers: {failures}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["wrk", "asgi"], default="wrk")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2, help="each variant this many times")
+    parser.add_argument("--requests", type=int, default=5000, help="requests per asgi round")
+    parser.add_argument("--rounds", type=int, default=3, help="each variant this many times")
     args = parser.parse_args()
     common = {
         "CHAINCONSULT_ENV": "production",
@@ -155,6 +248,9 @@ def main() -> None:
         ("edge-memory", "full_app", {}),
         ("edge-redis", "full_app", {"REDIS_URL": redis_url}),
     ]
+    if args.mode == "asgi":
+        run_asgi(variants, common, args)
+        return
     results: list[Result] = []
     for round_number in range(1, args.rounds + 1):
         for name, factory, extra in variants:
