@@ -80,7 +80,6 @@ class SharedRateLimiter:
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
-        self._redis_strategy: SlidingWindowCounterRateLimiter | None = None
         if redis_url is not None:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
@@ -96,7 +95,6 @@ class SharedRateLimiter:
                 key_prefix=f"{key_prefix}:ratelimit",
                 **options,
             )
-            self._redis_strategy = SlidingWindowCounterRateLimiter(self._redis)
         self._redis_up = self._redis is not None
         self._probe_interval = probe_interval
         self._penalty_max = penalty_max_seconds
@@ -108,14 +106,15 @@ class SharedRateLimiter:
         return "redis" if self._redis_up else "memory"
 
     async def decide(self, subject: str, checks: Sequence[Check]) -> Decision:
-        """Apply ``checks`` in order, stopping at the first quota that is used up.
-        ``subject`` is whom a repeat offence is held against (an account or an IP)."""
+        """Take each check's cost from its quota; refused if any quota (the first one, in
+        ``checks`` order, is named) is used up or ``subject`` (an account or an IP: whom a
+        repeat offence is held against) is serving a penalty."""
         if self._redis_up and self._redis is not None:
             try:
                 return await self._decide_on_redis(self._redis, subject, checks)
             except _REDIS_FAILURES as exc:
                 self._fall_back(exc)
-        return await self._decide(self._memory, self._memory_strategy, subject, checks)
+        return await self._decide_in_memory(subject, checks)
 
     async def aclose(self) -> None:
         if self._probe is not None:
@@ -147,32 +146,22 @@ class SharedRateLimiter:
         while True:
             await asyncio.sleep(self._probe_interval)
             try:
+                # check() answers False on any Redis error; only a hang needs catching.
                 healthy = await asyncio.wait_for(self._redis.check(), self._probe_interval)
-            except (*_REDIS_FAILURES, Exception):
+            except TimeoutError:
                 healthy = False
             if healthy:
                 self._redis_up = True
                 log.info("ratelimit_redis_restored", backend="redis")
                 return
 
-    async def _decide(
-        self,
-        storage: MemoryStorage | RedisStorage,
-        strategy: SlidingWindowCounterRateLimiter,
-        subject: str,
-        checks: Sequence[Check],
-    ) -> Decision:
+    async def _decide_in_memory(self, subject: str, checks: Sequence[Check]) -> Decision:
+        """Through `limits`' public API, one quota at a time, stopping at the first refusal
+        (memory answers without suspending, so there is nothing to batch)."""
+        storage, strategy = self._memory, self._memory_strategy
         penalty_key = f"penalty/{subject}"
-        stats = [strategy.get_window_stats(check.quota.item, check.key) for check in checks]
-        if storage is self._memory:
-            # Memory answers without suspending: tasks for gather would only add overhead.
-            penalty_until = await storage.get_expiry(penalty_key)
-            windows = [await window for window in stats]
-        else:
-            # Independent reads: one round trip's wait instead of several.
-            penalty_until, windows = await asyncio.gather(
-                storage.get_expiry(penalty_key), asyncio.gather(*stats)
-            )
+        penalty_until = await storage.get_expiry(penalty_key)
+        windows = [await strategy.get_window_stats(check.quota.item, check.key) for check in checks]
         now = time.time()
         states = [
             QuotaState(
