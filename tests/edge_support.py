@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from http_sf import parse
 
@@ -178,3 +179,26 @@ def server_env(database_url: str, tmp_path: Path, **env: Any) -> dict[str, str]:
     }
     values.update(env)
     return {key: str(value) for key, value in values.items() if value is not None}
+
+
+StartServers = Callable[[Mapping[str, str], int], list[ServerProcess]]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[StartServers]:
+    """Start `chainconsult serve` processes with ``servers(env, count)``; all are stopped
+    after the test."""
+    started: list[ServerProcess] = []
+
+    def start(env: Mapping[str, str], count: int = 1) -> list[ServerProcess]:
+        batch = [
+            ServerProcess(env, tmp_path / f"server-{len(started) + i}.log") for i in range(count)
+        ]
+        for server in batch:
+            started.append(server)
+            server.start()
+        return batch
+
+    yield start
+    for server in started:
+        server.stop()

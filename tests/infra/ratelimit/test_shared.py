@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_support import PrivateRedis, quota_named, server_env
+from tests.edge_support import PrivateRedis, StartServers, quota_named, server_env
 from tests.helpers import PASSWORD, promote_to_admin
-from tests.infra.conftest import StartServers
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -19,9 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import missing_service
-from tests.edge_support import free_port, server_env
+from tests.edge_support import StartServers, free_port, server_env
 from tests.helpers import PASSWORD
-from tests.infra.conftest import StartServers
 
 pytestmark = pytest.mark.slow
 

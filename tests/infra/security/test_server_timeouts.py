@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_support import server_env
-from tests.infra.conftest import StartServers
+from tests.edge_support import StartServers, server_env
 
 pytestmark = pytest.mark.slow
 
