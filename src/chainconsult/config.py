@@ -281,21 +281,17 @@ class JobSettings(BaseSettings):
         60, ge=1, le=3600, validation_alias="JOB_RECOVERY_INTERVAL_SECONDS"
     )
     """Seconds between runs of the stalled-job recovery (a divisor or multiple of 60)."""
-    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias="JOB_METRICS_PORT")
-    """When set, `chainconsult worker` serves its Prometheus metrics on this port."""
 
     @model_validator(mode="after")
     def _heartbeat_before_stall(self) -> JobSettings:
         if self.stalled_after_seconds <= self.heartbeat_seconds:
-            raise ValueError(
-                "JOB_STALLED_AFTER_SECONDS must be larger than JOB_HEARTBEAT_SECONDS"
-            )
+            raise ValueError("JOB_STALLED_AFTER_SECONDS must be larger than JOB_HEARTBEAT_SECONDS")
         return self
 
     @field_validator("recovery_interval_seconds")
     @classmethod
     def _cron_friendly(cls, value: int) -> int:
-        if value < 60 and 60 % value or value >= 60 and value % 60:
+        if (value < 60 and 60 % value) or (value >= 60 and value % 60):
             raise ValueError("must divide 60 (1-30 seconds) or be whole minutes")
         return value
 
@@ -335,10 +331,12 @@ class EmailSettings(BaseSettings):
     or force `tls`, `starttls` or `none`."""
     smtp_ca_file: Path | None = Field(None, validation_alias="SMTP_CA_FILE")
     """CA bundle to verify the SMTP server's certificate (a private relay); default: system."""
-    smtp_timeout_seconds: float = Field(
-        30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS"
-    )
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS")
     """Seconds to wait for the SMTP server at each step before the attempt counts as failed."""
+    public_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
+    )
+    """Where users reach the platform; links in emails start with it."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:

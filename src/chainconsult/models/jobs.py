@@ -47,9 +47,7 @@ class EmailDelivery(IdMixin, Base):
 
     __tablename__ = "email_deliveries"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('sending', 'sent', 'failed', 'dropped')", name="status_known"
-        ),
+        CheckConstraint("status IN ('sending', 'sent', 'failed', 'dropped')", name="status_known"),
         Index("ix_email_deliveries_updated_at", "updated_at"),
     )
 
