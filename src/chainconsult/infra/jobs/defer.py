@@ -64,6 +64,8 @@ async def defer(
     # the savepoint is rolled back and the request carries on.
     try:
         async with session.begin_nested():
+            # SQLAlchemy emits SAVEPOINT lazily, at the session's next use of the connection.
+            await session.connection()
             return await deferrer.defer_async(**arguments)
     except AlreadyEnqueued:
         return None
