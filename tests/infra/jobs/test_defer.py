@@ -24,7 +24,9 @@ router = APIRouter()
 
 
 @router.post("/test/defer")
-async def defer_then_maybe_fail(session: DbSession, label: str, fail: bool = False) -> dict[str, int | None]:
+async def defer_then_maybe_fail(
+    session: DbSession, label: str, fail: bool = False
+) -> dict[str, int | None]:
     job_id = await defer(session, record, label=label)
     if fail:
         raise Conflict("forced failure after the job was deferred")
