@@ -34,7 +34,7 @@ class Received:
     def part(self, subtype: str) -> str:
         body = self.message.get_body(preferencelist=(subtype,))
         assert body is not None, f"no text/{subtype} part"
-        content: str = body.get_content()  # type: ignore[attr-defined]
+        content: str = body.get_content().replace("\r\n", "\n")  # type: ignore[attr-defined]
         return content
 
 
@@ -68,7 +68,8 @@ class _Handler:
                     recipients=list(envelope.rcpt_tos),
                     message=message,
                     authenticated_as=login,
-                    tls=session.ssl is not None,
+                    tls=session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None,
                 )
             )
         return "250 Message accepted for delivery"
@@ -109,7 +110,7 @@ class SmtpSink:
             and isinstance(data, LoginPassword)
             and (data.login.decode(), data.password.decode()) == self.credentials
         ):
-            return AuthResult(success=True)
+            return AuthResult(success=True, auth_data=data)
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpSink:
@@ -122,6 +123,9 @@ class SmtpSink:
         if self.credentials is not None:
             kwargs["authenticator"] = self._authenticate
             kwargs["auth_required"] = True
+            # aiosmtpd only counts STARTTLS as TLS; under implicit TLS the whole connection
+            # is encrypted, so AUTH may be offered from the start.
+            kwargs["auth_require_tls"] = not self.implicit_tls
         self.controller = Controller(
             _Handler(self),
             hostname="127.0.0.1",

@@ -92,5 +92,7 @@ def jobs(database_url: str, task_name: str | None = None) -> list[dict[str, Any]
 
 
 def query(database_url: str, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """Run one statement on its own connection; the rows it returns, if any."""
     with psycopg.connect(libpq(database_url), autocommit=True, row_factory=dict_row) as conn:
-        return conn.execute(sql, params or {}).fetchall()  # type: ignore[arg-type]
+        cursor = conn.execute(sql, params or {})  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description is not None else []
