@@ -4,8 +4,9 @@ no retry for a refused recipient, console and disabled modes, STARTTLS, TLS and 
 
 from __future__ import annotations
 
-import subprocess
+import itertools
 import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -264,9 +265,9 @@ async def test_with_the_smtp_server_down_the_job_retries_with_growing_delays_the
         " WHERE idempotency_key = 'done:1'",
     )[0]
     attempts.append(delivery["sent_at"])
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert len(gaps) >= 3
-    assert all(earlier < later for earlier, later in zip(gaps, gaps[1:], strict=False))
+    assert all(earlier < later for earlier, later in itertools.pairwise(gaps))
     errors = query(
         database_url, "SELECT error FROM job_failures WHERE job_id = %(id)s", {"id": job_id}
     )

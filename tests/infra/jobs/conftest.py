@@ -82,13 +82,12 @@ def libpq(database_url: str) -> str:
 
 def jobs(database_url: str, task_name: str | None = None) -> list[dict[str, Any]]:
     with psycopg.connect(libpq(database_url), autocommit=True, row_factory=dict_row) as conn:
-        rows = conn.execute(
+        return conn.execute(
             "SELECT id, queue_name, task_name, status::text AS status, attempts, priority,"
             " scheduled_at, args FROM procrastinate_jobs"
             " WHERE %(task)s::text IS NULL OR task_name = %(task)s ORDER BY id",
             {"task": task_name},
         ).fetchall()
-    return rows
 
 
 def query(database_url: str, sql: str, params: dict[str, Any] | None = None) -> list[Any]:

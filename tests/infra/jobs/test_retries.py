@@ -4,6 +4,7 @@ a job that exhausts its attempts is marked failed, recorded, counted and reporte
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -54,7 +55,7 @@ async def test_a_transient_failure_is_retried_with_growing_delays_until_it_succe
         await eventually(lambda: _status_is(database_url, job_id, "succeeded"))
 
     times = tasks.attempt_times["t"]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) == 4
     # Nominal 0.4, 0.8, 1.6 s, each ±25 % (plus polling): every wait longer than the last.
     assert gaps[0] >= 0.3
