@@ -248,7 +248,7 @@ def jobs_list(
         error = (row.last_error or "").strip().splitlines()
         typer.echo(
             f"{row.id:>8}  {row.queue:<8}  {row.status:<9}  {row.attempts:>4}  "
-            f"{row.task_name:<36}  {error[-1][:80] if error else ''}"
+            f"{row.task_name:<36}  {error[-1][:100] if error else ''}"
         )
 
 

@@ -176,6 +176,7 @@ class InProcessWorker:
             ),
             name="in-process job worker",
         )
+        self._task.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         """Take no new job; wait for running ones up to the grace period."""
@@ -186,3 +187,9 @@ class InProcessWorker:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    # Nothing awaits the worker until shutdown: without this a crash would go unnoticed.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("in_process_worker_crashed", exc_info=task.exception())
