@@ -5,15 +5,15 @@ no retry for a refused recipient, console and disabled modes, STARTTLS, TLS and 
 from __future__ import annotations
 
 import itertools
+import logging
 import ssl
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.infra.jobs import Backoff, JobResources
+from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.mail import jobs as mail_jobs
 from chainconsult.mail.jobs import defer_notification_email
 from chainconsult.mail.rendering import templates
@@ -325,8 +326,20 @@ async def test_a_refused_recipient_fails_the_job_at_once_without_retrying(
     assert "550" in delivery["last_error"]
 
 
+@pytest.fixture
+def email_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[dict[str, Any]]]:
+    """The structured log lines of chainconsult.email, as the deployment's logging emits
+    them (structlog through the standard library)."""
+    configure_logging("WARNING")
+    caplog.set_level(logging.INFO, logger="chainconsult.email")
+    return lambda: [record.msg for record in caplog.records if isinstance(record.msg, dict)]
+
+
 async def test_console_mode_writes_the_message_to_the_log(
-    database_url: str, tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession]
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    email_log: Callable[[], list[dict[str, Any]]],
 ) -> None:
     settings = make_settings(
         database_url,
@@ -338,9 +351,9 @@ async def test_console_mode_writes_the_message_to_the_log(
     )
     await notify(sessionmaker, "project_completed", to="dev@example.com", key="c:1")
 
-    with structlog.testing.capture_logs() as logs:
-        await drain(resources_for(settings, sessionmaker))
+    await drain(resources_for(settings, sessionmaker))
 
+    logs = email_log()
     [printed] = [entry for entry in logs if entry["event"] == "email"]
     assert printed["to"] == "dev@example.com"
     assert printed["subject"] == '"Audit the bridge" is complete'
@@ -348,7 +361,10 @@ async def test_console_mode_writes_the_message_to_the_log(
 
 
 async def test_disabled_mode_drops_the_message_with_a_log_line_once(
-    database_url: str, tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession]
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    email_log: Callable[[], list[dict[str, Any]]],
 ) -> None:
     settings = make_settings(
         database_url, tmp_path, REDIS_URL=None, EMAIL_SERVICE="disabled", **FAST_JOBS
@@ -356,9 +372,9 @@ async def test_disabled_mode_drops_the_message_with_a_log_line_once(
     await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
     await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
 
-    with structlog.testing.capture_logs() as logs:
-        await drain(resources_for(settings, sessionmaker))
+    await drain(resources_for(settings, sessionmaker))
 
+    logs = email_log()
     dropped = [entry for entry in logs if entry["event"] == "email_dropped"]
     assert [(entry["to"], entry["reason"]) for entry in dropped] == [
         ("off@example.com", "EMAIL_SERVICE=disabled")
