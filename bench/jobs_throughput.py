@@ -108,8 +108,18 @@ async def main() -> None:
         help="also run the worker with procrastinate's defaults for the two tunings "
         "(synchronous commit, a ping on every pool checkout), alternating run by run",
     )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="INFO adds procrastinate's two log lines per job (written to /dev/null here)",
+    )
     args = parser.parse_args()
-    configure_logging("WARNING")
+    configure_logging(args.log_level)
+    if args.log_level != "WARNING":
+        # Pay for formatting every line, without flooding the terminal with them.
+        import logging
+
+        logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
     if not args.server:
         sys.exit("--server (or TEST_DATABASE_URL) is required")
     server = args.server.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -135,7 +145,10 @@ async def main() -> None:
         settings = load_settings()
         engine = build_engine(settings.database)
         resources = JobResources(settings=settings, sessionmaker=build_sessionmaker(engine))
-        print(f"no-op jobs, one worker process, {args.jobs} jobs per run, median of 3 runs")
+        print(
+            f"no-op jobs, one worker process, {args.jobs} jobs per run, median of 3 runs,"
+            f" LOG_LEVEL={args.log_level}, load average {os.getloadavg()[0]:.1f}"
+        )
         variants = {"tuned": ("off", runtime.CHECK_AFTER_IDLE_SECONDS)}
         if args.compare_tuning:
             variants["library defaults"] = ("on", 0.0)
