@@ -49,6 +49,7 @@ async def test_a_transient_failure_is_retried_with_growing_delays_until_it_succe
 ) -> None:
     tasks.failures_left["t"] = 3
     retried_before = counted("tests.flaky", "retried")
+    succeeded_before = counted("tests.flaky", "succeeded")
     async with sessionmaker() as session, session.begin():
         job_id = await defer(session, flaky, label="t")
 
@@ -74,6 +75,7 @@ async def test_a_transient_failure_is_retried_with_growing_delays_until_it_succe
     ]
     assert "ConnectionError: upstream unavailable for t" in notes[0]["error"]
     assert counted("tests.flaky", "retried") - retried_before == 3
+    assert counted("tests.flaky", "succeeded") - succeeded_before == 1
 
 
 async def test_a_permanent_failure_is_not_retried_and_is_reported_once(
