@@ -48,9 +48,11 @@ CHECK_AFTER_IDLE_SECONDS = 2.0
 
 class _StaleConnectionCheck:
     """psycopg_pool's ``check`` pings a connection on every checkout, one extra round trip
-    per query (a third of a no-op job's database time). Connections back from work less than
-    CHECK_AFTER_IDLE_SECONDS ago are trusted instead; one that died in that window fails its
-    query once and is discarded by the pool."""
+    per query (about a third of a no-op job's database time). Connections back from work
+    less than CHECK_AFTER_IDLE_SECONDS ago are trusted instead. One that died in that window
+    fails its query as on any lost connection and the pool discards it: a failed status
+    update leaves the job to stalled-job recovery, a failed fetch stops the worker for its
+    supervisor to restart (what a database outage does with or without the ping)."""
 
     def __init__(self) -> None:
         self.returned_at: WeakKeyDictionary[AsyncConnection[Any], float] = WeakKeyDictionary()
