@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.admin.endpoints import router as admin_router
+from chainconsult.api_versions import install_api_versions
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
@@ -93,5 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: a request passes RequestContext, then BodyGuard, then CrashBarrier.
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.security.max_body_bytes)
+    # API versions: /api/v1 derived from v2, /api/... by header (outside BodyGuard: v1 headers
+    # on every v1 answer, including 413/415).
+    install_api_versions(app, settings)
     app.add_middleware(RequestContextMiddleware)
     return app
