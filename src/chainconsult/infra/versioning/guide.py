@@ -94,8 +94,9 @@ def render_guide(surface: V1Surface) -> str:
     lines += [
         "## Everything else",
         "",
-        "Every other v2 endpoint is new in v2: a v1 URL for it answers 404 with a "
-        '`Link: <...>; rel="successor-version"` to the v2 path.',
+        "A v2 endpoint not listed above has no v1 form: its v1 URL answers 404 with a "
+        '`Link: <...>; rel="successor-version"` to the v2 path, and a v1 path called with a '
+        "method v1 never had answers 405 with `Allow`.",
         "",
     ]
     return "\n".join(lines)
