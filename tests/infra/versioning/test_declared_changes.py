@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from openapi_spec_validator import validate
 
 from tests.infra.versioning.widgets import MAX_BODY, widgets_app
 
@@ -85,7 +86,10 @@ async def test_v1_list_is_a_bare_page_with_the_total_in_a_header(widgets: AsyncC
     for name in names:
         await _create_v2(widgets, name)
 
-    page2 = await widgets.get("/api/v1/widgets", params={"page": 2, "per_page": 2})
+    # v1 never had `order`: whatever a v1 caller sends, it gets v1's order (oldest first).
+    page2 = await widgets.get(
+        "/api/v1/widgets", params={"page": 2, "per_page": 2, "order": "newest"}
+    )
     past_end = await widgets.get("/api/v1/widgets", params={"page": 9, "per_page": 2})
     v2 = await widgets.get("/api/v2/widgets", params={"limit": 2})
 
@@ -174,3 +178,25 @@ async def test_unknown_widget_is_a_v1_404_problem(widgets: AsyncClient) -> None:
     assert response.status_code == 404
     assert response.json()["instance"] == "/api/v1/widgets/00000000-0000-0000-0000-000000000000"
     assert response.headers["api-version"] == "1"
+
+
+async def test_v1_document_of_the_widgets_lists_v1_shapes_only(widgets: AsyncClient) -> None:
+    v1 = (await widgets.get("/api/v1/openapi.json")).json()
+    v2 = (await widgets.get("/api/v2/openapi.json")).json()
+
+    validate(v1)
+    validate(v2)
+    listing = v1["paths"]["/api/v1/widgets"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"page", "per_page"}
+    assert "X-Total-Count" in listing["responses"]["200"]["headers"]
+    page_schema = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page_schema["type"] == "array"
+    widget_v1 = v1["components"]["schemas"]["WidgetV1"]
+    assert set(widget_v1["properties"]) == {"id", "name", "hourly_rate", "budget"}
+    create_v1 = v1["components"]["schemas"]["WidgetInV1"]
+    assert create_v1["properties"]["hourly_rate"]["type"] == "integer"
+    assert set(create_v1["required"]) == {"name", "hourly_rate", "budget"}
+    assert {"Money", "Budget", "Widget", "WidgetIn"}.isdisjoint(v1["components"]["schemas"])
+    v2_listing = v2["paths"]["/api/v2/widgets"]["get"]
+    assert {p["name"] for p in v2_listing["parameters"]} == {"limit", "cursor", "order"}
+    assert not any(name.endswith("V1") for name in v2["components"]["schemas"])

@@ -19,6 +19,7 @@ from chainconsult.infra.monitoring.request_context import RequestContextMiddlewa
 from chainconsult.infra.security.body import BodyGuardMiddleware
 from chainconsult.infra.versioning import (
     ApiVersionMiddleware,
+    FixedParameter,
     ListShape,
     NewInV2,
     ObjectShape,
@@ -76,7 +77,12 @@ WIDGET_V1 = ObjectShape(
 )
 SURFACE = V1Surface.of(
     [
-        V1Route("GET", "/widgets", query=(PageNumbers(),), response=ListShape(WIDGET_V1)),
+        V1Route(
+            "GET",
+            "/widgets",
+            query=(FixedParameter("order", "oldest", "oldest first"), PageNumbers()),
+            response=ListShape(WIDGET_V1),
+        ),
         V1Route("GET", "/widgets/{widget_id}", response=WIDGET_V1),
         V1Route("POST", "/widgets", request=WIDGET_V1, response=WIDGET_V1),
     ],
@@ -104,10 +110,13 @@ async def list_widgets(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
+    order: Literal["oldest", "newest"] = "oldest",
     offset: Annotated[int, Query(ge=0, include_in_schema=False)] = 0,
 ) -> WidgetPage:
-    """Widgets in creation order, a page at a time."""
+    """Widgets in creation order (or newest first), a page at a time."""
     widgets = list(_store(request).values())
+    if order == "newest":
+        widgets.reverse()
     start = int(cursor) if cursor else offset
     page = widgets[start : start + limit]
     more = start + limit < len(widgets)

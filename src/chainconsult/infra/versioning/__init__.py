@@ -6,6 +6,7 @@ the middleware, the per-version OpenAPI documents and the migration guide."""
 
 from chainconsult.infra.versioning.changes import (
     FieldChange,
+    FixedParameter,
     NewInV2,
     PageNumbers,
     QueryChange,
@@ -28,6 +29,7 @@ __all__ = [
     "DOCS_PASSTHROUGH",
     "ApiVersionMiddleware",
     "FieldChange",
+    "FixedParameter",
     "ListShape",
     "NewInV2",
     "ObjectShape",

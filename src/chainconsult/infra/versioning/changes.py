@@ -342,3 +342,24 @@ class PageNumbers(QueryChange):
                 "Items per page.",
             ),
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class FixedParameter(QueryChange):
+    """A v2 query parameter v1 did not have: v1 requests always get ``value`` (whatever they
+    send under that name), and the v1 document does not list it."""
+
+    name: str
+    value: str
+    meaning: str
+
+    def describe(self) -> str:
+        return f"v1 always means `{self.name}={self.value}` ({self.meaning}); v2 lets you choose."
+
+    def query_up(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [*((k, v) for k, v in params if k != self.name), (self.name, self.value)]
+
+    def parameters_down(self, parameters: list[JsonObject]) -> list[JsonObject]:
+        return [
+            p for p in parameters if not (p.get("in") == "query" and p.get("name") == self.name)
+        ]
