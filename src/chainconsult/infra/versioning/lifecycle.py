@@ -5,7 +5,7 @@ migration guide. Computed once per process; only the successor link depends on t
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 import http_sf
@@ -20,6 +20,15 @@ class V1Lifecycle:
     deprecated_at: dt.datetime
     sunset_at: dt.datetime
     guide_url: str = MIGRATION_GUIDE_PATH
+    _fixed: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Serialised once: every v1 response sends the same two values.
+        object.__setattr__(
+            self,
+            "_fixed",
+            [(b"deprecation", self.deprecation.encode()), (b"sunset", self.sunset.encode())],
+        )
 
     @classmethod
     def from_settings(cls, settings: VersioningSettings) -> V1Lifecycle:
@@ -41,8 +50,4 @@ class V1Lifecycle:
         return f'<{successor}>; rel="successor-version", {guide}'
 
     def headers(self, successor: str | None) -> list[tuple[bytes, bytes]]:
-        return [
-            (b"deprecation", self.deprecation.encode()),
-            (b"sunset", self.sunset.encode()),
-            (b"link", self.link(successor).encode("latin-1")),
-        ]
+        return [*self._fixed, (b"link", self.link(successor).encode("latin-1"))]

@@ -114,6 +114,10 @@ class ApiVersionMiddleware:
         if scope["type"] != "http" or not (path == "/api" or path.startswith("/api/")):
             await self.app(scope, receive, send)
             return
+        if path.startswith("/api/v2/"):
+            # The current version by URL, the common case: nothing to negotiate or rewrite.
+            await self.app(scope, receive, _with_headers(send, [API_V2]))
+            return
         if path in UNVERSIONED_PATHS:
             await self.app(scope, receive, _with_headers(send, [API_V2]))
             return
