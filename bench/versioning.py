@@ -7,8 +7,9 @@ own uvicorn process, measured by wrk in alternating rounds so drift hits both al
 
 Besides requests per second, it reports the server's CPU time per request (from the process's
 CPU counters): on a shared machine other work stretches wall time, not the CPU one request
-costs, so that is the number the comparison rests on. Also measured, for information: the same GET on the unversioned path (header negotiation and a
-path rewrite) and through v1 (a declared route whose response is converted down).
+costs, so that is the number the comparison rests on. Also measured, for information: the
+same GET on the unversioned path (header negotiation and a path rewrite) and through v1 (a
+declared route whose response is converted down).
 Needs wrk on PATH. Prints a Markdown table for bench/RESULTS.md.
 """
 
