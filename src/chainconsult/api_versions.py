@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from chainconsult.accounts.versions import V1_ROUTES as ACCOUNTS_V1
 from chainconsult.config import Settings
+from chainconsult.experts.versions import V1_ROUTES as EXPERTS_V1
 from chainconsult.infra.versioning import (
     DOCS_PASSTHROUGH,
     ApiVersionMiddleware,
@@ -16,6 +17,7 @@ from chainconsult.infra.versioning import (
     install_version_docs,
     render_guide,
 )
+from chainconsult.projects.versions import V1_ROUTES as PROJECTS_V1
 
 V1_PASSTHROUGH: dict[str, str | None] = {
     # The v1 health format, owned by monitoring: served as it is, with the v1 headers.
@@ -25,7 +27,7 @@ V1_PASSTHROUGH: dict[str, str | None] = {
 
 
 def v1_surface() -> V1Surface:
-    return V1Surface.of([*ACCOUNTS_V1], V1_PASSTHROUGH)
+    return V1Surface.of([*ACCOUNTS_V1, *EXPERTS_V1, *PROJECTS_V1], V1_PASSTHROUGH)
 
 
 def migration_guide() -> str:

@@ -193,13 +193,38 @@ async def test_each_openapi_document_is_valid_and_lists_only_its_version(
     validate(v1)
     validate(v2)
     assert by_header == v1
-    assert set(v1["paths"]) == {"/api/v1/auth/login"}
+    assert set(v1["paths"]) == {
+        "/api/v1/auth/login",
+        "/api/v1/experts",
+        "/api/v1/experts/{expert_id}",
+        "/api/v1/projects",
+    }
+    assert set(v1["paths"]["/api/v1/projects"]) == {"get", "post"}
     assert all(op["deprecated"] for item in v1["paths"].values() for op in item.values())
-    assert all(name.endswith("V1") for name in _schema_names(v1) if "Validation" not in name)
-    assert {"LoginRequestV1", "TokenResponseV1"} <= _schema_names(v1)
-    assert not any(path.startswith("/api/v1") for path in v2["paths"])
-    assert "/api/v2/auth/login" in v2["paths"]
+    assert all(name.endswith("V1") for name in _schema_names(v1))
     assert not any(name.endswith("V1") for name in _schema_names(v2))
+    assert not any(path.startswith("/api/v1") for path in v2["paths"])
+    assert {"/api/v2/auth/login", "/api/v2/experts", "/api/v2/projects"} <= set(v2["paths"])
+
+    v1_expert = v1["components"]["schemas"]["ExpertSummaryV1"]["properties"]
+    v2_expert = v2["components"]["schemas"]["ExpertSummary"]["properties"]
+    assert "name" in v1_expert
+    assert "display_name" not in v1_expert
+    assert v1_expert["hourly_rate"]["anyOf"][0]["type"] == "integer"
+    assert "display_name" in v2_expert
+    assert v2_expert["hourly_rate"]["$ref"].startswith("#/components/schemas/Money")
+    v1_project = v1["components"]["schemas"]["ProjectRequestV1"]["properties"]
+    assert v1_project["budget"]["type"] == "number"
+    assert "visibility" not in v1_project
+    v2_budget = v2["components"]["schemas"]["ProjectRequest"]["properties"]["budget"]
+    assert v2_budget["$ref"].startswith("#/components/schemas/Budget")
+    v1_list = v1["paths"]["/api/v1/experts"]["get"]
+    v2_list = v2["paths"]["/api/v2/experts"]["get"]
+    assert {"page", "per_page"} <= {p["name"] for p in v1_list["parameters"]}
+    assert not {"cursor", "limit", "offset"} & {p["name"] for p in v1_list["parameters"]}
+    assert {"cursor", "limit"} <= {p["name"] for p in v2_list["parameters"]}
+    assert not {"page", "per_page", "offset"} & {p["name"] for p in v2_list["parameters"]}
+    assert "X-Total-Count" in v1_list["responses"]["200"]["headers"]
 
 
 async def test_docs_pages_load_their_own_version(client: AsyncClient) -> None:

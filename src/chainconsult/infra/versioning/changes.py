@@ -98,7 +98,10 @@ class RenamedField(FieldChange):
     def schema_down(self, schema: JsonObject, direction: Direction) -> None:
         properties = schema.get("properties", {})
         if self.v2 in properties:
-            _rename_property(schema, self.v2, self.v1, properties[self.v2])
+            replacement = {**properties[self.v2]}
+            if "title" in replacement:
+                replacement["title"] = self.v1.replace("_", " ").title()
+            _rename_property(schema, self.v2, self.v1, replacement)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,10 @@ class _V1Builder:
         derived = copy.deepcopy(self.schemas[name])
         shape.schema_down(derived, direction)
         new_name = name.removesuffix("-Input").removesuffix("-Output") + "V1"
+        derived["title"] = new_name
         if new_name in self.schemas and self.schemas[new_name] != derived:
             new_name += "Input" if direction == "request" else "Output"
-        derived["title"] = new_name
+            derived["title"] = new_name
         self.schemas[new_name] = derived
         return {"$ref": _REF + new_name}
 
@@ -185,15 +186,43 @@ def build_documents(
         v1_paths.setdefault(route.template, {})[route.method.lower()] = builder.operation(
             route, lifecycle
         )
-    v1 = _document(
-        {**full, "components": {**full.get("components", {}), "schemas": builder.schemas}},
-        f"{app.title} API v1 (deprecated)",
-        f"Deprecated since {lifecycle.deprecated_at:%Y-%m-%d}; served until {lifecycle.sunset}. "
-        f"Every response carries Deprecation, Sunset and a Link to its v2 successor. "
-        f"Migration guide: {MIGRATION_GUIDE_PATH}.",
-        dict(sorted(v1_paths.items())),
+    v1 = _v1_names(
+        _document(
+            {**full, "components": {**full.get("components", {}), "schemas": builder.schemas}},
+            f"{app.title} API v1 (deprecated)",
+            f"Deprecated since {lifecycle.deprecated_at:%Y-%m-%d}; served until "
+            f"{lifecycle.sunset}. Every response carries Deprecation, Sunset and a Link to "
+            f"its v2 successor. Migration guide: {MIGRATION_GUIDE_PATH}.",
+            dict(sorted(v1_paths.items())),
+        )
     )
     return v1, v2
+
+
+def _v1_names(document: JsonObject) -> JsonObject:
+    """Every schema of the v1 document named ``...V1``, also the ones v1 shares unchanged
+    with v2 (enums, nested objects): a v1 client's generated code never meets a v2 name."""
+    schemas: JsonObject = document.get("components", {}).get("schemas", {})
+    names = {name: name if name.endswith("V1") else f"{name}V1" for name in schemas}
+
+    def renamed(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {key: renamed(value) for key, value in node.items()}
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_REF) and ref[len(_REF) :] in names:
+                out["$ref"] = _REF + names[ref[len(_REF) :]]
+            return out
+        if isinstance(node, list):
+            return [renamed(value) for value in node]
+        return node
+
+    document = renamed(document)
+    if schemas:
+        document["components"]["schemas"] = {
+            names[name]: {**schema, "title": names[name]}
+            for name, schema in document["components"]["schemas"].items()
+        }
+    return document
 
 
 def install_version_docs(
