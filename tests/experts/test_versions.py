@@ -108,3 +108,10 @@ async def test_bad_v1_page_numbers_are_422_naming_the_v1_parameter(client: Async
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["parameter"] == "per_page"
+
+
+async def test_the_numbered_page_entry_refuses_a_cursor_too(client: AsyncClient) -> None:
+    response = await client.get("/api/v2/experts", params={"offset": 0, "cursor": "abc"})
+
+    assert response.status_code == 400
+    assert response.json()["parameter"] == "offset"

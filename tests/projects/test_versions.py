@@ -131,3 +131,14 @@ async def test_v1_projects_need_a_login_like_v2(client: AsyncClient) -> None:
     assert response.status_code == 401
     assert response.headers["api-version"] == "1"
     assert response.json()["instance"] == "/api/v1/projects"
+
+
+async def test_numbered_pages_are_only_for_the_open_listing(client: AsyncClient) -> None:
+    _, headers = await client_account(client)
+
+    response = await client.get(
+        "/api/v2/projects", params={"view": "mine", "offset": 0}, headers=headers
+    )
+
+    assert response.status_code == 400
+    assert response.json()["parameter"] == "offset"

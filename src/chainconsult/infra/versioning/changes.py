@@ -9,6 +9,7 @@ docs/api-versions.md cannot disagree about it.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -113,8 +114,9 @@ class WholeMoney(FieldChange):
     currency: str = "USD"
 
     def describe(self) -> str:
+        v2 = "in v2" if self.v1 == self.v2 else f"is `{self.v2}` in v2,"
         return (
-            f"`{self.v1}` (a whole number of {self.currency}) is `{self.v2}` in v2: "
+            f"`{self.v1}` is a whole number of {self.currency}; {v2} an object "
             f'`{{"amount": "<decimal string>", "currency": "<ISO 4217>"}}`. v1 rounds the '
             f"amount half up and shows `null` for an amount in another currency."
         )
@@ -171,8 +173,9 @@ class RangeAsNumber(FieldChange):
     currency: str = "USD"
 
     def describe(self) -> str:
+        v2 = "in v2" if self.v1 == self.v2 else f"is `{self.v2}` in v2,"
         return (
-            f"`{self.v1}` (one number, {self.currency}) is `{self.v2}` in v2: a range "
+            f"`{self.v1}` is one number of {self.currency}; {v2} a range "
             f'`{{"min": "<decimal>", "max": "<decimal>", "currency": "<ISO 4217>"}}`. A v1 '
             f"number is stored as min = max; v1 shows the range's `max`, or `null` for another "
             f"currency."
@@ -225,7 +228,8 @@ class NewInV2(FieldChange):
 
     def describe(self) -> str:
         if self.has_v1_value:
-            return f"`{self.name}` is new in v2; v1 requests get `{self.v1_value!r}`."
+            value = json.dumps(self.v1_value)
+            return f"`{self.name}` is new in v2 (not shown in v1); v1 requests get `{value}`."
         return f"`{self.name}` is new in v2 (not shown in v1)."
 
     def request_up(self, body: JsonObject) -> None:
