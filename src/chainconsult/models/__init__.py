@@ -2,5 +2,6 @@
 
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.base import Base
+from chainconsult.models.monitoring import Alert, LogEntry
 
-__all__ = ["Account", "AccountSession", "Base", "Plan", "Role"]
+__all__ = ["Account", "AccountSession", "Alert", "Base", "LogEntry", "Plan", "Role"]
