@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
+from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
@@ -19,12 +20,17 @@ from chainconsult.errors import install_problem_handlers
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
+from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
     RequestContextMiddleware,
 )
+from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.body import BodyGuardMiddleware
+from chainconsult.operations.endpoints import admin_router as operations_admin_router
+from chainconsult.operations.endpoints import router as operations_router
+from chainconsult.web import STATIC_DIR, STATIC_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.redis = redis
+        monitoring = build_monitoring(settings, engine=engine, redis=redis)
+        app.state.monitoring = monitoring
+        app.state.health = monitoring.health
+        monitoring.start()
         log.info(
             "started",
             version=__version__,
@@ -69,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await monitoring.stop()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -90,8 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(api_v2_router())
+    app.include_router(operations_router)
+    app.include_router(operations_admin_router)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
     # Added innermost first: a request passes RequestContext, then BodyGuard, then CrashBarrier.
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.security.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: counts every request with its final status, whatever answered it.
+    app.add_middleware(HttpMetricsMiddleware)
     return app

@@ -1,0 +1,349 @@
+"""The dependency probes behind every health endpoint.
+
+Probes run with short timeouts, all at once, and their result is reused for a second or two
+(HEALTH_CACHE_SECONDS): a thousand health requests a second cost one probe per process per
+period, and a hung dependency makes the answer ``fail`` quickly instead of hanging the check.
+The database probe uses its own one-connection pool, so a saturated request pool shows up as
+"pool exhausted", not as "database down"."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chainconsult.infra.monitoring.exposition import data_dir_disk, sample_process
+from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
+
+Status = Literal["pass", "warn", "fail"]
+PROBE_TIMEOUT_S = 1.0
+POOL_EXHAUSTED_GRACE_S = 5.0
+"""A pool with no free connection for this long makes the node not ready."""
+MEMORY_WARN_RATIO = 0.90
+DISK_WARN_RATIO = 0.90
+QUEUE_OLDEST_WARN_S = 600.0
+HEARTBEAT_WARN_S = 120.0
+_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def worst(statuses: list[Status]) -> Status:
+    return max(statuses, key=lambda status: _RANK[status], default="pass")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One entry of draft-inadarei-api-health-check's ``checks`` object."""
+
+    key: str
+    """``component:measurement``, e.g. ``postgres:responseTime``."""
+    component_type: str
+    status: Status
+    observed_value: float | int | str | None = None
+    observed_unit: str | None = None
+    output: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Extra numbers for the detailed (admin) report only."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    size: int
+    checked_out: int
+    overflow: int
+    capacity: int
+    exhausted_for_s: float
+
+    @property
+    def stays_exhausted(self) -> bool:
+        return self.exhausted_for_s >= POOL_EXHAUSTED_GRACE_S
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    checks: tuple[Check, ...]
+    at: dt.datetime
+    database_ok: bool
+    redis_configured: bool
+    redis_ok: bool | None
+    pool: PoolState
+    jobs: JobQueueStats | None
+    process: dict[str, float]
+    memory_ratio: float
+    disk_ratio: float | None
+
+    @property
+    def status(self) -> Status:
+        return worst([check.status for check in self.checks])
+
+    @property
+    def ready(self) -> bool:
+        return self.database_ok and not self.pool.stays_exhausted
+
+    def check(self, key: str) -> Check | None:
+        return next((check for check in self.checks if check.key == key), None)
+
+    @property
+    def notes(self) -> list[str]:
+        notes = []
+        if not self.database_ok:
+            notes.append("database unreachable")
+        if self.pool.stays_exhausted:
+            notes.append("database pool exhausted")
+        if not self.redis_configured:
+            notes.append("redis not configured")
+        elif not self.redis_ok:
+            notes.append("redis unreachable")
+        if self.redis_ok is not True:
+            notes.append("using in-process memory for cache and rate limits")
+        return notes
+
+
+class PoolWatch:
+    """Remembers since when the request pool has had no free connection."""
+
+    def __init__(self, engine: AsyncEngine, max_overflow: int) -> None:
+        self.engine = engine
+        self.max_overflow = max_overflow
+        self._exhausted_since: float | None = None
+
+    def observe(self) -> PoolState:
+        pool: Any = self.engine.pool
+        size = int(pool.size())
+        checked_out = int(pool.checkedout())
+        overflow = max(0, int(pool.overflow()))
+        capacity = size + self.max_overflow
+        now = time.monotonic()
+        if checked_out >= capacity:
+            self._exhausted_since = self._exhausted_since or now
+        else:
+            self._exhausted_since = None
+        since = self._exhausted_since
+        return PoolState(
+            size=size,
+            checked_out=checked_out,
+            overflow=overflow,
+            capacity=capacity,
+            exhausted_for_s=0.0 if since is None else now - since,
+        )
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        *,
+        probe_engine: AsyncEngine,
+        pool_watch: PoolWatch,
+        redis: Any,
+        data_dir: Path,
+        providers: MonitoringProviders,
+        cache_hit_rate: Callable[[], float | None],
+        cache_seconds: float,
+    ) -> None:
+        self.probe_engine = probe_engine
+        self.pool_watch = pool_watch
+        self.redis = redis
+        self.data_dir = data_dir
+        self.providers = providers
+        self.cache_hit_rate = cache_hit_rate
+        self.cache_seconds = cache_seconds
+        self._cached: HealthReport | None = None
+        self._cached_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def report(self, *, max_age_s: float | None = None) -> HealthReport:
+        """The latest report, probing again when it is older than the cache period."""
+        ttl = self.cache_seconds if max_age_s is None else max_age_s
+        if self._cached is not None and time.monotonic() - self._cached_at < ttl:
+            return self._cached
+        async with self._lock:
+            # Single flight: whoever waited on the lock takes the report just made.
+            if self._cached is not None and time.monotonic() - self._cached_at < ttl:
+                return self._cached
+            report = await self._probe()
+            self._cached, self._cached_at = report, time.monotonic()
+            return report
+
+    async def _probe(self) -> HealthReport:
+        (db_ok, db_ms, db_error), (redis_ok, redis_ms) = await asyncio.gather(
+            self._probe_postgres(), self._probe_redis()
+        )
+        jobs: JobQueueStats | None = None
+        jobs_error: str | None = None
+        if db_ok and self.providers.job_stats is not None:
+            try:
+                jobs = await asyncio.wait_for(self.providers.job_stats(), PROBE_TIMEOUT_S)
+            except Exception as exc:
+                jobs_error = type(exc).__name__
+        pool = self.pool_watch.observe()
+        process = sample_process()
+        memory_ratio = psutil.virtual_memory().percent / 100
+        disk = data_dir_disk(self.data_dir)
+        checks: list[Check] = [
+            Check(
+                "postgres:responseTime",
+                "datastore",
+                "pass" if db_ok else "fail",
+                round(db_ms, 2) if db_ok else None,
+                "ms",
+                None if db_ok else f"unreachable ({db_error})",
+            ),
+            Check(
+                "postgres:connections",
+                "datastore",
+                "fail" if pool.stays_exhausted else "warn" if pool.exhausted_for_s > 0 else "pass",
+                pool.checked_out,
+                "connections",
+                f"{pool.checked_out} of {pool.capacity} in use",
+                {"size": pool.size, "overflow": pool.overflow, "capacity": pool.capacity},
+            ),
+            self._redis_check(redis_ok, redis_ms),
+            self._cache_check(),
+            *self._job_checks(jobs, db_ok, jobs_error),
+            Check(
+                "process:memory",
+                "system",
+                "warn" if memory_ratio >= MEMORY_WARN_RATIO else "pass",
+                int(process["rss_bytes"]),
+                "bytes",
+                f"host memory {memory_ratio:.0%} used",
+                {"host_memory_used_ratio": memory_ratio, "open_fds": process["open_fds"]},
+            ),
+            Check("process:cpu", "system", "pass", round(process["cpu_percent"], 1), "percent"),
+            Check(
+                "disk:utilization",
+                "system",
+                "warn" if disk is not None and disk[0] >= DISK_WARN_RATIO else "pass",
+                round(disk[0] * 100, 1) if disk is not None else None,
+                "percent",
+                "data dir file system" if disk is not None else "data dir not readable",
+                {"free_bytes": disk[1]} if disk is not None else {},
+            ),
+        ]
+        return HealthReport(
+            checks=tuple(checks),
+            at=dt.datetime.now(dt.UTC),
+            database_ok=db_ok,
+            redis_configured=self.redis is not None,
+            redis_ok=redis_ok,
+            pool=pool,
+            jobs=jobs,
+            process=process,
+            memory_ratio=memory_ratio,
+            disk_ratio=disk[0] if disk is not None else None,
+        )
+
+    async def _probe_postgres(self) -> tuple[bool, float, str | None]:
+        started = time.perf_counter()
+
+        async def ping() -> None:
+            async with self.probe_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(ping(), PROBE_TIMEOUT_S)
+        except TimeoutError:
+            return False, 0.0, "timeout"
+        except Exception as exc:
+            return False, 0.0, type(exc).__name__
+        return True, (time.perf_counter() - started) * 1000, None
+
+    async def _probe_redis(self) -> tuple[bool | None, float]:
+        if self.redis is None:
+            return None, 0.0
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self.redis.ping(), PROBE_TIMEOUT_S)
+        except Exception:
+            return False, 0.0
+        return True, (time.perf_counter() - started) * 1000
+
+    def _redis_check(self, ok: bool | None, ms: float) -> Check:
+        # Redis is optional: without it every use falls back to memory, so never "fail".
+        if ok is None:
+            return Check(
+                "redis:responseTime",
+                "datastore",
+                "warn",
+                None,
+                "ms",
+                "not configured: cache and rate limits use in-process memory",
+            )
+        if not ok:
+            return Check(
+                "redis:responseTime",
+                "datastore",
+                "warn",
+                None,
+                "ms",
+                "unreachable: cache and rate limits use in-process memory",
+            )
+        return Check("redis:responseTime", "datastore", "pass", round(ms, 2), "ms")
+
+    def _cache_check(self) -> Check:
+        rate = self.cache_hit_rate()
+        if rate is None:
+            return Check(
+                "cache:hitRate",
+                "component",
+                "pass",
+                None,
+                "percent",
+                "no cache lookups in the last 5 minutes",
+            )
+        return Check("cache:hitRate", "component", "pass", round(rate * 100, 1), "percent")
+
+    def _job_checks(
+        self, jobs: JobQueueStats | None, db_ok: bool, error: str | None
+    ) -> list[Check]:
+        keys = (
+            "jobs:queueDepth",
+            "jobs:oldestAge",
+            "jobs:failedLastHour",
+            "jobs:workerHeartbeatAge",
+        )
+        if jobs is None or not jobs.installed:
+            if not db_ok:
+                reason, status = "database unreachable", "fail"
+            elif error is not None:
+                reason, status = f"job tables unreadable ({error})", "warn"
+            else:
+                reason, status = "job queue not installed", "pass"
+            return [Check(key, "component", status, None, None, reason) for key in keys]  # type: ignore[arg-type]
+        heartbeat = jobs.worker_heartbeat_age_s
+        stale_worker = jobs.depth > 0 and (heartbeat is None or heartbeat > HEARTBEAT_WARN_S)
+        oldest = jobs.oldest_age_s or 0.0
+        return [
+            Check(
+                keys[0], "component", "pass", jobs.depth, "jobs", None, dict(jobs.depth_by_queue)
+            ),
+            Check(
+                keys[1],
+                "component",
+                "warn" if oldest > QUEUE_OLDEST_WARN_S else "pass",
+                round(oldest, 1),
+                "s",
+            ),
+            Check(
+                keys[2],
+                "component",
+                "warn" if jobs.failed_last_hour else "pass",
+                jobs.failed_last_hour,
+                "jobs",
+            ),
+            Check(
+                keys[3],
+                "component",
+                "warn" if stale_worker else "pass",
+                round(heartbeat, 1) if heartbeat is not None else None,
+                "s",
+                "no worker heartbeat while jobs wait" if stale_worker else None,
+            ),
+        ]
