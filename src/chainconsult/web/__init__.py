@@ -34,7 +34,18 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _observed(value: float | int | str | None, unit: str | None) -> str:
+    if value is None:
+        return NO_VALUE
+    if unit == "bytes" and isinstance(value, int | float):
+        return f"{value / 1_048_576:,.1f} MiB"
+    if unit == "percent" and isinstance(value, int | float):
+        return f"{value:.1f} %"
+    return f"{value} {unit or ''}".strip()
+
+
 templates.env.filters["number"] = _number
+templates.env.filters["observed"] = _observed
 templates.env.filters["percent"] = _percent
 templates.env.filters["when"] = _when
 templates.env.globals["static_path"] = STATIC_PATH

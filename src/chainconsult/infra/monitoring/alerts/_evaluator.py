@@ -72,6 +72,7 @@ class AlertEvaluator:
         """The latest window numbers, cluster-wide when Redis shares them (for the dashboard)."""
         self._bad: dict[str, int] = {}
         self._good: dict[str, int] = {}
+        self._queues: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -124,8 +125,10 @@ class AlertEvaluator:
         db_pool_connections.labels("overflow").set(pool.overflow)
         jobs = report.jobs
         if jobs is not None and jobs.installed:
-            for queue, depth in jobs.depth_by_queue.items():
-                jobs_queue_depth.labels(queue).set(depth)
+            # A drained queue drops out of the GROUP BY; it must read 0, not its last depth.
+            self._queues.update(jobs.depth_by_queue)
+            for queue in self._queues:
+                jobs_queue_depth.labels(queue).set(jobs.depth_by_queue.get(queue, 0))
             jobs_oldest_age_seconds.set(jobs.oldest_age_s or 0.0)
             jobs_failed_last_hour.set(jobs.failed_last_hour)
             if jobs.worker_heartbeat_age_s is not None:
