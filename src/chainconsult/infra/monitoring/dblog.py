@@ -75,6 +75,7 @@ class DatabaseLogWriter:
         self.engine = engine
         self.handler = handler
         self.every_s = every_s
+        self.stopping = asyncio.Event()
 
     async def flush(self) -> int:
         buffer = self.handler.buffer
@@ -93,13 +94,17 @@ class DatabaseLogWriter:
         return written
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.every_s)
             await self.flush()
 
     async def stop(self, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), 2.0)
+        """The last flush happens in ``run`` itself: a task cancelled mid-insert would make
+        the driver wait for the server to acknowledge the cancel."""
+        self.stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=3.0)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

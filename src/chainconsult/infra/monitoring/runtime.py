@@ -5,6 +5,7 @@ the log writer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,8 @@ class Monitoring:
 
     async def _evaluate_later(self) -> None:
         # The first evaluation waits one interval: every sample window needs two samples.
-        await asyncio.sleep(self.evaluator.interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.evaluator.stopping.wait(), self.evaluator.interval_s)
         await self.evaluator.run()
 
     async def stop(self) -> None:

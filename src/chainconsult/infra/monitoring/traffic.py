@@ -222,9 +222,12 @@ class TrafficWindow:
         if not self._samples:
             return TrafficStats(seconds=seconds)
         newest_at, newest = self._samples[-1]
+        # The oldest sample inside the window; with only the newest inside, the one before it.
         baseline_at, baseline = self._samples[0]
-        for at, counts in reversed(self._samples):
-            if at <= newest_at - seconds:
+        for index, (at, counts) in enumerate(self._samples):
+            if at >= newest_at - seconds:
+                if at == newest_at and index > 0:
+                    at, counts = self._samples[index - 1]
                 baseline_at, baseline = at, counts
                 break
         if baseline_at == newest_at:

@@ -73,15 +73,18 @@ class AlertEvaluator:
         self._bad: dict[str, int] = {}
         self._good: dict[str, int] = {}
         self._queues: set[str] = set()
+        self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             started = time.monotonic()
             try:
                 await self.tick()
             except Exception:
                 log.exception("alert_evaluation_failed")
-            await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+            pause = max(0.0, self.interval_s - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), pause)
 
     async def tick(self) -> None:
         self.window.record()
@@ -187,10 +190,16 @@ class AlertEvaluator:
         self.store.remember(record)
         return True
 
-    async def stop(self, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def stop(self, task: asyncio.Task[None], *, grace_s: float = 3.0) -> None:
+        """Let the current evaluation finish (cancelling it mid-query would make the
+        database driver wait for the server to acknowledge the cancel), then write what is
+        still unsaved and give the lease up."""
+        self.stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.lease is not None:
             await self.lease.release()
         with contextlib.suppress(Exception):
