@@ -26,7 +26,9 @@ def dead_pid() -> int:
 def test_serve_gets_a_fresh_directory_and_old_ones_of_dead_serves_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # setenv first, so that the variable prepare_multiprocess_dir exports is undone afterwards.
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+    monkeypatch.delenv(MULTIPROC_ENV)
     stale = tmp_path / "metrics" / f"serve-{dead_pid()}"
     stale.mkdir(parents=True)
     (stale / "counter_1.db").write_bytes(b"old")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.monitoring.exposition import data_dir_disk, sample_process
@@ -107,24 +107,39 @@ class HealthReport:
 
 
 class PoolWatch:
-    """Remembers since when the request pool has had no free connection."""
+    """Remembers since when the request pool has had no free connection. Pool events keep it
+    exact between probes: the moment the last free connection is taken, and the moment one
+    comes back."""
 
     def __init__(self, engine: AsyncEngine, max_overflow: int) -> None:
         self.engine = engine
         self.max_overflow = max_overflow
         self._exhausted_since: float | None = None
+        event.listen(engine.sync_engine.pool, "checkout", self._on_checkout)
+        event.listen(engine.sync_engine.pool, "checkin", self._on_checkin)
+
+    def _capacity(self, pool: Any) -> int:
+        return int(pool.size()) + self.max_overflow
+
+    def _on_checkout(self, *_: Any) -> None:
+        pool: Any = self.engine.pool
+        if self._exhausted_since is None and int(pool.checkedout()) >= self._capacity(pool):
+            self._exhausted_since = time.monotonic()
+
+    def _on_checkin(self, *_: Any) -> None:
+        self._exhausted_since = None
 
     def observe(self) -> PoolState:
         pool: Any = self.engine.pool
         size = int(pool.size())
         checked_out = int(pool.checkedout())
         overflow = max(0, int(pool.overflow()))
-        capacity = size + self.max_overflow
+        capacity = self._capacity(pool)
         now = time.monotonic()
-        if checked_out >= capacity:
-            self._exhausted_since = self._exhausted_since or now
-        else:
+        if checked_out < capacity:
             self._exhausted_since = None
+        elif self._exhausted_since is None:
+            self._exhausted_since = now
         since = self._exhausted_since
         return PoolState(
             size=size,

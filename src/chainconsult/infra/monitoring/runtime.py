@@ -40,11 +40,17 @@ def build_probe_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def default_providers(settings: Settings, engine: AsyncEngine) -> MonitoringProviders:
-    jobs = ProcrastinateTables(engine)
+def default_providers(
+    settings: Settings, engine: AsyncEngine, probe_engine: AsyncEngine
+) -> MonitoringProviders:
+    """Readers over the job tables and the slow-query log. Queue statistics are part of every
+    health probe, so they go through the probe's own connection: a saturated request pool must
+    not turn them into timeouts."""
     slow = SlowQueryLog(engine, threshold_ms=settings.database.slow_query_ms)
     return MonitoringProviders(
-        job_stats=jobs.stats, failed_jobs=jobs.recent_failures, slow_queries=slow.recent
+        job_stats=ProcrastinateTables(probe_engine).stats,
+        failed_jobs=ProcrastinateTables(engine).recent_failures,
+        slow_queries=slow.recent,
     )
 
 
@@ -94,8 +100,8 @@ def build_monitoring(
 ) -> Monitoring:
     monitoring_settings = settings.monitoring
     interval = monitoring_settings.alert_evaluation_interval_s
-    providers = providers or default_providers(settings, engine)
     probe_engine = build_probe_engine(settings)
+    providers = providers or default_providers(settings, engine, probe_engine)
     window = TrafficWindow()
     exchange = lease = None
     if redis is not None:
