@@ -20,7 +20,7 @@ import psutil
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chainconsult.infra.monitoring.exposition import data_dir_disk, sample_process
+from chainconsult.infra.monitoring.exposition import data_dir_disk, dependency_up, sample_process
 from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
 
 Status = Literal["pass", "warn", "fail"]
@@ -190,6 +190,9 @@ class HealthMonitor:
         (db_ok, db_ms, db_error), (redis_ok, redis_ms) = await asyncio.gather(
             self._probe_postgres(), self._probe_redis()
         )
+        dependency_up.labels("postgres").set(1 if db_ok else 0)
+        if redis_ok is not None:
+            dependency_up.labels("redis").set(1 if redis_ok else 0)
         jobs: JobQueueStats | None = None
         jobs_error: str | None = None
         if db_ok and self.providers.job_stats is not None:

@@ -51,6 +51,13 @@ process_start_time_seconds = Gauge(
     namespace=NAMESPACE,
     multiprocess_mode="liveall",
 )
+dependency_up = Gauge(
+    "dependency_up",
+    "1 when the last health probe reached the dependency (postgres, redis), else 0.",
+    ["dependency"],
+    namespace=NAMESPACE,
+    multiprocess_mode="min",
+)
 jobs_oldest_age_seconds = Gauge(
     "jobs_oldest_age_seconds",
     "Age of the oldest job waiting to run (0 when none).",
