@@ -9,6 +9,7 @@ The database probe uses its own one-connection pool, so a saturated request pool
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringPro
 
 Status = Literal["pass", "warn", "fail"]
 PROBE_TIMEOUT_S = 1.0
+STALE_GRACE_S = 1.0
+"""How long past the cache period a report may still be served while a new one is made."""
 POOL_EXHAUSTED_GRACE_S = 5.0
 """A pool with no free connection for this long makes the node not ready."""
 MEMORY_WARN_RATIO = 0.90
@@ -172,12 +175,26 @@ class HealthMonitor:
         self._cached: HealthReport | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[HealthReport] | None = None
 
     async def report(self, *, max_age_s: float | None = None) -> HealthReport:
-        """The latest report, probing again when it is older than the cache period."""
+        """The latest report. Within the cache period it is returned as is; a little past it,
+        it is still returned at once while one background probe refreshes it (so a request
+        never queues behind the probe); older than that, the caller waits for a new probe.
+        ``max_age_s`` (the alert evaluator) always waits for a report at most that old."""
+        cached, age = self._cached, time.monotonic() - self._cached_at
+        if max_age_s is None and cached is not None:
+            if age < self.cache_seconds:
+                return cached
+            if age < self.cache_seconds + STALE_GRACE_S:
+                self._refresh_in_background()
+                return cached
         ttl = self.cache_seconds if max_age_s is None else max_age_s
-        if self._cached is not None and time.monotonic() - self._cached_at < ttl:
-            return self._cached
+        if cached is not None and age < ttl:
+            return cached
+        return await self._refresh(ttl)
+
+    async def _refresh(self, ttl: float) -> HealthReport:
         async with self._lock:
             # Single flight: whoever waited on the lock takes the report just made.
             if self._cached is not None and time.monotonic() - self._cached_at < ttl:
@@ -185,6 +202,15 @@ class HealthMonitor:
             report = await self._probe()
             self._cached, self._cached_at = report, time.monotonic()
             return report
+
+    def _refresh_in_background(self) -> None:
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(self._refresh(self.cache_seconds))
+
+    async def aclose(self) -> None:
+        if self._background is not None and not self._background.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._background, PROBE_TIMEOUT_S * 2)
 
     async def _probe(self) -> HealthReport:
         (db_ok, db_ms, db_error), (redis_ok, redis_ms) = await asyncio.gather(

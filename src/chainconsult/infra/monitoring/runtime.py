@@ -86,6 +86,7 @@ class Monitoring:
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
         await self.escalation.aclose()
+        await self.health.aclose()
         await self.probe_engine.dispose()
         mark_this_process_dead()
 
