@@ -143,6 +143,7 @@ def main() -> None:
     database_url = url.render_as_string(hide_password=False)
     data_dir = tempfile.mkdtemp(prefix="ccbench")
     results: list[Result] = []
+    load_before = os.getloadavg()[0]
     try:
         migrate(
             url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
@@ -196,7 +197,9 @@ def main() -> None:
     print(
         f"\n{args.workers} server workers, wrk -t{args.threads} -c{args.connections} "
         f"-d{args.duration}s, Redis {'on' if redis_url else 'off'}, "
-        f"{os.cpu_count()} CPUs shared by server and wrk\n"
+        f"{os.cpu_count()} CPUs shared by server and wrk; 1-minute load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (anything above the CPU "
+        "count means other processes competed for the CPUs)\n"
     )
     print("| scenario | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |")
     print("|---|---:|---:|---:|---:|---:|---|")
