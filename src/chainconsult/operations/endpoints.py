@@ -4,22 +4,21 @@ dashboard for admins."""
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from chainconsult.accounts.auth import AdminAccount, OptionalAccount
-from chainconsult.accounts.service import Principal
-from chainconsult.errors import Forbidden, Unauthorized
+from chainconsult.accounts.auth import AdminAccount
+from chainconsult.errors import ServiceUnavailable
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.health.endpoints import HealthResponse, http_status
 from chainconsult.infra.health.formats import draft_body
 from chainconsult.infra.monitoring.exposition import CONTENT_TYPE, render_metrics
 from chainconsult.infra.monitoring.runtime import Monitoring
+from chainconsult.operations.access import OperatorAccess, resolve_caller
 from chainconsult.operations.schemas import AlertList, AlertResponse, AlertStatusFilter
 from chainconsult.operations.service import AlertService, dashboard_data
 from chainconsult.web import templates
@@ -33,50 +32,18 @@ def monitoring_of(request: Request) -> Monitoring:
     return monitoring
 
 
-def client_ip(request: Request) -> str | None:
-    # Set by the edge middleware from X-Forwarded-For when the peer is a TRUSTED_PROXY.
-    ip = getattr(request.state, "client_ip", None)
-    if isinstance(ip, str):
-        return ip
-    return request.client.host if request.client else None
-
-
-def from_trusted_ip(request: Request) -> bool:
-    ip = client_ip(request)
-    if ip is None:
-        return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    networks = request.app.state.settings.security.trusted_ips
-    return any(address in network for network in networks)
-
-
-async def _operator(request: Request, principal: OptionalAccount) -> Principal | None:
-    if from_trusted_ip(request):
-        return principal
-    if principal is None:
-        raise Unauthorized("Log in as an admin, or call from one of TRUSTED_IPS.")
-    if not principal.is_admin:
-        raise Forbidden("This needs an admin account or a TRUSTED_IPS address.")
-    return principal
-
-
-OperatorAccess = Annotated[Principal | None, Depends(_operator)]
-
-
 @router.post(
     "/api/health",
     response_class=HealthResponse,
     summary="Detailed health (admins and TRUSTED_IPS)",
+    dependencies=[OperatorAccess],
     responses={
         401: {"description": "No credentials and not from TRUSTED_IPS."},
         403: {"description": "Logged in, but not an admin."},
         503: {"description": "At least one check fails."},
     },
 )
-async def detailed_health(request: Request, _: OperatorAccess) -> Response:
+async def detailed_health(request: Request) -> Response:
     """Every check of `GET /api/v2/health` with its details (pool numbers, per-queue depth,
     disk free), plus the active alerts, the slowest recent queries and this node's identity.
     Works while the database is down (alerts then come from the evaluator's memory)."""
@@ -121,9 +88,14 @@ async def detailed_health(request: Request, _: OperatorAccess) -> Response:
     "/metrics",
     summary="Prometheus metrics (admins and TRUSTED_IPS)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}}, 401: {}, 403: {}},
+    dependencies=[OperatorAccess],
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}},
+        401: {"description": "No credentials and not from TRUSTED_IPS."},
+        403: {"description": "Logged in, but not an admin."},
+    },
 )
-async def metrics(request: Request, _: OperatorAccess) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text format: every `chainconsult_*` metric summed over all server workers of
     this host, per-worker process gauges and host gauges."""
     settings = request.app.state.settings
@@ -177,9 +149,14 @@ def _page(request: Request, name: str, status_code: int, **context: Any) -> HTML
 
 
 @router.get("/status", response_class=HTMLResponse, summary="Status dashboard (admins)")
-async def status_page(request: Request, principal: OptionalAccount, session: DbSession) -> Response:
+async def status_page(request: Request, session: DbSession) -> Response:
     """The HTML dashboard: health checks, traffic, alerts with acknowledge buttons, failed
-    jobs, slow queries. Without an admin login it answers with the login form (401/403)."""
+    jobs, slow queries. Without an admin login it answers with the login form (401/403); while
+    the database is down, with a page saying so (503)."""
+    try:
+        principal = await resolve_caller(request, session)
+    except ServiceUnavailable as exc:
+        return _page(request, "login.html", 503, message=exc.detail)
     if principal is None:
         return _page(request, "login.html", 401, message=None)
     if not principal.is_admin:

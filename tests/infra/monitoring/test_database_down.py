@@ -21,6 +21,7 @@ from chainconsult.app import create_app
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.embedded.postgres import EmbeddedPostgres
 from tests.conftest import make_settings
+from tests.helpers import login, promote_to_admin, register
 from tests.infra.monitoring.receiver import Receiver, http_receiver
 
 pytestmark = pytest.mark.slow
@@ -59,9 +60,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def app_client(
+async def clients(
     private_postgres: PrivatePostgres, receiver: Receiver, tmp_path: Path
-) -> AsyncIterator[AsyncClient]:
+) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
+    """One app; a client from a TRUSTED_IPS address and one from elsewhere."""
     settings = make_settings(
         private_postgres.url,
         tmp_path,
@@ -71,12 +73,17 @@ async def app_client(
         ALERT_WEBHOOK_URLS=f"{receiver.base_url}/slack",
         PAGERDUTY_EVENTS_URL=f"{receiver.base_url}/pagerduty",
         PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+        TRUSTED_IPS="127.0.0.1",
     )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+        trusted = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        outside = ASGITransport(app=manager.app, client=("192.0.2.10", 50000))
+        async with (
+            AsyncClient(transport=trusted, base_url="http://testserver") as trusted_http,
+            AsyncClient(transport=outside, base_url="http://testserver") as outside_http,
+        ):
+            yield trusted_http, outside_http
 
 
 def assert_pagerduty_event(event: dict[str, Any], action: str) -> None:
@@ -101,8 +108,12 @@ async def wait_until(check: Any, timeout: float) -> float:
 
 
 async def test_database_down_fails_health_pages_and_resolves(
-    app_client: AsyncClient, private_postgres: PrivatePostgres, receiver: Receiver
+    clients: tuple[AsyncClient, AsyncClient], private_postgres: PrivatePostgres, receiver: Receiver
 ) -> None:
+    app_client, outside = clients
+    account = await register(outside)
+    promote_to_admin(private_postgres.url, account["id"])
+    admin = await login(outside, account["email"])
     assert (await app_client.get("/readyz")).status_code == 200
     assert (await app_client.get("/api/health")).status_code == 200
 
@@ -133,6 +144,20 @@ async def test_database_down_fails_health_pages_and_resolves(
     assert "PostgreSQL is unreachable" in slack["text"]
     assert slack["blocks"][0]["type"] == "section"
     assert (await app_client.get("/readyz")).status_code == 503
+
+    # Operators still see what is going on: TRUSTED_IPS get the detailed report with the
+    # alert (kept in memory); a login that cannot be checked is a clear 503, not a 500.
+    detailed = await app_client.post("/api/health")
+    assert detailed.status_code == 503
+    assert detailed.headers["content-type"] == "application/health+json"
+    assert [alert["rule"] for alert in detailed.json()["alerts"]] == ["database_down"]
+    refused = await outside.post("/api/health", headers=admin)
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "database is unreachable" in refused.json()["detail"]
+    page = await outside.get("/status", headers=admin)
+    assert page.status_code == 503
+    assert "database is unreachable" in page.text
 
     await asyncio.to_thread(private_postgres.start)
 
