@@ -23,6 +23,9 @@ class Received:
 class Receiver:
     base_url: str
     received: list[Received] = field(default_factory=list)
+    failures_left: int = 0
+    """Answer this many requests with 503 first (a receiver having a bad moment)."""
+    attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def at(self, path: str) -> list[dict[str, Any]]:
@@ -50,7 +53,17 @@ def http_receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             with receiver.lock:
-                receiver.received.append(Received(self.path, body))
+                receiver.attempts += 1
+                failing = receiver.failures_left > 0
+                if failing:
+                    receiver.failures_left -= 1
+                else:
+                    receiver.received.append(Received(self.path, body))
+            if failing:
+                self.send_response(503)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                return
             reply = b'{"status":"success","message":"Event processed"}'
             self.send_response(202)
             self.send_header("content-type", "application/json")
