@@ -64,3 +64,22 @@ async def test_readyz_fails_while_the_pool_stays_exhausted(
     while (await http.get("/readyz")).status_code != 200:
         assert time.monotonic() < deadline, "still not ready 3 s after the pool drained"
         await asyncio.sleep(0.1)
+
+
+async def test_health_cache_serves_one_probe_to_many_requests(
+    small_pool_app: tuple[FastAPI, AsyncClient],
+) -> None:
+    app, http = small_pool_app
+    monitor = app.state.health
+    first = await monitor.report()
+
+    reports = await asyncio.gather(*(monitor.report() for _ in range(50)))
+
+    # Within the cache period every caller gets the very same report object.
+    assert all(report is first for report in reports)
+    await asyncio.sleep(0.25)  # past HEALTH_CACHE_SECONDS=0.2, within the stale grace
+    stale = await monitor.report()
+    assert stale is first  # answered at once while a background probe refreshes
+    await asyncio.sleep(0.3)
+    assert (await monitor.report()) is not first
+    assert (await http.get("/api/health")).status_code == 200

@@ -186,7 +186,8 @@ class HealthMonitor:
         if max_age_s is None and cached is not None:
             if age < self.cache_seconds:
                 return cached
-            if age < self.cache_seconds + STALE_GRACE_S:
+            # HEALTH_CACHE_SECONDS=0 means "probe on every request": no stale answers either.
+            if self.cache_seconds > 0 and age < self.cache_seconds + STALE_GRACE_S:
                 self._refresh_in_background()
                 return cached
         ttl = self.cache_seconds if max_age_s is None else max_age_s
