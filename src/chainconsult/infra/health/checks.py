@@ -26,8 +26,10 @@ from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringPro
 
 Status = Literal["pass", "warn", "fail"]
 PROBE_TIMEOUT_S = 1.0
-STALE_GRACE_S = 1.0
-"""How long past the cache period a report may still be served while a new one is made."""
+STALE_GRACE_S = 3.0
+"""How long past the cache period a report may still be served while a new one is made.
+Longer than a whole probe can take (each dependency has PROBE_TIMEOUT_S), so under load no
+request waits for a probe; a report is then at most cache period + one probe old."""
 POOL_EXHAUSTED_GRACE_S = 5.0
 """A pool with no free connection for this long makes the node not ready."""
 MEMORY_WARN_RATIO = 0.90
