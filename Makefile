@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check static format lint typecheck lock migration clean
+.PHONY: help install run test check static format lint typecheck lock migration clean bench-health
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ lock: ## Re-resolve dependencies into constraints.txt (newest versions that fit 
 
 migration: $(STAMP) ## New Alembic migration from model changes: make migration m="what changed"
 	$(BIN)/python -m chainconsult.infra.db.new_migration "$(m)"
+
+bench-health: $(STAMP) ## Health endpoint latency under wrk load (BENCH_DATABASE_URL, BENCH_REDIS_URL)
+	$(BIN)/python bench/health_load.py
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

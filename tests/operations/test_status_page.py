@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from httpx import AsyncClient
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import psycopg
+import pytest
+import structlog
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+
+from chainconsult.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import login, promote_to_admin, register
 
 
@@ -65,3 +75,54 @@ async def test_status_assets_are_served_by_the_app(client: AsyncClient) -> None:
     assert "javascript" in script.headers["content-type"]
     assert style.status_code == 200
     assert style.headers["content-type"].startswith("text/css")
+
+
+@pytest.fixture
+async def logging_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
+    settings = make_settings(database_url, tmp_path, REDIS_URL=None, LOG_TO_DATABASE="true")
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_dashboard_lists_slow_queries_failed_jobs_and_stored_errors(
+    logging_client: AsyncClient, database_url: str
+) -> None:
+    account = await register(logging_client)
+    promote_to_admin(database_url, account["id"])
+    headers = await login(logging_client, account["email"])
+    # What the database layer logs for a slow statement (event "slow_query": sql, duration_ms).
+    structlog.get_logger("chainconsult.db").warning(
+        "slow_query", sql="SELECT pg_sleep(:seconds)", duration_ms=812.4
+    )
+    libpq = database_url.replace("+psycopg", "")
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE procrastinate_jobs (id bigserial PRIMARY KEY, queue_name text, "
+            "task_name text, status text, scheduled_at timestamptz, attempts int DEFAULT 0);"
+            "CREATE TABLE procrastinate_events (id bigserial PRIMARY KEY, job_id bigint, "
+            "type text, at timestamptz DEFAULT now());"
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, status, attempts) "
+            "VALUES ('default', 'send_welcome_email', 'failed', 5);"
+            "INSERT INTO procrastinate_events (job_id, type) VALUES (1, 'deferred'), (1, 'failed');"
+        )
+    try:
+        for _ in range(50):
+            page = await logging_client.get("/status/panels", headers=headers)
+            if "pg_sleep" in page.text:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute("DROP TABLE procrastinate_events, procrastinate_jobs")
+
+    assert page.status_code == 200
+    slow = page.text.split('id="slow-queries"', 1)[1]
+    assert "SELECT pg_sleep(:seconds)" in slow
+    assert "812.4 ms" in slow
+    failed = page.text.split('id="failed-jobs"', 1)[1]
+    assert "send_welcome_email" in failed
+    problems = page.text.split('id="problems"', 1)[1]
+    assert "slow_query" in problems
