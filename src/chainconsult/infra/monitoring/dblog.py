@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import traceback
 from collections import deque
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.models.base import utcnow
@@ -26,6 +27,10 @@ _SELF = "chainconsult.dblog"
 # Lines about the database itself while it is down would only refill the buffer.
 _SKIPPED_PREFIXES = (_SELF, "sqlalchemy.pool", "psycopg.pool")
 BATCH_SIZE = 500
+RETENTION = dt.timedelta(days=14)
+"""Stored lines older than this are deleted (hourly, by every writer; the delete is idempotent).
+Once job support lands this belongs in a periodic job."""
+PRUNE_EVERY_S = 3600.0
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +98,28 @@ class DatabaseLogWriter:
             written += len(batch)
         return written
 
+    async def prune(self) -> int:
+        """Delete lines past the retention period; 0 when the database is unreachable."""
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    delete(LogEntry).where(LogEntry.created_at < utcnow() - RETENTION)
+                )
+        except Exception:
+            logging.getLogger(_SELF).debug("log_prune_failed")
+            return 0
+        return int(result.rowcount)
+
     async def run(self) -> None:
+        next_prune = 0.0
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.every_s)
             await self.flush()
+            if loop.time() >= next_prune:
+                await self.prune()
+                next_prune = loop.time() + PRUNE_EVERY_S
 
     async def stop(self, task: asyncio.Task[None]) -> None:
         """The last flush happens in ``run`` itself: a task cancelled mid-insert would make
