@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.exposition import data_dir_disk, dependency_up, sample_process
 from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
 
@@ -159,17 +160,15 @@ class HealthMonitor:
     def __init__(
         self,
         *,
-        probe_engine: AsyncEngine,
+        pings: DependencyPings,
         pool_watch: PoolWatch,
-        redis: Any,
         data_dir: Path,
         providers: MonitoringProviders,
         cache_hit_rate: Callable[[], float | None],
         cache_seconds: float,
     ) -> None:
-        self.probe_engine = probe_engine
+        self.pings = pings
         self.pool_watch = pool_watch
-        self.redis = redis
         self.data_dir = data_dir
         self.providers = providers
         self.cache_hit_rate = cache_hit_rate
@@ -214,11 +213,12 @@ class HealthMonitor:
         if self._background is not None and not self._background.done():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._background, PROBE_TIMEOUT_S * 2)
+        await self.pings.aclose()
 
     async def _probe(self) -> HealthReport:
-        (db_ok, db_ms, db_error), (redis_ok, redis_ms) = await asyncio.gather(
-            self._probe_postgres(), self._probe_redis()
-        )
+        postgres, redis = await self.pings.ping()
+        db_ok, db_ms, db_error = bool(postgres.ok), postgres.ms, postgres.error
+        redis_ok, redis_ms = redis.ok, redis.ms
         dependency_up.labels("postgres").set(1 if db_ok else 0)
         if redis_ok is not None:
             dependency_up.labels("redis").set(1 if redis_ok else 0)
@@ -278,7 +278,7 @@ class HealthMonitor:
             checks=tuple(checks),
             at=dt.datetime.now(dt.UTC),
             database_ok=db_ok,
-            redis_configured=self.redis is not None,
+            redis_configured=self.pings.redis_configured,
             redis_ok=redis_ok,
             pool=pool,
             jobs=jobs,
@@ -286,31 +286,6 @@ class HealthMonitor:
             memory_ratio=memory_ratio,
             disk_ratio=disk[0] if disk is not None else None,
         )
-
-    async def _probe_postgres(self) -> tuple[bool, float, str | None]:
-        started = time.perf_counter()
-
-        async def ping() -> None:
-            async with self.probe_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-
-        try:
-            await asyncio.wait_for(ping(), PROBE_TIMEOUT_S)
-        except TimeoutError:
-            return False, 0.0, "timeout"
-        except Exception as exc:
-            return False, 0.0, type(exc).__name__
-        return True, (time.perf_counter() - started) * 1000, None
-
-    async def _probe_redis(self) -> tuple[bool | None, float]:
-        if self.redis is None:
-            return None, 0.0
-        started = time.perf_counter()
-        try:
-            await asyncio.wait_for(self.redis.ping(), PROBE_TIMEOUT_S)
-        except Exception:
-            return False, 0.0
-        return True, (time.perf_counter() - started) * 1000
 
     def _redis_check(self, ok: bool | None, ms: float) -> Check:
         # Redis is optional: without it every use falls back to memory, so never "fail".

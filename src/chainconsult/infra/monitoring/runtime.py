@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chainconsult.config import Settings
 from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, PoolWatch
+from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.alerts import (
     AlertEvaluator,
     AlertStore,
@@ -29,7 +30,8 @@ from chainconsult.infra.monitoring.traffic import TrafficExchange, TrafficWindow
 
 
 def build_probe_engine(settings: Settings) -> AsyncEngine:
-    """A one-connection pool for health probes, apart from the request pool."""
+    """A one-connection pool for the job-queue statistics of health probes, apart from the
+    request pool (the ping itself runs on its own thread, see health/probes.py)."""
     return create_async_engine(
         settings.database.sqlalchemy_url(),
         pool_size=1,
@@ -121,9 +123,13 @@ def build_monitoring(
     )
     evaluator: AlertEvaluator
     health = HealthMonitor(
-        probe_engine=probe_engine,
+        pings=DependencyPings(
+            postgres_url=settings.database.libpq_url(),
+            redis_url=(
+                settings.redis.url.get_secret_value() if settings.redis.url is not None else None
+            ),
+        ),
         pool_watch=PoolWatch(engine, settings.database.max_overflow),
-        redis=redis,
         data_dir=settings.app.data_dir,
         providers=providers,
         cache_hit_rate=lambda: evaluator.cluster_traffic.cache_hit_rate,
