@@ -10,6 +10,7 @@ can add them up into the cluster's numbers."""
 from __future__ import annotations
 
 import math
+import os
 import socket
 import time
 from collections import deque
@@ -239,13 +240,7 @@ def node_key() -> str:
     """This host's name in the shared window table: every worker of one host publishes the
     same host-wide numbers under the same key, so they are counted once."""
     path = multiprocess_dir()
-    return f"{socket.gethostname()}:{path if path is not None else f'pid-{_pid()}'}"
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
+    return f"{socket.gethostname()}:{path if path is not None else f'pid-{os.getpid()}'}"
 
 
 class TrafficExchange:
