@@ -21,6 +21,7 @@ async def test_status_shows_the_login_form_without_a_login(client: AsyncClient) 
     response = await client.get("/status")
 
     assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"].startswith("text/html")
     assert 'id="login-form"' in response.text
     # No inline script or style: a strict CSP (script-src 'self') must hold.

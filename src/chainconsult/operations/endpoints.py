@@ -158,7 +158,10 @@ async def status_page(request: Request, session: DbSession) -> Response:
     except ServiceUnavailable as exc:
         return _page(request, "login.html", 503, message=exc.detail)
     if principal is None:
-        return _page(request, "login.html", 401, message=None)
+        page = _page(request, "login.html", 401, message=None)
+        # A 401 names its scheme (RFC 9110); the form below logs in and sets the cookie.
+        page.headers["WWW-Authenticate"] = 'Bearer realm="chainconsult"'
+        return page
     if not principal.is_admin:
         return _page(request, "login.html", 403, message="This page needs an admin account.")
     data = await dashboard_data(session, monitoring_of(request))
