@@ -5,6 +5,7 @@ stored. A screenshot goes to test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,9 +131,14 @@ def test_admin_acknowledges_an_alert_on_the_status_page(
     checks = browser.find_element(By.ID, "health-checks").text
     assert "postgres:responseTime" in checks
     assert "unreachable: cache and rate limits use in-process memory" in checks
-    # Metrics: the tiles show numbers (requests were served), not placeholders.
-    for tile in ("request-rate", "latency-p95", "error-rate"):
-        assert browser.find_element(By.CSS_SELECTOR, f"#{tile} .value").text
+
+    # Metrics: the tiles show measured numbers (requests were served), not placeholders.
+    def tile(name: str) -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, f"#{name} .value").text)
+
+    assert float(tile("request-rate").replace(",", "")) > 0
+    assert re.fullmatch(r"[\d,]+\.\d ms", tile("latency-p95")), tile("latency-p95")
+    assert re.fullmatch(r"\d+\.\d %", tile("error-rate")), tile("error-rate")
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-alert-id="{alert_id}"]')
     assert "redis_fallback" in row.text
     assert "medium" in row.text
