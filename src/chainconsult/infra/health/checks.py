@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,7 @@ from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.exposition import data_dir_disk, dependency_up, sample_process
 from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
 
+log = structlog.get_logger("chainconsult.health")
 Status = Literal["pass", "warn", "fail"]
 PROBE_TIMEOUT_S = 1.0
 STALE_GRACE_S = 3.0
@@ -156,6 +158,13 @@ class PoolWatch:
         )
 
 
+def _log_failure(task: asyncio.Task[HealthReport]) -> None:
+    # Retrieve the exception so a failed background probe is logged, not "never retrieved";
+    # the next request probes again.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("health_probe_failed", error=repr(task.exception()))
+
+
 class HealthMonitor:
     def __init__(
         self,
@@ -208,6 +217,7 @@ class HealthMonitor:
     def _refresh_in_background(self) -> None:
         if self._background is None or self._background.done():
             self._background = asyncio.create_task(self._refresh(self.cache_seconds))
+            self._background.add_done_callback(_log_failure)
 
     async def aclose(self) -> None:
         if self._background is not None and not self._background.done():
