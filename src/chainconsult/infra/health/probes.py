@@ -74,6 +74,9 @@ class DependencyPings:
                     connect_timeout=max(1, math.ceil(PING_TIMEOUT_S)),
                     application_name="chainconsult-health",
                     options=f"-c statement_timeout={int(PING_TIMEOUT_S * 1000)}",
+                    # A server that stops answering mid-query (frozen, network gone) would
+                    # otherwise hold the ping thread until TCP gives up, minutes later.
+                    tcp_user_timeout=int(PING_TIMEOUT_S * 2000),
                 )
             connection.execute("SELECT 1")
         except (psycopg.Error, OSError) as exc:
