@@ -56,6 +56,7 @@ async def test_detailed_health_for_an_admin_has_every_check(
     assert body["alerts"] == []
     assert set(body["traffic"]) >= {"requests_per_second", "error_rate", "p95_ms"}
     assert "slow_queries" in body
+    assert body["cache_hit_rates"] == {}  # no cache module registered its numbers
     assert body["node"]
 
 
@@ -115,3 +116,20 @@ async def test_metrics_count_requests_by_route_template_not_raw_path(
         "chainconsult_data_dir_disk_used_ratio",
     ):
         assert f"# TYPE {name} " in text, name
+
+
+async def test_detailed_health_includes_what_a_cache_module_registers(
+    database_url: str, tmp_path: Path
+) -> None:
+    async def hit_rates() -> dict[str, float]:
+        return {"experts": 0.92, "projects": 0.5}
+
+    app = create_app(make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.1"))
+    async with LifespanManager(app) as manager:
+        # What a cache module does from the lifespan: register its own numbers.
+        app.state.monitoring.providers.cache_hit_rates = hit_rates
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            body = (await http.post("/api/health")).json()
+
+    assert body["cache_hit_rates"] == {"experts": 0.92, "projects": 0.5}

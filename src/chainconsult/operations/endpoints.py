@@ -4,6 +4,7 @@ dashboard for admins."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Annotated, Any
@@ -77,6 +78,13 @@ async def detailed_health(request: Request) -> Response:
             slow = await monitoring.providers.slow_queries(5)
         except Exception:
             slow = []
+    caches: dict[str, float] = {}
+    if monitoring.providers.cache_hit_rates is not None:
+        try:
+            caches = await asyncio.wait_for(monitoring.providers.cache_hit_rates(), 1.0)
+        except Exception:
+            caches = {}
+    body["cache_hit_rates"] = caches
     body["slow_queries"] = [
         {**row, "at": str(row["at"]) if row.get("at") else None} for row in slow
     ]
