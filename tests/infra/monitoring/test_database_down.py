@@ -1,11 +1,14 @@
 """A private PostgreSQL used by the app is stopped and started again: health turns 503 fast,
-a critical alert reaches Slack and PagerDuty receivers while the database is down, and the
-resolution follows once it is back. The machine's own PostgreSQL is never touched."""
+a critical alert reaches Slack and PagerDuty receivers while the database is down (also after
+the private Redis that coordinated the evaluators died), and the resolution follows once it is
+back. The machine's own PostgreSQL and Redis are never touched."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,9 +23,10 @@ from httpx import ASGITransport, AsyncClient
 from chainconsult.app import create_app
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.embedded.postgres import EmbeddedPostgres
-from tests.conftest import make_settings
+from tests.conftest import make_settings, missing_service
 from tests.helpers import login, promote_to_admin, register
 from tests.infra.monitoring.receiver import Receiver, http_receiver
+from tests.infra.monitoring.test_multiprocess_metrics import free_port
 
 pytestmark = pytest.mark.slow
 ROUTING_KEY = "R0UTINGKEY0000000000000000000000"
@@ -185,3 +189,92 @@ async def test_database_down_fails_health_pages_and_resolves(
     assert (severity, status) == ("critical", "resolved")
     assert resolved_at > first_seen
     assert sorted(channels) == ["pagerduty", "webhook"]
+
+
+class PrivateRedis:
+    def __init__(self, binary: str) -> None:
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing_service("redis-server binary (apt-get install redis-server)")
+    server = PrivateRedis(str(binary))
+    yield server
+    server.kill()
+
+
+async def test_database_down_still_pages_after_redis_died(
+    private_postgres: PrivatePostgres,
+    private_redis: PrivateRedis,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        private_postgres.url,
+        tmp_path,
+        REDIS_URL=private_redis.url,
+        ALERT_EVALUATION_INTERVAL="0.25",
+        HEALTH_CACHE_SECONDS="0.5",
+        ALERT_WEBHOOK_URLS=f"{receiver.base_url}/slack",
+        PAGERDUTY_EVENTS_URL=f"{receiver.base_url}/pagerduty",
+        PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+    )
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            lease = app.state.monitoring.evaluator.lease
+
+            async def coordinated() -> bool:
+                return bool(lease.coordinated)
+
+            await wait_until(coordinated, timeout=5.0)  # the evaluator holds the Redis lease
+            private_redis.kill()
+            await asyncio.to_thread(private_postgres.stop)
+
+            trigger = await asyncio.to_thread(
+                receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "trigger"
+            )
+            assert_pagerduty_event(trigger, "trigger")
+            assert trigger["payload"]["class"] == "database_down"
+            assert not lease.coordinated  # evaluating alone now
+            health = (await http.get("/api/v2/health")).json()
+            assert health["status"] == "fail"
+            assert health["checks"]["redis:responseTime"][0]["status"] == "warn"
+
+            await asyncio.to_thread(private_postgres.start)
+            await asyncio.to_thread(
+                receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "resolve"
+            )
+    actions = [event["event_action"] for event in receiver.at("/pagerduty")]
+    assert actions == ["trigger", "resolve"]
