@@ -52,6 +52,7 @@ def api_v2_router() -> APIRouter:
     router = APIRouter(prefix="/api/v2")
     router.include_router(accounts_router)
     router.include_router(admin_router)
+    router.include_router(operations_admin_router)
     return router
 
 
@@ -102,7 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_v2_router())
     app.include_router(operations_router)
-    app.include_router(operations_admin_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
     # Added innermost first: a request passes RequestContext, then BodyGuard, then CrashBarrier.
     app.add_middleware(CrashBarrierMiddleware)

@@ -25,7 +25,8 @@ from chainconsult.operations.service import AlertService, dashboard_data
 from chainconsult.web import templates
 
 router = APIRouter(tags=["operations"])
-admin_router = APIRouter(prefix="/api/v2/admin", tags=["admin"])
+# Mounted under /api/v2 with the other v2 routers (app.api_v2_router).
+admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def monitoring_of(request: Request) -> Monitoring:
