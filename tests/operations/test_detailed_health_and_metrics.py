@@ -94,6 +94,10 @@ async def test_metrics_count_requests_by_route_template_not_raw_path(
     for alert_id in ids:
         await trusted_client.post(f"/api/v2/admin/alerts/{alert_id}/ack")
     await trusted_client.get("/no/such/page")
+    await trusted_client.post(
+        "/api/v2/auth/login", json={"email": "a@example.com", "password": "x"}
+    )
+    await trusted_client.get("/status/static/status.css")
 
     text = (await trusted_client.get("/metrics")).text
 
@@ -107,6 +111,9 @@ async def test_metrics_count_requests_by_route_template_not_raw_path(
     assert float(line.rsplit(" ", 1)[1]) >= 3
     assert not any(str(alert_id) in text for alert_id in ids)
     assert 'route="unmatched"' in text
+    # Routes of included routers carry their full template, mounts their prefix.
+    assert 'route="/api/v2/auth/login"' in text
+    assert 'route="/status/static/{path}"' in text
     # Every contract metric family is exposed, plus process and host gauges.
     for name in (
         "chainconsult_http_request_duration_seconds",

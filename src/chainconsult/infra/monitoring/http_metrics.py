@@ -17,14 +17,31 @@ UNMATCHED_ROUTE = "unmatched"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route that served the request. Starlette's router stores the
-    matched route in the scope; mounts (static files) report their mount path."""
+def route_template(scope: Scope, *, entry_root_path: str = "") -> str:
+    """The template of the route that served the request, read from what routing left in the
+    scope once the app has run:
+
+    - FastAPI (0.165 and later) resolves routes of included routers through an "effective
+      route context" whose ``path_format`` is the full template (``/api/v2/auth/login``); the
+      route object itself only knows its path inside its router (``/auth/login``). This is
+      what FastAPI's own telemetry reports as ``http.route``.
+    - A plain Starlette route leaves itself in ``scope["route"]``.
+    - A mount (static files) extends ``root_path``: everything below it is one template.
+    """
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        context = fastapi_scope.get("effective_route_context")
+        template = getattr(context, "path_format", None)
+        if isinstance(template, str) and template:
+            return template
     route = scope.get("route")
-    if route is None:
-        return UNMATCHED_ROUTE
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+    if isinstance(template, str) and template:
+        return template
+    root_path = scope.get("root_path", "")
+    if isinstance(root_path, str) and root_path != entry_root_path:
+        return f"{root_path.removeprefix(entry_root_path)}/{{path}}"
+    return UNMATCHED_ROUTE
 
 
 class HttpMetricsMiddleware:
@@ -40,6 +57,7 @@ class HttpMetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        entry_root_path = scope.get("root_path", "")
 
         async def record_status(message: Message) -> None:
             nonlocal status
@@ -52,6 +70,6 @@ class HttpMetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
-            route = route_template(scope)
+            route = route_template(scope, entry_root_path=entry_root_path)
             http_requests_total.labels(method, route, str(status)).inc()
             http_request_duration_seconds.labels(method, route).observe(elapsed)
