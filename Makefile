@@ -8,6 +8,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test check static format lint typecheck lock migration clean api-guide
+.PHONY: help install run test check static format lint typecheck lock migration clean bench-health
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +50,8 @@ migration: $(STAMP) ## New Alembic migration from model changes: make migration 
 
 api-guide: $(STAMP) ## Regenerate docs/api-versions.md (the v1 -> v2 migration guide) from the declared changes
 	$(BIN)/chainconsult api-guide --output docs/api-versions.md
+bench-health: $(STAMP) ## Health endpoint latency under wrk load (BENCH_DATABASE_URL, BENCH_REDIS_URL)
+	$(BIN)/python bench/health_load.py
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
@@ -25,11 +26,15 @@ from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
+from chainconsult.operations.endpoints import admin_router as operations_admin_router
+from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.projects.endpoints import router as projects_router
 from chainconsult.proposals.endpoints import router as proposals_router
+from chainconsult.web import STATIC_DIR, STATIC_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +76,7 @@ def api_v2_router() -> APIRouter:
     router.include_router(proposals_router)
     router.include_router(notifications_router)
     router.include_router(privacy_router)
+    router.include_router(operations_admin_router)
     return router
 
 
@@ -86,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.redis = redis
         job_worker = start_in_process_worker(settings, app.state.sessionmaker)
+        monitoring = build_monitoring(settings, engine=engine, redis=redis)
+        app.state.monitoring = monitoring
+        app.state.health = monitoring.health
+        monitoring.start()
         log.info(
             "started",
             version=__version__,
@@ -95,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await monitoring.stop()
             await app.state.rate_limiter.aclose()
             if job_worker is not None:
                 await job_worker.stop()
@@ -119,5 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(api_v2_router())
+    app.include_router(operations_router)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
     install_middleware(app, settings)
     return app

@@ -19,6 +19,10 @@ from chainconsult.infra.embedded.postgres import (
     ServeLock,
     embedded_database,
 )
+from chainconsult.infra.monitoring.multiproc import (
+    prepare_multiprocess_dir,
+    remove_multiprocess_dir,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,6 +86,7 @@ def serve(
     settings = _settings()
     embedded = settings.database.is_embedded
     lock = ServeLock(settings.app.data_dir.resolve())
+    metrics_dir: Path | None = None
     if embedded:
         try:
             lock.acquire()
@@ -93,6 +98,7 @@ def serve(
                 _migrate(ready)
             if embedded or with_worker:
                 os.environ["CHAINCONSULT_IN_PROCESS_WORKER"] = "1"
+            metrics_dir = prepare_multiprocess_dir(ready.app.data_dir)
             typer.echo(f"chainconsult serving on http://{host}:{port}", err=True)
             # uvicorn re-raises the SIGTERM it drained on: with the default handler that kills
             # the process before the embedded PostgreSQL is stopped. Exit normally instead.
@@ -116,6 +122,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        if metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
         lock.release()
 
 

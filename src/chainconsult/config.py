@@ -417,6 +417,12 @@ class MonitoringSettings(BaseSettings):
     """PagerDuty Events API v2 endpoint."""
     pagerduty_routing_key: SecretStr | None = Field(None, validation_alias="PAGERDUTY_ROUTING_KEY")
     """Integration key; critical alerts page only when it is set."""
+    alert_evaluation_interval_s: float = Field(
+        10.0, ge=0.2, le=3600, validation_alias="ALERT_EVALUATION_INTERVAL"
+    )
+    """Seconds between two evaluations of the alert rules in each API process."""
+    health_cache_s: float = Field(1.5, ge=0, le=60, validation_alias="HEALTH_CACHE_SECONDS")
+    """Seconds a health probe result is reused, so health stays cheap under load."""
 
     @field_validator("alert_webhook_urls", mode="before")
     @classmethod

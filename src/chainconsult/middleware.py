@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
+from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
     RequestContextMiddleware,
@@ -59,6 +60,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     """The middleware stack. A request meets them in this order (each answers before the
     next one runs, when it answers at all):
 
+    0. HttpMetrics: counts every request by route template and final status.
     1. ClientIP: the real client IP (X-Forwarded-For only via TRUSTED_PROXIES); BLOCKED_IPS get
        403 here, before a request id, a log line or any lookup is spent on them.
     2. RequestContext: X-Request-ID and the access log line, for everything past this point.
@@ -129,3 +131,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         trusted_ips=security.trusted_ips,
         trusted_proxies=security.trusted_proxies,
     )
+    # Outermost: counts every request with its final status, whatever answered it (a blocked
+    # IP's 403 included).
+    app.add_middleware(HttpMetricsMiddleware)

@@ -6,6 +6,7 @@ from chainconsult.models.base import Base
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
+from chainconsult.models.monitoring import Alert, LogEntry
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import (
     Project,
@@ -20,6 +21,7 @@ from chainconsult.models.projects import (
 __all__ = [
     "Account",
     "AccountSession",
+    "Alert",
     "ApplicationStatus",
     "AuditEntry",
     "Base",
@@ -28,6 +30,7 @@ __all__ = [
     "ExpertApplication",
     "ExpertProfile",
     "JobFailure",
+    "LogEntry",
     "LoginFailureCounter",
     "Notification",
     "Plan",

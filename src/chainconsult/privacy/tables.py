@@ -157,6 +157,8 @@ MARKETPLACE_TABLES = [
         _erase_audit,
         also_about="t.resource_type = 'account' AND t.resource_id = CAST(:id AS text)",
     ),
+    # An alert an erased admin acknowledged stays acknowledged, by nobody in particular.
+    PersonalTable("alerts", ("acknowledged_by",), set_null("alerts", "acknowledged_by")),
     # Last: the placeholder row the kept rows above still reference.
     PersonalTable("accounts", ("id",), _erase_account, hidden=frozenset({"password_hash"})),
 ]

@@ -195,6 +195,7 @@ async def test_each_openapi_document_is_valid_and_lists_only_its_version(
     assert by_header == v1
     assert set(v1["paths"]) == {
         "/api/v1/auth/login",
+        "/api/v1/health",
         "/api/v1/experts",
         "/api/v1/experts/{expert_id}",
         "/api/v1/projects",

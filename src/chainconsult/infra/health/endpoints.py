@@ -1,22 +1,19 @@
-"""Brief health, liveness and readiness. The brief report is public and cheap: each probe has
-a short timeout, so a hung dependency makes the answer `fail`, never a hung health check."""
+"""Public health: brief (`GET /api/health`), the v1 and v2 shapes, liveness and readiness.
+All read one cached probe (see checks.py), so they are cheap under load and never hang on a
+sick dependency. The detailed report for operators is in `chainconsult.operations`."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from chainconsult import __version__
+from chainconsult.infra.health.checks import HealthMonitor, HealthReport
+from chainconsult.infra.health.formats import draft_body, v1_body
 from chainconsult.infra.http import JSONResponse
 
 HEALTH_JSON = "application/health+json"
-PROBE_TIMEOUT_S = 1.0
 
 router = APIRouter(tags=["health"])
 
@@ -25,56 +22,63 @@ class HealthResponse(JSONResponse):
     media_type = HEALTH_JSON
 
 
-async def database_reachable(engine: AsyncEngine) -> bool:
-    async def probe() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    try:
-        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
-    except Exception:
-        return False
-    return True
+def health_monitor(request: Request) -> HealthMonitor:
+    monitor: HealthMonitor = request.app.state.health
+    return monitor
 
 
-async def redis_reachable(client: Any) -> bool | None:
-    """None when Redis is not configured."""
-    if client is None:
-        return None
-    try:
-        await asyncio.wait_for(client.ping(), PROBE_TIMEOUT_S)
-    except Exception:
-        return False
-    return True
+def uptime_of(request: Request) -> float:
+    return time.monotonic() - float(request.app.state.started_monotonic)
 
 
-@router.get("/api/health", response_class=HealthResponse, summary="Brief health")
+def http_status(report: HealthReport) -> int:
+    return 503 if report.status == "fail" else 200
+
+
+@router.get(
+    "/api/health",
+    response_class=HealthResponse,
+    summary="Brief health",
+    responses={503: {"description": "A required dependency (the database) is failing."}},
+)
 async def brief_health(request: Request) -> Response:
-    """`pass`, `warn` (degraded: Redis missing, memory fallback in use) or `fail` (503)."""
-    state = request.app.state
-    db_ok, redis_ok = await asyncio.gather(
-        database_reachable(state.engine), redis_reachable(state.redis)
+    """`pass`, `warn` (degraded: Redis missing, memory fallback in use) or `fail` (503), with
+    version and uptime. Public and cached for a second or two."""
+    report = await health_monitor(request).report()
+    body = draft_body(report, uptime_s=uptime_of(request), with_checks=False)
+    return HealthResponse(body, status_code=http_status(report))
+
+
+@router.get(
+    "/api/v2/health",
+    response_class=HealthResponse,
+    summary="Health with checks (draft-inadarei-api-health-check)",
+    responses={503: {"description": "At least one check fails."}},
+)
+async def health_v2(request: Request) -> Response:
+    """`application/health+json` as in draft-inadarei-api-health-check: `status`
+    pass/warn/fail (HTTP 200/200/503) and `checks` keyed `component:measurement`:
+    postgres:responseTime, postgres:connections, redis:responseTime, cache:hitRate,
+    jobs:queueDepth, jobs:oldestAge, jobs:failedLastHour, jobs:workerHeartbeatAge,
+    process:memory, process:cpu, disk:utilization."""
+    report = await health_monitor(request).report()
+    return HealthResponse(
+        draft_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
     )
-    notes = []
-    if not db_ok:
-        status = "fail"
-        notes.append("database unreachable")
-    elif redis_ok is not True:
-        status = "warn"
-        notes.append("redis not configured" if redis_ok is None else "redis unreachable")
-        notes.append("using in-process memory for cache and rate limits")
-    else:
-        status = "pass"
-    body = {
-        "status": status,
-        "version": __version__.split(".")[0],
-        "releaseId": __version__,
-        "serviceId": "chainconsult",
-        "description": "chainconsult API",
-        "uptime": round(time.monotonic() - state.started_monotonic, 3),
-        "notes": notes,
-    }
-    return HealthResponse(body, status_code=503 if status == "fail" else 200)
+
+
+@router.get(
+    "/api/v1/health",
+    summary="Health (v1 shape)",
+    deprecated=True,
+    responses={503: {"description": "The service is unhealthy."}},
+)
+async def health_v1(request: Request) -> Response:
+    """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`."""
+    report = await health_monitor(request).report()
+    return JSONResponse(
+        v1_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
+    )
 
 
 @router.get("/livez", response_class=HealthResponse, summary="Liveness")
@@ -83,9 +87,16 @@ async def livez() -> Response:
     return HealthResponse({"status": "pass"})
 
 
-@router.get("/readyz", response_class=HealthResponse, summary="Readiness")
+@router.get(
+    "/readyz",
+    response_class=HealthResponse,
+    summary="Readiness",
+    responses={503: {"description": "Database unreachable or pool exhausted: route elsewhere."}},
+)
 async def readyz(request: Request) -> Response:
-    """The database answers: route traffic here."""
-    if await database_reachable(request.app.state.engine):
+    """Route traffic here: the database answers and the connection pool has not stayed
+    exhausted."""
+    report = await health_monitor(request).report()
+    if report.ready:
         return HealthResponse({"status": "pass"})
-    return HealthResponse({"status": "fail", "notes": ["database unreachable"]}, status_code=503)
+    return HealthResponse({"status": "fail", "notes": report.notes}, status_code=503)

@@ -1,0 +1,42 @@
+"""Alerting: rules over metric windows and health, stored with fingerprint dedup, escalated by
+severity. See ``_evaluator`` for how it keeps working while PostgreSQL or Redis is down."""
+
+from chainconsult.infra.monitoring.alerts._escalation import (
+    PAGERDUTY,
+    WEBHOOK,
+    Escalation,
+    acknowledgeable,
+    pagerduty_payload,
+    slack_payload,
+)
+from chainconsult.infra.monitoring.alerts._evaluator import AlertEvaluator
+from chainconsult.infra.monitoring.alerts._lease import EvaluatorLease
+from chainconsult.infra.monitoring.alerts._model import AlertRecord, AlertStatus, Severity
+from chainconsult.infra.monitoring.alerts._rules import (
+    RULES,
+    AlertRule,
+    Finding,
+    Signals,
+    Thresholds,
+)
+from chainconsult.infra.monitoring.alerts._store import AlertStore
+
+__all__ = [
+    "PAGERDUTY",
+    "RULES",
+    "WEBHOOK",
+    "AlertEvaluator",
+    "AlertRecord",
+    "AlertRule",
+    "AlertStatus",
+    "AlertStore",
+    "Escalation",
+    "EvaluatorLease",
+    "Finding",
+    "Severity",
+    "Signals",
+    "Thresholds",
+    "acknowledgeable",
+    "pagerduty_payload",
+    "slack_payload",
+]

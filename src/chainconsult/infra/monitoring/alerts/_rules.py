@@ -1,0 +1,164 @@
+"""The built-in alert rules. deploy/prometheus/alerts.yml holds the same rules in PromQL for
+deployments that alert from Prometheus; keep the two in step."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainconsult.infra.health.checks import HealthReport
+from chainconsult.infra.monitoring.alerts._model import Severity
+from chainconsult.infra.monitoring.traffic import TrafficStats
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    window_s: float = 300.0
+    """The window of the rate rules (error rate, latency, login failures)."""
+    min_requests: int = 20
+    """Fewer requests than this in the window say nothing about error rate or latency."""
+    error_rate: float = 0.05
+    p95_s: float = 0.5
+    failed_jobs_per_hour: int = 5
+    auth_failures_per_window: int = 50
+    queue_depth: int = 1000
+    oldest_job_s: float = 600.0
+    memory_ratio: float = 0.90
+    disk_medium_ratio: float = 0.90
+    disk_low_ratio: float = 0.80
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    health: HealthReport
+    traffic: TrafficStats
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Evaluate = Callable[[Signals, Thresholds], Finding | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    name: str
+    severity: Severity
+    evaluate: Evaluate
+    fire_after: int = 1
+    """Consecutive evaluations the condition must hold before the alert fires."""
+    resolve_after: int = 2
+    """Consecutive clean evaluations before it resolves (no flapping on one good probe)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"chainconsult/{self.name}".encode()).hexdigest()
+
+
+def _database_down(s: Signals, t: Thresholds) -> Finding | None:
+    if s.health.database_ok:
+        return None
+    check = s.health.check("postgres:responseTime")
+    return Finding(
+        "PostgreSQL is unreachable: requests that need the database fail",
+        {"probe": check.output if check is not None else "unreachable"},
+    )
+
+
+def _error_rate(s: Signals, t: Thresholds) -> Finding | None:
+    rate = s.traffic.error_rate
+    if s.traffic.counts.requests < t.min_requests or rate is None or rate <= t.error_rate:
+        return None
+    return Finding(
+        f"{rate:.1%} of requests failed with 5xx over {s.traffic.seconds:.0f} s "
+        f"(threshold {t.error_rate:.0%})",
+        {"requests": s.traffic.counts.requests, "errors": s.traffic.counts.errors},
+    )
+
+
+def _latency(s: Signals, t: Thresholds) -> Finding | None:
+    p95 = s.traffic.latency_quantile(0.95)
+    if s.traffic.counts.requests < t.min_requests or p95 is None or p95 <= t.p95_s:
+        return None
+    return Finding(
+        f"p95 latency {p95 * 1000:.0f} ms over {s.traffic.seconds:.0f} s "
+        f"(threshold {t.p95_s * 1000:.0f} ms)",
+        {"p95_ms": round(p95 * 1000, 1), "requests": s.traffic.counts.requests},
+    )
+
+
+def _failed_jobs(s: Signals, t: Thresholds) -> Finding | None:
+    jobs = s.health.jobs
+    if jobs is None or jobs.failed_last_hour < t.failed_jobs_per_hour:
+        return None
+    return Finding(
+        f"{jobs.failed_last_hour} jobs failed for good in the last hour",
+        {"failed_last_hour": jobs.failed_last_hour},
+    )
+
+
+def _brute_force(s: Signals, t: Thresholds) -> Finding | None:
+    failures = s.traffic.counts.auth_failures
+    if failures < t.auth_failures_per_window:
+        return None
+    return Finding(
+        f"{failures:.0f} failed logins in {s.traffic.seconds:.0f} s: possible brute force",
+        {"auth_failures": failures},
+    )
+
+
+def _redis_fallback(s: Signals, t: Thresholds) -> Finding | None:
+    if not s.health.redis_configured or s.health.redis_ok:
+        return None
+    return Finding("Redis is unreachable: cache and rate limits fell back to process memory")
+
+
+def _queue_backlog(s: Signals, t: Thresholds) -> Finding | None:
+    jobs = s.health.jobs
+    if jobs is None or not jobs.installed:
+        return None
+    oldest = jobs.oldest_age_s or 0.0
+    if jobs.depth <= t.queue_depth and oldest <= t.oldest_job_s:
+        return None
+    return Finding(
+        f"{jobs.depth} jobs waiting, the oldest for {oldest:.0f} s",
+        {"depth": jobs.depth, "oldest_age_s": oldest, "by_queue": jobs.depth_by_queue},
+    )
+
+
+def _memory(s: Signals, t: Thresholds) -> Finding | None:
+    if s.health.memory_ratio < t.memory_ratio:
+        return None
+    return Finding(
+        f"host memory {s.health.memory_ratio:.0%} used",
+        {"rss_bytes": s.health.process.get("rss_bytes")},
+    )
+
+
+def _disk(limit: Callable[[Thresholds], float]) -> Evaluate:
+    def evaluate(s: Signals, t: Thresholds) -> Finding | None:
+        ratio = s.health.disk_ratio
+        if ratio is None or ratio < limit(t):
+            return None
+        return Finding(f"data dir file system {ratio:.0%} full", {"used_ratio": ratio})
+
+    return evaluate
+
+
+RULES: tuple[AlertRule, ...] = (
+    AlertRule("database_down", Severity.critical, _database_down, fire_after=2),
+    AlertRule("high_error_rate", Severity.high, _error_rate),
+    AlertRule("high_latency_p95", Severity.high, _latency),
+    AlertRule("failed_jobs", Severity.high, _failed_jobs),
+    AlertRule("brute_force_spike", Severity.high, _brute_force),
+    AlertRule("redis_fallback", Severity.medium, _redis_fallback, fire_after=2),
+    AlertRule("job_queue_backlog", Severity.medium, _queue_backlog),
+    AlertRule("memory_high", Severity.medium, _memory, fire_after=3),
+    AlertRule("disk_almost_full", Severity.medium, _disk(lambda t: t.disk_medium_ratio)),
+    AlertRule("disk_filling", Severity.low, _disk(lambda t: t.disk_low_ratio)),
+)

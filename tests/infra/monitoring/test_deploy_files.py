@@ -1,0 +1,75 @@
+"""deploy/: the Prometheus rules mirror the built-in ones, and every metric the rules and the
+Grafana dashboard query is one the app really exposes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+
+from chainconsult.app import create_app
+from chainconsult.infra.monitoring.alerts import RULES
+from tests.conftest import make_settings
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+METRIC = re.compile(r"\bchainconsult_[a-z0-9_]+")
+
+
+def prometheus_rules() -> list[dict[str, object]]:
+    document = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "chainconsult-dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_prometheus_rules_match_the_built_in_rules() -> None:
+    rules = prometheus_rules()
+    by_name = {rule["labels"]["rule"]: rule for rule in rules}  # type: ignore[index]
+
+    assert len(by_name) == len(rules)
+    assert set(by_name) == {rule.name for rule in RULES}
+    for built_in in RULES:
+        labels = by_name[built_in.name]["labels"]
+        assert labels["severity"] == built_in.severity.value  # type: ignore[index]
+
+
+@pytest.fixture
+async def trusted_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
+    settings = make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.1")
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_rules_and_dashboard_query_only_exposed_metrics(
+    trusted_client: AsyncClient,
+) -> None:
+    await trusted_client.get("/api/v2/health")
+    exposed = (await trusted_client.get("/metrics")).text
+    names = set(METRIC.findall(exposed))
+
+    queried = set()
+    for rule in prometheus_rules():
+        queried |= set(METRIC.findall(str(rule["expr"])))
+    exprs = dashboard_exprs()
+    assert len(exprs) >= 25
+    for expr in exprs:
+        queried |= set(METRIC.findall(expr))
+
+    def exposed_as(name: str) -> bool:
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        return name in names or base in names
+
+    missing = sorted(name for name in queried if not exposed_as(name))
+    assert missing == []
