@@ -16,6 +16,7 @@ from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
+from chainconsult.infra.cache import attach_cache, build_cache
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
@@ -60,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.redis = redis
+        cache = build_cache(settings)
+        await cache.start()
+        app.state.cache = cache
+        attach_cache(app.state.sessionmaker, cache)
         log.info(
             "started",
             version=__version__,
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await cache.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
