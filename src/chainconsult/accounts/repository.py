@@ -37,11 +37,13 @@ class LoginRecord:
 class AccountState:
     """The parts of an account an authenticated request reads on every call."""
 
+    id: uuid.UUID
     email: str
     display_name: str
     role: str
     plan: str
     is_active: bool
+    created_at: dt.datetime
 
 
 class AccountRepository:
@@ -103,14 +105,16 @@ class AccountRepository:
     )
     async def account_state(self, account_id: uuid.UUID) -> AccountState | None:
         query = select(
-            Account.email, Account.display_name, Account.role, Account.plan, Account.is_active
+            Account.id,
+            Account.email,
+            Account.display_name,
+            Account.role,
+            Account.plan,
+            Account.is_active,
+            Account.created_at,
         ).where(Account.id == account_id)
         row = (await self.session.execute(query)).one_or_none()
-        if row is None:
-            return None
-        return AccountState(
-            email=row[0], display_name=row[1], role=row[2], plan=row[3], is_active=row[4]
-        )
+        return AccountState(*row) if row is not None else None
 
     async def revoke_login(self, session_id: uuid.UUID, now: dt.datetime) -> list[bytes]:
         """Revoke one login; the token hashes revoked (for cache invalidation)."""

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.repository import AccountRepository, account_tag, login_tag
+from chainconsult.accounts.repository import (
+    AccountRepository,
+    AccountState,
+    account_tag,
+    login_tag,
+)
 from chainconsult.errors import Conflict, NotFound, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.security.passwords import passwords
@@ -123,6 +128,13 @@ class AccountService:
         revoked = await self.repository.revoke_all_logins(account_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
         forget_cached_account(self.repository.session, account_id)
+
+    async def profile(self, account_id: uuid.UUID) -> AccountState:
+        """The account as its owner sees it; served from the cache (see account_state)."""
+        state = await self.repository.account_state(account_id)
+        if state is None or not state.is_active:
+            raise NotFound("No such account.")
+        return state
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)

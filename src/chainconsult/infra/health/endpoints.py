@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from chainconsult import __version__
+from chainconsult.infra.cache import Cache, CachedQuery, CircuitState
 from chainconsult.infra.http import JSONResponse
 
 HEALTH_JSON = "application/health+json"
@@ -48,23 +49,43 @@ async def redis_reachable(client: Any) -> bool | None:
     return True
 
 
-@router.get("/api/health", response_class=HealthResponse, summary="Brief health")
-async def brief_health(request: Request) -> Response:
-    """`pass`, `warn` (degraded: Redis missing, memory fallback in use) or `fail` (503)."""
-    state = request.app.state
+# The probes' verdict is shared by every caller for a second: the endpoint is public, and a
+# flood of health checks must not become a flood of database and Redis round trips.
+_SUMMARY: CachedQuery[dict[str, Any]] = CachedQuery(
+    "health.summary", dict[str, Any], ttl=1.0, local_only=True
+)
+
+
+async def _summary(state: Any) -> dict[str, Any]:
     db_ok, redis_ok = await asyncio.gather(
         database_reachable(state.engine), redis_reachable(state.redis)
     )
+    cache: Cache | None = getattr(state, "cache", None)
     notes = []
     if not db_ok:
         status = "fail"
         notes.append("database unreachable")
-    elif redis_ok is not True:
+    elif redis_ok is not True or (cache is not None and cache.degraded):
         status = "warn"
-        notes.append("redis not configured" if redis_ok is None else "redis unreachable")
+        if redis_ok is None:
+            notes.append("redis not configured")
+        elif not redis_ok or (cache is not None and cache.circuit is CircuitState.open):
+            notes.append("redis unreachable")
+        else:
+            notes.append("cache invalidation channel reconnecting")
         notes.append("using in-process memory for cache and rate limits")
     else:
         status = "pass"
+    return {"status": status, "notes": notes}
+
+
+@router.get("/api/health", response_class=HealthResponse, summary="Brief health")
+async def brief_health(request: Request) -> Response:
+    """`pass`, `warn` (degraded: Redis missing or failing, memory fallback in use) or `fail`
+    (503). The verdict is at most one second old."""
+    state = request.app.state
+    summary = await _SUMMARY.get(getattr(state, "cache", None), load=lambda: _summary(state))
+    status = summary["status"]
     body = {
         "status": status,
         "version": __version__.split(".")[0],
@@ -72,7 +93,7 @@ async def brief_health(request: Request) -> Response:
         "serviceId": "chainconsult",
         "description": "chainconsult API",
         "uptime": round(time.monotonic() - state.started_monotonic, 3),
-        "notes": notes,
+        "notes": summary["notes"],
     }
     return HealthResponse(body, status_code=503 if status == "fail" else 200)
 
