@@ -4,16 +4,16 @@ Hand-written because the breaker libraries (pybreaker, circuitbreaker, aiobreake
 request through as the half-open trial, and that request then waits out the socket timeout of
 a Redis that is still down. Here no request ever probes: one failure opens the circuit, every
 caller skips Redis at once, and a background task pings with exponential backoff and jitter
-(stamina) until Redis answers, then closes it."""
+until Redis answers, then closes it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import enum
+import random
 from collections.abc import Awaitable, Callable
 
-import stamina
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -31,6 +31,32 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 PROBE_WAIT_INITIAL_S = 0.05
 PROBE_WAIT_MAX_S = 2.0
+
+
+async def backoff_until(
+    attempt: Callable[[], Awaitable[None]],
+    *,
+    initial_s: float = PROBE_WAIT_INITIAL_S,
+    max_s: float = PROBE_WAIT_MAX_S,
+) -> None:
+    """Run ``attempt`` until it stops raising an outage error: exponential backoff with full
+    jitter, no limit. Our own loop rather than stamina's retry_context because this runs for
+    as long as an outage lasts: stamina logs every retry (a line every two seconds per loop
+    per process, for hours) and counts them in its own metrics; we log the outage once, when
+    the circuit opens, and once when it closes."""
+    wait = initial_s
+    while True:
+        try:
+            await attempt()
+            return
+        except OUTAGE_ERRORS:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A shutdown's cancel that met the failure in the same instant was turned
+                # into this error on the way up (asyncio.wait_for and others do): honour it.
+                raise asyncio.CancelledError from None
+            await asyncio.sleep(random.uniform(wait / 2, wait))  # noqa: S311 - jitter, not crypto
+            wait = min(wait * 2, max_s)
 
 
 class CircuitState(enum.StrEnum):
@@ -73,15 +99,11 @@ class RedisBreaker:
         await self._notify()
 
     async def _probe_until_back(self) -> None:
-        async for attempt in stamina.retry_context(
-            on=OUTAGE_ERRORS,
-            attempts=None,
-            timeout=None,
-            wait_initial=PROBE_WAIT_INITIAL_S,
-            wait_max=PROBE_WAIT_MAX_S,
-        ):
-            with attempt:
-                await asyncio.wait_for(self._client.ping(), self._probe_timeout_s)
+        async def ping() -> None:
+            async with asyncio.timeout(self._probe_timeout_s):
+                await self._client.ping()
+
+        await backoff_until(ping)
         self._state = CircuitState.closed
         log.warning("redis_circuit_closed")
         await self._notify()

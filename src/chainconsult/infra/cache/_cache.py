@@ -96,6 +96,7 @@ class Cache:
         redis_timeout_s: float = 0.25,
     ) -> None:
         self.enabled = enabled
+        self.key_prefix = key_prefix
         self.memory = MemoryTier(memory_max_bytes)
         self.memory_max_bytes = memory_max_bytes
         self.origin = uuid.uuid4().hex

@@ -22,14 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
-import stamina
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
-from chainconsult.infra.cache._breaker import OUTAGE_ERRORS
+from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, backoff_until
 
 log = structlog.get_logger(__name__)
 
@@ -196,15 +195,7 @@ class InvalidationListener:
         # A fresh backoff schedule after every connection that worked: the first reconnect
         # is immediate, and only repeated failures wait longer (up to 2 s).
         while True:
-            async for attempt in stamina.retry_context(
-                on=OUTAGE_ERRORS,
-                attempts=None,
-                timeout=None,
-                wait_initial=0.05,
-                wait_max=2.0,
-            ):
-                with attempt:
-                    await self._listen()
+            await backoff_until(self._listen)
 
     async def _listen(self) -> None:
         """Returns when a subscription that worked is lost; raises when subscribing fails."""
