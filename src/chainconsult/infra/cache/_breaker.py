@@ -95,6 +95,10 @@ class RedisBreaker:
         self._state = CircuitState.open
         self.opened_count += 1
         log.warning("redis_circuit_open", error=type(exc).__name__, detail=str(exc)[:200])
+        # Pooled connections to a Redis that died would each fail once more after it comes
+        # back, reopening the circuit every time: drop them all now.
+        with contextlib.suppress(Exception):
+            await self._client.connection_pool.disconnect()
         self._probe = asyncio.create_task(self._probe_until_back(), name="redis-breaker-probe")
         await self._notify()
 
