@@ -120,18 +120,19 @@ async def test_value_loaded_before_a_write_is_not_served_after_it(
     """A slow read that started before a write and stores its result after the write's
     invalidation must not leave the old row behind (the race key-set tagging loses)."""
     reader, writer = await make_cache(), await make_cache()
-    release = asyncio.Event()
+    release, entered = asyncio.Event(), asyncio.Event()
     rows = {"name": "old"}
 
     async def slow_query() -> ExpertCard:
         seen = rows["name"]  # the row as it was when the query ran
+        entered.set()
         await release.wait()
         return ExpertCard(id=1, name=seen)
 
     slow = asyncio.create_task(
         CARD.get(reader, arguments={"id": 1}, tags=["expert:1"], load=slow_query)
     )
-    await asyncio.sleep(0.05)
+    await entered.wait()
     rows["name"] = "new"
     await writer.invalidate(["expert:1"])
     release.set()
@@ -163,18 +164,19 @@ async def test_caller_arriving_after_a_write_does_not_join_an_older_load(
     make_cache: CacheFactory,
 ) -> None:
     cache = await make_cache()
-    release = asyncio.Event()
+    release, entered = asyncio.Event(), asyncio.Event()
     rows = {"name": "old"}
 
     async def query() -> ExpertCard:
         seen = rows["name"]
+        entered.set()
         await release.wait()
         return ExpertCard(id=1, name=seen)
 
     before = asyncio.create_task(
         CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=query)
     )
-    await asyncio.sleep(0.02)
+    await entered.wait()
     rows["name"] = "new"
     await cache.invalidate(["expert:1"])
     after = asyncio.create_task(CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=query))
@@ -350,6 +352,7 @@ async def test_memory_copies_live_one_second_while_invalidations_cannot_arrive(
         await until(lambda: cache.subscribed)
         server.kill()
         await read(cache, CountingQuery(), expert_id=2)  # meets the dead Redis: circuit opens
+        await until(lambda: cache.circuit is CircuitState.open and not cache.subscribed)
         query = CountingQuery()
         await read(cache, query)
         await read(cache, query)
