@@ -18,6 +18,7 @@ Use:
 
 from chainconsult.infra.cache._breaker import CircuitState
 from chainconsult.infra.cache._cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache, Loaded, QueryStats
+from chainconsult.infra.cache._http import PUBLIC_REVALIDATE, body_query, cached_json, etag_of
 from chainconsult.infra.cache._lifecycle import AppCache, build_cache, request_cache
 from chainconsult.infra.cache._query import CachedQuery, Codec, cached, key_digest
 from chainconsult.infra.cache._session import (
@@ -30,6 +31,7 @@ from chainconsult.infra.cache._session import (
 __all__ = [
     "ALL_TAG",
     "INCOHERENT_L1_TTL_S",
+    "PUBLIC_REVALIDATE",
     "AppCache",
     "Cache",
     "CachedQuery",
@@ -38,9 +40,12 @@ __all__ = [
     "Loaded",
     "QueryStats",
     "attach_cache",
+    "body_query",
     "build_cache",
     "cache_of",
     "cached",
+    "cached_json",
+    "etag_of",
     "has_pending_invalidation",
     "invalidate_after_commit",
     "key_digest",

@@ -32,12 +32,15 @@ P = ParamSpec("P")
 
 
 class Codec(Generic[T]):
-    """Encodes values of one type to JSON bytes and back."""
+    """Encodes values of one type to JSON bytes and back. ``bytes`` passes through as is
+    (already rendered JSON); its fingerprint then comes from ``schema_of``, the type the
+    bytes are a rendering of."""
 
-    def __init__(self, result_type: Any) -> None:
+    def __init__(self, result_type: Any, schema_of: Any = None) -> None:
         self._raw = result_type is bytes
         self._adapter: TypeAdapter[T] = TypeAdapter(result_type)
-        self.fingerprint = _fingerprint(self._adapter, result_type)
+        shape = schema_of if schema_of is not None else result_type
+        self.fingerprint = _fingerprint(TypeAdapter(shape), shape)
 
     def encode(self, value: T) -> bytes:
         if self._raw:
@@ -96,6 +99,8 @@ class CachedQuery(Generic[T]):
     """False: a None result is not stored (e.g. unknown login tokens, which anyone can mint)."""
     local_only: bool = False
     """True: L1 only, never Redis (per-process facts such as this process's health)."""
+    schema_of: Any = None
+    """For ``bytes`` results: the type they render, whose schema versions the key."""
 
     def __post_init__(self) -> None:
         self._codec: Codec[T] | None = None
@@ -103,7 +108,7 @@ class CachedQuery(Generic[T]):
     @property
     def codec(self) -> Codec[T]:
         if self._codec is None:
-            self._codec = Codec(self.result_type)
+            self._codec = Codec(self.result_type, self.schema_of)
         return self._codec
 
     def key(self, arguments: Mapping[str, Any] | Sequence[Any]) -> str:
