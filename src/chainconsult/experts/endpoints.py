@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from chainconsult.experts.schemas import DirectoryFilters, ExpertDetail, ExpertSort, ExpertSummary
+from chainconsult.experts.service import (
+    DIRECTORY_PAGE,
+    DIRECTORY_TAG,
+    EXPERT_PAGE,
+    ExpertDirectory,
+    expert_tag,
+)
+from chainconsult.experts.vocabulary import Chain, Currency, Skill
+from chainconsult.infra.cache import AppCache, cached_json
+from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+
+router = APIRouter(prefix="/experts", tags=["experts"])
+
+_CACHED: dict[int | str, dict[str, object]] = {
+    304: {"description": "Not modified: the `If-None-Match` ETag is still current."}
+}
+
+
+@router.get("", response_model=Page[ExpertSummary], responses=_CACHED)
+async def search_experts(
+    request: Request,
+    session: DbSession,
+    cache: AppCache,
+    skill: Annotated[
+        list[Skill], Query(description="Repeat to require several skills.", max_length=10)
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+    chain: Annotated[
+        list[Chain], Query(description="Repeat to require several chains.", max_length=10)
+    ] = [],  # noqa: B006
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description='Full-text search over name, headline and bio ("solidity auditor", '
+            '"rust -solana", quoted phrases).',
+        ),
+    ] = None,
+    min_rating: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
+    max_rate: Annotated[
+        Decimal | None, Query(gt=0, max_digits=12, decimal_places=2, description="Hourly rate.")
+    ] = None,
+    currency: Annotated[
+        Currency | None,
+        Query(description="Only rates in this currency; USD when max_rate is given alone."),
+    ] = None,
+    sort: Annotated[ExpertSort, Query()] = ExpertSort.rating,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> Response:
+    """The public directory of approved experts. Cursor pagination: pass `next_cursor` back as
+    `cursor` with the same filters; pages never repeat or skip an expert, even while others
+    are added.
+
+    Served from the cache; any change to an expert shows on the next request. Responses carry
+    an `ETag` and `Cache-Control: public, no-cache`: send the ETag back in `If-None-Match` to
+    get an empty 304 while the page is unchanged."""
+    if max_rate is not None and currency is None:
+        currency = Currency.USD
+    filters = DirectoryFilters(
+        skills=tuple(skill),
+        chains=tuple(chain),
+        q=q,
+        min_rating=min_rating,
+        max_rate=max_rate,
+        currency=currency,
+        sort=sort,
+    )
+    directory = ExpertDirectory(session)
+    return await cached_json(
+        request,
+        DIRECTORY_PAGE,
+        cache=cache,
+        arguments={"filters": filters, "cursor": cursor, "limit": limit},
+        tags=[DIRECTORY_TAG],
+        load=lambda: directory.search(filters, cursor, limit),
+    )
+
+
+@router.get("/{expert_id}", response_model=ExpertDetail, responses=_CACHED)
+async def get_expert(
+    expert_id: uuid.UUID, request: Request, session: DbSession, cache: AppCache
+) -> Response:
+    """One expert's public profile with the rating summary and the newest reviews. Cached,
+    with `ETag` and `If-None-Match` as for the list."""
+    directory = ExpertDirectory(session)
+    return await cached_json(
+        request,
+        EXPERT_PAGE,
+        cache=cache,
+        arguments=[expert_id],
+        tags=[expert_tag(expert_id)],
+        load=lambda: directory.get(expert_id),
+    )
