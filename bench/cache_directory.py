@@ -224,7 +224,7 @@ def main() -> None:
             f"{result['non_2xx']} | {rate} |"
         )
     speedup = results["on"]["rps"] / results["off"]["rps"]
-    print(f"\nthroughput with the cache: {speedup:.1f}x without")
+    print(f"\nthroughput with the cache: {speedup:.1f}x the throughput without")
 
 
 if __name__ == "__main__":
