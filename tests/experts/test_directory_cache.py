@@ -4,13 +4,18 @@ directory responses revalidate with ETag and If-None-Match."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event
 
+from chainconsult.app import create_app
+from chainconsult.config import Settings
 from tests.conftest import REDIS_PREFIX
 from tests.market import (
     Headers,
@@ -185,3 +190,33 @@ async def test_directory_answers_are_the_same_with_and_without_the_cache(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert bad_cursor.status_code == 400
+
+
+async def test_hundred_concurrent_misses_on_one_profile_query_the_database_once(
+    settings: Settings, database_url: str
+) -> None:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+            admins = await admin(client, database_url)
+            expert, _ = await approved_expert(client, admins, name="Ada")
+            profile_reads = 0
+
+            def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                nonlocal profile_reads
+                if statement.lstrip().startswith("SELECT") and "FROM expert_profiles" in statement:
+                    profile_reads += 1
+
+            engine = app.state.engine.sync_engine
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                responses = await asyncio.gather(
+                    *(client.get(f"/api/v2/experts/{expert['id']}") for _ in range(100))
+                )
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+
+    assert {response.status_code for response in responses} == {200}
+    assert len({response.content for response in responses}) == 1
+    assert profile_reads == 1
