@@ -38,6 +38,8 @@ async def test_plan_change_and_logout_are_seen_by_the_next_request_in_every_proc
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}",
         "CHAINCONSULT_DATA_DIR": str(tmp_path / "var"),
+        # A loaded test machine must not open the circuit: this test is about the Redis path.
+        "REDIS_SOCKET_TIMEOUT": "2000",
     }
     with api_servers(2, env, tmp_path) as urls:
         first, second = (AsyncClient(base_url=url, timeout=10) for url in urls)
