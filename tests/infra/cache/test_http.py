@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,12 +18,13 @@ from redis.asyncio import Redis
 
 from chainconsult.app import create_app
 from chainconsult.infra.cache import Cache, CircuitState
-from tests.conftest import REDIS_PREFIX, make_settings
-from tests.helpers import login, promote_to_admin, register
+from tests.conftest import REDIS_PREFIX, TEST_SECRET, make_settings
+from tests.helpers import PASSWORD, login, promote_to_admin, register
 from tests.private_redis import private_redis
 from tests.servers import api_servers
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
+PROMOTE_OPS = ("create-admin", "ops@example.com", "--password-stdin")
 
 
 async def me(client: AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
@@ -134,3 +138,36 @@ async def test_redis_killed_mid_test_costs_no_request_and_comes_back_by_itself(
                 finally:
                     await redis.aclose()
                 assert stored, "values are written to Redis again"
+
+
+async def test_create_admin_takes_effect_at_once_in_a_running_server(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}",
+        "CHAINCONSULT_DATA_DIR": str(tmp_path / "var"),
+        "REDIS_SOCKET_TIMEOUT": "2000",
+        "CHAINCONSULT_ENV": "test",
+        "SECRET_KEY": TEST_SECRET,
+    }
+    with api_servers(1, env, tmp_path) as (url,):
+        async with AsyncClient(base_url=url, timeout=10) as client:
+            await register(client, email="ops@example.com")
+            auth = await login(client, "ops@example.com")
+            admin_only = "/api/v2/admin/expert-applications"
+            assert (await client.get(admin_only, headers=auth)).status_code == 403  # now cached
+
+            promoted = subprocess.run(
+                [sys.executable, "-m", "chainconsult", *PROMOTE_OPS],
+                env={**os.environ, **env},
+                input=PASSWORD,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert promoted.returncode == 0, promoted.stderr
+
+            assert (await client.get(admin_only, headers=auth)).status_code == 200
