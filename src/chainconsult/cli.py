@@ -104,7 +104,9 @@ def serve(
                 server_header=False,
                 # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
                 proxy_headers=False,
-                timeout_keep_alive=5,
+                # uvicorn's httptools protocol plus a header timeout (slowloris).
+                http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
+                timeout_keep_alive=ready.security.keep_alive_timeout_seconds,
                 timeout_graceful_shutdown=30,
             )
     except KeyboardInterrupt:
