@@ -4,8 +4,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Query, Request, Response
 
 from chainconsult.experts.schemas import DirectoryFilters, ExpertDetail, ExpertSort, ExpertSummary
 from chainconsult.experts.service import (
@@ -18,7 +17,14 @@ from chainconsult.experts.service import (
 from chainconsult.experts.vocabulary import Chain, Currency, Skill
 from chainconsult.infra.cache import AppCache, cached_json
 from chainconsult.infra.db.session import DbSession
-from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.infra.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    TOTAL_COUNT_HEADER,
+    NumberedOffset,
+    Page,
+    offset_with_cursor,
+)
 
 router = APIRouter(prefix="/experts", tags=["experts"])
 
@@ -32,6 +38,7 @@ async def search_experts(
     request: Request,
     session: DbSession,
     cache: AppCache,
+    response: Response,
     skill: Annotated[
         list[Skill], Query(description="Repeat to require several skills.", max_length=10)
     ] = [],  # noqa: B006 - FastAPI copies query defaults
@@ -58,7 +65,8 @@ async def search_experts(
     sort: Annotated[ExpertSort, Query()] = ExpertSort.rating,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-) -> Response:
+    offset: NumberedOffset = None,
+) -> Page[ExpertSummary] | Response:
     """The public directory of approved experts. Cursor pagination: pass `next_cursor` back as
     `cursor` with the same filters; pages never repeat or skip an expert, even while others
     are added.
@@ -78,6 +86,13 @@ async def search_experts(
         sort=sort,
     )
     directory = ExpertDirectory(session)
+    if offset is not None:
+        # Numbered pages (v1's page/per_page) with a total count: not cached, they are the
+        # deprecated surface and the count would need its own invalidation story.
+        offset_with_cursor(offset, cursor)
+        page, total = await directory.numbered_page(filters, offset, limit)
+        response.headers[TOTAL_COUNT_HEADER] = str(total)
+        return page
     return await cached_json(
         request,
         DIRECTORY_PAGE,
