@@ -220,3 +220,20 @@ async def test_hundred_concurrent_misses_on_one_profile_query_the_database_once(
     assert {response.status_code for response in responses} == {200}
     assert len({response.content for response in responses}) == 1
     assert profile_reads == 1
+
+
+async def test_v1_directory_is_derived_from_the_cached_v2_body(
+    client: AsyncClient, database_url: str
+) -> None:
+    admins = await admin(client, database_url)
+    expert, _ = await approved_expert(client, admins, name="Ada")
+    v2 = (await client.get(f"/api/v2/experts/{expert['id']}")).json()
+
+    first = await client.get(f"/api/v1/experts/{expert['id']}")
+    second = await client.get(f"/api/v1/experts/{expert['id']}")
+
+    assert first.status_code == second.status_code == 200
+    assert first.headers["api-version"] == "1"
+    assert first.json() == second.json()
+    assert first.json()["id"] == v2["id"]
+    assert first.json() != v2  # the declared v1 changes were applied to the cached body
