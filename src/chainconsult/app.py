@@ -21,6 +21,7 @@ from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
+from chainconsult.infra.cache import attach_cache, build_cache
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.redis = redis
+        cache = build_cache(settings)
+        await cache.start()
+        app.state.cache = cache
+        attach_cache(app.state.sessionmaker, cache)
         job_worker = start_in_process_worker(settings, app.state.sessionmaker)
         monitoring = build_monitoring(settings, engine=engine, redis=redis)
         app.state.monitoring = monitoring
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.rate_limiter.aclose()
             if job_worker is not None:
                 await job_worker.stop()
+            await cache.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()

@@ -170,18 +170,27 @@ def create_admin(
 
 async def _ensure_admin(settings: Settings, email: str, password: str | None) -> bool:
     from chainconsult.accounts.service import AccountService
+    from chainconsult.infra.cache import attach_cache, build_cache
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+    from chainconsult.infra.db.session import run_after_commit
 
     engine = build_engine(settings.database, application_name="chainconsult-cli")
+    # With the cache attached, running servers drop the account's cached role at once.
+    cache = build_cache(settings)
+    sessionmaker = build_sessionmaker(engine)
+    attach_cache(sessionmaker, cache)
     try:
-        async with build_sessionmaker(engine)() as session, session.begin():
-            try:
-                _, created = await AccountService(session).ensure_admin(
-                    email=email, password=password
-                )
-            except ValueError as exc:
-                raise _fail(f"{exc} (use --password-stdin or a terminal)") from None
+        async with sessionmaker() as session:
+            async with session.begin():
+                try:
+                    _, created = await AccountService(session).ensure_admin(
+                        email=email, password=password
+                    )
+                except ValueError as exc:
+                    raise _fail(f"{exc} (use --password-stdin or a terminal)") from None
+            await run_after_commit(session)
     finally:
+        await cache.close()
         await engine.dispose()
     return created
 

@@ -196,6 +196,16 @@ class RedisSettings(BaseSettings):
         return self
 
 
+class CacheSettings(BaseSettings):
+    model_config = _COMMON
+
+    enabled: bool = Field(True, validation_alias="CACHE_ENABLED")
+    """Serve hot reads from the cache; false sends every read to the database (benchmarks,
+    debugging)."""
+    memory_max_mb: int = Field(64, ge=1, le=65_536, validation_alias="CACHE_MEMORY_MAX_MB")
+    """Megabytes of encoded values the in-process cache (L1) of each process may hold."""
+
+
 class SecuritySettings(BaseSettings):
     model_config = _COMMON
 
@@ -485,6 +495,7 @@ class Settings(BaseSettings):
     app: AppSettings = Field(default_factory=AppSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)

@@ -123,5 +123,6 @@ async def logout(
 
 @router.get("/me", response_model=AccountResponse)
 async def me(principal: CurrentAccount, session: DbSession) -> AccountResponse:
-    """The calling account."""
-    return AccountResponse.model_validate(await AccountService(session).get(principal.account_id))
+    """The calling account (cached; a plan or role change shows on the next request)."""
+    profile = await AccountService(session).profile(principal.account_id)
+    return AccountResponse.model_validate(profile)

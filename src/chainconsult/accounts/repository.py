@@ -2,11 +2,48 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.cache import cached
 from chainconsult.models.accounts import Account, AccountSession
+
+PRINCIPAL_CACHE_TTL_S = 60
+"""Authenticated requests resolve their login from the cache for this long at most; logout,
+plan and role changes and erasure drop it at once (writes from outside the app, such as the
+CLI, wait out the TTL)."""
+
+
+def account_tag(account_id: uuid.UUID) -> str:
+    return f"account:{account_id}"
+
+
+def login_tag(token_hash: bytes) -> str:
+    return f"login:{token_hash.hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """An unrevoked login, as the principal lookup needs it."""
+
+    session_id: uuid.UUID
+    account_id: uuid.UUID
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """The parts of an account an authenticated request reads on every call."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    plan: str
+    is_active: bool
+    created_at: dt.datetime
 
 
 class AccountRepository:
@@ -46,16 +83,55 @@ class AccountRepository:
         row = (await self.session.execute(query)).one_or_none()
         return (row[0], row[1]) if row else None
 
-    async def revoke_login(self, session_id: uuid.UUID, now: dt.datetime) -> None:
-        await self.session.execute(
+    @cached(
+        "accounts.login",
+        ttl=PRINCIPAL_CACHE_TTL_S,
+        tags=lambda token_hash: [login_tag(token_hash)],
+        # Anyone can send made-up tokens: caching the misses would let them fill the cache.
+        cache_none=False,
+    )
+    async def login_by_token_hash(self, token_hash: bytes) -> LoginRecord | None:
+        """The unrevoked login with this token hash (expired or not: the caller compares)."""
+        query = select(
+            AccountSession.id, AccountSession.account_id, AccountSession.expires_at
+        ).where(AccountSession.token_hash == token_hash, AccountSession.revoked_at.is_(None))
+        row = (await self.session.execute(query)).one_or_none()
+        return LoginRecord(session_id=row[0], account_id=row[1], expires_at=row[2]) if row else None
+
+    @cached(
+        "accounts.state",
+        ttl=PRINCIPAL_CACHE_TTL_S,
+        tags=lambda account_id: [account_tag(account_id)],
+    )
+    async def account_state(self, account_id: uuid.UUID) -> AccountState | None:
+        query = select(
+            Account.id,
+            Account.email,
+            Account.display_name,
+            Account.role,
+            Account.plan,
+            Account.is_active,
+            Account.created_at,
+        ).where(Account.id == account_id)
+        row = (await self.session.execute(query)).one_or_none()
+        return AccountState(*row) if row is not None else None
+
+    async def revoke_login(self, session_id: uuid.UUID, now: dt.datetime) -> list[bytes]:
+        """Revoke one login; the token hashes revoked (for cache invalidation)."""
+        result = await self.session.execute(
             update(AccountSession)
             .where(AccountSession.id == session_id, AccountSession.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(AccountSession.token_hash)
         )
+        return list(result.scalars())
 
-    async def revoke_all_logins(self, account_id: uuid.UUID, now: dt.datetime) -> None:
-        await self.session.execute(
+    async def revoke_all_logins(self, account_id: uuid.UUID, now: dt.datetime) -> list[bytes]:
+        """Revoke every login of an account; the token hashes revoked."""
+        result = await self.session.execute(
             update(AccountSession)
             .where(AccountSession.account_id == account_id, AccountSession.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(AccountSession.token_hash)
         )
+        return list(result.scalars())

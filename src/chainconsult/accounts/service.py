@@ -11,8 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.jobs import send_welcome_email
-from chainconsult.accounts.repository import AccountRepository
+from chainconsult.accounts.repository import (
+    AccountRepository,
+    AccountState,
+    account_tag,
+    login_tag,
+)
 from chainconsult.errors import Conflict, NotFound, Unauthorized
+from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.jobs import defer
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
@@ -100,13 +106,18 @@ class AccountService:
         return Login(token=token, session_id=login.id, expires_in=ttl_seconds, account=account)
 
     async def principal_for_token(self, token: str) -> Principal | None:
-        found = await self.repository.active_login(token_digest(token), utcnow())
-        if found is None:
+        """Who holds ``token``; None when it is unknown, revoked, expired or its account is
+        inactive. Both halves are cached (see PRINCIPAL_CACHE_TTL_S): the login by token and
+        the account by id, so a plan change drops one entry however many logins it has."""
+        login = await self.repository.login_by_token_hash(token_digest(token))
+        if login is None or login.expires_at <= utcnow():
             return None
-        login, account = found
+        account = await self.repository.account_state(login.account_id)
+        if account is None or not account.is_active:
+            return None
         return Principal(
-            account_id=account.id,
-            session_id=login.id,
+            account_id=login.account_id,
+            session_id=login.session_id,
             email=account.email,
             display_name=account.display_name,
             role=Role(account.role),
@@ -114,7 +125,21 @@ class AccountService:
         )
 
     async def log_out(self, principal: Principal) -> None:
-        await self.repository.revoke_login(principal.session_id, utcnow())
+        revoked = await self.repository.revoke_login(principal.session_id, utcnow())
+        invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
+
+    async def log_out_everywhere(self, account_id: uuid.UUID) -> None:
+        """Revoke every login of the account (erasure, password reset)."""
+        revoked = await self.repository.revoke_all_logins(account_id, utcnow())
+        invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
+        forget_cached_account(self.repository.session, account_id)
+
+    async def profile(self, account_id: uuid.UUID) -> AccountState:
+        """The account as its owner sees it; served from the cache (see account_state)."""
+        state = await self.repository.account_state(account_id)
+        if state is None or not state.is_active:
+            raise NotFound("No such account.")
+        return state
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)
@@ -126,6 +151,7 @@ class AccountService:
         account = await self.get(account_id)
         account.plan = plan
         await self.repository.session.flush()
+        forget_cached_account(self.repository.session, account_id)
         return account
 
     async def ensure_admin(self, *, email: str, password: str | None) -> tuple[Account, bool]:
@@ -148,4 +174,12 @@ class AccountService:
         if password is not None:
             account.password_hash = await passwords.hash(password)
         await self.repository.session.flush()
+        forget_cached_account(self.repository.session, account.id)
         return account, False
+
+
+def forget_cached_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Drop what the cache holds about an account (its principal: role, plan, active flag)
+    when ``session`` commits, in every process. Call it from any write that changes those:
+    plan change, role change, deactivation, erasure."""
+    invalidate_after_commit(session, [account_tag(account_id)])

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.service import Principal
+from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
@@ -18,6 +18,7 @@ from chainconsult.applications.schemas import (
     DecisionRequest,
 )
 from chainconsult.errors import Conflict, InvalidInput, NotFound, field_error
+from chainconsult.experts.service import directory_changed
 from chainconsult.experts.wallets import wallet_problem
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
@@ -185,3 +186,6 @@ class ApplicationService:
                 "updated_at": now,
             }
         )
+        # The role (a candidate became an expert) and the public profile changed.
+        forget_cached_account(self.session, account.id)
+        directory_changed(self.session, account.id)

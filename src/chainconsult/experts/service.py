@@ -17,10 +17,30 @@ from chainconsult.experts.schemas import (
     ExpertSummary,
     ReviewSummary,
 )
+from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.models.experts import ExpertProfile
 
 RECENT_REVIEWS = 10
+
+DIRECTORY_TAG = "directory"
+"""Carried by every cached directory list page: any expert change may move any page."""
+DIRECTORY_CACHE_TTL_S = 300
+"""Writes through the app invalidate at once; this bounds only writes made around it (SQL,
+`chainconsult demo-data` against a running server)."""
+DIRECTORY_PAGE = body_query("experts.list", Page[ExpertSummary], ttl=DIRECTORY_CACHE_TTL_S)
+EXPERT_PAGE = body_query("experts.detail", ExpertDetail, ttl=DIRECTORY_CACHE_TTL_S)
+
+
+def expert_tag(expert_id: uuid.UUID) -> str:
+    return f"expert:{expert_id}"
+
+
+def directory_changed(session: AsyncSession, expert_id: uuid.UUID) -> None:
+    """Drop the cached directory pages and this expert's profile when ``session`` commits, in
+    every process. Every write that changes what the directory shows calls it: approval,
+    a new profile revision, a review, erasure."""
+    invalidate_after_commit(session, [expert_tag(expert_id), DIRECTORY_TAG])
 
 
 def _sort_value(profile: ExpertProfile, sort: ExpertSort) -> str:

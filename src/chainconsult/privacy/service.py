@@ -5,14 +5,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.repository import AccountRepository
-from chainconsult.accounts.service import Principal
+from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.admin.audit import NO_ORIGIN, AuditTrail
 from chainconsult.errors import Forbidden
+from chainconsult.experts.service import directory_changed
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.models.base import utcnow
 from chainconsult.privacy import tables as _marketplace_tables  # noqa: F401 - registers them
 from chainconsult.privacy.registry import personal_data
 from chainconsult.privacy.schemas import ExportResponse
+from chainconsult.projects.service import open_projects_changed
 
 
 class PrivacyService:
@@ -34,6 +36,11 @@ class PrivacyService:
         if not await passwords.verify(stored, password):
             raise Forbidden("The password does not match; nothing was erased.", reason="password")
         await personal_data.erase(self.session, principal.account_id)
+        # What the cache holds about them goes too: their login and account, their profile
+        # in the directory, their open projects.
+        forget_cached_account(self.session, principal.account_id)
+        directory_changed(self.session, principal.account_id)
+        open_projects_changed(self.session)
         # The trail records that an erasure happened, and nothing about whom beyond the now
         # anonymous id: no IP, no user agent.
         await AuditTrail(self.session).record(

@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.admin.audit import Origin
 from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
+from chainconsult.infra.cache import AppCache, cached_json
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -27,7 +28,12 @@ from chainconsult.projects.schemas import (
     ReviewRequest,
     ReviewResponse,
 )
-from chainconsult.projects.service import OpenProjects, ProjectService
+from chainconsult.projects.service import (
+    OPEN_PROJECTS_PAGE,
+    OPEN_PROJECTS_TAG,
+    OpenProjects,
+    ProjectService,
+)
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -44,10 +50,16 @@ async def submit_project(
     return await service.response(project, principal)
 
 
-@router.get("", response_model=Page[ProjectResponse])
+@router.get(
+    "",
+    response_model=Page[ProjectResponse],
+    responses={304: {"description": "Not modified (`view=open`, matching `If-None-Match`)."}},
+)
 async def list_projects(
+    request: Request,
     principal: CurrentAccount,
     session: DbSession,
+    cache: AppCache,
     response: Response,
     view: Annotated[
         ProjectView,
@@ -58,16 +70,31 @@ async def list_projects(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: NumberedOffset = None,
-) -> Page[ProjectResponse]:
-    """Projects, newest first, with cursor pagination."""
+) -> Page[ProjectResponse] | Response:
+    """Projects, newest first, with cursor pagination. `view=open` is the same for every
+    caller and served from the cache (a new, edited, cancelled or taken project shows on the
+    next request), with an `ETag` for `If-None-Match`."""
     filters = ProjectFilters(skills=tuple(skill), chains=tuple(chain))
     if offset is not None:
+        # Numbered pages (v1) with a total count: not cached, like the directory's.
         offset_with_cursor(offset, cursor)
         if view is not ProjectView.open:
             raise BadRequest("Numbered pages list only the open projects.", parameter="offset")
         page, total = await OpenProjects(session).numbered_page(filters, offset, limit)
         response.headers[TOTAL_COUNT_HEADER] = str(total)
         return page
+    if view is ProjectView.open:
+        board = OpenProjects(session)
+        return await cached_json(
+            request,
+            OPEN_PROJECTS_PAGE,
+            cache=cache,
+            arguments={"filters": filters, "cursor": cursor, "limit": limit},
+            tags=[OPEN_PROJECTS_TAG],
+            load=lambda: board.search(filters, cursor, limit),
+            # Behind a login: browsers may keep it, shared caches may not.
+            cache_control="private, no-cache",
+        )
     return await ProjectService(session).listing(principal, view, filters, cursor, limit)
 
 

@@ -24,6 +24,8 @@ from chainconsult.errors import (
     field_error,
 )
 from chainconsult.experts.repository import ExpertRepository
+from chainconsult.experts.service import directory_changed
+from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.models.accounts import Plan
@@ -50,6 +52,17 @@ from chainconsult.projects.schemas import (
 
 OPEN_PROJECT_QUOTA: dict[Plan, int | None] = {Plan.free: 2, Plan.pro: 20, Plan.enterprise: None}
 """Open projects a client may have at once, by plan (None: unlimited)."""
+
+
+OPEN_PROJECTS_TAG = "projects:open"
+"""Carried by every cached page of the open project list."""
+OPEN_PROJECTS_PAGE = body_query("projects.open", Page[ProjectResponse], ttl=120)
+
+
+def open_projects_changed(session: AsyncSession) -> None:
+    """Drop the cached open-project pages when ``session`` commits, in every process: any
+    project created, edited, cancelled, accepted or erased may change them."""
+    invalidate_after_commit(session, [OPEN_PROJECTS_TAG])
 
 
 class QuotaExceeded(ChainconsultError):
@@ -161,6 +174,7 @@ class ProjectService:
         new_invitees = await self.repository.replace_invitations(project.id, invited)
         await self._announce(project, new_invitees)
         count_after_commit(self.session, "project_submitted")
+        open_projects_changed(self.session)
         return project
 
     async def update(
@@ -202,6 +216,7 @@ class ProjectService:
             new_invitees = await self.repository.replace_invitations(project.id, invited)
         project.updated_at = utcnow()
         await self.session.flush()
+        open_projects_changed(self.session)
         if project.visibility == Visibility.invite_only and new_invitees:
             await self._notify_invited(project, new_invitees)
         elif project.visibility == Visibility.public and not was_public:
@@ -249,6 +264,7 @@ class ProjectService:
             raise Conflict("This project was already reviewed; a review is final.") from exc
         # Same transaction as the review: the directory never shows a rating without it.
         await ExpertRepository(self.session).add_rating(project.expert_id, body.rating)
+        directory_changed(self.session, project.expert_id)
         await NotificationService(self.session).notify(
             recipients=[project.expert_id],
             kind=NotificationKind.review_received,
@@ -292,6 +308,7 @@ class ProjectService:
             details={"previous_status": previous, "by_admin": principal.is_admin},
         )
         await self.session.flush()
+        open_projects_changed(self.session)
 
     async def _checked_invitations(
         self,

@@ -18,7 +18,7 @@ from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
-from chainconsult.projects.service import ProjectService
+from chainconsult.projects.service import ProjectService, open_projects_changed
 from chainconsult.proposals.repository import ProposalRepository
 from chainconsult.proposals.schemas import ProposalRequest, ProposalResponse
 
@@ -144,6 +144,7 @@ class ProposalService:
                 },
             )
         count_after_commit(self.session, "proposal_accepted")
+        open_projects_changed(self.session)  # the project left the open list
         return proposal
 
     async def withdraw(self, *, proposal_id: uuid.UUID, principal: Principal) -> Proposal:

@@ -1,0 +1,409 @@
+"""The two-level cache: L1 in this process, L2 in Redis when it is configured and answering.
+
+A read tries L1, then joins a load of the same key already running in this process (single
+flight), then L2 under a short Redis lock so that one process loads while the others wait for
+its value. Every Redis failure turns into the memory-only path for that call and opens the
+circuit for the next ones; nothing a request awaits ever raises because of Redis.
+
+L1 is trusted for an entry's full TTL only while the invalidation channel is subscribed and
+the circuit is closed ("coherent"). Otherwise another process's write cannot reach us, so L1
+keeps entries for at most ``INCOHERENT_L1_TTL_S``: the promise that other processes drop a
+changed value within a second holds in every state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import RedisError
+
+from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, CircuitState, RedisBreaker
+from chainconsult.infra.cache._memory import MemoryTier
+from chainconsult.infra.cache._redis import InvalidationListener, Lookup, RedisTier
+from chainconsult.infra.monitoring.metrics import cache_backend, cache_requests_total
+
+log = structlog.get_logger(__name__)
+R = TypeVar("R")
+
+ALL_TAG = "*"
+"""Carried by every entry: invalidating it drops the whole cache."""
+INCOHERENT_L1_TTL_S = 1.0
+MAX_PENDING_TAGS = 10_000
+"""Invalidations kept while Redis is away, replayed when it is back; past this, everything
+is invalidated instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    payload: bytes
+    cacheable: bool = True
+
+
+@dataclass(slots=True)
+class QueryStats:
+    l1_hits: int = 0
+    l2_hits: int = 0
+    coalesced: int = 0
+    """Callers that waited for another caller's load instead of running their own."""
+    misses: int = 0
+
+    @property
+    def hits(self) -> int:
+        return self.l1_hits + self.l2_hits + self.coalesced
+
+    def as_dict(self) -> dict[str, Any]:
+        total = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": round(self.hits / total, 4) if total else None,
+            "l1_hits": self.l1_hits,
+            "l2_hits": self.l2_hits,
+            "coalesced": self.coalesced,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    payload: bytes | None = None
+    error: BaseException | None = None
+    retry: bool = False
+    """The leader was cancelled: followers load for themselves."""
+
+
+@dataclass(slots=True)
+class _Counters:
+    stats: QueryStats = field(default_factory=QueryStats)
+    hit: Any = None
+    miss: Any = None
+
+
+class Cache:
+    def __init__(
+        self,
+        *,
+        redis: Redis | None,
+        key_prefix: str,
+        memory_max_bytes: int,
+        enabled: bool = True,
+        redis_timeout_s: float = 0.25,
+    ) -> None:
+        self.enabled = enabled
+        self.key_prefix = key_prefix
+        self.memory = MemoryTier(memory_max_bytes)
+        self.memory_max_bytes = memory_max_bytes
+        self.origin = uuid.uuid4().hex
+        self._redis = redis
+        self._tier = RedisTier(redis, prefix=key_prefix) if redis is not None else None
+        self._breaker = (
+            RedisBreaker(redis, probe_timeout_s=redis_timeout_s) if redis is not None else None
+        )
+        self._listener = (
+            InvalidationListener(
+                self._tier, on_message=self._on_message, on_status=self._on_listener_status
+            )
+            if self._tier is not None
+            else None
+        )
+        self._inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[_Outcome]] = {}
+        self._pending: set[str] = set()
+        self._counters: dict[str, _Counters] = {}
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._breaker is not None:
+            self._breaker.on_change(self._on_circuit_change)
+        if self._listener is not None:
+            self._listener.start()
+        self._publish_backend()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+        if self._breaker is not None:
+            await self._breaker.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # State -----------------------------------------------------------------------------
+
+    @property
+    def redis_configured(self) -> bool:
+        return self._tier is not None
+
+    @property
+    def circuit(self) -> CircuitState | None:
+        return self._breaker.state if self._breaker is not None else None
+
+    @property
+    def subscribed(self) -> bool:
+        return self._listener is not None and self._listener.subscribed
+
+    @property
+    def backend(self) -> str:
+        """``redis`` while L2 is in use, else ``memory``."""
+        return "redis" if self._redis_usable() else "memory"
+
+    @property
+    def coherent(self) -> bool:
+        """L1 hears about every other process's invalidation."""
+        return self._redis_usable() and self.subscribed
+
+    @property
+    def degraded(self) -> bool:
+        """Redis is configured but not fully in use: health says warn."""
+        return self.redis_configured and not self.coherent
+
+    def _redis_usable(self) -> bool:
+        return self._breaker is not None and self._breaker.allows
+
+    # Reads -----------------------------------------------------------------------------
+
+    async def get_or_load(
+        self,
+        *,
+        name: str,
+        key: str,
+        tags: Sequence[str],
+        ttl: float,
+        load: Callable[[], Awaitable[Loaded]],
+        local_only: bool = False,
+    ) -> bytes:
+        """The encoded value of ``key``: cached, or from ``load`` (run once per process for
+        concurrent callers). ``key`` must already identify the query, its version and its
+        arguments; ``tags`` name what invalidates it."""
+        if not self.enabled:
+            return (await load()).payload
+        counters = self._counters_for(name)
+        full_key = f"{name}:{key}"
+        all_tags = (*tags, ALL_TAG)
+        while True:
+            entry = self.memory.get(full_key)
+            if entry is not None:
+                counters.stats.l1_hits += 1
+                counters.hit.inc()
+                return entry.payload
+            generations = self.memory.generations(all_tags)
+            # Keyed by generations too: a caller arriving after an invalidation must not
+            # join a load that started before it.
+            flight = (full_key, generations)
+            running = self._inflight.get(flight)
+            if running is None:
+                break
+            outcome = await asyncio.shield(running)
+            if outcome.retry:
+                continue
+            if outcome.error is not None:
+                raise outcome.error
+            assert outcome.payload is not None
+            counters.stats.coalesced += 1
+            counters.hit.inc()
+            return outcome.payload
+
+        future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            payload = await self._fill(
+                full_key, all_tags, generations, ttl, load, counters, local_only=local_only
+            )
+        except asyncio.CancelledError:
+            future.set_result(_Outcome(retry=True))
+            raise
+        except BaseException as exc:
+            future.set_result(_Outcome(error=exc))
+            raise
+        else:
+            future.set_result(_Outcome(payload=payload))
+            return payload
+        finally:
+            del self._inflight[flight]
+
+    async def _fill(
+        self,
+        full_key: str,
+        tags: tuple[str, ...],
+        generations: tuple[int, ...],
+        ttl: float,
+        load: Callable[[], Awaitable[Loaded]],
+        counters: _Counters,
+        *,
+        local_only: bool,
+    ) -> bytes:
+        tier = self._tier if not local_only and self._redis_usable() else None
+        found: Lookup | None = None
+        lock: Lock | None = None
+        if tier is not None:
+            found = await self._guard(tier.lookup(full_key, tags))
+            if found is not None and found.entry is not None:
+                return self._l2_hit(full_key, tags, generations, found, counters)
+            if found is not None:
+                lock = tier.lock(full_key)
+                if not await self._guard(lock.acquire()):
+                    waited = await self._guard(tier.wait_for_holder(full_key, tags, lock))
+                    if waited is not None and waited.entry is not None:
+                        return self._l2_hit(full_key, tags, generations, waited, counters)
+                    lock = None
+        try:
+            loaded = await load()
+            counters.stats.misses += 1
+            counters.miss.inc()
+            if loaded.cacheable:
+                if tier is not None and found is not None:
+                    await self._guard(tier.store(full_key, loaded.payload, found.tokens, ttl))
+                self.memory.put(
+                    full_key,
+                    loaded.payload,
+                    ttl=self._l1_ttl(ttl),
+                    tags=tags,
+                    generations=generations,
+                )
+            return loaded.payload
+        finally:
+            if lock is not None and tier is not None:
+                await self._guard(tier.release(lock))
+
+    def _l2_hit(
+        self,
+        full_key: str,
+        tags: tuple[str, ...],
+        generations: tuple[int, ...],
+        found: Lookup,
+        counters: _Counters,
+    ) -> bytes:
+        assert found.entry is not None
+        remaining = found.entry.expires_at - time.time()
+        self.memory.put(
+            full_key,
+            found.entry.payload,
+            ttl=self._l1_ttl(remaining),
+            tags=tags,
+            generations=generations,
+        )
+        counters.stats.l2_hits += 1
+        counters.hit.inc()
+        return found.entry.payload
+
+    def _l1_ttl(self, ttl: float) -> float:
+        return ttl if self.coherent else min(ttl, INCOHERENT_L1_TTL_S)
+
+    async def _guard(self, call: Awaitable[R]) -> R | None:
+        """Await a Redis call; None instead of any Redis error. Outages open the circuit."""
+        try:
+            return await call
+        except OUTAGE_ERRORS as exc:
+            if self._breaker is not None:
+                await self._breaker.record_failure(exc)
+        except RedisError as exc:
+            log.warning("cache_redis_error", error=type(exc).__name__, detail=str(exc)[:200])
+        return None
+
+    # Invalidation ------------------------------------------------------------------------
+
+    async def invalidate(self, tags: Sequence[str]) -> None:
+        """Drop every value carrying one of ``tags``, here at once and in every other process
+        within a second. Call after the write commits (see ``invalidate_after_commit``). Never
+        raises: with Redis away, the tags are replayed when it is back."""
+        tags = list(dict.fromkeys(tags))
+        if not tags:
+            return
+        if ALL_TAG in tags:
+            self.memory.clear()
+        else:
+            self.memory.invalidate(tags)
+        if self._tier is None:
+            return
+        if not self._redis_usable():
+            self._remember(tags)
+            return
+        try:
+            await self._tier.invalidate(tags, origin=self.origin)
+        except Exception as exc:
+            self._remember(tags)
+            if isinstance(exc, OUTAGE_ERRORS) and self._breaker is not None:
+                await self._breaker.record_failure(exc)
+            else:
+                log.warning("cache_invalidate_failed", error=type(exc).__name__)
+
+    def _remember(self, tags: Sequence[str]) -> None:
+        if len(self._pending) + len(tags) > MAX_PENDING_TAGS:
+            self._pending = {ALL_TAG}
+        elif ALL_TAG not in self._pending:
+            self._pending.update(tags)
+
+    async def _replay_pending(self) -> None:
+        pending, self._pending = sorted(self._pending), set()
+        if pending:
+            log.info("cache_replaying_invalidations", tags=len(pending))
+            await self.invalidate(pending)
+
+    # Events ------------------------------------------------------------------------------
+
+    def _on_message(self, origin: str, tags: list[str]) -> None:
+        if origin == self.origin:
+            return
+        if ALL_TAG in tags:
+            self.memory.clear()
+        else:
+            self.memory.invalidate(tags)
+
+    async def _on_listener_status(self, subscribed: bool) -> None:
+        if not subscribed:
+            # Messages may be missed from now on: forget what they would have corrected.
+            self.memory.clear()
+        log.info("cache_invalidation_channel", subscribed=subscribed)
+
+    async def _on_circuit_change(self, state: CircuitState) -> None:
+        self._publish_backend()
+        if state is CircuitState.open:
+            self.memory.clear()
+        else:
+            await self._replay_pending()
+
+    def _publish_backend(self) -> None:
+        backend = self.backend
+        cache_backend.labels(backend="redis").set(1 if backend == "redis" else 0)
+        cache_backend.labels(backend="memory").set(1 if backend == "memory" else 0)
+
+    # Reporting ---------------------------------------------------------------------------
+
+    def _counters_for(self, name: str) -> _Counters:
+        counters = self._counters.get(name)
+        if counters is None:
+            counters = _Counters(
+                hit=cache_requests_total.labels(cache=name, result="hit"),
+                miss=cache_requests_total.labels(cache=name, result="miss"),
+            )
+            self._counters[name] = counters
+        return counters
+
+    def stats(self) -> dict[str, QueryStats]:
+        """Hits and misses per cache name, counted by this process since it started."""
+        return {name: counters.stats for name, counters in sorted(self._counters.items())}
+
+    def report(self) -> dict[str, Any]:
+        """JSON-ready state for detailed health: backend, Redis circuit, L1 use, and hit
+        rate per cache (this process)."""
+        return {
+            "enabled": self.enabled,
+            "backend": self.backend,
+            "redis": {
+                "configured": self.redis_configured,
+                "circuit": self.circuit.value if self.circuit is not None else None,
+                "invalidation_channel": self.subscribed,
+                "pending_invalidations": len(self._pending),
+            },
+            "memory": {
+                "entries": len(self.memory),
+                "bytes": self.memory.bytes_used,
+                "max_bytes": self.memory_max_bytes,
+            },
+            "caches": {name: stats.as_dict() for name, stats in self.stats().items()},
+        }

@@ -1,0 +1,67 @@
+"""Cached JSON responses for public reads: the rendered body is what the cache holds, so a hit
+costs neither a query nor serialization, and its hash is the ETag. A client (or a CDN) that
+sends the ETag back in If-None-Match gets an empty 304.
+
+``Cache-Control: public, no-cache`` lets browsers and shared caches keep the body but makes
+them revalidate every time: a user who just changed their profile must see the change on the
+next load, and a revalidation that ends in 304 is nearly as cheap as a cache hit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.cache._query import CachedQuery
+
+PUBLIC_REVALIDATE = "public, no-cache"
+
+
+def etag_of(body: bytes) -> str:
+    # Weak: a compressing proxy or middleware changes the bytes, not the meaning.
+    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    if if_none_match.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(
+        candidate.strip().removeprefix("W/") == opaque for candidate in if_none_match.split(",")
+    )
+
+
+def body_query(name: str, shape: Any, *, ttl: float, version: int = 1) -> CachedQuery[bytes]:
+    """A query whose cached value is a rendered JSON body of ``shape`` (a pydantic model). The
+    key follows ``shape``'s schema, so a new response shape gets new keys."""
+    return CachedQuery(name, bytes, ttl=ttl, version=version, schema_of=shape)
+
+
+async def cached_json(
+    request: Request,
+    query: CachedQuery[bytes],
+    *,
+    cache: Cache | None,
+    arguments: Mapping[str, Any] | Sequence[Any],
+    tags: Iterable[str],
+    load: Callable[[], Awaitable[BaseModel]],
+    cache_control: str = PUBLIC_REVALIDATE,
+) -> Response:
+    """The JSON response for ``load()``'s model, from the cache when it can be, with ETag and
+    Cache-Control; 304 when the client already has this body."""
+
+    async def render() -> bytes:
+        return (await load()).model_dump_json().encode()
+
+    body = await query.get(cache, arguments=arguments, tags=tags, load=render)
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
