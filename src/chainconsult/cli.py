@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from chainconsult.infra.embedded.postgres import (
     ServeLock,
     embedded_database,
 )
+
+if TYPE_CHECKING:
+    from chainconsult.infra.db.stats import DatabaseStats
 
 cli = typer.Typer(
     name="chainconsult",
@@ -105,7 +108,9 @@ def serve(
                 # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
                 proxy_headers=False,
                 timeout_keep_alive=5,
-                timeout_graceful_shutdown=30,
+                # On SIGTERM: stop accepting, let in-flight requests finish for this long,
+                # then run the lifespan's shutdown (which closes the pools).
+                timeout_graceful_shutdown=ready.app.shutdown_grace_seconds,
             )
     except KeyboardInterrupt:
         pass
@@ -170,6 +175,40 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     finally:
         await engine.dispose()
     return created
+
+
+@cli.command("db-stats")
+def db_stats(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of text tables.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Slowest statements to list.")] = 10,
+) -> None:
+    """Table sizes, index use, maintenance hints and the slowest statements
+    (pg_stat_statements, when the server has it)."""
+    import asyncio
+
+    import orjson
+
+    from chainconsult.infra.db.stats import render_text
+
+    with _database(_settings()) as settings:
+        stats = asyncio.run(_collect_stats(settings, limit))
+    if json_output:
+        typer.echo(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(render_text(stats))
+
+
+async def _collect_stats(settings: Settings, limit: int) -> DatabaseStats:
+    from chainconsult.infra.db.engine import build_engine
+    from chainconsult.infra.db.stats import collect_database_stats
+
+    engine = build_engine(settings.database, application_name="chainconsult-cli")
+    try:
+        return await collect_database_stats(engine, limit=limit)
+    finally:
+        await engine.dispose()
 
 
 def main() -> None:

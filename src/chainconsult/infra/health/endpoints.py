@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from chainconsult import __version__
+from chainconsult.infra.db.pool import pool_status
 from chainconsult.infra.http import JSONResponse
 
 HEALTH_JSON = "application/health+json"
@@ -85,7 +86,16 @@ async def livez() -> Response:
 
 @router.get("/readyz", response_class=HealthResponse, summary="Readiness")
 async def readyz(request: Request) -> Response:
-    """The database answers: route traffic here."""
-    if await database_reachable(request.app.state.engine):
+    """The database answers and the connection pool is not stuck exhausted: route traffic
+    here. A pool with no free connection for longer than DATABASE_CONNECTION_TIMEOUT fails
+    (requests are timing out); a briefly saturated one passes without a probe of its own."""
+    engine = request.app.state.engine
+    pool = pool_status(engine)
+    if pool.exhausted:
+        notes = [f"database pool exhausted for {pool.exhausted_seconds:.1f}s"]
+        return HealthResponse({"status": "fail", "notes": notes}, status_code=503)
+    if pool.exhausted_seconds > 0:
+        return HealthResponse({"status": "pass", "notes": ["database pool busy"]})
+    if await database_reachable(engine):
         return HealthResponse({"status": "pass"})
     return HealthResponse({"status": "fail", "notes": ["database unreachable"]}, status_code=503)
