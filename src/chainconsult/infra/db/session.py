@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.errors import CommitOutcomeUnknown
@@ -50,6 +51,15 @@ async def commit(session: AsyncSession) -> None:
             discard_after_commit(session)
             raise CommitOutcomeUnknown() from exc
         raise
+
+
+async def statement_timeout(session: AsyncSession, milliseconds: int) -> None:
+    """Change DATABASE_STATEMENT_TIMEOUT for the rest of this transaction only: lower for a
+    query that must never be slow, higher for a known heavy report (0: no limit)."""
+    if milliseconds < 0:
+        raise ValueError("milliseconds must be >= 0")
+    # SET takes no bind parameters; int() keeps the value a plain number.
+    await session.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
