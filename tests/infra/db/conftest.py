@@ -4,6 +4,7 @@ PostgreSQL server (with pg_stat_statements loaded) that tests may stop and start
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -124,8 +125,17 @@ class PrivatePostgres:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c shared_preload_libraries=pg_stat_statements -c fsync=off -c max_connections=40"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                  "-w", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
@@ -154,8 +164,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     server.start()
     server.wait_ready()
     yield server
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):  # a test may have stopped it
         server.stop("immediate")
-    except subprocess.CalledProcessError:
-        pass  # already stopped by the test
     shutil.rmtree(root, ignore_errors=True)

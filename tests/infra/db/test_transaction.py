@@ -111,9 +111,7 @@ async def test_forced_serialization_failure_is_retried_and_counted(
                 await other.execute("SELECT count(*) FROM dbres_usage")
                 await other.execute("INSERT INTO dbres_usage (account, note) VALUES (1, 'rival')")
                 await other.commit()
-        await session.execute(
-            text("INSERT INTO dbres_usage (account, note) VALUES (1, 'ours')")
-        )
+        await session.execute(text("INSERT INTO dbres_usage (account, note) VALUES (1, 'ours')"))
         return int(seen)
 
     seen = await run_in_transaction(sessionmaker, claim, isolation="SERIALIZABLE")
@@ -194,7 +192,8 @@ async def test_connection_lost_before_commit_is_retried_on_a_new_connection(
 
     await run_in_transaction(sessionmaker, insert)
 
-    assert len(pids) == 2 and pids[0] != pids[1]
+    assert len(pids) == 2
+    assert pids[0] != pids[1]
     assert retries() == before + 1
     with psycopg.connect(synthetic_tables) as conn:
         assert conn.execute("SELECT count(*) FROM dbres_usage").fetchone() == (1,)
@@ -231,9 +230,7 @@ async def test_connection_lost_during_commit_is_never_replayed(
     async def insert(session: AsyncSession) -> None:
         nonlocal runs
         runs += 1
-        kill_on_commit.append(
-            (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        )
+        kill_on_commit.append((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         after_commit(session, effect)
         await session.execute(text("INSERT INTO dbres_usage (account) VALUES (4)"))
 
