@@ -19,6 +19,7 @@ from chainconsult.infra.db.slow_queries import (
     normalize_sql,
     server_slowest_statements,
     slow_queries,
+    slow_query_provider,
 )
 from tests.conftest import make_settings
 from tests.infra.db.conftest import AppClient, PrivatePostgres
@@ -143,3 +144,19 @@ async def test_pg_stat_statements_lists_the_slowest_statements_when_available(
     assert listed[0]["sql"] == "SELECT pg_sleep(?)"
     assert listed[0]["calls"] == 1
     assert listed[0]["total_ms"] >= 200
+
+
+async def test_provider_for_detailed_health_lists_this_process_first(
+    app_client: AppClient,
+) -> None:
+    async with app_client(SLOW_QUERY_MS=50) as (app, client):
+        provider = slow_query_provider(app.state.engine)
+        before = await provider(5)
+        await client.get("/test/sleep", params={"seconds": 0.1})
+        after = await provider(5)
+
+    # The test database has no pg_stat_statements extension: nothing before the slow query.
+    assert before == []
+    assert after[0]["sql"] == "SELECT pg_sleep(?)"
+    assert after[0]["duration_ms"] >= 100
+    assert after[0]["at"] is not None

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +61,11 @@ class SlowStatement:
         return {
             "sql": self.sql,
             "count": self.count,
+            "duration_ms": round(self.max_ms, 2),
             "mean_ms": round(self.total_ms / self.count, 2),
             "max_ms": round(self.max_ms, 2),
             "last_ms": round(self.last_ms, 2),
-            "last_seen": self.last_seen.isoformat(),
+            "at": self.last_seen.isoformat(),
             "last_request_id": self.last_request_id,
         }
 
@@ -161,6 +163,27 @@ def slow_queries(engine: AsyncEngine, limit: int = 10) -> list[dict[str, Any]]:
 
 def slow_query_log(engine: AsyncEngine) -> SlowQueryLog | None:
     return _logs.get(engine.sync_engine)
+
+
+def slow_query_provider(engine: AsyncEngine) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
+    """For detailed health: ``await provider(limit)`` gives this process's slowest query
+    shapes (``sql``, ``duration_ms`` = worst run, ``at`` = last seen, ...), or, before this
+    process has seen one, the server-wide worst from pg_stat_statements when available."""
+
+    async def provider(limit: int) -> list[dict[str, Any]]:
+        local = slow_queries(engine, limit)
+        if local:
+            return local
+        slow_log = _logs.get(engine.sync_engine)
+        threshold = slow_log.threshold_ms if slow_log is not None else 0.0
+        server = await server_slowest_statements(engine, limit)
+        return [
+            {**row, "duration_ms": row["mean_ms"], "at": None}
+            for row in server or []
+            if row["max_ms"] >= threshold
+        ]
+
+    return provider
 
 
 # PostgreSQL 13+ column names. Only this database's statements, by total time spent.
