@@ -2,13 +2,16 @@
 
 A page that needs several unrelated queries (an expert's profile, rating statistics and
 recent reviews) waits for the slowest of them instead of their sum. Each read gets a
-session and a short transaction of its own, so reads see separate snapshots: use this only
-for reads that do not have to agree with each other to the row.
+session of its own in autocommit mode, so reads see separate snapshots: use this only for
+reads (never writes) that do not have to agree with each other to the row. It pays off
+when the reads take milliseconds each; for sub-millisecond lookups the extra connections
+cost more than they save (bench/RESULTS.md has the numbers).
 
-Bounded twice: at most ``limit`` reads of one call run at once, and when the pool does not
-have a free connection for each read right now, the reads run one after another on the
-request's own session instead, so a busy process never makes requests wait for a second
-connection while holding a first (the way pools deadlock under load)."""
+Bounded twice: at most ``limit`` reads of one call run at once, and unless the pool is
+mostly idle right now (at most half of DATABASE_MAX_CONNECTIONS in use, counting the new
+ones), the reads run one after another on the request's own session instead. A busy process
+thus never makes requests wait for a second connection while holding a first (the way pools
+deadlock under load), and does not trade throughput for latency when it has none to spare."""
 
 from __future__ import annotations
 
@@ -73,7 +76,10 @@ class ParallelReader:
         gate = asyncio.Semaphore(self.limit)
 
         async def run(read: Read[Any]) -> Any:
-            async with gate, self.sessionmaker() as session, session.begin():
+            async with gate, self.sessionmaker() as session:
+                # Autocommit: a lone read needs no BEGIN/COMMIT, and those two extra round
+                # trips per read would eat most of what running side by side saves.
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
                 return await read(session)
 
         try:
@@ -89,8 +95,13 @@ class ParallelReader:
         if bind is None:
             return False
         status = pool_status(bind)
+        take = min(wanted, self.limit)
         free = status.capacity - status.checked_out
-        return free >= min(wanted, self.limit)
+        # Side by side only while the pool is mostly idle: under load the database is busy
+        # with other requests anyway, and extra connections per request cut throughput
+        # (bench/RESULTS.md), so the reads queue up on the request's own connection.
+        lightly_used = status.checked_out + take <= max(status.size // 2, take)
+        return free >= take and lightly_used
 
 
 def _reader(request: Request, session: DbSession) -> ParallelReader:
