@@ -134,23 +134,25 @@ def install_statement_timing(engine: AsyncEngine, *, slow_query_ms: float) -> Sl
             threshold_ms=slow_log.threshold_ms,
         )
 
+    # One slot per connection, not a stack: a connection runs one statement at a time, and
+    # a statement abandoned by a cancelled task leaves nothing behind to grow.
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _before(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        conn.info.setdefault(_STARTED, []).append(time.perf_counter())
+        conn.info[_STARTED] = time.perf_counter()
 
     @event.listens_for(sync_engine, "after_cursor_execute")
     def _after(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        stack = conn.info.get(_STARTED)
-        if stack:
-            finished(statement, stack.pop())
+        started = conn.info.pop(_STARTED, None)
+        if started is not None:
+            finished(statement, started)
 
     @event.listens_for(sync_engine, "handle_error")
     def _failed(context: ExceptionContext) -> None:
         # A statement cancelled by statement_timeout is the slowest kind: count it too.
         conn = context.connection
-        stack = conn.info.get(_STARTED) if conn is not None else None
-        if stack and context.statement is not None:
-            finished(context.statement, stack.pop())
+        started = conn.info.pop(_STARTED, None) if conn is not None else None
+        if started is not None and context.statement is not None:
+            finished(context.statement, started)
 
     return slow_log
 
