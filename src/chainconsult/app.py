@@ -14,8 +14,11 @@ from redis.asyncio import Redis
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.admin.endpoints import router as admin_router
+from chainconsult.applications.endpoints import admin_router as vetting_router
+from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
+from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
@@ -25,6 +28,10 @@ from chainconsult.infra.monitoring.request_context import (
     RequestContextMiddleware,
 )
 from chainconsult.infra.security.body import BodyGuardMiddleware
+from chainconsult.notifications.endpoints import router as notifications_router
+from chainconsult.privacy.endpoints import router as privacy_router
+from chainconsult.projects.endpoints import router as projects_router
+from chainconsult.proposals.endpoints import router as proposals_router
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +53,13 @@ def api_v2_router() -> APIRouter:
     router = APIRouter(prefix="/api/v2")
     router.include_router(accounts_router)
     router.include_router(admin_router)
+    router.include_router(experts_router)
+    router.include_router(applications_router)
+    router.include_router(vetting_router)
+    router.include_router(projects_router)
+    router.include_router(proposals_router)
+    router.include_router(notifications_router)
+    router.include_router(privacy_router)
     return router
 
 

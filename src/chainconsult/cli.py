@@ -177,6 +177,23 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     return created
 
 
+@cli.command("demo-data")
+def demo_data() -> None:
+    """Load the demo marketplace (200 experts, 100 clients, 500 projects with proposals and
+    reviews). Idempotent: a second run adds nothing. Prints the demo accounts' password."""
+    from chainconsult.admin.demo_data import DemoDataError, load_from_cli
+
+    settings = _settings()
+    embedded = settings.database.is_embedded
+    with _database(settings) as ready:
+        if embedded:
+            _migrate(ready)
+        try:
+            load_from_cli(ready, echo=typer.echo)
+        except DemoDataError as exc:
+            raise _fail(str(exc)) from None
+
+
 @cli.command("db-stats")
 def db_stats(
     json_output: Annotated[

@@ -10,7 +10,10 @@ from chainconsult.accounts.schemas import (
     TokenResponse,
 )
 from chainconsult.accounts.service import AccountService
+from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, request_origin
+from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.security.tokens import new_csrf_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -24,7 +27,7 @@ def client_ip(request: Request) -> str | None:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountResponse)
-async def register(body: RegisterRequest, session: DbSession) -> AccountResponse:
+async def register(body: RegisterRequest, session: DbSession, origin: Origin) -> AccountResponse:
     """Create an account. A 409 means the email (in any letter case) is taken."""
     account = await AccountService(session).register(
         email=str(body.email),
@@ -32,6 +35,14 @@ async def register(body: RegisterRequest, session: DbSession) -> AccountResponse
         display_name=body.display_name,
         wants_expert=body.role == "expert",
     )
+    await AuditTrail(session).record(
+        actor_id=account.id,
+        action="auth.registered",
+        resource_type="account",
+        resource_id=account.id,
+        origin=origin,
+    )
+    count_after_commit(session, "user_registered")
     return AccountResponse.model_validate(account)
 
 
@@ -42,12 +53,24 @@ async def login(
     """Exchange email and password for a bearer token. Also sets the HttpOnly `session` cookie
     and the `csrf_token` cookie, whose value cookie-authenticated writes echo in X-CSRF-Token."""
     settings = request.app.state.settings
-    result = await AccountService(session).log_in(
-        email=body.email,
-        password=body.password,
-        ttl_seconds=settings.security.session_ttl_seconds,
-        ip=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
+    origin = request_origin(request)
+    try:
+        result = await AccountService(session).log_in(
+            email=body.email,
+            password=body.password,
+            ttl_seconds=settings.security.session_ttl_seconds,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except Unauthorized:
+        await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
+        raise
+    await AuditTrail(session).record(
+        actor_id=result.account.id,
+        action="auth.login",
+        resource_type="account",
+        resource_id=result.account.id,
+        origin=origin,
     )
     secure = settings.app.is_production
     response.set_cookie(
@@ -72,9 +95,18 @@ async def login(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(principal: CurrentAccount, response: Response, session: DbSession) -> None:
+async def logout(
+    principal: CurrentAccount, response: Response, session: DbSession, origin: Origin
+) -> None:
     """Revoke this login on the server: the token and the cookie stop working at once."""
     await AccountService(session).log_out(principal)
+    await AuditTrail(session).record(
+        actor_id=principal.account_id,
+        action="auth.logout",
+        resource_type="account",
+        resource_id=principal.account_id,
+        origin=origin,
+    )
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
 

@@ -1,21 +1,69 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from chainconsult.accounts.auth import AdminAccount
 from chainconsult.accounts.schemas import AccountResponse, PlanChangeRequest
 from chainconsult.accounts.service import AccountService
+from chainconsult.admin.audit import AuditTrail, Origin
+from chainconsult.admin.schemas import AuditEntryResponse, AuditFilters
+from chainconsult.admin.service import AuditLog
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.post("/users/{account_id}/plan", response_model=AccountResponse)
 async def change_plan(
-    account_id: uuid.UUID, body: PlanChangeRequest, admin: AdminAccount, session: DbSession
+    account_id: uuid.UUID,
+    body: PlanChangeRequest,
+    admin: AdminAccount,
+    session: DbSession,
+    origin: Origin,
 ) -> AccountResponse:
     """Move an account to another plan; limits and quotas follow on its next request."""
-    account = await AccountService(session).change_plan(account_id=account_id, plan=body.plan)
+    service = AccountService(session)
+    previous = (await service.get(account_id)).plan
+    account = await service.change_plan(account_id=account_id, plan=body.plan)
+    await AuditTrail(session).record(
+        actor_id=admin.account_id,
+        action="plan.changed",
+        resource_type="account",
+        resource_id=account.id,
+        origin=origin,
+        details={"from": previous, "to": body.plan.value},
+    )
     return AccountResponse.model_validate(account)
+
+
+@router.get("/audit-log", response_model=Page[AuditEntryResponse])
+async def audit_log(
+    admin: AdminAccount,
+    session: DbSession,
+    actor_id: Annotated[uuid.UUID | None, Query()] = None,
+    action: Annotated[
+        str | None, Query(max_length=60, description="e.g. auth.login_failed, plan.changed")
+    ] = None,
+    resource_type: Annotated[str | None, Query(max_length=40)] = None,
+    resource_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[dt.datetime | None, Query(description="Inclusive, ISO 8601.")] = None,
+    until: Annotated[dt.datetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> Page[AuditEntryResponse]:
+    """The audit log, newest first: auth events, vetting decisions, plan changes,
+    cancellations and erasures, with actor, IP and user agent."""
+    filters = AuditFilters(
+        actor_id=actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        since=since,
+        until=until,
+    )
+    return await AuditLog(session).search(filters, cursor, limit)

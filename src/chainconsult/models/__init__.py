@@ -1,6 +1,36 @@
 """ORM tables of every domain, in one place so migrations and tests see them all."""
 
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
+from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
+from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
+from chainconsult.models.notifications import Notification
+from chainconsult.models.projects import (
+    Project,
+    ProjectInvitation,
+    ProjectStatus,
+    Proposal,
+    ProposalStatus,
+    Review,
+    Visibility,
+)
 
-__all__ = ["Account", "AccountSession", "Base", "Plan", "Role"]
+__all__ = [
+    "Account",
+    "AccountSession",
+    "ApplicationStatus",
+    "AuditEntry",
+    "Base",
+    "ExpertApplication",
+    "ExpertProfile",
+    "Notification",
+    "Plan",
+    "Project",
+    "ProjectInvitation",
+    "ProjectStatus",
+    "Proposal",
+    "ProposalStatus",
+    "Review",
+    "Role",
+    "Visibility",
+]

@@ -1,0 +1,89 @@
+"""Recording the audit log. Every domain writes entries through ``AuditTrail.record`` in the
+request's own transaction, so an action and its audit entry commit (or vanish) together; only
+a failed login, whose request rolls back, is written in a transaction of its own."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chainconsult.accounts.repository import AccountRepository
+from chainconsult.models.audit import AuditEntry
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOrigin:
+    """Where a request came from, as the audit log keeps it."""
+
+    ip: str | None
+    user_agent: str | None
+
+
+def request_origin(request: Request) -> RequestOrigin:
+    # The edge middleware resolves the client IP behind trusted proxies into request.state.
+    ip = getattr(request.state, "client_ip", None)
+    if not isinstance(ip, str):
+        ip = request.client.host if request.client else None
+    agent = request.headers.get("user-agent")
+    return RequestOrigin(ip=ip[:45] if ip else None, user_agent=agent[:512] if agent else None)
+
+
+Origin = Annotated[RequestOrigin, Depends(request_origin)]
+NO_ORIGIN = RequestOrigin(ip=None, user_agent=None)
+
+
+class AuditTrail:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(
+        self,
+        *,
+        actor_id: uuid.UUID | None,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID | str | None,
+        origin: RequestOrigin,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Add one entry; ``details`` must hold no personal data (ids and states only)."""
+        entry = AuditEntry(
+            actor_id=actor_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
+            details=details or {},
+        )
+        self.session.add(entry)
+        await self.session.flush()
+        return entry
+
+    @staticmethod
+    async def record_outside_request(
+        sessionmaker: async_sessionmaker[AsyncSession], **entry: Any
+    ) -> None:
+        """Commit an entry in its own transaction: for events whose request rolls back."""
+        async with sessionmaker() as session, session.begin():
+            await AuditTrail(session).record(**entry)
+
+
+async def record_failed_login(
+    sessionmaker: async_sessionmaker[AsyncSession], *, email: str, origin: RequestOrigin
+) -> None:
+    """A failed login, committed on its own (its request rolls back). The typed email is not
+    stored: the entry names the account it matched, if any, by id."""
+    async with sessionmaker() as session, session.begin():
+        account = await AccountRepository(session).by_email(email)
+        await AuditTrail(session).record(
+            actor_id=None,
+            action="auth.login_failed",
+            resource_type="account",
+            resource_id=account.id if account is not None else None,
+            origin=origin,
+        )

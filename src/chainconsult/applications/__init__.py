@@ -1,0 +1,1 @@
+"""Expert applications and their vetting by admins."""

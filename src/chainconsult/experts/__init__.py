@@ -1,0 +1,1 @@
+"""The public expert directory and the vocabularies experts are described with."""

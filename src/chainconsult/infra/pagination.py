@@ -1,0 +1,56 @@
+"""Keyset (cursor) pagination: the cursor is an opaque base64url token carrying the sort key
+and the id of the last row served, so the next page starts strictly after it. Unlike OFFSET,
+rows inserted between two requests can neither repeat nor push a row out of the next page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel, Field
+
+from chainconsult.errors import BadRequest
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items and the cursor of the next page (null on the last)."""
+
+    data: list[T]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null when there is none."
+    )
+
+
+def encode_cursor(kind: str, *values: Any) -> str:
+    """An opaque token for the position after a row; ``kind`` names the sort it belongs to."""
+    raw = orjson.dumps([kind, *[str(value) for value in values]])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(token: str, kind: str, *parsers: Callable[[str], Any]) -> list[Any]:
+    """The values :func:`encode_cursor` packed, each turned back into its type by the parser in
+    its position; a 400 problem for anything else, including a cursor of another sort order."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        decoded = orjson.loads(raw)
+        if (
+            isinstance(decoded, list)
+            and len(decoded) == len(parsers) + 1
+            and decoded[0] == kind
+            and all(isinstance(value, str) for value in decoded)
+        ):
+            return [parse(value) for parse, value in zip(parsers, decoded[1:], strict=True)]
+    except (binascii.Error, ValueError, ArithmeticError, orjson.JSONDecodeError):
+        pass
+    raise BadRequest(
+        "The cursor is malformed or belongs to another query; start again without it.",
+        parameter="cursor",
+    )

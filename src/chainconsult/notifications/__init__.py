@@ -1,0 +1,1 @@
+"""In-app notifications (and, through the job queue, their emails)."""

@@ -1,0 +1,87 @@
+"""The one way anything in the marketplace notifies a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.errors import NotFound
+from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.notifications.repository import NotificationRepository
+from chainconsult.notifications.schemas import (
+    PAYLOAD_FIELDS,
+    NotificationKind,
+    NotificationResponse,
+)
+
+_CURSOR_KIND = "notifications"
+
+
+class NotificationService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repository = NotificationRepository(session)
+
+    async def notify(
+        self,
+        *,
+        recipients: Sequence[uuid.UUID],
+        kind: NotificationKind,
+        payload: dict[str, Any],
+    ) -> list[uuid.UUID]:
+        """Write one in-app notification per recipient in the caller's transaction, so it
+        exists exactly when the event it announces does. Returns the new notification ids."""
+        if set(payload) != PAYLOAD_FIELDS[kind]:
+            # A programming error, not user input: the payload contract is per kind.
+            raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
+        unique = list(dict.fromkeys(recipients))
+        ids = await self.repository.add_many(unique, kind.value, _jsonable(payload))
+        # Email job deferred here: one job per notification id, deferred in this same
+        # transaction so it runs only if the event commits (wired by the jobs work).
+        return ids  # noqa: RET504 - the email hook goes between the insert and the return
+
+    async def list_for(
+        self, recipient_id: uuid.UUID, *, unread_only: bool, cursor: str | None, limit: int
+    ) -> Page[NotificationResponse]:
+        after = None
+        if cursor is not None:
+            created, note_id = decode_cursor(
+                cursor, _CURSOR_KIND, dt.datetime.fromisoformat, uuid.UUID
+            )
+            after = (created, note_id)
+        rows = await self.repository.page(
+            recipient_id, unread_only=unread_only, after=after, limit=limit + 1
+        )
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(_CURSOR_KIND, last.created_at.isoformat(), last.id)
+        return Page[NotificationResponse](
+            data=[NotificationResponse.model_validate(row) for row in rows[:limit]],
+            next_cursor=next_cursor,
+        )
+
+    async def mark_read(
+        self, *, notification_id: uuid.UUID, recipient_id: uuid.UUID
+    ) -> NotificationResponse:
+        if not await self.repository.mark_read(notification_id, recipient_id):
+            # Someone else's notification answers exactly like a missing one.
+            raise NotFound("No such notification.")
+        row = await self.repository.get(notification_id)
+        assert row is not None
+        return NotificationResponse.model_validate(row)
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, list | tuple):
+            return [convert(item) for item in value]
+        return value
+
+    return {key: convert(value) for key, value in payload.items()}

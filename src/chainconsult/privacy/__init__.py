@@ -1,0 +1,1 @@
+"""GDPR: export every row about a user, and erase their personal data."""

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentAccount
+from chainconsult.infra.db.session import DbSession
+from chainconsult.privacy.schemas import ErasureRequest, ExportResponse
+from chainconsult.privacy.service import PrivacyService
+
+router = APIRouter(prefix="/me", tags=["privacy"])
+
+
+@router.get("/export", response_model=ExportResponse)
+async def export_my_data(principal: CurrentAccount, session: DbSession) -> ExportResponse:
+    """Everything stored about you (GDPR art. 15 and 20), as JSON, table by table."""
+    return await PrivacyService(session).export(principal)
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def erase_me(
+    body: ErasureRequest, principal: CurrentAccount, session: DbSession, response: Response
+) -> None:
+    """Erase your personal data (GDPR art. 17), confirmed with your password. What
+    counterparties must keep (your reviews, accepted proposals, projects someone was hired
+    for) stays, anonymised; every login is revoked. This cannot be undone."""
+    await PrivacyService(session).erase(principal, password=body.password)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExportResponse(BaseModel):
+    account_id: uuid.UUID
+    exported_at: dt.datetime
+    tables: dict[str, list[dict[str, Any]]] = Field(
+        description="Every stored row about you, by table (secrets such as password and token "
+        "hashes left out)."
+    )
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=256, description="Your current password.")

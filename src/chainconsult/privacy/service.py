@@ -1,0 +1,45 @@
+"""Export and erasure over the personal-data registry."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.accounts.repository import AccountRepository
+from chainconsult.accounts.service import Principal
+from chainconsult.admin.audit import NO_ORIGIN, AuditTrail
+from chainconsult.errors import Forbidden
+from chainconsult.infra.security.passwords import passwords
+from chainconsult.models.base import utcnow
+from chainconsult.privacy import tables as _marketplace_tables  # noqa: F401 - registers them
+from chainconsult.privacy.registry import personal_data
+from chainconsult.privacy.schemas import ExportResponse
+
+
+class PrivacyService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def export(self, principal: Principal) -> ExportResponse:
+        rows = await personal_data.export(self.session, principal.account_id)
+        return ExportResponse(
+            account_id=principal.account_id,
+            exported_at=utcnow(),
+            tables=rows,
+        )
+
+    async def erase(self, principal: Principal, *, password: str) -> None:
+        """Re-check the password, then erase in this request's transaction: all or nothing."""
+        account = await AccountRepository(self.session).by_id(principal.account_id)
+        stored = account.password_hash if account is not None else None
+        if not await passwords.verify(stored, password):
+            raise Forbidden("The password does not match; nothing was erased.", reason="password")
+        await personal_data.erase(self.session, principal.account_id)
+        # The trail records that an erasure happened, and nothing about whom beyond the now
+        # anonymous id: no IP, no user agent.
+        await AuditTrail(self.session).record(
+            actor_id=principal.account_id,
+            action="account.erased",
+            resource_type="account",
+            resource_id=principal.account_id,
+            origin=NO_ORIGIN,
+        )

@@ -1,0 +1,144 @@
+"""The marketplace's personal data: one registry entry per table, in erasure order."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.models.accounts import Account, Plan, Role
+from chainconsult.models.audit import AuditEntry
+from chainconsult.models.base import utcnow
+from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import NotificationService
+from chainconsult.privacy.registry import PersonalTable, delete_rows, personal_data, set_null
+
+ERASED_NAME = "Deleted user"
+
+
+async def _erase_projects(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """A project nobody was hired for goes (its pending proposers are told it was cancelled);
+    one with a hired expert stays, since the expert keeps the record of the work."""
+    unhired = (
+        await session.execute(
+            select(Project.id, Project.title).where(
+                Project.client_id == account_id, Project.expert_id.is_(None)
+            )
+        )
+    ).all()
+    notifications = NotificationService(session)
+    for project_id, title in unhired:
+        pending = await session.execute(
+            select(Proposal.id, Proposal.expert_id).where(
+                Proposal.project_id == project_id, Proposal.status == ProposalStatus.pending
+            )
+        )
+        for proposal_id, expert_id in pending.all():
+            await notifications.notify(
+                recipients=[expert_id],
+                kind=NotificationKind.proposal_declined,
+                payload={
+                    "project_id": project_id,
+                    "project_title": title,
+                    "proposal_id": proposal_id,
+                    "reason": "project_cancelled",
+                },
+            )
+    if unhired:
+        await session.execute(delete(Project).where(Project.id.in_([row[0] for row in unhired])))
+    # Kept projects that were still open or running end here: their client is gone.
+    await session.execute(
+        update(Project)
+        .where(
+            Project.client_id == account_id,
+            Project.status.in_((ProjectStatus.open, ProjectStatus.in_progress)),
+        )
+        .values(status=ProjectStatus.cancelled, cancelled_at=utcnow())
+    )
+
+
+async def _erase_proposals(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """An accepted proposal is the client's record of the deal: its terms stay, the cover
+    letter (the expert's own words about themselves) goes. Every other proposal goes."""
+    await session.execute(
+        delete(Proposal).where(
+            Proposal.expert_id == account_id, Proposal.status != ProposalStatus.accepted
+        )
+    )
+    await session.execute(
+        update(Proposal).where(Proposal.expert_id == account_id).values(cover_letter="")
+    )
+
+
+async def _erase_audit(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Entries stay (the trail must not have holes) but lose where they came from."""
+    await session.execute(
+        update(AuditEntry)
+        .where(
+            or_(
+                AuditEntry.actor_id == account_id,
+                (AuditEntry.resource_type == "account")
+                & (AuditEntry.resource_id == str(account_id)),
+            )
+        )
+        .values(ip=None, user_agent=None)
+    )
+
+
+async def _erase_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """The row stays as an anonymous placeholder that kept reviews and projects point at;
+    nothing in it identifies the person, and it can never log in again."""
+    await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(
+            email=f"erased-{account_id.hex}@erased.invalid",
+            display_name=ERASED_NAME,
+            password_hash="!erased",  # noqa: S106 - no argon2 hash: every login fails
+            is_active=False,
+            last_login_at=None,
+            role=Role.client,
+            plan=Plan.free,
+            updated_at=utcnow(),
+        )
+    )
+
+
+async def _erase_applications(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """The applicant's revisions go; an erased admin's decisions stay, unlinked from them."""
+    await delete_rows("expert_applications", "account_id")(session, account_id)
+    await set_null("expert_applications", "decided_by_id")(session, account_id)
+
+
+MARKETPLACE_TABLES = [
+    PersonalTable("notifications", ("recipient_id",), delete_rows("notifications", "recipient_id")),
+    # Deleting the logins revokes every token and cookie at once.
+    PersonalTable(
+        "account_sessions",
+        ("account_id",),
+        delete_rows("account_sessions", "account_id"),
+        hidden=frozenset({"token_hash"}),
+    ),
+    PersonalTable(
+        "project_invitations", ("expert_id",), delete_rows("project_invitations", "expert_id")
+    ),
+    PersonalTable("projects", ("client_id", "expert_id"), _erase_projects),
+    PersonalTable("proposals", ("expert_id",), _erase_proposals),
+    # A review stays with the expert it rates (their average depends on it), anonymously.
+    PersonalTable("reviews", ("reviewer_id", "expert_id"), set_null("reviews", "reviewer_id")),
+    PersonalTable("expert_applications", ("account_id", "decided_by_id"), _erase_applications),
+    PersonalTable("expert_profiles", ("id",), delete_rows("expert_profiles", "id")),
+    PersonalTable(
+        "audit_log",
+        ("actor_id",),
+        _erase_audit,
+        also_about="t.resource_type = 'account' AND t.resource_id = CAST(:id AS text)",
+    ),
+    # Last: the placeholder row the kept rows above still reference.
+    PersonalTable("accounts", ("id",), _erase_account, hidden=frozenset({"password_hash"})),
+]
+
+for _entry in MARKETPLACE_TABLES:
+    personal_data.register(_entry)

@@ -1,0 +1,1 @@
+"""Client project requests: submission, visibility, quotas, delivery and reviews."""

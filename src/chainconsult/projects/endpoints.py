@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.admin.audit import Origin
+from chainconsult.experts.vocabulary import Chain, Skill
+from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.projects.schemas import (
+    ProjectFilters,
+    ProjectRequest,
+    ProjectResponse,
+    ProjectUpdate,
+    ProjectView,
+    ReviewRequest,
+    ReviewResponse,
+)
+from chainconsult.projects.service import ProjectService
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectResponse)
+async def submit_project(
+    body: ProjectRequest, principal: CurrentAccount, session: DbSession
+) -> ProjectResponse:
+    """Submit a project request. Open projects per plan: free 2, pro 20, enterprise
+    unlimited (403 `quota-exceeded` beyond). A public project notifies every approved expert
+    sharing a skill and a chain with it; an invite-only one notifies only the invited."""
+    service = ProjectService(session)
+    project = await service.submit(principal=principal, body=body)
+    return await service.response(project, principal)
+
+
+@router.get("", response_model=Page[ProjectResponse])
+async def list_projects(
+    principal: CurrentAccount,
+    session: DbSession,
+    view: Annotated[
+        ProjectView,
+        Query(description="`open`: open public projects; `mine`: yours; `invited`: invitations."),
+    ] = ProjectView.open,
+    skill: Annotated[list[Skill], Query(max_length=10)] = [],  # noqa: B006
+    chain: Annotated[list[Chain], Query(max_length=10)] = [],  # noqa: B006
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> Page[ProjectResponse]:
+    """Projects, newest first, with cursor pagination."""
+    filters = ProjectFilters(skills=tuple(skill), chains=tuple(chain))
+    return await ProjectService(session).listing(principal, view, filters, cursor, limit)
+
+
+@router.get("/{project_id}", response_model=ProjectResponse)
+async def get_project(
+    project_id: uuid.UUID, principal: CurrentAccount, session: DbSession
+) -> ProjectResponse:
+    """One project; an invite-only project you are not part of answers 404."""
+    service = ProjectService(session)
+    return await service.response(await service.visible(project_id, principal), principal)
+
+
+@router.patch("/{project_id}", response_model=ProjectResponse)
+async def update_project(
+    project_id: uuid.UUID,
+    body: ProjectUpdate,
+    principal: CurrentAccount,
+    session: DbSession,
+    origin: Origin,
+) -> ProjectResponse:
+    """Edit your open project, or cancel it with `{"status": "cancelled"}` (open or in
+    progress; pending proposals are declined). Admins may act on any project."""
+    service = ProjectService(session)
+    project = await service.update(
+        project_id=project_id, principal=principal, body=body, origin=origin
+    )
+    return await service.response(project, principal)
+
+
+@router.post("/{project_id}/complete", response_model=ProjectResponse)
+async def complete_project(
+    project_id: uuid.UUID, principal: CurrentAccount, session: DbSession
+) -> ProjectResponse:
+    """Mark the delivered work complete (project in progress; owner or admin)."""
+    service = ProjectService(session)
+    project = await service.complete(project_id=project_id, principal=principal)
+    return await service.response(project, principal)
+
+
+@router.post(
+    "/{project_id}/review", status_code=status.HTTP_201_CREATED, response_model=ReviewResponse
+)
+async def review_expert(
+    project_id: uuid.UUID, body: ReviewRequest, principal: CurrentAccount, session: DbSession
+) -> ReviewResponse:
+    """Rate the expert of your completed project, once (409 after that). The expert's rating
+    average and count in the directory change in the same transaction."""
+    review = await ProjectService(session).review(
+        project_id=project_id, principal=principal, body=body
+    )
+    return ReviewResponse.model_validate(review)

@@ -1,0 +1,386 @@
+"""Project requests: submit within the plan's quota, see (by visibility), edit while open,
+cancel, complete, review. Owners act on their own projects, admins on all; a project the
+caller may not see answers 404, exactly like a missing one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import ClassVar
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.accounts.service import Principal
+from chainconsult.admin.audit import AuditTrail, RequestOrigin
+from chainconsult.errors import (
+    ChainconsultError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    field_error,
+)
+from chainconsult.experts.repository import ExpertRepository
+from chainconsult.infra.monitoring.business import count_after_commit
+from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.models.accounts import Plan
+from chainconsult.models.base import utcnow
+from chainconsult.models.projects import (
+    Project,
+    ProjectStatus,
+    Proposal,
+    ProposalStatus,
+    Review,
+    Visibility,
+)
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import NotificationService
+from chainconsult.projects.repository import Position, ProjectRepository
+from chainconsult.projects.schemas import (
+    ProjectFilters,
+    ProjectRequest,
+    ProjectResponse,
+    ProjectUpdate,
+    ProjectView,
+    ReviewRequest,
+)
+
+OPEN_PROJECT_QUOTA: dict[Plan, int | None] = {Plan.free: 2, Plan.pro: 20, Plan.enterprise: None}
+"""Open projects a client may have at once, by plan (None: unlimited)."""
+
+
+class QuotaExceeded(ChainconsultError):
+    status_code = 403
+    slug = "quota-exceeded"
+    title = "Plan quota exceeded"
+
+
+class ProjectService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repository = ProjectRepository(session)
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def visible(
+        self, project_id: uuid.UUID, principal: Principal, *, lock: bool = False
+    ) -> Project:
+        """The project if the caller may see it, else 404 (never 403: an invite-only project
+        must not reveal that it exists)."""
+        project = await self.repository.get(project_id, lock=lock)
+        if project is None or not await self._may_see(project, principal):
+            raise NotFound("No such project.")
+        return project
+
+    async def _may_see(self, project: Project, principal: Principal) -> bool:
+        if project.visibility == Visibility.public or principal.is_admin:
+            return True
+        if principal.account_id in (project.client_id, project.expert_id):
+            return True
+        return await self.repository.is_invited(project.id, principal.account_id)
+
+    async def owned(
+        self, project_id: uuid.UUID, principal: Principal, *, lock: bool = True
+    ) -> Project:
+        """A project the caller may change: its owner's, or any for an admin."""
+        project = await self.visible(project_id, principal, lock=lock)
+        if project.client_id != principal.account_id and not principal.is_admin:
+            raise Forbidden("Only the project's owner can do this.")
+        return project
+
+    async def response(self, project: Project, principal: Principal) -> ProjectResponse:
+        body = ProjectResponse.model_validate(project)
+        if principal.is_admin or project.client_id == principal.account_id:
+            body.invited_experts = await self.repository.invited(project.id)
+        return body
+
+    async def listing(
+        self,
+        principal: Principal,
+        view: ProjectView,
+        filters: ProjectFilters,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[ProjectResponse]:
+        if view is ProjectView.open:
+            return await OpenProjects(self.session).search(filters, cursor, limit)
+        kind = f"projects:{view}"
+        after = _position(cursor, kind)
+        if view is ProjectView.mine:
+            rows = await self.repository.owned_by(
+                principal.account_id, filters, after=after, limit=limit + 1
+            )
+        else:
+            rows = await self.repository.invitations_of(
+                principal.account_id, filters, after=after, limit=limit + 1
+            )
+        page = _page(rows, kind, limit)
+        if view is ProjectView.mine:
+            lists = await self.repository.invited_to([item.id for item in page.data])
+            for item in page.data:
+                item.invited_experts = lists[item.id]
+        return page
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def submit(self, *, principal: Principal, body: ProjectRequest) -> Project:
+        _check_deadline(body.deadline)
+        invited = await self._checked_invitations(body.invited_experts, principal)
+        account = await self.repository.lock_account(principal.account_id)
+        if account is None:
+            raise NotFound("No such account.")
+        quota = OPEN_PROJECT_QUOTA[Plan(account.plan)]
+        if quota is not None:
+            open_now = await self.repository.count_open(account.id)
+            if open_now >= quota:
+                raise QuotaExceeded(
+                    f"The {account.plan} plan allows {quota} open projects and you have "
+                    f"{open_now}; complete or cancel one, or upgrade the plan.",
+                    plan=account.plan,
+                    limit=quota,
+                    open_projects=open_now,
+                )
+        project = await self.repository.add(
+            Project(
+                client_id=account.id,
+                title=body.title,
+                description=body.description,
+                chains=[chain.value for chain in body.chains],
+                skills=[skill.value for skill in body.skills],
+                budget_min=body.budget.min,
+                budget_max=body.budget.max,
+                budget_currency=body.budget.currency.value,
+                deadline=body.deadline,
+                visibility=body.visibility.value,
+                status=ProjectStatus.open,
+            )
+        )
+        new_invitees = await self.repository.replace_invitations(project.id, invited)
+        await self._announce(project, new_invitees)
+        count_after_commit(self.session, "project_submitted")
+        return project
+
+    async def update(
+        self,
+        *,
+        project_id: uuid.UUID,
+        principal: Principal,
+        body: ProjectUpdate,
+        origin: RequestOrigin,
+    ) -> Project:
+        project = await self.owned(project_id, principal)
+        changes = body.model_dump(exclude_unset=True, exclude={"status"})
+        if body.status == "cancelled":
+            if changes:
+                raise InvalidInput("Cancel on its own, without other changes.")
+            await self._cancel(project, principal, origin)
+            return project
+        if project.status != ProjectStatus.open:
+            raise Conflict(f"The project is {project.status}; only open projects can be edited.")
+        if body.deadline is not None:
+            _check_deadline(body.deadline)
+        was_public = project.visibility == Visibility.public
+        for name in ("title", "description", "deadline"):
+            if name in changes:
+                setattr(project, name, getattr(body, name))
+        if body.chains is not None:
+            project.chains = [chain.value for chain in body.chains]
+        if body.skills is not None:
+            project.skills = [skill.value for skill in body.skills]
+        if body.budget is not None:
+            project.budget_min = body.budget.min
+            project.budget_max = body.budget.max
+            project.budget_currency = body.budget.currency.value
+        if body.visibility is not None:
+            project.visibility = body.visibility.value
+        new_invitees: list[uuid.UUID] = []
+        if body.invited_experts is not None:
+            invited = await self._checked_invitations(body.invited_experts, principal, project)
+            new_invitees = await self.repository.replace_invitations(project.id, invited)
+        project.updated_at = utcnow()
+        await self.session.flush()
+        if project.visibility == Visibility.invite_only and new_invitees:
+            await self._notify_invited(project, new_invitees)
+        elif project.visibility == Visibility.public and not was_public:
+            await self._notify_matches(project)
+        return project
+
+    async def complete(self, *, project_id: uuid.UUID, principal: Principal) -> Project:
+        project = await self.owned(project_id, principal)
+        if project.status != ProjectStatus.in_progress:
+            raise Conflict(
+                f"The project is {project.status}; only a project in progress can be completed."
+            )
+        project.status = ProjectStatus.completed
+        project.completed_at = utcnow()
+        await self.session.flush()
+        if project.expert_id is not None:
+            await NotificationService(self.session).notify(
+                recipients=[project.expert_id],
+                kind=NotificationKind.project_completed,
+                payload={"project_id": project.id, "project_title": project.title},
+            )
+        count_after_commit(self.session, "project_completed")
+        return project
+
+    async def review(
+        self, *, project_id: uuid.UUID, principal: Principal, body: ReviewRequest
+    ) -> Review:
+        project = await self.visible(project_id, principal, lock=True)
+        if project.client_id != principal.account_id:
+            raise Forbidden("Only the client who owns the project can review its expert.")
+        if project.status != ProjectStatus.completed or project.expert_id is None:
+            raise Conflict("Only a completed project's expert can be reviewed.")
+        try:
+            async with self.session.begin_nested():
+                review = await self.repository.add_review(
+                    Review(
+                        project_id=project.id,
+                        expert_id=project.expert_id,
+                        reviewer_id=principal.account_id,
+                        rating=body.rating,
+                        text=body.text,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict("This project was already reviewed; a review is final.") from exc
+        # Same transaction as the review: the directory never shows a rating without it.
+        await ExpertRepository(self.session).add_rating(project.expert_id, body.rating)
+        await NotificationService(self.session).notify(
+            recipients=[project.expert_id],
+            kind=NotificationKind.review_received,
+            payload={"project_id": project.id, "review_id": review.id, "rating": body.rating},
+        )
+        return review
+
+    # --- helpers ---------------------------------------------------------------------
+
+    async def _cancel(self, project: Project, principal: Principal, origin: RequestOrigin) -> None:
+        if project.status not in (ProjectStatus.open, ProjectStatus.in_progress):
+            raise Conflict(f"The project is already {project.status}.")
+        previous = project.status
+        now = utcnow()
+        project.status = ProjectStatus.cancelled
+        project.cancelled_at = now
+        declined = await self.session.execute(
+            update(Proposal)
+            .where(Proposal.project_id == project.id, Proposal.status == ProposalStatus.pending)
+            .values(status=ProposalStatus.declined, decided_at=now, updated_at=now)
+            .returning(Proposal.id, Proposal.expert_id)
+        )
+        notifications = NotificationService(self.session)
+        for proposal_id, expert_id in declined.all():
+            await notifications.notify(
+                recipients=[expert_id],
+                kind=NotificationKind.proposal_declined,
+                payload={
+                    "project_id": project.id,
+                    "project_title": project.title,
+                    "proposal_id": proposal_id,
+                    "reason": "project_cancelled",
+                },
+            )
+        await AuditTrail(self.session).record(
+            actor_id=principal.account_id,
+            action="project.cancelled",
+            resource_type="project",
+            resource_id=project.id,
+            origin=origin,
+            details={"previous_status": previous, "by_admin": principal.is_admin},
+        )
+        await self.session.flush()
+
+    async def _checked_invitations(
+        self,
+        expert_ids: Sequence[uuid.UUID],
+        principal: Principal,
+        project: Project | None = None,
+    ) -> list[uuid.UUID]:
+        unique = list(dict.fromkeys(expert_ids))
+        owner = project.client_id if project is not None else principal.account_id
+        if owner in unique:
+            raise InvalidInput(
+                "You cannot invite yourself.",
+                errors=[field_error("invited_experts", "contains the project's owner")],
+            )
+        unknown = set(unique) - await self.repository.existing_experts(unique)
+        if unknown:
+            raise InvalidInput(
+                "Only approved experts can be invited.",
+                errors=[
+                    field_error("invited_experts", f"{expert} is not an approved expert")
+                    for expert in sorted(unknown, key=str)
+                ],
+            )
+        return unique
+
+    async def _announce(self, project: Project, new_invitees: list[uuid.UUID]) -> None:
+        if project.visibility == Visibility.public:
+            await self._notify_matches(project)
+        elif new_invitees:
+            await self._notify_invited(project, new_invitees)
+
+    async def _notify_matches(self, project: Project) -> None:
+        await NotificationService(self.session).notify(
+            recipients=await self.repository.matching_experts(project),
+            kind=NotificationKind.project_matched,
+            payload={
+                "project_id": project.id,
+                "project_title": project.title,
+                "skills": project.skills,
+                "chains": project.chains,
+            },
+        )
+
+    async def _notify_invited(self, project: Project, invitees: list[uuid.UUID]) -> None:
+        await NotificationService(self.session).notify(
+            recipients=invitees,
+            kind=NotificationKind.project_invitation,
+            payload={"project_id": project.id, "project_title": project.title},
+        )
+
+
+class OpenProjects:
+    """Open public projects, newest first: a pure read (identical for every caller), so a
+    cache can wrap ``search``."""
+
+    _KIND: ClassVar[str] = "projects:open"
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.repository = ProjectRepository(session)
+
+    async def search(
+        self, filters: ProjectFilters, cursor: str | None, limit: int
+    ) -> Page[ProjectResponse]:
+        after = _position(cursor, self._KIND)
+        rows = await self.repository.open_public(filters, after=after, limit=limit + 1)
+        return _page(rows, self._KIND, limit)
+
+
+def _position(cursor: str | None, kind: str) -> Position | None:
+    if cursor is None:
+        return None
+    created, project_id = decode_cursor(cursor, kind, dt.datetime.fromisoformat, uuid.UUID)
+    return (created, project_id)
+
+
+def _page(rows: list[Project], kind: str, limit: int) -> Page[ProjectResponse]:
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(kind, last.created_at.isoformat(), last.id)
+    return Page[ProjectResponse](
+        data=[ProjectResponse.model_validate(row) for row in rows[:limit]],
+        next_cursor=next_cursor,
+    )
+
+
+def _check_deadline(deadline: dt.date) -> None:
+    if deadline <= dt.datetime.now(dt.UTC).date():
+        raise InvalidInput(
+            "The deadline must be after today.",
+            errors=[field_error("deadline", "must be a future date")],
+        )

@@ -1,0 +1,1 @@
+"""Proposals: experts bid on projects; the owner accepts one and the others are declined."""

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chainconsult.experts.vocabulary import Money
+from chainconsult.models.projects import ProposalStatus
+
+
+class ProposalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cover_letter: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=20, max_length=10_000)
+    ]
+    price: Money = Field(description="Total price, in the project's budget currency.")
+    estimated_days: int = Field(ge=1, le=3650)
+
+
+class ProposalResponse(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    expert_id: uuid.UUID = Field(description="Also the expert's id in the directory.")
+    cover_letter: str
+    price: Money
+    estimated_days: int
+    status: ProposalStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    decided_at: dt.datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        if hasattr(value, "price_amount"):
+            fields = {n: getattr(value, n) for n in cls.model_fields if hasattr(value, n)}
+            return {
+                **fields,
+                "price": {"amount": Decimal(value.price_amount), "currency": value.price_currency},
+            }
+        return value
