@@ -46,6 +46,8 @@ class ExpertApplication(IdMixin, TimestampMixin, Base):
             postgresql_where=text("status IN ('submitted', 'under_review')"),
         ),
         Index("ix_expert_applications_status_created", "status", "created_at", "id"),
+        # The vetting queue without a status filter, oldest first.
+        Index("ix_expert_applications_created", "created_at", "id"),
         CheckConstraint(
             "status IN ('submitted', 'under_review', 'approved', 'rejected')",
             name="status_known",

@@ -97,3 +97,27 @@ def test_db_stats_lists_slowest_statements_from_pg_stat_statements(
     assert len(report["slowest_statements"]) <= 3
     assert not any("pg_stat_statements is not available" in hint for hint in report["hints"])
     assert "SELECT pg_sleep(?)" in text_report
+
+
+def test_hints_say_when_autovacuum_is_off_and_when_an_index_is_dead_weight() -> None:
+    from chainconsult.infra.db.stats import DatabaseStats, maintenance_hints
+
+    big_unused = {
+        "schema": "public",
+        "table": "projects",
+        "name": "ix_projects_legacy",
+        "scans": 0,
+        "bytes": 8 * 1024 * 1024,
+        "is_unique": False,
+        "is_primary": False,
+    }
+    stats = DatabaseStats(tables=[], indexes=[big_unused], slowest=[], autovacuum=False)
+
+    hints = maintenance_hints(stats)
+
+    assert hints[0].startswith("autovacuum is off")
+    assert hints[1] == (
+        "public.ix_projects_legacy on projects: never used since the statistics were reset "
+        "and 8.0 MB; consider dropping it"
+    )
+    assert len(hints) == 2

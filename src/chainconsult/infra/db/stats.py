@@ -57,6 +57,7 @@ class DatabaseStats:
     indexes: list[dict[str, Any]]
     slowest: list[dict[str, Any]] | None
     """None when pg_stat_statements is not available on the server."""
+    autovacuum: bool = True
     hints: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class DatabaseStats:
             "tables": self.tables,
             "indexes": self.indexes,
             "slowest_statements": self.slowest,
+            "autovacuum": self.autovacuum,
             "hints": self.hints,
         }
 
@@ -72,18 +74,25 @@ async def collect_database_stats(engine: AsyncEngine, *, limit: int = 10) -> Dat
     async with engine.connect() as conn:
         tables = [dict(row) for row in (await conn.execute(_TABLES)).mappings()]
         indexes = [dict(row) for row in (await conn.execute(_INDEXES)).mappings()]
+        autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar() == "on"
     for table in tables:
         for key in ("last_vacuum", "last_analyze"):
             if table[key] is not None:
                 table[key] = table[key].isoformat()
     slowest = await server_slowest_statements(engine, limit)
-    stats = DatabaseStats(tables=tables, indexes=indexes, slowest=slowest)
+    stats = DatabaseStats(tables=tables, indexes=indexes, slowest=slowest, autovacuum=autovacuum)
     stats.hints = maintenance_hints(stats)
     return stats
 
 
 def maintenance_hints(stats: DatabaseStats) -> list[str]:
     hints: list[str] = []
+    if not stats.autovacuum:
+        hints.append(
+            "autovacuum is off: dead rows, stale statistics and GIN pending lists pile up (the "
+            "planner then avoids the full-text and array indexes); turn it on, or schedule "
+            "VACUUM (ANALYZE)"
+        )
     for table in stats.tables:
         name = f"{table['schema']}.{table['name']}"
         live, dead = table["live_rows"], table["dead_rows"]
