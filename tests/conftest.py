@@ -153,6 +153,13 @@ def make_settings(database_url: str, tmp_path: Path, **env: Any) -> Settings:
         "LOG_LEVEL": "WARNING",
         "DATABASE_MAX_CONNECTIONS": 5,
         "REDIS_KEY_PREFIX": REDIS_PREFIX,
+        # Scenario tests register and log in many accounts from one client address; the rate
+        # limit tests set their own, tight limits.
+        "RATE_LIMIT_AUTH": "100000/minute",
+        "RATE_LIMIT_ANONYMOUS": "100000/minute",
+        "RATE_LIMIT_FREE": "100000/minute",
+        "RATE_LIMIT_PRO": "100000/minute",
+        "RATE_LIMIT_ENTERPRISE": "100000/minute",
     }
     values.update(env)
     old = {key: os.environ.get(key) for key in values}

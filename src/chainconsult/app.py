@@ -23,11 +23,8 @@ from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.monitoring.logging import configure_logging
-from chainconsult.infra.monitoring.request_context import (
-    CrashBarrierMiddleware,
-    RequestContextMiddleware,
-)
-from chainconsult.infra.security.body import BodyGuardMiddleware
+from chainconsult.infra.openapi_problems import install_problem_openapi
+from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.projects.endpoints import router as projects_router
@@ -83,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.rate_limiter.aclose()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -102,10 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = settings.secret_key()
     app.state.started_monotonic = time.monotonic()
     install_problem_handlers(app)
+    install_problem_openapi(app)
     app.include_router(health_router)
     app.include_router(api_v2_router())
-    # Added innermost first: a request passes RequestContext, then BodyGuard, then CrashBarrier.
-    app.add_middleware(CrashBarrierMiddleware)
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.security.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(app, settings)
     return app

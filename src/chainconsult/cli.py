@@ -107,7 +107,9 @@ def serve(
                 server_header=False,
                 # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
                 proxy_headers=False,
-                timeout_keep_alive=5,
+                # uvicorn's httptools protocol plus a header timeout (slowloris).
+                http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
+                timeout_keep_alive=ready.security.keep_alive_timeout_seconds,
                 # On SIGTERM: stop accepting, let in-flight requests finish for this long,
                 # then run the lifespan's shutdown (which closes the pools).
                 timeout_graceful_shutdown=ready.app.shutdown_grace_seconds,

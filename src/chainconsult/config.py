@@ -209,6 +209,18 @@ class SecuritySettings(BaseSettings):
     """Lifetime of a login (bearer token and session cookie)."""
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="MAX_BODY_BYTES")
     """Largest request body accepted; larger ones get 413."""
+    max_json_depth: int = Field(32, ge=2, le=512, validation_alias="MAX_JSON_DEPTH")
+    """Deepest nesting of arrays and objects accepted in a JSON body; deeper ones get 400."""
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, validation_alias="HTTP_HEADER_TIMEOUT"
+    )
+    """Seconds a client may take to send a request's headers before the server hangs up."""
+    keep_alive_timeout_seconds: int = Field(
+        5, ge=1, le=300, validation_alias="HTTP_KEEP_ALIVE_TIMEOUT"
+    )
+    """Seconds an idle keep-alive connection stays open between requests."""
+    cors_max_age_seconds: int = Field(600, ge=0, le=86_400, validation_alias="CORS_MAX_AGE")
+    """How long browsers may cache a CORS preflight answer."""
 
     @field_validator("trusted_ips", "blocked_ips", "trusted_proxies", mode="before")
     @classmethod
@@ -239,6 +251,16 @@ class RateLimitSettings(BaseSettings):
     """Limit per account on the enterprise plan."""
     auth: str = Field("10/minute", validation_alias="RATE_LIMIT_AUTH")
     """Limit per client IP on login and registration."""
+    write_cost: int = Field(5, ge=1, le=1000, validation_alias="RATE_LIMIT_WRITE_COST")
+    """Units a POST/PUT/PATCH/DELETE takes from the caller's quota (a read takes 1)."""
+    penalty_max_seconds: int = Field(
+        900, ge=0, le=86_400, validation_alias="RATE_LIMIT_PENALTY_MAX"
+    )
+    """Longest penalty for a caller who keeps exceeding a limit (0: no penalty)."""
+    redis_probe_seconds: float = Field(
+        2.0, gt=0, le=300, validation_alias="RATE_LIMIT_REDIS_PROBE_INTERVAL"
+    )
+    """While Redis is down, how often a background probe checks whether it is back."""
 
     @field_validator("anonymous", "free", "pro", "enterprise", "auth")
     @classmethod
@@ -250,6 +272,41 @@ class RateLimitSettings(BaseSettings):
         if not re.fullmatch(f"{item}(;{item})*", value):
             raise ValueError(f"{value!r} is not a limit like '120/minute'")
         return value
+
+
+class LoginThrottleSettings(BaseSettings):
+    model_config = _COMMON
+
+    window_seconds: int = Field(3600, ge=1, le=86_400, validation_alias="LOGIN_THROTTLE_WINDOW")
+    """Failed logins are counted over this window (and a lockout lasts until it ends)."""
+    free_failures: int = Field(5, ge=1, le=100, validation_alias="LOGIN_THROTTLE_FREE_FAILURES")
+    """Failures per account before each further attempt must wait a growing delay."""
+    lockout_failures: int = Field(
+        20, ge=2, le=100, validation_alias="LOGIN_THROTTLE_LOCKOUT_FAILURES"
+    )
+    """Failures per account within the window that lock it (ASVS 2.2.1 caps this at 100)."""
+    max_delay_seconds: int = Field(300, ge=1, le=3600, validation_alias="LOGIN_THROTTLE_MAX_DELAY")
+    """Longest delay between attempts before the lockout."""
+    ip_free_failures: int = Field(
+        20, ge=1, le=10_000, validation_alias="LOGIN_THROTTLE_IP_FREE_FAILURES"
+    )
+    """Failures from one client IP (over all accounts) before its attempts are delayed."""
+    ip_lockout_failures: int = Field(
+        100, ge=2, le=100_000, validation_alias="LOGIN_THROTTLE_IP_LOCKOUT_FAILURES"
+    )
+    """Failures from one client IP within the window that stop its logins until it ends."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LoginThrottleSettings:
+        if self.free_failures >= self.lockout_failures:
+            raise ValueError(
+                "LOGIN_THROTTLE_FREE_FAILURES must be below LOGIN_THROTTLE_LOCKOUT_FAILURES"
+            )
+        if self.ip_free_failures >= self.ip_lockout_failures:
+            raise ValueError(
+                "LOGIN_THROTTLE_IP_FREE_FAILURES must be below LOGIN_THROTTLE_IP_LOCKOUT_FAILURES"
+            )
+        return self
 
 
 class JobSettings(BaseSettings):
@@ -335,6 +392,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

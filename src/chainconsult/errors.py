@@ -193,12 +193,22 @@ async def _problem_from_validation(request: Request, exc: Exception) -> Response
     )
 
 
-_HTTP_SLUGS = {404: NotFound.slug, 405: "method-not-allowed", 413: PayloadTooLarge.slug}
+_HTTP_SLUGS = {
+    400: BadRequest.slug,
+    404: NotFound.slug,
+    405: "method-not-allowed",
+    413: PayloadTooLarge.slug,
+}
 
 
 async def _problem_from_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 413: PayloadTooLarge.title}
+    titles = {
+        400: BadRequest.title,
+        404: "Not found",
+        405: "Method not allowed",
+        413: PayloadTooLarge.title,
+    }
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}."

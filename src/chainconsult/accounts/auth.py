@@ -12,6 +12,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.monitoring.metrics import auth_failures_total
+from chainconsult.infra.security.csrf import request_origin_allowed
 from chainconsult.infra.security.tokens import csrf_token_valid
 
 SESSION_COOKIE = "session"
@@ -33,15 +35,20 @@ async def _optional_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal | None:
+    # The edge middleware may have resolved the caller already (accounts/identity.py).
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
-        return cached
-    token = bearer.credentials if bearer is not None else cookie
-    if not token:
-        return None
-    principal = await AccountService(session).principal_for_token(token)
-    if principal is None:
-        raise Unauthorized("The token or session is invalid, expired or revoked.")
+        principal = cached
+    else:
+        token = bearer.credentials if bearer is not None else cookie
+        if not token:
+            return None
+        found = await AccountService(session).principal_for_token(token)
+        if found is None:
+            auth_failures_total.inc()
+            raise Unauthorized("The token or session is invalid, expired or revoked.")
+        principal = found
+    # Checked whoever resolved the principal: a cookie is a cookie, cached or not.
     if bearer is None and request.method not in SAFE_METHODS:
         _check_csrf(request, principal)
     request.state.principal = principal
@@ -49,6 +56,17 @@ async def _optional_principal(
 
 
 def _check_csrf(request: Request, principal: Principal) -> None:
+    settings = request.app.state.settings
+    if not request_origin_allowed(
+        request.headers,
+        allowed_origins=settings.security.allowed_origins,
+        host=request.headers.get("host"),
+    ):
+        raise Forbidden(
+            "Cookie-authenticated requests that change data must come from this site or an "
+            "allowed origin.",
+            reason="origin",
+        )
     header = request.headers.get(CSRF_HEADER, "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
     secret: bytes = request.app.state.secret_key
@@ -83,3 +101,21 @@ async def _admin_principal(
 OptionalAccount = Annotated[Principal | None, Depends(_optional_principal)]
 CurrentAccount = Annotated[Principal, Depends(_required_principal)]
 AdminAccount = Annotated[Principal, Depends(_admin_principal)]
+
+
+async def _trusted_or_admin(
+    request: Request,
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> Principal | None:
+    # TRUSTED_IPS (decided by the edge middleware from the real client IP) need no login.
+    if getattr(request.state, "client_trusted", False):
+        return principal
+    if principal is None:
+        raise Unauthorized()
+    if not principal.is_admin:
+        raise Forbidden("This needs an admin account or a trusted address.")
+    return principal
+
+
+TrustedOrAdmin = Annotated[Principal | None, Depends(_trusted_or_admin)]
+"""For operator endpoints such as /metrics and detailed health: TRUSTED_IPS or an admin."""

@@ -10,6 +10,7 @@ from chainconsult.accounts.schemas import (
     TokenResponse,
 )
 from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, request_origin
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
@@ -51,20 +52,29 @@ async def login(
     body: LoginRequest, request: Request, response: Response, session: DbSession
 ) -> TokenResponse:
     """Exchange email and password for a bearer token. Also sets the HttpOnly `session` cookie
-    and the `csrf_token` cookie, whose value cookie-authenticated writes echo in X-CSRF-Token."""
+    and the `csrf_token` cookie, whose value cookie-authenticated writes echo in X-CSRF-Token.
+
+    Repeated failures for one address (or from one IP) are answered with 429 and Retry-After:
+    first a delay that doubles with each failure, then a lockout until the hour is over or an
+    admin unlocks the account. Unknown addresses are treated exactly the same."""
     settings = request.app.state.settings
     origin = request_origin(request)
+    throttle = LoginThrottle(settings.login_throttle)
+    ip = client_ip(request)
+    await throttle.ensure_allowed(session, email=body.email, ip=ip)
     try:
         result = await AccountService(session).log_in(
             email=body.email,
             password=body.password,
             ttl_seconds=settings.security.session_ttl_seconds,
-            ip=client_ip(request),
+            ip=ip,
             user_agent=request.headers.get("user-agent"),
         )
     except Unauthorized:
+        await throttle.record_failure(request.app.state.sessionmaker, email=body.email, ip=ip)
         await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
         raise
+    await throttle.clear_account(session, email=body.email)
     await AuditTrail(session).record(
         actor_id=result.account.id,
         action="auth.login",

@@ -4,11 +4,12 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, status
 
 from chainconsult.accounts.auth import AdminAccount
 from chainconsult.accounts.schemas import AccountResponse, PlanChangeRequest
 from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.admin.audit import AuditTrail, Origin
 from chainconsult.admin.schemas import AuditEntryResponse, AuditFilters
 from chainconsult.admin.service import AuditLog
@@ -67,3 +68,25 @@ async def audit_log(
         until=until,
     )
     return await AuditLog(session).search(filters, cursor, limit)
+
+
+@router.post("/users/{account_id}/unlock", status_code=status.HTTP_204_NO_CONTENT)
+async def unlock_login(
+    account_id: uuid.UUID,
+    request: Request,
+    admin: AdminAccount,
+    session: DbSession,
+    origin: Origin,
+) -> None:
+    """Lift the failed-login delay or lockout of an account at once (it otherwise ends with
+    its window). The next wrong password starts a new count."""
+    account = await AccountService(session).get(account_id)
+    throttle = LoginThrottle(request.app.state.settings.login_throttle)
+    await throttle.clear_account(session, email=account.email)
+    await AuditTrail(session).record(
+        actor_id=admin.account_id,
+        action="auth.unlocked",
+        resource_type="account",
+        resource_id=account.id,
+        origin=origin,
+    )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
@@ -45,8 +46,9 @@ class ProblemResponse(Response):
         return orjson.dumps(content)
 
 
-class JSONResponse(Response):
-    """orjson-rendered JSON; the default response class of the API."""
+class JSONResponse(StarletteJSONResponse):
+    """orjson-rendered JSON; the default response class of the API. A subclass of Starlette's
+    JSONResponse so that FastAPI documents each route's response model in OpenAPI."""
 
     media_type = "application/json"
 

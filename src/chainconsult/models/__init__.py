@@ -4,6 +4,7 @@ from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
+from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import (
     Project,
@@ -23,6 +24,7 @@ __all__ = [
     "Base",
     "ExpertApplication",
     "ExpertProfile",
+    "LoginFailureCounter",
     "Notification",
     "Plan",
     "Project",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.accounts import Account, Plan, Role
@@ -112,6 +112,20 @@ async def _erase_applications(session: AsyncSession, account_id: uuid.UUID) -> N
     await set_null("expert_applications", "decided_by_id")(session, account_id)
 
 
+# The same digest as accounts.throttle.account_key, computed in SQL.
+_LOGIN_COUNTER_OF_ACCOUNT = (
+    "t.key = 'email:' || encode(sha256(convert_to(lower(trim("
+    "(SELECT a.email FROM accounts a WHERE a.id = :id))), 'UTF8')), 'hex')"
+)
+
+
+async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(
+        text(f"DELETE FROM login_failure_counters t WHERE {_LOGIN_COUNTER_OF_ACCOUNT}"),  # noqa: S608
+        {"id": account_id},
+    )
+
+
 MARKETPLACE_TABLES = [
     PersonalTable("notifications", ("recipient_id",), delete_rows("notifications", "recipient_id")),
     # Deleting the logins revokes every token and cookie at once.
@@ -130,6 +144,13 @@ MARKETPLACE_TABLES = [
     PersonalTable("reviews", ("reviewer_id", "expert_id"), set_null("reviews", "reviewer_id")),
     PersonalTable("expert_applications", ("account_id", "decided_by_id"), _erase_applications),
     PersonalTable("expert_profiles", ("id",), delete_rows("expert_profiles", "id")),
+    # Failed-login counters are keyed by a hash of the address, not by the account id.
+    PersonalTable(
+        "login_failure_counters",
+        (),
+        _erase_login_counters,
+        also_about=_LOGIN_COUNTER_OF_ACCOUNT,
+    ),
     PersonalTable(
         "audit_log",
         ("actor_id",),

@@ -1,4 +1,5 @@
-"""Request body guards for the JSON API: a size cap (413) and a JSON content type (415).
+"""Request body guards for the JSON API: a size cap (413), a JSON content type (415) and a
+cap on JSON nesting depth (400).
 
 Both run before any handler reads the body, so an oversized or mistyped request never reaches
 validation, the database or the logs."""
@@ -9,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
+from chainconsult.infra.security.json_depth import JsonDepthScanner
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -21,10 +23,18 @@ def _is_json(content_type: str) -> bool:
 
 
 class BodyGuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        json_prefix: str = "/api/",
+        max_json_depth: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_prefix = json_prefix
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -59,18 +69,28 @@ class BodyGuardMiddleware:
             )
             return
         received = 0
+        depth = (
+            JsonDepthScanner(self.max_json_depth)
+            if self.max_json_depth is not None and has_body and _is_json(content_type)
+            else None
+        )
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max_body_bytes:
                     # A lying or absent Content-Length: stop reading. FastAPI re-raises an
                     # HTTPException from body parsing as it is (any other error becomes a 400),
                     # and the problem handler renders it like the early 413.
                     raise HTTPException(
                         413, f"The request body is larger than {self.max_body_bytes} bytes."
+                    )
+                if depth is not None and not depth.feed(chunk):
+                    raise HTTPException(
+                        400, f"The JSON body nests deeper than {depth.max_depth} levels."
                     )
             return message
 

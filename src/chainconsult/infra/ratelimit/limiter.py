@@ -1,0 +1,307 @@
+"""Sliding-window counting on Redis, shared by every process and host, with a per-process
+memory fallback while Redis is unreachable and a background probe that switches back.
+
+`limits` provides the storages, the sliding window counter and its Lua scripts; it has no
+fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask
+extension, not in `limits`), so the switch and the probe are written here. On Redis, the
+penalty lookup and every quota's acquire-and-read go out as one pipeline of `limits`' own
+scripts: one round trip per request where its one-call-per-operation API takes three
+(bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
+
+log = structlog.get_logger(__name__)
+
+# Limited requests are remembered this long to decide whether a caller is a repeat offender.
+STRIKE_MEMORY_SECONDS = 3600
+# Doublings of the penalty stop here; the setting caps the length anyway.
+_MAX_DOUBLINGS = 16
+_REDIS_FAILURES = (StorageError, RedisError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Take ``cost`` units of ``quota`` from the bucket named ``key``."""
+
+    quota: Quota
+    key: str
+    cost: int
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    states: list[QuotaState] = field(default_factory=list)
+    limited_by: Quota | None = None
+    retry_after: int = 0
+    penalized: bool = False
+    """Refused because the caller is serving a penalty, not by a quota."""
+
+
+def _limits_uri(redis_url: str) -> str:
+    scheme, sep, rest = redis_url.partition("://")
+    if scheme == "unix":
+        return f"async+redis+unix://{rest}"
+    return f"async+{scheme}{sep}{rest}"
+
+
+class SharedRateLimiter:
+    """Decides requests against quotas. Redis while it answers; on the first failure every
+    process falls back to its own memory (a limit then holds per process, never zero and
+    never unlimited) and probes Redis every ``probe_interval`` seconds until it is back."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str | None,
+        key_prefix: str,
+        socket_timeout: float = 0.25,
+        probe_interval: float = 2.0,
+        penalty_max_seconds: int = 900,
+    ) -> None:
+        self._memory = MemoryStorage()
+        self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
+        self._redis: RedisStorage | None = None
+        if redis_url is not None:
+            options: dict[str, Any] = {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_timeout,
+                # redis-py retries ten times with backoff by default: a dead Redis would stall
+                # the request that finds out. Fail at once and let the fallback answer.
+                "retry": Retry(NoBackoff(), 0),
+            }
+            self._redis = RedisStorage(
+                _limits_uri(redis_url),
+                wrap_exceptions=True,
+                implementation="redispy",
+                key_prefix=f"{key_prefix}:ratelimit",
+                **options,
+            )
+        self._redis_up = self._redis is not None
+        self._probe_interval = probe_interval
+        self._penalty_max = penalty_max_seconds
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def backend(self) -> str:
+        """``redis`` while limits are shared, ``memory`` while they are per process."""
+        return "redis" if self._redis_up else "memory"
+
+    async def decide(self, subject: str, checks: Sequence[Check]) -> Decision:
+        """Take each check's cost from its quota; refused if any quota (the first one, in
+        ``checks`` order, is named) is used up or ``subject`` (an account or an IP: whom a
+        repeat offence is held against) is serving a penalty."""
+        if self._redis_up and self._redis is not None:
+            try:
+                return await self._decide_on_redis(self._redis, subject, checks)
+            except _REDIS_FAILURES as exc:
+                self._fall_back(exc)
+        return await self._decide_in_memory(subject, checks)
+
+    async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._redis is not None:
+            bridge: Any = self._redis.bridge
+            with contextlib.suppress(Exception):
+                await bridge.storage.aclose()
+        await self._memory.reset()
+        timer = self._memory.timer
+        if timer is not None and not timer.done():
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    def _fall_back(self, exc: BaseException) -> None:
+        if not self._redis_up:
+            return
+        self._redis_up = False
+        log.warning("ratelimit_redis_unavailable", error=repr(exc), fallback="memory")
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_back(), name="ratelimit-probe")
+
+    async def _probe_until_back(self) -> None:
+        assert self._redis is not None
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            try:
+                # check() answers False on any Redis error; only a hang needs catching.
+                healthy = await asyncio.wait_for(self._redis.check(), self._probe_interval)
+            except TimeoutError:
+                healthy = False
+            if healthy:
+                self._redis_up = True
+                log.info("ratelimit_redis_restored", backend="redis")
+                return
+
+    async def _decide_in_memory(self, subject: str, checks: Sequence[Check]) -> Decision:
+        """Through `limits`' public API, one quota at a time, stopping at the first refusal
+        (memory answers without suspending, so there is nothing to batch)."""
+        storage, strategy = self._memory, self._memory_strategy
+        penalty_key = f"penalty/{subject}"
+        penalty_until = await storage.get_expiry(penalty_key)
+        windows = [await strategy.get_window_stats(check.quota.item, check.key) for check in checks]
+        now = time.time()
+        states = [
+            QuotaState(
+                check.quota,
+                remaining=int(stats.remaining),
+                # An empty window starts with this request and ends a full window later.
+                reset_seconds=whole_seconds(stats.reset_time - now)
+                if stats.reset_time > now
+                else check.quota.window,
+            )
+            for check, stats in zip(checks, windows, strict=True)
+        ]
+        # An absent key's expiry reads as the moment it was asked, which is before ``now``.
+        if penalty_until > now:
+            return Decision(
+                allowed=False,
+                states=states,
+                limited_by=checks[-1].quota,
+                retry_after=whole_seconds(penalty_until - now),
+                penalized=True,
+            )
+        for index, check in enumerate(checks):
+            if not await strategy.hit(check.quota.item, check.key, cost=check.cost):
+                penalty = await self._punish(storage, subject, penalty_key, check.quota)
+                natural = max(1, states[index].reset_seconds)
+                states[index] = QuotaState(check.quota, 0, states[index].reset_seconds)
+                return Decision(
+                    allowed=False,
+                    states=states,
+                    limited_by=check.quota,
+                    retry_after=max(natural, penalty),
+                )
+            state = states[index]
+            states[index] = QuotaState(
+                check.quota, state.remaining - check.cost, state.reset_seconds
+            )
+        return Decision(allowed=True, states=states)
+
+    async def _decide_on_redis(
+        self, storage: RedisStorage, subject: str, checks: Sequence[Check]
+    ) -> Decision:
+        """The same decision as ``_decide`` in one round trip: the penalty's TTL, then for
+        each quota `limits`' acquire script followed by its window script, pipelined.
+        The price of not waiting between them: a request refused by one quota (or a penalty)
+        still takes from the others it passed, which only shortens an offender's quota."""
+        bridge: Any = storage.bridge
+        penalty_key = f"penalty/{subject}"
+        windows = []
+        for check in checks:
+            key = check.quota.item.key_for(check.key)
+            windows.append(
+                [
+                    bridge.prefixed_key(storage._previous_window_key(key)),
+                    bridge.prefixed_key(storage._current_window_key(key)),
+                ]
+            )
+        scripts = (bridge.lua_acquire_sliding_window, bridge.lua_sliding_window)
+
+        def pipeline() -> Any:
+            pipe = bridge.get_connection().pipeline(transaction=False)
+            pipe.ttl(bridge.prefixed_key(penalty_key))
+            for check, keys in zip(checks, windows, strict=True):
+                window = check.quota.window
+                pipe.evalsha(scripts[0].sha, 2, *keys, check.quota.quota, window, check.cost)
+                pipe.evalsha(scripts[1].sha, 2, *keys, window)
+            return pipe
+
+        try:
+            results = await pipeline().execute()
+        except NoScriptError:
+            # A restarted or flushed Redis forgot the scripts: load them, then once more.
+            for script in scripts:
+                await bridge.get_connection().script_load(script.script)
+            results = await pipeline().execute()
+        penalty_ttl, outcomes = int(results[0]), results[1:]
+        states: list[QuotaState] = []
+        refused: int | None = None
+        for index, check in enumerate(checks):
+            acquired, window = outcomes[2 * index], outcomes[2 * index + 1]
+            states.append(_state_from_window(check.quota, window))
+            if not acquired and refused is None:
+                refused = index
+        if penalty_ttl > 0:
+            return Decision(
+                allowed=False,
+                states=states,
+                limited_by=checks[-1].quota,
+                retry_after=penalty_ttl,
+                penalized=True,
+            )
+        if refused is None:
+            return Decision(allowed=True, states=states)
+        quota = checks[refused].quota
+        penalty = await self._punish(storage, subject, penalty_key, quota)
+        natural = max(1, states[refused].reset_seconds)
+        states[refused] = QuotaState(quota, 0, states[refused].reset_seconds)
+        return Decision(
+            allowed=False,
+            states=states,
+            limited_by=quota,
+            retry_after=max(natural, penalty),
+        )
+
+    async def _punish(
+        self,
+        storage: MemoryStorage | RedisStorage,
+        subject: str,
+        penalty_key: str,
+        quota: Quota,
+    ) -> int:
+        """Count a strike; from the second within STRIKE_MEMORY_SECONDS on, refuse everything
+        from this caller for a penalty that doubles with each strike."""
+        if self._penalty_max <= 0:
+            return 0
+        strikes = await storage.incr(f"strikes/{subject}", STRIKE_MEMORY_SECONDS)
+        if strikes < 2:
+            return 0
+        penalty = min(self._penalty_max, quota.window * 2 ** min(strikes - 2, _MAX_DOUBLINGS))
+        # A served penalty may linger under its TTL's rounding; start the new one afresh.
+        await storage.clear(penalty_key)
+        await storage.incr(penalty_key, penalty)
+        return int(penalty)
+
+
+def _state_from_window(quota: Quota, window: Any) -> QuotaState:
+    """Remaining units and seconds to reset from `limits`' sliding-window script result
+    (previous count, previous TTL ms, current count, current TTL ms), computed as
+    ``SlidingWindowCounterRateLimiter.get_window_stats`` does."""
+    expiry = quota.window
+    previous_count = int(window[0] or 0) if window else 0
+    previous_ttl = max(0.0, float(window[1] or 0)) / 1000 if window else 0.0
+    current_count = int(window[2] or 0) if window else 0
+    current_ttl = max(0.0, float(window[3] or 0)) / 1000 if window else 0.0
+    weighted = previous_count * previous_ttl / expiry + current_count
+    remaining = max(0, quota.quota - math.floor(weighted))
+    if not (previous_count or current_count):
+        return QuotaState(quota, remaining, expiry)
+    resets = []
+    if previous_count:
+        resets.append(previous_ttl % (expiry / previous_count))
+    if current_count:
+        resets.append(current_ttl % expiry)
+    return QuotaState(quota, remaining, whole_seconds(min(resets)) or expiry)

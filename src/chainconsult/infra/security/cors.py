@@ -1,0 +1,88 @@
+"""CORS for browsers on other origins: Starlette's middleware, with ALLOWED_ORIGINS matched
+exactly, credentials allowed, and two changes: an unlisted origin gets no CORS header at all
+(Starlette still sends it ``Access-Control-Allow-Credentials``), and a refused preflight is a
+problem+json like every other error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Send
+
+from chainconsult.infra.http import PROBLEM_BASE, PROBLEM_JSON
+
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+ALLOWED_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-CSRF-Token",
+    "X-Request-ID",
+    "API-Version",
+    "Idempotency-Key",
+)
+# Response headers a page's script may read: without these it could not see its quota,
+# when to retry, or which request id to quote.
+EXPOSED_HEADERS = (
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "X-Request-ID",
+    "API-Version",
+    "Deprecation",
+    "Sunset",
+    "Link",
+    "Location",
+    "ETag",
+)
+
+
+class ExactOriginCORSMiddleware(CORSMiddleware):
+    def __init__(self, app: ASGIApp, *, allowed_origins: Sequence[str], max_age: int) -> None:
+        super().__init__(
+            app,
+            allow_origins=list(allowed_origins),
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
+            allow_credentials=True,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=max_age,
+        )
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if (
+            message["type"] == "http.response.start"
+            and origin is not None
+            and not self.is_allowed_origin(origin)
+        ):
+            MutableHeaders(scope=message).add_vary_header("Origin")
+            await send(message)
+            return
+        await super().send(message, send, request_headers)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        body = {
+            "type": PROBLEM_BASE + "cors-refused",
+            "title": "Cross-origin request refused",
+            "status": 400,
+            "detail": f"This cross-origin request is not allowed: {refused}.",
+            "instance": None,
+            "request_id": None,
+        }
+        dropped = {"content-length", "content-type"}
+        if "access-control-allow-origin" not in response.headers:
+            dropped.add("access-control-allow-credentials")
+        headers = {
+            name: value for name, value in response.headers.items() if name.lower() not in dropped
+        }
+        return Response(
+            orjson.dumps(body), status_code=400, headers=headers, media_type=PROBLEM_JSON
+        )

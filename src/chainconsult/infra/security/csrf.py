@@ -1,0 +1,31 @@
+"""The request-origin half of CSRF defence, for cookie-authenticated unsafe requests (the
+signed double-submit token is the other half, checked in accounts/auth.py).
+
+Browsers set ``Sec-Fetch-Site`` and ``Origin`` themselves and pages cannot forge them, so a
+request the browser marks cross-site is refused unless its origin is one of ALLOWED_ORIGINS.
+A request with neither header does not come from a browser (curl, a server) and so cannot be
+a forgery riding on a victim's cookie; the token is still required of it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from urllib.parse import urlsplit
+
+
+def request_origin_allowed(
+    headers: Mapping[str, str], *, allowed_origins: Collection[str], host: str | None
+) -> bool:
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site in {"same-origin", "none"}:
+        # "none": the user started it (address bar, bookmark), no page did.
+        return True
+    origin = headers.get("origin")
+    if origin is None or origin == "null":
+        # No Origin on an unsafe request: a browser would have sent one, unless it is one
+        # too old to send Sec-Fetch-Site either.
+        return fetch_site is None
+    if origin in allowed_origins:
+        return True
+    # Browsers without Fetch Metadata: the page's origin must be this very host. Compared by
+    # host and port only, since TLS often ends at a proxy in front of us.
+    return fetch_site is None and host is not None and urlsplit(origin).netloc == host

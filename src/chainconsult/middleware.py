@@ -1,0 +1,126 @@
+"""The middleware stack of the app, in one place so its order can be read and argued:
+see ``install_middleware``. Wires infra (limits, headers, CORS, IP filter) to the accounts
+domain (who the caller is), which is why it lives outside infra/."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+
+from chainconsult.accounts.identity import identify
+from chainconsult.config import Settings
+from chainconsult.infra.monitoring.request_context import (
+    CrashBarrierMiddleware,
+    RequestContextMiddleware,
+)
+from chainconsult.infra.ratelimit import (
+    EndpointGroup,
+    PolicySet,
+    RateLimitMiddleware,
+    RateLimitPolicy,
+    SharedRateLimiter,
+)
+from chainconsult.infra.security.body import BodyGuardMiddleware
+from chainconsult.infra.security.client_ip import ClientIPMiddleware
+from chainconsult.infra.security.cors import ExactOriginCORSMiddleware
+from chainconsult.infra.security.headers import (
+    SecurityHeadersMiddleware,
+    api_headers,
+    docs_headers,
+    page_headers,
+)
+
+
+def rate_limit_policies(settings: Settings) -> PolicySet:
+    limits = settings.rate_limits
+    return PolicySet(
+        anonymous=RateLimitPolicy.parse("anonymous", limits.anonymous),
+        tiers={
+            "free": RateLimitPolicy.parse("free", limits.free),
+            "pro": RateLimitPolicy.parse("pro", limits.pro),
+            "enterprise": RateLimitPolicy.parse("enterprise", limits.enterprise),
+        },
+        # Login and registration also count per client IP, on top of the caller's own limit:
+        # one client cannot guess passwords or register accounts quickly by switching logins.
+        groups=(
+            EndpointGroup(
+                RateLimitPolicy.parse("auth", limits.auth),
+                re.compile(r"/api(/v[0-9]+)?/auth/(login|register)"),
+            ),
+        ),
+        write_cost=limits.write_cost,
+    )
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware stack. A request meets them in this order (each answers before the
+    next one runs, when it answers at all):
+
+    1. ClientIP: the real client IP (X-Forwarded-For only via TRUSTED_PROXIES); BLOCKED_IPS get
+       403 here, before a request id, a log line or any lookup is spent on them.
+    2. RequestContext: X-Request-ID and the access log line, for everything past this point.
+    3. SecurityHeaders: outside every answer below, so a 429, 403 or 500 carries them too.
+    4. CORS: answers preflights itself, and is outside the rate limit so that a 429 reaches
+       the page's script readably instead of as an opaque network error.
+    5. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
+       before any body is read or any handler runs.
+    6. BodyGuard: size, JSON type and nesting depth, before validation.
+    7. CrashBarrier: innermost, so even a crash's 500 passes back through 1 to 6.
+    """
+    security = settings.security
+    limits = settings.rate_limits
+    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+    limiter = SharedRateLimiter(
+        redis_url=redis_url,
+        key_prefix=settings.redis.key_prefix,
+        socket_timeout=settings.redis.socket_timeout_ms / 1000,
+        probe_interval=limits.redis_probe_seconds,
+        penalty_max_seconds=limits.penalty_max_seconds,
+    )
+    app.state.rate_limiter = limiter
+    production = settings.app.is_production
+    docs_page = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "",
+        title=f"{app.title} - Swagger UI",
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        init_oauth=app.swagger_ui_init_oauth,
+        swagger_ui_parameters=app.swagger_ui_parameters,
+    )
+    by_path = [("/status", page_headers(production=production))]
+    if app.docs_url:
+        docs = docs_headers(
+            production=production,
+            docs_html=bytes(docs_page.body).decode(),
+            cdn="https://cdn.jsdelivr.net",
+        )
+        by_path.append((app.docs_url, docs))
+    # add_middleware wraps what is there: added innermost first.
+    app.add_middleware(CrashBarrierMiddleware)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=security.max_body_bytes,
+        max_json_depth=security.max_json_depth,
+    )
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        policies=rate_limit_policies(settings),
+        identify=identify,
+    )
+    app.add_middleware(
+        ExactOriginCORSMiddleware,
+        allowed_origins=security.allowed_origins,
+        max_age=security.cors_max_age_seconds,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware, default=api_headers(production=production), by_path=by_path
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        ClientIPMiddleware,
+        blocked_ips=security.blocked_ips,
+        trusted_ips=security.trusted_ips,
+        trusted_proxies=security.trusted_proxies,
+    )

@@ -1,0 +1,163 @@
+"""Brute-force defence on login: growing delays, then a lockout; unknown addresses treated
+the same; success resets; an admin or the end of the window unlocks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client import REGISTRY
+
+from tests.conftest import make_settings
+from tests.edge_support import app_client
+from tests.helpers import PASSWORD, login, promote_to_admin, register
+
+WRONG = "not the password at all"
+
+
+def _throttle_settings(database_url: str, tmp_path: Path, **env: Any) -> Any:
+    values: dict[str, Any] = {
+        "REDIS_URL": None,
+        "RATE_LIMIT_AUTH": "1000/minute",
+        "RATE_LIMIT_ANONYMOUS": "1000/minute",
+        "LOGIN_THROTTLE_FREE_FAILURES": 2,
+        "LOGIN_THROTTLE_LOCKOUT_FAILURES": 3,
+        "LOGIN_THROTTLE_MAX_DELAY": 1,
+    }
+    values.update(env)
+    return make_settings(database_url, tmp_path, **values)
+
+
+async def _attempt(client: httpx.AsyncClient, email: str, password: str = WRONG) -> httpx.Response:
+    client.cookies.clear()
+    return await client.post("/api/v2/auth/login", json={"email": email, "password": password})
+
+
+def _shape(response: httpx.Response) -> tuple[int, str, str | None]:
+    """What a caller sees, with the number of seconds blanked out."""
+    body = response.json()
+    return response.status_code, re.sub(r"\d+", "N", body["detail"]), body.get("reason")
+
+
+async def _delay_then_lockout(client: httpx.AsyncClient, email: str) -> list[httpx.Response]:
+    seen = [await _attempt(client, email), await _attempt(client, email)]
+    seen.append(await _attempt(client, email))  # too soon: must wait
+    await asyncio.sleep(int(seen[-1].headers["Retry-After"]) + 0.1)
+    seen.append(await _attempt(client, email))  # the third failure: locks
+    seen.append(await _attempt(client, email))
+    return seen
+
+
+async def test_wrong_passwords_are_delayed_then_locked_the_same_for_an_unknown_email(
+    database_url: str, tmp_path: Path
+) -> None:
+    failures_before = REGISTRY.get_sample_value("chainconsult_auth_failures_total") or 0.0
+    settings = _throttle_settings(database_url, tmp_path)
+    async with app_client(settings) as client:
+        await register(client, email="victim@example.com")
+        known, unknown = await asyncio.gather(
+            _delay_then_lockout(client, "victim@example.com"),
+            _delay_then_lockout(client, "nobody-here@example.com"),
+        )
+
+    assert [r.status_code for r in known] == [401, 401, 429, 401, 429]
+    assert [_shape(r) for r in known] == [_shape(r) for r in unknown]
+    delayed, locked = known[2], known[4]
+    assert delayed.json()["reason"] == "login-throttled"
+    assert int(delayed.headers["Retry-After"]) == 1
+    # Locked until the hour's window ends, not for a short delay.
+    assert int(locked.headers["Retry-After"]) > 3000
+    after = REGISTRY.get_sample_value("chainconsult_auth_failures_total") or 0.0
+    assert after - failures_before == 6
+
+
+async def test_right_password_is_refused_while_locked_until_an_admin_unlocks(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _throttle_settings(
+        database_url, tmp_path, LOGIN_THROTTLE_FREE_FAILURES=1, LOGIN_THROTTLE_LOCKOUT_FAILURES=2
+    )
+    async with app_client(settings) as client:
+        admin = await register(client, email="admin@example.com")
+        promote_to_admin(database_url, admin["id"])
+        admin_headers = await login(client, "admin@example.com")
+        victim = await register(client, email="locked@example.com")
+        await _attempt(client, "locked@example.com")
+        await asyncio.sleep(1.1)
+        await _attempt(client, "locked@example.com")
+
+        right_while_locked = await _attempt(client, "locked@example.com", PASSWORD)
+        not_admin = await client.post(
+            f"/api/v2/admin/users/{victim['id']}/unlock",
+            headers={"Authorization": "Bearer not-a-token"},
+        )
+        unlocked = await client.post(
+            f"/api/v2/admin/users/{victim['id']}/unlock", headers=admin_headers
+        )
+        right_after_unlock = await _attempt(client, "locked@example.com", PASSWORD)
+
+    assert right_while_locked.status_code == 429
+    assert not_admin.status_code == 401
+    assert unlocked.status_code == 204
+    assert right_after_unlock.status_code == 200
+
+
+async def test_lockout_ends_with_its_window(database_url: str, tmp_path: Path) -> None:
+    settings = _throttle_settings(
+        database_url,
+        tmp_path,
+        LOGIN_THROTTLE_FREE_FAILURES=1,
+        LOGIN_THROTTLE_LOCKOUT_FAILURES=2,
+        LOGIN_THROTTLE_WINDOW=3,
+    )
+    async with app_client(settings) as client:
+        await register(client, email="window@example.com")
+        await _attempt(client, "window@example.com")
+        await asyncio.sleep(1.1)
+        await _attempt(client, "window@example.com")
+        locked = await _attempt(client, "window@example.com", PASSWORD)
+        await asyncio.sleep(int(locked.headers["Retry-After"]) + 0.2)
+        after_window = await _attempt(client, "window@example.com", PASSWORD)
+
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) <= 3
+    assert after_window.status_code == 200
+
+
+async def test_success_resets_the_account_count(database_url: str, tmp_path: Path) -> None:
+    settings = _throttle_settings(
+        database_url, tmp_path, LOGIN_THROTTLE_FREE_FAILURES=3, LOGIN_THROTTLE_LOCKOUT_FAILURES=4
+    )
+    async with app_client(settings) as client:
+        await register(client, email="reset@example.com")
+        before = [(await _attempt(client, "reset@example.com")).status_code for _ in range(2)]
+        ok = await _attempt(client, "reset@example.com", PASSWORD)
+        after = [(await _attempt(client, "reset@example.com")).status_code for _ in range(2)]
+
+    assert before == [401, 401]
+    assert ok.status_code == 200
+    # Without the reset the fourth failure in a row would be refused (429).
+    assert after == [401, 401]
+
+
+async def test_one_ip_guessing_many_accounts_is_throttled(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _throttle_settings(
+        database_url,
+        tmp_path,
+        LOGIN_THROTTLE_IP_FREE_FAILURES=3,
+        LOGIN_THROTTLE_IP_LOCKOUT_FAILURES=4,
+    )
+    async with app_client(settings, client_ip="192.0.2.99") as client:
+        statuses = [
+            (await _attempt(client, f"spray-{index}@example.com")).status_code for index in range(4)
+        ]
+    async with app_client(settings, client_ip="192.0.2.100") as elsewhere:
+        other_ip = await _attempt(elsewhere, "spray-9@example.com")
+
+    assert statuses == [401, 401, 401, 429]
+    assert other_ip.status_code == 401
