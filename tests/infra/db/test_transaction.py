@@ -263,6 +263,27 @@ async def test_commit_outcome_unknown_is_a_503_problem_without_retry_after(
     assert "retry-after" not in response.headers
 
 
+async def test_connection_lost_during_a_read_only_commit_is_a_plain_retryable_503(
+    app_client: AppClient, synthetic_tables: str
+) -> None:
+    """Nothing was written, so there is no outcome to be unsure about: retry, not check."""
+    async with app_client() as (app, client):
+        armed: list[bool] = [True]
+
+        def on_commit(conn: Any) -> None:
+            if armed:
+                armed.pop()
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+                _terminate(synthetic_tables, pid)
+
+        event.listen(app.state.engine.sync_engine, "commit", on_commit)
+        response = await client.get("/test/sleep", params={"seconds": 0})
+
+    assert response.status_code == 503
+    assert response.json()["type"].endswith("/database-unavailable")
+    assert int(response.headers["retry-after"]) >= 1
+
+
 async def test_after_commit_runs_once_after_the_successful_attempt(
     sessionmaker: async_sessionmaker[AsyncSession], synthetic_tables: str
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
 from chainconsult.config import DatabaseSettings
 from chainconsult.infra.db.pool import InstrumentedPool
 from chainconsult.infra.db.slow_queries import install_statement_timing
+from chainconsult.infra.db.writes import TrackedSession
 
 
 def build_engine(
@@ -45,4 +46,6 @@ def build_engine(
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: responses are built from them after the
     # transaction ends, and nothing lazy-loads outside it.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=True, sync_session_class=TrackedSession
+    )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.faults import is_connection_loss
+from chainconsult.infra.db.writes import transaction_wrote
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -39,16 +40,18 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def commit(session: AsyncSession) -> None:
     """Flush, then commit. A failure while flushing is an ordinary error (nothing was
-    stored); a connection lost during COMMIT itself leaves the outcome unknown, which the
-    caller hears as ``CommitOutcomeUnknown`` and which is never replayed."""
+    stored); a connection lost during the COMMIT of a transaction that wrote leaves the
+    outcome unknown, which the caller hears as ``CommitOutcomeUnknown`` and which is never
+    replayed. (Had it only read, the loss is an ordinary transient fault.)"""
     if not session.in_transaction():
         return
     await session.flush()
+    wrote = transaction_wrote(session)
     try:
         await session.commit()
     except sa_exc.DBAPIError as exc:
-        if is_connection_loss(exc):
-            discard_after_commit(session)
+        discard_after_commit(session)
+        if wrote and is_connection_loss(exc):
             raise CommitOutcomeUnknown() from exc
         raise
 

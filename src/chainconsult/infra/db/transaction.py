@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.faults import is_connection_loss, is_retryable, sqlstate
 from chainconsult.infra.db.session import commit, discard_after_commit, run_after_commit
+from chainconsult.infra.db.writes import transaction_wrote
 from chainconsult.infra.monitoring.metrics import db_transaction_retries_total
 
 T = TypeVar("T")
@@ -119,11 +120,12 @@ async def _run_once(session: AsyncSession, work: Work[T], isolation: Isolation) 
                 error=type(exc).__name__,
             )
         raise
+    wrote = transaction_wrote(session)
     try:
         await session.commit()
     except sa_exc.DBAPIError as exc:
         await _abandon(session)
-        if is_connection_loss(exc):
+        if wrote and is_connection_loss(exc):
             # The COMMIT may have been applied before the connection broke: never replay.
             raise CommitOutcomeUnknown() from exc
         # The server refused the commit (a serialization failure detected at commit time,
