@@ -105,6 +105,9 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     url = _libpq(request.getfixturevalue("database_url"))
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    # The job queue's tables (procrastinate's, outside the ORM metadata).
+    tables += ", procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers"
+    tables += ", procrastinate_workers"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
 

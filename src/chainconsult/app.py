@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
@@ -22,6 +23,7 @@ from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
+from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.openapi_problems import install_problem_openapi
 from chainconsult.middleware import install_middleware
@@ -44,6 +46,19 @@ def build_redis(settings: RedisSettings) -> Redis | None:
         health_check_interval=30,
     )
     return client
+
+
+def start_in_process_worker(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> InProcessWorker | None:
+    """Embedded mode (or `serve --with-worker`): run the job worker on this event loop."""
+    if not settings.jobs.in_process_worker:
+        return None
+    from chainconsult.schedules import register_schedules, worker_resources
+
+    worker = InProcessWorker(worker_resources(settings, sessionmaker), schedules=register_schedules)
+    worker.start()
+    return worker
 
 
 def api_v2_router() -> APIRouter:
@@ -71,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.redis = redis
+        job_worker = start_in_process_worker(settings, app.state.sessionmaker)
         log.info(
             "started",
             version=__version__,
@@ -81,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.rate_limiter.aclose()
+            if job_worker is not None:
+                await job_worker.stop()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()

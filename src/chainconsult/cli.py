@@ -7,8 +7,8 @@ import getpass
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -20,6 +20,8 @@ from chainconsult.infra.embedded.postgres import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from chainconsult.infra.db.stats import DatabaseStats
 
 cli = typer.Typer(
@@ -194,6 +196,130 @@ def demo_data() -> None:
             load_from_cli(ready, echo=typer.echo)
         except DemoDataError as exc:
             raise _fail(str(exc)) from None
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=1000, help="Jobs run at once [default: MAX_CONCURRENT_JOBS]."),
+    ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="Serve only this queue (repeatable) [default: all]."),
+    ] = None,
+) -> None:
+    """Run a job worker. SIGTERM or Ctrl-C: it takes no new job, lets running ones finish
+    within JOB_SHUTDOWN_GRACE_SECONDS, and exits 0. Run any number, on any hosts."""
+    import asyncio
+
+    from chainconsult.infra.jobs import Queue
+    from chainconsult.infra.monitoring.logging import configure_logging
+
+    known = {q.value for q in Queue}
+    for name in queue or []:
+        if name not in known:
+            raise _fail(f"--queue: {name!r} is not one of {', '.join(sorted(known))}")
+    settings = _settings()
+    configure_logging(settings.app.log_level)
+    with _database(settings) as ready:
+        asyncio.run(_run_worker(ready, concurrency, queue or []))
+
+
+async def _run_worker(settings: Settings, concurrency: int | None, queues: list[str]) -> None:
+    from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+    from chainconsult.infra.jobs.runtime import run_worker
+    from chainconsult.schedules import register_schedules, worker_resources
+
+    engine = build_engine(settings.database, application_name="chainconsult-worker")
+    try:
+        await run_worker(
+            worker_resources(settings, build_sessionmaker(engine)),
+            concurrency=concurrency,
+            queues=queues,
+            schedules=register_schedules,
+        )
+    finally:
+        await engine.dispose()
+
+
+jobs_cli = typer.Typer(help="Inspect and steer background jobs.", no_args_is_help=True)
+cli.add_typer(jobs_cli, name="jobs")
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    status: Annotated[
+        str | None, typer.Option(help="todo, doing, succeeded, failed, cancelled or aborted.")
+    ] = None,
+    queue: Annotated[str | None, typer.Option(help="critical, default or low.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task name, e.g. mail.send_notification_email.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest N jobs.")] = 50,
+) -> None:
+    """The newest jobs, with the first line of their last error."""
+    from chainconsult.infra.jobs.operations import STATUSES, list_jobs
+
+    if status is not None and status not in STATUSES:
+        raise _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+    rows = _in_transaction(
+        lambda session: list_jobs(session, status=status, queue=queue, task=task, limit=limit)
+    )
+    typer.echo(f"{'ID':>8}  {'QUEUE':<8}  {'STATUS':<9}  {'RUNS':>4}  {'TASK':<36}  LAST ERROR")
+    for row in rows:
+        error = (row.last_error or "").strip().splitlines()
+        typer.echo(
+            f"{row.id:>8}  {row.queue:<8}  {row.status:<9}  {row.attempts:>4}  "
+            f"{row.task_name:<36}  {error[-1][:100] if error else ''}"
+        )
+
+
+@jobs_cli.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="Id of a failed job.")]) -> None:
+    """Queue a failed job again, to run now."""
+    from chainconsult.infra.jobs.operations import JobNotFound, JobStateConflict, retry_job
+
+    try:
+        _in_transaction(lambda session: retry_job(session, job_id))
+    except (JobNotFound, JobStateConflict) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"job {job_id} queued again")
+
+
+@jobs_cli.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument(help="Id of a waiting or running job.")],
+) -> None:
+    """Cancel a waiting job; a running one is asked to abort."""
+    from chainconsult.infra.jobs.operations import JobNotFound, JobStateConflict, cancel_job
+
+    try:
+        outcome = _in_transaction(lambda session: cancel_job(session, job_id))
+    except (JobNotFound, JobStateConflict) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"job {job_id}: {outcome}")
+
+
+T = TypeVar("T")
+
+
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed transaction on the configured (or embedded) database."""
+    import asyncio
+
+    from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+
+    async def run(settings: Settings) -> T:
+        engine = build_engine(settings.database, application_name="chainconsult-cli")
+        try:
+            async with build_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    with _database(_settings()) as settings:
+        return asyncio.run(run(settings))
 
 
 @cli.command("db-stats")

@@ -46,6 +46,13 @@ class EmailService(StrEnum):
     disabled = "disabled"
 
 
+class SmtpTls(StrEnum):
+    auto = "auto"
+    tls = "tls"
+    starttls = "starttls"
+    none = "none"
+
+
 def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -316,6 +323,53 @@ class JobSettings(BaseSettings):
     """Jobs one worker process runs at once."""
     in_process_worker: bool = Field(False, validation_alias="CHAINCONSULT_IN_PROCESS_WORKER")
     """Run a job worker inside the API process (set by `serve` in embedded mode)."""
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, le=3600, validation_alias="JOB_SHUTDOWN_GRACE_SECONDS"
+    )
+    """Seconds a stopping worker lets running jobs finish before aborting them."""
+    poll_interval_seconds: float = Field(
+        1.0, gt=0, le=60, validation_alias="JOB_POLL_INTERVAL_SECONDS"
+    )
+    """Seconds between queue polls (new jobs also wake workers at once via LISTEN/NOTIFY;
+    the poll picks up retries and scheduled jobs whose time has come)."""
+    heartbeat_seconds: float = Field(10.0, gt=0, le=600, validation_alias="JOB_HEARTBEAT_SECONDS")
+    """Seconds between a worker's heartbeats."""
+    stalled_after_seconds: float = Field(
+        30.0, gt=0, le=86_400, validation_alias="JOB_STALLED_AFTER_SECONDS"
+    )
+    """A worker silent for this long is presumed dead and its running jobs are re-queued."""
+    recovery_interval_seconds: int = Field(
+        60, ge=1, le=3600, validation_alias="JOB_RECOVERY_INTERVAL_SECONDS"
+    )
+    """Seconds between runs of the stalled-job recovery (a divisor or multiple of 60)."""
+
+    @model_validator(mode="after")
+    def _heartbeat_before_stall(self) -> JobSettings:
+        if self.stalled_after_seconds <= self.heartbeat_seconds:
+            raise ValueError("JOB_STALLED_AFTER_SECONDS must be larger than JOB_HEARTBEAT_SECONDS")
+        return self
+
+    @field_validator("recovery_interval_seconds")
+    @classmethod
+    def _cron_friendly(cls, value: int) -> int:
+        if (value < 60 and 60 % value) or (value >= 60 and value % 60):
+            raise ValueError("must divide 60 (1-30 seconds) or be whole minutes")
+        return value
+
+
+class RetentionSettings(BaseSettings):
+    model_config = _COMMON
+
+    session_days: int = Field(7, ge=0, le=3650, validation_alias="SESSION_RETENTION_DAYS")
+    """Days expired or revoked logins are kept before the nightly purge deletes them."""
+    notification_days: int = Field(
+        90, ge=1, le=3650, validation_alias="NOTIFICATION_RETENTION_DAYS"
+    )
+    """Days read notifications are kept."""
+    audit_days: int = Field(365, ge=1, le=36_500, validation_alias="AUDIT_RETENTION_DAYS")
+    """Days audit log rows are kept."""
+    job_days: int = Field(14, ge=1, le=3650, validation_alias="JOB_RETENTION_DAYS")
+    """Days finished jobs (and their recorded errors and email outcomes) are kept."""
 
 
 class EmailSettings(BaseSettings):
@@ -333,6 +387,17 @@ class EmailSettings(BaseSettings):
     """Password, when the server wants one."""
     smtp_from: str = Field("chainconsult <no-reply@localhost>", validation_alias="SMTP_FROM")
     """From address of every message."""
+    smtp_tls: SmtpTls = Field(SmtpTls.auto, validation_alias="SMTP_TLS")
+    """auto: implicit TLS on 465, STARTTLS required on 587, STARTTLS when offered elsewhere;
+    or force `tls`, `starttls` or `none`."""
+    smtp_ca_file: Path | None = Field(None, validation_alias="SMTP_CA_FILE")
+    """CA bundle to verify the SMTP server's certificate (a private relay); default: system."""
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS")
+    """Seconds to wait for the SMTP server at each step before the attempt counts as failed."""
+    public_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
+    )
+    """Where users reach the platform; links in emails start with it."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:
@@ -394,6 +459,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     versioning: VersioningSettings = Field(default_factory=VersioningSettings)

@@ -10,6 +10,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -242,7 +243,31 @@ async def _problem_from_database(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _problem_from_data_error(request: Request, exc: Exception) -> Response:
+    # SQLSTATE class 22 (data exception) and the driver's own refusals before sending: a value
+    # the database cannot hold, which validation let through (a NUL character in text, a
+    # number beyond a column's range). The request's transaction has rolled back.
+    message = str(getattr(exc, "orig", exc))
+    detail = (
+        "Text must not contain NUL (\\u0000) characters."
+        if "NUL" in message
+        else "A value in the request cannot be stored (out of range or malformed)."
+    )
+    return ProblemResponse(
+        problem_body(
+            request.scope,
+            status=422,
+            title=InvalidInput.title,
+            detail=detail,
+            type_=PROBLEM_BASE + InvalidInput.slug,
+            errors=[],
+        ),
+        status_code=422,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DataError, _problem_from_data_error)
     app.add_exception_handler(ChainconsultError, _problem_from_error)
     # Transient database faults: lost connections, restarts, pool and statement timeouts,
     # unretried serialization failures. Integrity and programming errors stay 500s (bugs).

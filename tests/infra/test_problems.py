@@ -87,3 +87,26 @@ async def test_crash_becomes_500_problem_without_trace(settings: Settings) -> No
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret internals" not in response.text
     assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_nul_character_in_text_is_422_and_nothing_stored(
+    client: AsyncClient, database_url: str
+) -> None:
+    response = await client.post(
+        "/api/v2/auth/register",
+        json={
+            "email": "nul@example.com",
+            "password": "correct horse battery staple",
+            "display_name": "bad\u0000name",
+        },
+    )
+
+    assert response.status_code == 422
+    assert "NUL" in response.json()["detail"]
+    assert count_rows(database_url, "accounts") == 0
+
+
+async def test_nul_character_in_a_query_parameter_is_422(client: AsyncClient) -> None:
+    response = await client.get("/api/v2/experts", params={"q": "solidity\u0000"})
+
+    assert response.status_code == 422

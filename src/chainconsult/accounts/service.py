@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.jobs import send_welcome_email
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.errors import Conflict, NotFound, Unauthorized
+from chainconsult.infra.jobs import defer
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
@@ -59,10 +61,13 @@ class AccountService:
             plan=Plan.free,
         )
         try:
-            return await self.repository.add(account)
+            account = await self.repository.add(account)
         except IntegrityError as exc:
             # Two registrations of one address at the same moment: the unique index decides.
             raise Conflict("An account with this email already exists.", field="email") from exc
+        # In this transaction: the email goes out if and only if the account is created.
+        await defer(self.repository.session, send_welcome_email, account_id=str(account.id))
+        return account
 
     async def log_in(
         self,

@@ -11,9 +11,16 @@ from chainconsult.accounts.schemas import AccountResponse, PlanChangeRequest
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.admin.audit import AuditTrail, Origin
-from chainconsult.admin.schemas import AuditEntryResponse, AuditFilters
+from chainconsult.admin.schemas import (
+    AuditEntryResponse,
+    AuditFilters,
+    JobFailureOut,
+    JobsOverviewResponse,
+    QueueStats,
+)
 from chainconsult.admin.service import AuditLog
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.jobs import operations as jobs_operations
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -89,4 +96,37 @@ async def unlock_login(
         resource_type="account",
         resource_id=account.id,
         origin=origin,
+    )
+
+
+@router.get("/jobs", response_model=JobsOverviewResponse)
+async def jobs_overview(
+    admin: AdminAccount,
+    session: DbSession,
+    failures: Annotated[int, Query(ge=0, le=200, description="Recent failures to list.")] = 20,
+) -> JobsOverviewResponse:
+    """Background jobs: counts by queue and status, the age of the oldest waiting job in each
+    queue, and the most recent failed attempts with their error text."""
+    found = await jobs_operations.overview(session, failures=failures)
+    return JobsOverviewResponse(
+        queues=[
+            QueueStats(
+                name=queue.name,
+                counts=queue.counts,
+                oldest_waiting_seconds=queue.oldest_waiting_seconds,
+            )
+            for queue in found.queues
+        ],
+        recent_failures=[
+            JobFailureOut(
+                job_id=note.job_id,
+                task=note.task_name,
+                queue=note.queue,
+                attempt=note.attempt,
+                will_retry=note.will_retry,
+                error=note.error,
+                failed_at=note.failed_at,
+            )
+            for note in found.recent_failures
+        ],
     )

@@ -23,12 +23,19 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # The job queue's tables belong to procrastinate (revision j1 applies its SQL); without
+    # this, autogenerate would offer to drop them.
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def _run(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
         compare_type=True,
         transaction_per_migration=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

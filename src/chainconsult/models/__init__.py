@@ -4,6 +4,7 @@ from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
+from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import (
@@ -22,8 +23,11 @@ __all__ = [
     "ApplicationStatus",
     "AuditEntry",
     "Base",
+    "DeliveryStatus",
+    "EmailDelivery",
     "ExpertApplication",
     "ExpertProfile",
+    "JobFailure",
     "LoginFailureCounter",
     "Notification",
     "Plan",

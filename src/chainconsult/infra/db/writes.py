@@ -44,6 +44,12 @@ def _forget(session: Session, transaction: Any) -> None:
         session.info.pop(_WROTE, None)
 
 
+def mark_written(session: AsyncSession) -> None:
+    """Code that writes through the raw driver connection (procrastinate's defer) says so
+    here: those statements bypass the session's events."""
+    session.sync_session.info[_WROTE] = True
+
+
 def transaction_wrote(session: AsyncSession) -> bool:
     """True once the current transaction flushed ORM changes or ran a non-SELECT statement
     (unsure counts as written)."""

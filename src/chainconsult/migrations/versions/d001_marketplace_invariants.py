@@ -1,7 +1,7 @@
 """marketplace invariants and list indexes
 
 Revision ID: d001
-Revises: e1
+Revises: j2
 Create Date: 2026-11-26 14:05:00
 
 Backstops in the database for invariants the services also keep under row locks, so no
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "d001"
-down_revision: str | None = "e1"
+down_revision: str | None = "j2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,22 @@
+"""Background jobs on procrastinate (PostgreSQL): declare a task with ``task``, queue it with
+``defer`` inside the caller's transaction. Workers: runtime.py; schedules:
+chainconsult.schedules."""
+
+from chainconsult.infra.jobs.app import job_app, task
+from chainconsult.infra.jobs.defer import DeferOptions, defer
+from chainconsult.infra.jobs.queues import Queue
+from chainconsult.infra.jobs.resources import JobResources, job_transaction, resources
+from chainconsult.infra.jobs.retry import Backoff, PermanentJobError
+
+__all__ = [
+    "Backoff",
+    "DeferOptions",
+    "JobResources",
+    "PermanentJobError",
+    "Queue",
+    "defer",
+    "job_app",
+    "job_transaction",
+    "resources",
+    "task",
+]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.models.jobs import DeliveryStatus, EmailDelivery
+
+
+class EmailDeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self, *, key: str, kind: str, recipient: str, subject: str, message_id: str
+    ) -> str:
+        """Record an attempt for ``key`` and return the status it had before: a new key
+        comes back as ``sending``."""
+        statement = (
+            insert(EmailDelivery)
+            .values(
+                idempotency_key=key,
+                kind=kind,
+                recipient=recipient,
+                subject=subject,
+                message_id=message_id,
+                status=DeliveryStatus.sending,
+                attempts=1,
+            )
+            .on_conflict_do_update(
+                index_elements=[EmailDelivery.idempotency_key],
+                set_={
+                    "attempts": EmailDelivery.attempts + 1,
+                    "updated_at": func.now(),
+                },
+            )
+            .returning(EmailDelivery.status)
+        )
+        return str((await self.session.execute(statement)).scalar_one())
+
+    async def finish(self, *, key: str, status: DeliveryStatus, error: str | None) -> None:
+        values: dict[str, object] = {
+            "status": status,
+            "last_error": error,
+            "updated_at": func.now(),
+        }
+        if status is DeliveryStatus.sent:
+            values["sent_at"] = func.now()
+        await self.session.execute(
+            update(EmailDelivery).where(EmailDelivery.idempotency_key == key).values(**values)
+        )
+
+    async def note_error(self, *, key: str, error: str) -> None:
+        await self.session.execute(
+            update(EmailDelivery)
+            .where(EmailDelivery.idempotency_key == key)
+            .values(last_error=error, updated_at=func.now())
+        )

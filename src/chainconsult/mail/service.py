@@ -1,0 +1,115 @@
+"""Delivering one email at most once per idempotency key, as far as the outcome is known.
+
+Each attempt first records the key (own transaction), then sends, then records the outcome
+(own transaction). A key already recorded as sent or dropped is not sent again, so a job
+re-run after a crash, a manual retry, or a second job for the same event sends nothing
+twice. The one gap no SMTP client can close: a crash after the server accepted the message
+and before the outcome was written. The Message-ID is derived from the key, so such a
+duplicate carries the same id and mail clients show it once."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chainconsult.config import EmailService, Settings
+from chainconsult.infra.email import EmailRejected, Mailer, OutgoingEmail, build_mailer
+from chainconsult.infra.jobs import PermanentJobError
+from chainconsult.mail.rendering import templates
+from chainconsult.mail.repository import EmailDeliveryRepository
+from chainconsult.models.jobs import DeliveryStatus
+
+log = structlog.get_logger("chainconsult.email")
+
+
+class Outcome(StrEnum):
+    sent = "sent"
+    dropped = "dropped"
+    already_done = "already_done"
+
+
+def message_id(key: str, sender: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    domain = sender.rsplit("@", 1)[-1].strip("> ") or "chainconsult.invalid"
+    return f"<{digest}@{domain}>"
+
+
+class EmailOutbox:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer or build_mailer(settings.email)
+
+    async def deliver(
+        self,
+        *,
+        key: str,
+        kind: str,
+        to: str,
+        display_name: str,
+        context: dict[str, Any],
+    ) -> Outcome:
+        """Render and send ``kind`` to ``to``; raises PermanentJobError when it can never
+        be delivered, any other error when a later attempt may succeed."""
+        try:
+            rendered = templates.render(
+                kind,
+                {
+                    **context,
+                    "display_name": display_name,
+                    "email": to,
+                    "public_url": str(self.settings.email.public_url).rstrip("/"),
+                },
+            )
+        except Exception as exc:
+            raise PermanentJobError(f"email {kind!r} cannot be rendered: {exc}") from exc
+        email = OutgoingEmail(
+            to=to,
+            to_name=display_name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id(key, self.settings.email.smtp_from),
+        )
+        async with self.sessionmaker() as session, session.begin():
+            before = await EmailDeliveryRepository(session).claim(
+                key=key,
+                kind=kind,
+                recipient=to,
+                subject=email.subject,
+                message_id=email.message_id,
+            )
+        if before in {DeliveryStatus.sent, DeliveryStatus.dropped}:
+            log.info("email_already_delivered", key=key, status=before)
+            return Outcome.already_done
+        try:
+            await self.mailer.send(email)
+        except EmailRejected as exc:
+            await self._finish(key, DeliveryStatus.failed, str(exc))
+            raise PermanentJobError(str(exc)) from exc
+        except Exception as exc:
+            await self._note_error(key, f"{type(exc).__name__}: {exc}")
+            raise
+        if self.settings.email.service is EmailService.disabled:
+            await self._finish(key, DeliveryStatus.dropped, None)
+            return Outcome.dropped
+        await self._finish(key, DeliveryStatus.sent, None)
+        return Outcome.sent
+
+    async def _finish(self, key: str, status: DeliveryStatus, error: str | None) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await EmailDeliveryRepository(session).finish(key=key, status=status, error=error)
+
+    async def _note_error(self, key: str, error: str) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await EmailDeliveryRepository(session).note_error(key=key, error=error[:2000])

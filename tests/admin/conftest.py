@@ -1,0 +1,3 @@
+from tests.infra.jobs.conftest import job_resources, job_settings, sessionmaker
+
+__all__ = ["job_resources", "job_settings", "sessionmaker"]

@@ -1,0 +1,110 @@
+"""Transactional enqueue: a job deferred in a request exists if and only if the request's
+transaction commits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter
+from httpx import ASGITransport, AsyncClient
+
+from chainconsult.app import create_app
+from chainconsult.config import Settings
+from chainconsult.errors import Conflict
+from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.jobs import DeferOptions, defer
+from chainconsult.models import Account
+from tests.helpers import count_rows
+from tests.infra.jobs.conftest import jobs
+from tests.infra.jobs.tasks import record
+
+router = APIRouter()
+
+
+@router.post("/test/defer")
+async def defer_then_maybe_fail(
+    session: DbSession, label: str, fail: bool = False
+) -> dict[str, int | None]:
+    job_id = await defer(session, record, label=label)
+    if fail:
+        raise Conflict("forced failure after the job was deferred")
+    return {"job_id": job_id}
+
+
+@router.post("/test/defer-locked")
+async def defer_twice_with_a_queueing_lock(session: DbSession, email: str) -> dict[str, object]:
+    first = await defer(session, record, DeferOptions(queueing_lock="digest"), label="one")
+    second = await defer(session, record, DeferOptions(queueing_lock="digest"), label="two")
+    # The request's own writes carry on after the refused second job.
+    session.add(Account(email=email, password_hash="x", display_name="Locked"))
+    await session.flush()
+    return {"first": first, "second": second}
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    app = create_app(settings)
+    app.include_router(router)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_a_request_that_fails_after_deferring_leaves_no_job(
+    app_client: AsyncClient, database_url: str
+) -> None:
+    response = await app_client.post("/test/defer", params={"label": "doomed", "fail": True})
+
+    assert response.status_code == 409
+    assert jobs(database_url, "tests.record") == []
+
+
+async def test_a_committed_request_always_has_its_job(
+    app_client: AsyncClient, database_url: str
+) -> None:
+    ids = []
+    for n in range(20):
+        response = await app_client.post("/test/defer", params={"label": f"kept-{n}"})
+        assert response.status_code == 200
+        ids.append(response.json()["job_id"])
+
+    rows = jobs(database_url, "tests.record")
+    assert [row["id"] for row in rows] == ids
+    assert [row["args"] for row in rows] == [{"label": f"kept-{n}"} for n in range(20)]
+    assert {row["status"] for row in rows} == {"todo"}
+    assert {(row["queue_name"], row["priority"]) for row in rows} == {("low", 0)}
+
+
+async def test_a_queueing_lock_conflict_skips_the_job_without_aborting_the_request(
+    app_client: AsyncClient, database_url: str
+) -> None:
+    response = await app_client.post("/test/defer-locked", params={"email": "l@example.com"})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert isinstance(body["first"], int)
+    assert body["second"] is None
+    assert [row["args"] for row in jobs(database_url, "tests.record")] == [{"label": "one"}]
+    assert count_rows(database_url, "accounts") == 1
+
+
+async def test_registration_defers_the_welcome_email_in_its_transaction(
+    client: AsyncClient, database_url: str
+) -> None:
+    created = await client.post(
+        "/api/v2/auth/register",
+        json={"email": "ada@example.com", "password": "x" * 12, "display_name": "Ada"},
+    )
+    duplicate = await client.post(
+        "/api/v2/auth/register",
+        json={"email": "ADA@example.com", "password": "x" * 12, "display_name": "Ada 2"},
+    )
+
+    assert created.status_code == 201
+    assert duplicate.status_code == 409
+    welcome = jobs(database_url, "accounts.send_welcome_email")
+    assert [row["args"] for row in welcome] == [{"account_id": created.json()["id"]}]
+    assert welcome[0]["queue_name"] == "default"

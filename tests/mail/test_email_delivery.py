@@ -1,0 +1,459 @@
+"""Email through a real SMTP server (aiosmtpd): the right message for registration and
+for each notification, retries while the server is down, one message per idempotency key,
+no retry for a refused recipient, console and disabled modes, STARTTLS, TLS and login."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chainconsult.app import create_app
+from chainconsult.config import Settings
+from chainconsult.infra.jobs import Backoff, JobResources
+from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.mail import jobs as mail_jobs
+from chainconsult.mail.jobs import defer_notification_email
+from chainconsult.mail.rendering import templates
+from chainconsult.mail.schemas import PAYLOADS
+from chainconsult.schedules import worker_resources
+from tests.conftest import make_settings
+from tests.helpers import PASSWORD
+from tests.infra.jobs.conftest import FAST_JOBS, drain, eventually, jobs, query, running_worker
+from tests.smtp import SmtpSink, free_port
+
+PROJECT_ID = "0b8f3f5e-8d7e-4c55-a0e8-3f4a1f6c2d10"
+PUBLIC_URL = "https://chainconsult.example"
+SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
+    "application_decided": {"decision": "approved", "note": "Strong Solidity portfolio."},
+    "new_proposal": {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "expert_name": "Grace Hopper",
+        "price_amount": "4500.00",
+        "price_currency": "USDC",
+        "estimated_days": 12,
+    },
+    "proposal_accepted": {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "client_name": "Acme Labs",
+    },
+    "proposal_declined": {"project_id": PROJECT_ID, "project_title": "Audit the bridge"},
+    "project_completed": {"project_id": PROJECT_ID, "project_title": "Audit the bridge"},
+    "review_received": {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "rating": 5,
+        "text": "Found two critical bugs <before> launch.",
+    },
+    "matching_project": {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "skills": ["solidity", "audit"],
+        "chains": ["ethereum"],
+    },
+}
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+def smtp_settings(database_url: str, tmp_path: Path, port: int, **env: Any) -> Settings:
+    values: dict[str, Any] = {
+        "REDIS_URL": None,
+        "EMAIL_SERVICE": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_TLS": "none",
+        "SMTP_FROM": "chainconsult <no-reply@chainconsult.example>",
+        "SMTP_TIMEOUT_SECONDS": "5",
+        "PUBLIC_URL": PUBLIC_URL,
+        **FAST_JOBS,
+    }
+    values.update(env)
+    return make_settings(database_url, tmp_path, **values)
+
+
+@pytest.fixture
+def mail_settings(database_url: str, tmp_path: Path, sink: SmtpSink) -> Settings:
+    return smtp_settings(database_url, tmp_path, sink.port)
+
+
+def resources_for(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> JobResources:
+    return worker_resources(settings, sessionmaker)
+
+
+async def notify(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    kind: str,
+    *,
+    to: str = "grace@example.com",
+    key: str | None = None,
+    name: str = "Grace Hopper",
+) -> int | None:
+    async with sessionmaker() as session, session.begin():
+        return await defer_notification_email(
+            session,
+            to=to,
+            display_name=name,
+            kind=kind,  # type: ignore[arg-type]
+            payload=SAMPLE_PAYLOADS[kind],
+            idempotency_key=key or f"{kind}:{uuid.uuid4()}",
+        )
+
+
+@pytest.fixture
+async def app_client(mail_settings: Settings) -> AsyncIterator[AsyncClient]:
+    app = create_app(mail_settings)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_registration_delivers_a_welcome_email_with_the_right_content(
+    app_client: AsyncClient,
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+) -> None:
+    response = await app_client.post(
+        "/api/v2/auth/register",
+        json={
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "display_name": "Ada <Lovelace>",
+            "role": "expert",
+        },
+    )
+    assert response.status_code == 201
+
+    await drain(resources_for(mail_settings, sessionmaker))
+
+    [mail] = sink.wait_for(1)
+    assert mail.recipients == ["ada@example.com"]
+    assert mail.sender == "no-reply@chainconsult.example"
+    assert mail.message["To"] == '"Ada <Lovelace>" <ada@example.com>'
+    assert mail.message["Subject"] == "Welcome to chainconsult, Ada <Lovelace>"
+    text = mail.part("plain")
+    assert text.startswith("Hello Ada <Lovelace>,\n")
+    assert "Your chainconsult account for ada@example.com is ready." in text
+    assert f"{PUBLIC_URL}/experts/apply" in text
+    html = mail.part("html")
+    assert "Hello Ada &lt;Lovelace&gt;," in html
+    assert f'href="{PUBLIC_URL}/experts/apply"' in html
+    assert "<title>Welcome to chainconsult, Ada &lt;Lovelace&gt;</title>" in html
+
+
+async def test_an_accepted_proposal_delivers_the_right_message(
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+) -> None:
+    await notify(sessionmaker, "proposal_accepted", to="grace@example.com")
+
+    await drain(resources_for(mail_settings, sessionmaker))
+
+    [mail] = sink.wait_for(1)
+    assert mail.recipients == ["grace@example.com"]
+    assert mail.message["Subject"] == 'Your proposal for "Audit the bridge" was accepted'
+    text = mail.part("plain")
+    assert 'Acme Labs accepted your proposal for "Audit the bridge".' in text
+    assert f"{PUBLIC_URL}/projects/{PROJECT_ID}" in text
+    assert "<strong>Acme Labs</strong> accepted your proposal" in mail.part("html")
+
+
+@pytest.mark.parametrize("kind", sorted(PAYLOADS))
+def test_every_notification_kind_renders_a_subject_text_and_html(kind: str) -> None:
+    rendered = templates.render(
+        kind,
+        {
+            **PAYLOADS[kind].model_validate(SAMPLE_PAYLOADS[kind]).model_dump(mode="json"),
+            "display_name": "Grace",
+            "email": "grace@example.com",
+            "public_url": PUBLIC_URL,
+        },
+    )
+
+    assert rendered.subject
+    assert "\n" not in rendered.subject
+    assert rendered.text.startswith("Hello Grace,\n")
+    assert '<p style="margin:0 0 16px">Hello Grace,</p>' in rendered.html
+    assert "{{" not in rendered.text + rendered.html
+    if kind == "review_received":
+        assert "&lt;before&gt;" in rendered.html
+        assert "<before>" in rendered.text
+
+
+def test_templates_exist_for_exactly_the_known_kinds() -> None:
+    assert templates.kinds() == {*PAYLOADS, "welcome"}
+
+
+async def test_a_bad_payload_fails_the_caller_not_a_job_later(
+    sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    with pytest.raises(ValueError, match="rating"):
+        async with sessionmaker() as session, session.begin():
+            await defer_notification_email(
+                session,
+                to="grace@example.com",
+                display_name="Grace",
+                kind="review_received",
+                payload={"project_id": PROJECT_ID, "project_title": "X", "rating": 9},
+                idempotency_key="review:bad",
+            )
+    assert jobs(database_url) == []
+
+
+async def test_with_the_smtp_server_down_the_job_retries_with_growing_delays_then_delivers(
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The production schedule starts at 10 s; the same curve, scaled down for the test.
+    monkeypatch.setattr(
+        mail_jobs.send_notification_email,
+        "retry_strategy",
+        Backoff(max_attempts=10, base_seconds=0.5),
+    )
+    port = free_port()
+    settings = smtp_settings(database_url, tmp_path, port)
+    job_id = await notify(sessionmaker, "project_completed", to="down@example.com", key="done:1")
+    server = SmtpSink(port)
+
+    async def failures() -> int:
+        rows = query(database_url, "SELECT count(*) AS n FROM job_failures")
+        return int(rows[0]["n"])
+
+    try:
+        async with running_worker(resources_for(settings, sessionmaker), concurrency=1):
+            await eventually(lambda: _at_least(failures, 3), timeout=20)
+            server.start()
+            await eventually(lambda: _status(database_url, job_id, "succeeded"), timeout=20)
+    finally:
+        server.stop()
+
+    assert len(server.messages_to("down@example.com")) == 1
+    attempts = [
+        row["at"]
+        for row in query(
+            database_url,
+            "SELECT created_at AS at FROM job_failures WHERE job_id = %(id)s ORDER BY id",
+            {"id": job_id},
+        )
+    ]
+    delivery = query(
+        database_url,
+        "SELECT status, attempts, sent_at, last_error FROM email_deliveries"
+        " WHERE idempotency_key = 'done:1'",
+    )[0]
+    attempts.append(delivery["sent_at"])
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
+    assert len(gaps) >= 3
+    assert all(earlier < later for earlier, later in itertools.pairwise(gaps))
+    errors = query(
+        database_url, "SELECT error FROM job_failures WHERE job_id = %(id)s", {"id": job_id}
+    )
+    assert all("Connect" in row["error"] for row in errors)
+    assert delivery["status"] == "sent"
+    assert delivery["attempts"] == len(attempts)
+    assert delivery["last_error"] is None
+
+
+async def test_one_email_per_idempotency_key_even_when_its_job_runs_again(
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+    database_url: str,
+) -> None:
+    first = await notify(sessionmaker, "proposal_declined", key="declined:42")
+    second = await notify(sessionmaker, "proposal_declined", key="declined:42")
+    resources = resources_for(mail_settings, sessionmaker)
+    await drain(resources)
+    # A worker that sent the email and died before marking the job done: the job runs again.
+    query(
+        database_url,
+        "UPDATE procrastinate_jobs SET status = 'todo' WHERE id = %(id)s",
+        {"id": first},
+    )
+    await drain(resources)
+
+    assert len(sink.received) == 1
+    assert {row["status"] for row in jobs(database_url)} == {"succeeded"}
+    assert {row["id"] for row in jobs(database_url)} == {first, second}
+    assert query(
+        database_url,
+        "SELECT status, attempts FROM email_deliveries WHERE idempotency_key = 'declined:42'",
+    ) == [{"status": "sent", "attempts": 3}]
+
+
+async def test_a_refused_recipient_fails_the_job_at_once_without_retrying(
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+    database_url: str,
+) -> None:
+    sink.refuse.add("ghost@example.com")
+    job_id = await notify(sessionmaker, "matching_project", to="ghost@example.com", key="m:1")
+
+    await drain(resources_for(mail_settings, sessionmaker))
+
+    assert sink.received == []
+    [row] = jobs(database_url)
+    assert (row["id"], row["status"], row["attempts"]) == (job_id, "failed", 1)
+    [delivery] = query(
+        database_url, "SELECT status, last_error FROM email_deliveries WHERE idempotency_key='m:1'"
+    )
+    assert delivery["status"] == "failed"
+    assert "550" in delivery["last_error"]
+
+
+@pytest.fixture
+def email_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[dict[str, Any]]]:
+    """The structured log lines of chainconsult.email, as the deployment's logging emits
+    them (structlog through the standard library)."""
+    configure_logging("WARNING")
+    caplog.set_level(logging.INFO, logger="chainconsult.email")
+    return lambda: [record.msg for record in caplog.records if isinstance(record.msg, dict)]
+
+
+async def test_console_mode_writes_the_message_to_the_log(
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    email_log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        REDIS_URL=None,
+        EMAIL_SERVICE="console",
+        PUBLIC_URL=PUBLIC_URL,
+        **FAST_JOBS,
+    )
+    await notify(sessionmaker, "project_completed", to="dev@example.com", key="c:1")
+
+    await drain(resources_for(settings, sessionmaker))
+
+    logs = email_log()
+    [printed] = [entry for entry in logs if entry["event"] == "email"]
+    assert printed["to"] == "dev@example.com"
+    assert printed["subject"] == '"Audit the bridge" is complete'
+    assert f"{PUBLIC_URL}/projects/{PROJECT_ID}/review" in printed["text"]
+
+
+async def test_disabled_mode_drops_the_message_with_a_log_line_once(
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    email_log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, REDIS_URL=None, EMAIL_SERVICE="disabled", **FAST_JOBS
+    )
+    await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
+    await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
+
+    await drain(resources_for(settings, sessionmaker))
+
+    logs = email_log()
+    dropped = [entry for entry in logs if entry["event"] == "email_dropped"]
+    assert [(entry["to"], entry["reason"]) for entry in dropped] == [
+        ("off@example.com", "EMAIL_SERVICE=disabled")
+    ]
+    assert query(
+        database_url, "SELECT status FROM email_deliveries WHERE idempotency_key = 'd:1'"
+    ) == [{"status": "dropped"}]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+# aiosmtpd warns that it requires AUTH without STARTTLS: under implicit TLS it need not.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_smtp_over_starttls_or_implicit_tls_with_a_login(
+    mode: str,
+    certificate: tuple[Path, Path],
+    database_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = SmtpSink(
+        tls_context=context, implicit_tls=mode == "tls", credentials=("mailer", "s3cret-pass")
+    ).start()
+    settings = smtp_settings(
+        database_url,
+        tmp_path,
+        server.port,
+        SMTP_TLS=mode,
+        SMTP_CA_FILE=str(cert),
+        SMTP_USERNAME="mailer",
+        SMTP_PASSWORD="s3cret-pass",
+    )
+    try:
+        await notify(sessionmaker, "new_proposal", to="client@example.com", key=f"tls:{mode}")
+        await drain(resources_for(settings, sessionmaker))
+        [mail] = server.wait_for(1)
+    finally:
+        server.stop()
+
+    assert mail.tls is True
+    assert mail.authenticated_as == "mailer"
+    assert mail.message["Subject"] == 'New proposal on "Audit the bridge"'
+    assert "4500.00 USDC, about 12 days." in mail.part("plain")
+
+
+async def _at_least(count: Any, minimum: int) -> bool:
+    return bool(await count() >= minimum)
+
+
+async def _status(database_url: str, job_id: int | None, status: str) -> bool:
+    return any(row["id"] == job_id and row["status"] == status for row in jobs(database_url))
