@@ -136,15 +136,17 @@ def explain_database(postgres_server_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
     rendered = url.set(database=name).render_as_string(hide_password=False)
-    migrate(rendered, echo=lambda _line: None)
-    with psycopg.connect(rendered.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(SEED.format(rows=ROWS))  # type: ignore[arg-type]
-        # What autovacuum does to a live database: statistics, and GIN pending lists merged
-        # into the index (until then the planner rightly prices GIN scans high).
-        conn.execute("VACUUM ANALYZE")
-    yield rendered
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        migrate(rendered, echo=lambda _line: None)
+        with psycopg.connect(rendered.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(SEED.format(rows=ROWS))  # type: ignore[arg-type]
+            # What autovacuum does to a live database: statistics, and GIN pending lists
+            # merged into the index (until then the planner rightly prices GIN scans high).
+            conn.execute("VACUUM ANALYZE")
+        yield rendered
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
