@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check static format lint typecheck lock migration clean
+.PHONY: help install run test check static format lint typecheck lock migration clean api-guide
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ lock: ## Re-resolve dependencies into constraints.txt (newest versions that fit 
 
 migration: $(STAMP) ## New Alembic migration from model changes: make migration m="what changed"
 	$(BIN)/python -m chainconsult.infra.db.new_migration "$(m)"
+
+api-guide: $(STAMP) ## Regenerate docs/api-versions.md (the v1 -> v2 migration guide) from the declared changes
+	$(BIN)/chainconsult api-guide --output docs/api-versions.md
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

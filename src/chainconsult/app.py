@@ -25,7 +25,6 @@ from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
-from chainconsult.infra.openapi_problems import install_problem_openapi
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.privacy.endpoints import router as privacy_router
@@ -118,7 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = settings.secret_key()
     app.state.started_monotonic = time.monotonic()
     install_problem_handlers(app)
-    install_problem_openapi(app)
     app.include_router(health_router)
     app.include_router(api_v2_router())
     install_middleware(app, settings)

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -320,6 +321,33 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     with _database(_settings()) as settings:
         return asyncio.run(run(settings))
+
+
+@cli.command("api-guide")
+def api_guide(
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the guide to this file (default: print it)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when OUTPUT differs from the generated guide.")
+    ] = False,
+) -> None:
+    """Write the API v1 -> v2 migration guide (docs/api-versions.md) from the declared
+    version changes."""
+    from chainconsult.api_versions import migration_guide
+
+    text = migration_guide()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if check:
+        if not output.exists() or output.read_text() != text:
+            raise _fail(f"{output} is out of date: run `make api-guide`")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    typer.echo(f"wrote {output}", err=True)
 
 
 @cli.command("db-stats")

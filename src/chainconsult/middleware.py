@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 
 from chainconsult.accounts.identity import identify
+from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
@@ -64,10 +65,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     3. SecurityHeaders: outside every answer below, so a 429, 403 or 500 carries them too.
     4. CORS: answers preflights itself, and is outside the rate limit so that a 429 reaches
        the page's script readably instead of as an opaque network error.
-    5. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
+    5. ApiVersion: /api/v1 rewritten onto v2 (and its answers converted back), the unversioned
+       /api/... routed by header; everything inside sees v2 paths only, and every answer from
+       inside (a 429, a 413) reaches a v1 caller in v1 form with the v1 headers.
+    6. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs.
-    6. BodyGuard: size, JSON type and nesting depth, before validation.
-    7. CrashBarrier: innermost, so even a crash's 500 passes back through 1 to 6.
+    7. BodyGuard: size, JSON type and nesting depth, before validation.
+    8. CrashBarrier: innermost, so even a crash's 500 passes back through 1 to 7.
     """
     security = settings.security
     limits = settings.rate_limits
@@ -109,6 +113,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         policies=rate_limit_policies(settings),
         identify=identify,
     )
+    install_api_versions(app, settings)
     app.add_middleware(
         ExactOriginCORSMiddleware,
         allowed_origins=security.allowed_origins,

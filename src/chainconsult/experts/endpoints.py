@@ -4,13 +4,20 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from chainconsult.experts.schemas import DirectoryFilters, ExpertDetail, ExpertSort, ExpertSummary
 from chainconsult.experts.service import ExpertDirectory
 from chainconsult.experts.vocabulary import Chain, Currency, Skill
 from chainconsult.infra.db.session import DbSession
-from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.infra.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    TOTAL_COUNT_HEADER,
+    NumberedOffset,
+    Page,
+    offset_with_cursor,
+)
 
 router = APIRouter(prefix="/experts", tags=["experts"])
 
@@ -18,6 +25,7 @@ router = APIRouter(prefix="/experts", tags=["experts"])
 @router.get("", response_model=Page[ExpertSummary])
 async def search_experts(
     session: DbSession,
+    response: Response,
     skill: Annotated[
         list[Skill], Query(description="Repeat to require several skills.", max_length=10)
     ] = [],  # noqa: B006 - FastAPI copies query defaults
@@ -44,6 +52,7 @@ async def search_experts(
     sort: Annotated[ExpertSort, Query()] = ExpertSort.rating,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: NumberedOffset = None,
 ) -> Page[ExpertSummary]:
     """The public directory of approved experts. Cursor pagination: pass `next_cursor` back as
     `cursor` with the same filters; pages never repeat or skip an expert, even while others
@@ -59,6 +68,11 @@ async def search_experts(
         currency=currency,
         sort=sort,
     )
+    if offset is not None:
+        offset_with_cursor(offset, cursor)
+        page, total = await ExpertDirectory(session).numbered_page(filters, offset, limit)
+        response.headers[TOTAL_COUNT_HEADER] = str(total)
+        return page
     return await ExpertDirectory(session).search(filters, cursor, limit)
 
 

@@ -46,7 +46,12 @@ class ExpertRepository:
         return query
 
     async def page(
-        self, filters: DirectoryFilters, *, after: tuple[Any, uuid.UUID] | None, limit: int
+        self,
+        filters: DirectoryFilters,
+        *,
+        after: tuple[Any, uuid.UUID] | None,
+        limit: int,
+        offset: int = 0,
     ) -> list[ExpertProfile]:
         column, descending = _sort_key(filters.sort)
         query = self._filtered(filters)
@@ -57,7 +62,13 @@ class ExpertRepository:
             query = query.order_by(column.desc(), ExpertProfile.id.desc())
         else:
             query = query.order_by(column.asc(), ExpertProfile.id.asc())
+        if offset:
+            query = query.offset(offset)
         return list((await self.session.execute(query.limit(limit))).scalars())
+
+    async def count(self, filters: DirectoryFilters) -> int:
+        query = select(func.count()).select_from(self._filtered(filters).subquery())
+        return int((await self.session.execute(query)).scalar_one())
 
     async def get(self, expert_id: uuid.UUID) -> ExpertProfile | None:
         return await self.session.get(ExpertProfile, expert_id)

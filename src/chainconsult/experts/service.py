@@ -55,6 +55,15 @@ class ExpertDirectory:
             next_cursor=next_cursor,
         )
 
+    async def numbered_page(
+        self, filters: DirectoryFilters, offset: int, limit: int
+    ) -> tuple[Page[ExpertSummary], int]:
+        """A page by position, with the total: API v1's numbered pages. Unlike cursors,
+        offsets can repeat or skip an expert while others are added; v1 always had that."""
+        rows = await self.repository.page(filters, after=None, limit=limit, offset=offset)
+        page = Page[ExpertSummary](data=[ExpertSummary.model_validate(row) for row in rows])
+        return page, await self.repository.count(filters)
+
     async def get(self, expert_id: uuid.UUID) -> ExpertDetail:
         profile = await self.repository.get(expert_id)
         if profile is None:

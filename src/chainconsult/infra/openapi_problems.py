@@ -5,10 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from fastapi import FastAPI
 
 from chainconsult.infra.http import PROBLEM_JSON
 
@@ -53,14 +50,3 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema
-
-
-def install_problem_openapi(app: FastAPI) -> None:
-    build: Callable[[], dict[str, Any]] = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = document_problems(build())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from chainconsult.errors import BadRequest
@@ -18,6 +19,26 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+
+
+TOTAL_COUNT_HEADER = "X-Total-Count"
+NumberedOffset = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=1_000_000,
+        include_in_schema=False,
+        description="Rows to skip: how API v1's page numbers reach the v2 handler (see "
+        "infra/versioning). Answers with the total in X-Total-Count and no cursor.",
+    ),
+]
+"""A list route's numbered-page entry, kept out of the v2 document: v2 pages by cursor, but
+the v1 lists it serves were numbered pages with a total."""
+
+
+def offset_with_cursor(offset: int | None, cursor: str | None) -> None:
+    if offset is not None and cursor is not None:
+        raise BadRequest("Send either a cursor or an offset, not both.", parameter="offset")
 
 
 class Page(BaseModel, Generic[T]):

@@ -3,14 +3,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.admin.audit import Origin
+from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.db.transaction import unit_of_work
-from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.infra.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    TOTAL_COUNT_HEADER,
+    NumberedOffset,
+    Page,
+    offset_with_cursor,
+)
 from chainconsult.projects.schemas import (
     ProjectFilters,
     ProjectRequest,
@@ -20,7 +28,7 @@ from chainconsult.projects.schemas import (
     ReviewRequest,
     ReviewResponse,
 )
-from chainconsult.projects.service import ProjectService
+from chainconsult.projects.service import OpenProjects, ProjectService
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -44,6 +52,7 @@ async def submit_project(
 async def list_projects(
     principal: CurrentAccount,
     session: DbSession,
+    response: Response,
     view: Annotated[
         ProjectView,
         Query(description="`open`: open public projects; `mine`: yours; `invited`: invitations."),
@@ -52,9 +61,17 @@ async def list_projects(
     chain: Annotated[list[Chain], Query(max_length=10)] = [],  # noqa: B006
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: NumberedOffset = None,
 ) -> Page[ProjectResponse]:
     """Projects, newest first, with cursor pagination."""
     filters = ProjectFilters(skills=tuple(skill), chains=tuple(chain))
+    if offset is not None:
+        offset_with_cursor(offset, cursor)
+        if view is not ProjectView.open:
+            raise BadRequest("Numbered pages list only the open projects.", parameter="offset")
+        page, total = await OpenProjects(session).numbered_page(filters, offset, limit)
+        response.headers[TOTAL_COUNT_HEADER] = str(total)
+        return page
     return await ProjectService(session).listing(principal, view, filters, cursor, limit)
 
 

@@ -109,17 +109,26 @@ class ProjectRepository:
         )
         return list((await self.session.execute(query)).scalars())
 
-    async def open_public(
-        self, filters: ProjectFilters, *, after: Position | None, limit: int
-    ) -> list[Project]:
+    def _open_public(self, filters: ProjectFilters) -> Select[Project]:
         query = select(Project).where(
             Project.status == ProjectStatus.open, Project.visibility == Visibility.public
         )
-        query = self._narrowed(query, filters)
+        return self._narrowed(query, filters)
+
+    async def open_public(
+        self, filters: ProjectFilters, *, after: Position | None, limit: int, offset: int = 0
+    ) -> list[Project]:
+        query = self._open_public(filters)
         if after is not None:
             query = query.where(tuple_(Project.created_at, Project.id) < after)
         query = query.order_by(Project.created_at.desc(), Project.id.desc()).limit(limit)
+        if offset:
+            query = query.offset(offset)
         return list((await self.session.execute(query)).scalars())
+
+    async def count_open_public(self, filters: ProjectFilters) -> int:
+        query = select(func.count()).select_from(self._open_public(filters).subquery())
+        return int((await self.session.execute(query)).scalar_one())
 
     async def owned_by(
         self, client_id: uuid.UUID, filters: ProjectFilters, *, after: Position | None, limit: int

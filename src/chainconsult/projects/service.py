@@ -359,6 +359,14 @@ class OpenProjects:
         rows = await self.repository.open_public(filters, after=after, limit=limit + 1)
         return _page(rows, self._KIND, limit)
 
+    async def numbered_page(
+        self, filters: ProjectFilters, offset: int, limit: int
+    ) -> tuple[Page[ProjectResponse], int]:
+        """A page by position, with the total: API v1's numbered pages."""
+        rows = await self.repository.open_public(filters, after=None, limit=limit, offset=offset)
+        page = Page[ProjectResponse](data=[ProjectResponse.model_validate(row) for row in rows])
+        return page, await self.repository.count_open_public(filters)
+
 
 def _position(cursor: str | None, kind: str) -> Position | None:
     if cursor is None:

@@ -100,6 +100,13 @@ business_events_total = Counter(
     ["event"],
     namespace=NAMESPACE,
 )
+api_v1_requests_total = Counter(
+    "api_v1_requests_total",
+    "Requests served by the deprecated API v1, by method, v1 route template and client (the "
+    "User-Agent product name, capped to a bounded set; 'other' beyond it).",
+    ["method", "route", "client"],
+    namespace=NAMESPACE,
+)
 
 # Beyond the contract: added by the database resilience work.
 db_pool_wait_seconds = Histogram(

@@ -1,0 +1,25 @@
+"""The v1 form of the expert directory: numbered pages and a bare array, `name` for
+`display_name`, and the hourly rate as a whole number of US dollars."""
+
+from __future__ import annotations
+
+from chainconsult.infra.versioning import (
+    ListShape,
+    ObjectShape,
+    PageNumbers,
+    RenamedField,
+    V1Route,
+    WholeMoney,
+)
+
+EXPERT_V1 = ObjectShape(
+    (
+        RenamedField(v1="name", v2="display_name"),
+        WholeMoney(v1="hourly_rate", v2="hourly_rate"),
+    )
+)
+
+V1_ROUTES = (
+    V1Route("GET", "/experts", query=(PageNumbers(),), response=ListShape(EXPERT_V1)),
+    V1Route("GET", "/experts/{expert_id}", response=EXPERT_V1),
+)
