@@ -27,6 +27,8 @@ from chainconsult.infra.monitoring.multiproc import (
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from chainconsult.infra.db.stats import DatabaseStats
+
 cli = typer.Typer(
     name="chainconsult",
     help="Blockchain consultant marketplace: API server, job worker and operator tools.",
@@ -117,7 +119,9 @@ def serve(
                 # uvicorn's httptools protocol plus a header timeout (slowloris).
                 http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
                 timeout_keep_alive=ready.security.keep_alive_timeout_seconds,
-                timeout_graceful_shutdown=30,
+                # On SIGTERM: stop accepting, let in-flight requests finish for this long,
+                # then run the lifespan's shutdown (which closes the pools).
+                timeout_graceful_shutdown=ready.app.shutdown_grace_seconds,
             )
     except KeyboardInterrupt:
         pass
@@ -361,6 +365,40 @@ def api_guide(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     typer.echo(f"wrote {output}", err=True)
+
+
+@cli.command("db-stats")
+def db_stats(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of text tables.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Slowest statements to list.")] = 10,
+) -> None:
+    """Table sizes, index use, maintenance hints and the slowest statements
+    (pg_stat_statements, when the server has it)."""
+    import asyncio
+
+    import orjson
+
+    from chainconsult.infra.db.stats import render_text
+
+    with _database(_settings()) as settings:
+        stats = asyncio.run(_collect_stats(settings, limit))
+    if json_output:
+        typer.echo(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(render_text(stats))
+
+
+async def _collect_stats(settings: Settings, limit: int) -> DatabaseStats:
+    from chainconsult.infra.db.engine import build_engine
+    from chainconsult.infra.db.stats import collect_database_stats
+
+    engine = build_engine(settings.database, application_name="chainconsult-cli")
+    try:
+        return await collect_database_stats(engine, limit=limit)
+    finally:
+        await engine.dispose()
 
 
 def main() -> None:

@@ -91,6 +91,10 @@ class AppSettings(BaseSettings):
     """Minimum level of the JSON log lines written to standard output."""
     log_to_database: bool = Field(False, validation_alias="LOG_TO_DATABASE")
     """Store warnings, errors and alerts in the database for the status dashboard."""
+    shutdown_grace_seconds: int = Field(
+        30, ge=1, le=3600, validation_alias="SHUTDOWN_GRACE_SECONDS"
+    )
+    """Seconds `serve` lets in-flight requests finish after SIGTERM before cutting them off."""
 
     @field_validator("secret_key")
     @classmethod

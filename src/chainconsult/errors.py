@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from chainconsult.infra.db.faults import UNAVAILABLE, classify
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
 
 
@@ -102,6 +105,23 @@ class ServiceUnavailable(ChainconsultError):
     status_code = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class CommitOutcomeUnknown(ServiceUnavailable):
+    """The connection broke while the database was committing: the change may or may not
+    be stored, so it is never replayed automatically. No Retry-After: the caller should look
+    before repeating a write that is not idempotent."""
+
+    slug = "commit-outcome-unknown"
+    title = "Outcome unknown"
+
+    def __init__(
+        self,
+        detail: str = "The database connection was lost while saving; the change may or may "
+        "not have been stored. Check before repeating it.",
+        **kw: Any,
+    ) -> None:
+        super().__init__(detail, **kw)
 
 
 def field_error(field: str, message: str, kind: str = "value_error") -> dict[str, Any]:
@@ -206,6 +226,23 @@ async def _problem_from_http(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _problem_from_database(request: Request, exc: Exception) -> Response:
+    # Only transient faults are registered here (see install_problem_handlers), so a fault
+    # the classifier does not know is still a database outage, not a bug.
+    fault = classify(exc) or UNAVAILABLE
+    return ProblemResponse(
+        problem_body(
+            request.scope,
+            status=503,
+            title=fault.title,
+            detail=fault.detail,
+            type_=PROBLEM_BASE + fault.slug,
+        ),
+        status_code=503,
+        headers={"Retry-After": str(fault.retry_after_seconds)},
+    )
+
+
 async def _problem_from_data_error(request: Request, exc: Exception) -> Response:
     # SQLSTATE class 22 (data exception) and the driver's own refusals before sending: a value
     # the database cannot hold, which validation let through (a NUL character in text, a
@@ -232,5 +269,15 @@ async def _problem_from_data_error(request: Request, exc: Exception) -> Response
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _problem_from_data_error)
     app.add_exception_handler(ChainconsultError, _problem_from_error)
+    # Transient database faults: lost connections, restarts, pool and statement timeouts,
+    # unretried serialization failures. Integrity and programming errors stay 500s (bugs).
+    for transient in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ):
+        app.add_exception_handler(transient, _problem_from_database)
     app.add_exception_handler(RequestValidationError, _problem_from_validation)
     app.add_exception_handler(StarletteHTTPException, _problem_from_http)

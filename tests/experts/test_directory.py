@@ -4,8 +4,10 @@ pagination that neither repeats nor skips while experts are added between pages.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -32,6 +34,11 @@ def add_expert(
 ) -> str:
     """An approved expert straight in the tables: the directory reads only these rows."""
     expert_id = uuid.uuid4()
+    # The aggregates must agree (ck_expert_profiles_rating_consistent): round the count up to
+    # one whose star total gives exactly this average.
+    average = Fraction(Decimal(rating))
+    if count:
+        count = math.ceil(count / average.denominator) * average.denominator
     query(
         database_url,
         "INSERT INTO accounts (id, email, password_hash, display_name, role, plan, is_active) "
@@ -57,7 +64,7 @@ def add_expert(
         BASE + dt.timedelta(minutes=approved_minutes),
         Decimal(rating),
         count,
-        round(Decimal(rating) * count),
+        int(average * count),
     )
     return str(expert_id)
 

@@ -14,6 +14,7 @@ from chainconsult.applications.schemas import (
 )
 from chainconsult.applications.service import ApplicationService
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from chainconsult.models.experts import ApplicationStatus
 
@@ -28,7 +29,9 @@ async def apply(
     """Apply to become an expert (409 while an earlier application waits for a decision).
     Applying again after a rejection, or as an approved expert to change your public profile,
     adds a new revision; the live profile changes only when that revision is approved."""
-    application = await ApplicationService(session).submit(principal=principal, body=body)
+    application = await unit_of_work(
+        session, lambda s: ApplicationService(s).submit(principal=principal, body=body)
+    )
     return ApplicationResponse.model_validate(application)
 
 
@@ -57,8 +60,11 @@ async def start_review(
     application_id: uuid.UUID, admin: AdminAccount, session: DbSession, origin: Origin
 ) -> ApplicationResponse:
     """Move a submitted application to under_review, so other admins see it is taken."""
-    application = await ApplicationService(session).start_review(
-        application_id=application_id, admin=admin, origin=origin
+    application = await unit_of_work(
+        session,
+        lambda s: ApplicationService(s).start_review(
+            application_id=application_id, admin=admin, origin=origin
+        ),
     )
     return ApplicationResponse.model_validate(application)
 
@@ -73,7 +79,10 @@ async def decide(
 ) -> ApplicationResponse:
     """Approve or reject with a note. Approval publishes (or refreshes) the expert's profile
     and grants the expert role; the applicant is notified either way. 409 once decided."""
-    application = await ApplicationService(session).decide(
-        application_id=application_id, admin=admin, body=body, origin=origin
+    application = await unit_of_work(
+        session,
+        lambda s: ApplicationService(s).decide(
+            application_id=application_id, admin=admin, body=body, origin=origin
+        ),
     )
     return ApplicationResponse.model_validate(application)

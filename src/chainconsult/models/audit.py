@@ -17,8 +17,10 @@ class AuditEntry(IdMixin, Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_occurred", "occurred_at", "id"),
-        Index("ix_audit_log_actor_occurred", "actor_id", "occurred_at"),
-        Index("ix_audit_log_action_occurred", "action", "occurred_at"),
+        # Each ends in the id the cursor carries, so a filtered page is read in index order
+        # without sorting all of an actor's (or an action's) entries.
+        Index("ix_audit_log_actor_occurred", "actor_id", "occurred_at", "id"),
+        Index("ix_audit_log_action_occurred", "action", "occurred_at", "id"),
         Index("ix_audit_log_resource", "resource_type", "resource_id"),
     )
 

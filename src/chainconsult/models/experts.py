@@ -46,6 +46,8 @@ class ExpertApplication(IdMixin, TimestampMixin, Base):
             postgresql_where=text("status IN ('submitted', 'under_review')"),
         ),
         Index("ix_expert_applications_status_created", "status", "created_at", "id"),
+        # The vetting queue without a status filter, oldest first.
+        Index("ix_expert_applications_created", "created_at", "id"),
         CheckConstraint(
             "status IN ('submitted', 'under_review', 'approved', 'rejected')",
             name="status_known",
@@ -89,6 +91,13 @@ class ExpertProfile(TimestampMixin, Base):
         Index("ix_expert_profiles_rate_sort", "hourly_rate_amount", "id"),
         Index("ix_expert_profiles_newest_sort", "approved_at", "id"),
         CheckConstraint("rating_count >= 0 AND rating_sum >= 0", name="rating_nonnegative"),
+        # The aggregates agree with each other whatever path wrote them.
+        CheckConstraint(
+            "(rating_count = 0 AND rating_sum = 0 AND rating_avg = 0) OR "
+            "(rating_count > 0 AND rating_sum BETWEEN rating_count AND 5 * rating_count "
+            "AND rating_avg = round(rating_sum::numeric / rating_count, 2))",
+            name="rating_consistent",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

@@ -106,6 +106,13 @@ class Proposal(IdMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text("status IN ('pending', 'accepted')"),
         ),
+        # At most one accepted proposal per project: the backstop of the accept's row lock.
+        Index(
+            "uq_proposals_one_accepted",
+            "project_id",
+            unique=True,
+            postgresql_where=text("status = 'accepted'"),
+        ),
         Index("ix_proposals_project_created", "project_id", "created_at", "id"),
         Index("ix_proposals_expert_created", "expert_id", "created_at", "id"),
         CheckConstraint(

@@ -11,6 +11,7 @@ from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.cache import AppCache, cached_json
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -45,9 +46,12 @@ async def submit_project(
     """Submit a project request. Open projects per plan: free 2, pro 20, enterprise
     unlimited (403 `quota-exceeded` beyond). A public project notifies every approved expert
     sharing a skill and a chain with it; an invite-only one notifies only the invited."""
-    service = ProjectService(session)
-    project = await service.submit(principal=principal, body=body)
-    return await service.response(project, principal)
+    # The account row lock keeps concurrent submissions within the quota; the unit of work
+    # re-runs the submission if it loses a deadlock or its connection.
+    project = await unit_of_work(
+        session, lambda s: ProjectService(s).submit(principal=principal, body=body)
+    )
+    return await ProjectService(session).response(project, principal)
 
 
 @router.get(
@@ -117,11 +121,13 @@ async def update_project(
 ) -> ProjectResponse:
     """Edit your open project, or cancel it with `{"status": "cancelled"}` (open or in
     progress; pending proposals are declined). Admins may act on any project."""
-    service = ProjectService(session)
-    project = await service.update(
-        project_id=project_id, principal=principal, body=body, origin=origin
+    project = await unit_of_work(
+        session,
+        lambda s: ProjectService(s).update(
+            project_id=project_id, principal=principal, body=body, origin=origin
+        ),
     )
-    return await service.response(project, principal)
+    return await ProjectService(session).response(project, principal)
 
 
 @router.post("/{project_id}/complete", response_model=ProjectResponse)
@@ -129,9 +135,10 @@ async def complete_project(
     project_id: uuid.UUID, principal: CurrentAccount, session: DbSession
 ) -> ProjectResponse:
     """Mark the delivered work complete (project in progress; owner or admin)."""
-    service = ProjectService(session)
-    project = await service.complete(project_id=project_id, principal=principal)
-    return await service.response(project, principal)
+    project = await unit_of_work(
+        session, lambda s: ProjectService(s).complete(project_id=project_id, principal=principal)
+    )
+    return await ProjectService(session).response(project, principal)
 
 
 @router.post(
@@ -142,7 +149,10 @@ async def review_expert(
 ) -> ReviewResponse:
     """Rate the expert of your completed project, once (409 after that). The expert's rating
     average and count in the directory change in the same transaction."""
-    review = await ProjectService(session).review(
-        project_id=project_id, principal=principal, body=body
+    # One review per project: the project row lock and the unique index on reviews.project_id;
+    # the rating aggregates change in the same unit of work, by one atomic UPDATE.
+    review = await unit_of_work(
+        session,
+        lambda s: ProjectService(s).review(project_id=project_id, principal=principal, body=body),
     )
     return ReviewResponse.model_validate(review)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, status
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from chainconsult.proposals.schemas import ProposalRequest, ProposalResponse
 from chainconsult.proposals.service import ProposalService
@@ -24,8 +25,9 @@ async def propose(
 ) -> ProposalResponse:
     """Propose on an open project (approved experts only; not on your own project; one
     active proposal per project). The owner is notified."""
-    proposal = await ProposalService(session).submit(
-        project_id=project_id, principal=principal, body=body
+    proposal = await unit_of_work(
+        session,
+        lambda s: ProposalService(s).submit(project_id=project_id, principal=principal, body=body),
     )
     return ProposalResponse.model_validate(proposal)
 
@@ -50,7 +52,14 @@ async def accept(
 ) -> ProposalResponse:
     """Accept a pending proposal on your open project: the project moves to in_progress, every
     other pending proposal is declined, and each expert is notified."""
-    proposal = await ProposalService(session).accept(proposal_id=proposal_id, principal=principal)
+    # REPEATABLE READ: the accept acts on one snapshot; if the project changed after it was
+    # taken (another accept won the row lock), PostgreSQL refuses the lock with a
+    # serialization failure and the unit of work runs again on the new state (-> 409).
+    proposal = await unit_of_work(
+        session,
+        lambda s: ProposalService(s).accept(proposal_id=proposal_id, principal=principal),
+        isolation="REPEATABLE READ",
+    )
     return ProposalResponse.model_validate(proposal)
 
 
@@ -59,5 +68,8 @@ async def withdraw(
     proposal_id: uuid.UUID, principal: CurrentAccount, session: DbSession
 ) -> ProposalResponse:
     """Withdraw your pending proposal; you may propose again afterwards."""
-    proposal = await ProposalService(session).withdraw(proposal_id=proposal_id, principal=principal)
+    proposal = await unit_of_work(
+        session,
+        lambda s: ProposalService(s).withdraw(proposal_id=proposal_id, principal=principal),
+    )
     return ProposalResponse.model_validate(proposal)

@@ -135,7 +135,9 @@ def test_a_failing_check_makes_the_draft_status_fail() -> None:
         database_ok=False,
         redis_configured=False,
         redis_ok=None,
-        pool=PoolState(size=5, checked_out=0, overflow=0, capacity=15, exhausted_for_s=0),
+        pool=PoolState(
+            size=5, checked_out=0, overflow=0, capacity=15, exhausted_for_s=0, stays_exhausted=False
+        ),
         jobs=None,
         process={"rss_bytes": 1.0, "cpu_percent": 0.0, "open_fds": 3.0},
         memory_ratio=0.5,

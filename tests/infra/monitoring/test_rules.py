@@ -20,7 +20,9 @@ CALM = HealthReport(
     database_ok=True,
     redis_configured=True,
     redis_ok=True,
-    pool=PoolState(size=20, checked_out=1, overflow=0, capacity=30, exhausted_for_s=0),
+    pool=PoolState(
+        size=20, checked_out=1, overflow=0, capacity=30, exhausted_for_s=0, stays_exhausted=False
+    ),
     jobs=JobQueueStats(installed=True, depth_by_queue={"default": 3}, oldest_age_s=2.0),
     process={"rss_bytes": 100e6, "cpu_percent": 5.0, "open_fds": 20.0},
     memory_ratio=0.4,

@@ -1,5 +1,8 @@
 """One transaction per request: it commits when the handler returns, before the response is
-sent, and rolls back on any error. Services only ``flush``; they never commit."""
+sent, and rolls back on any error. Services only ``flush``; they never commit.
+
+Writes whose invariants race with other requests run through ``unit_of_work``
+(transaction.py) instead, which commits on its own and can run the work again."""
 
 from __future__ import annotations
 
@@ -7,7 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chainconsult.errors import CommitOutcomeUnknown
+from chainconsult.infra.db.faults import is_connection_loss
+from chainconsult.infra.db.writes import transaction_wrote
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -19,15 +28,52 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with _sessionmaker(request)() as session:
-        async with session.begin():
+        try:
             yield session
+        except BaseException:
+            discard_after_commit(session)
+            await session.rollback()
+            raise
+        await commit(session)
         await run_after_commit(session)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Flush, then commit. A failure while flushing is an ordinary error (nothing was
+    stored); a connection lost during the COMMIT of a transaction that wrote leaves the
+    outcome unknown, which the caller hears as ``CommitOutcomeUnknown`` and which is never
+    replayed. (Had it only read, the loss is an ordinary transient fault.)"""
+    if not session.in_transaction():
+        return
+    await session.flush()
+    wrote = transaction_wrote(session)
+    try:
+        await session.commit()
+    except sa_exc.DBAPIError as exc:
+        discard_after_commit(session)
+        if wrote and is_connection_loss(exc):
+            raise CommitOutcomeUnknown() from exc
+        raise
+
+
+async def statement_timeout(session: AsyncSession, milliseconds: int) -> None:
+    """Change DATABASE_STATEMENT_TIMEOUT for the rest of this transaction only: lower for a
+    query that must never be slow, higher for a known heavy report (0: no limit)."""
+    if milliseconds < 0:
+        raise ValueError("milliseconds must be >= 0")
+    # SET takes no bind parameters; int() keeps the value a plain number.
+    await session.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run ``callback`` once the current transaction has committed (never on rollback): cache
     invalidation and other effects that must not be seen before the data is."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def discard_after_commit(session: AsyncSession) -> None:
+    """Forget the callbacks of a transaction that did not commit."""
+    session.info.pop("after_commit", None)
 
 
 async def run_after_commit(session: AsyncSession) -> None:

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import psutil
 import structlog
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chainconsult.infra.db.pool import pool_status
 from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.exposition import data_dir_disk, dependency_up, sample_process
 from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
@@ -33,7 +33,6 @@ STALE_GRACE_S = 3.0
 """How long past the cache period a report may still be served while a new one is made.
 Longer than a whole probe can take (each dependency has PROBE_TIMEOUT_S), so under load no
 request waits for a probe; a report is then at most cache period + one probe old."""
-POOL_EXHAUSTED_GRACE_S = 5.0
 """A pool with no free connection for this long makes the node not ready."""
 MEMORY_WARN_RATIO = 0.90
 DISK_WARN_RATIO = 0.90
@@ -68,10 +67,8 @@ class PoolState:
     overflow: int
     capacity: int
     exhausted_for_s: float
-
-    @property
-    def stays_exhausted(self) -> bool:
-        return self.exhausted_for_s >= POOL_EXHAUSTED_GRACE_S
+    stays_exhausted: bool
+    """No free connection for longer than a caller may wait (infra.db.pool's verdict)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,46 +112,21 @@ class HealthReport:
 
 
 class PoolWatch:
-    """Remembers since when the request pool has had no free connection. Pool events keep it
-    exact between probes: the moment the last free connection is taken, and the moment one
-    comes back."""
+    """The request pool as infra.db.pool accounts for it: saturation is measured from the
+    first caller that had to wait, so a busy pool that still serves everyone is not sick."""
 
-    def __init__(self, engine: AsyncEngine, max_overflow: int) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.max_overflow = max_overflow
-        self._exhausted_since: float | None = None
-        event.listen(engine.sync_engine.pool, "checkout", self._on_checkout)
-        event.listen(engine.sync_engine.pool, "checkin", self._on_checkin)
-
-    def _capacity(self, pool: Any) -> int:
-        return int(pool.size()) + self.max_overflow
-
-    def _on_checkout(self, *_: Any) -> None:
-        pool: Any = self.engine.pool
-        if self._exhausted_since is None and int(pool.checkedout()) >= self._capacity(pool):
-            self._exhausted_since = time.monotonic()
-
-    def _on_checkin(self, *_: Any) -> None:
-        self._exhausted_since = None
 
     def observe(self) -> PoolState:
-        pool: Any = self.engine.pool
-        size = int(pool.size())
-        checked_out = int(pool.checkedout())
-        overflow = max(0, int(pool.overflow()))
-        capacity = self._capacity(pool)
-        now = time.monotonic()
-        if checked_out < capacity:
-            self._exhausted_since = None
-        elif self._exhausted_since is None:
-            self._exhausted_since = now
-        since = self._exhausted_since
+        status = pool_status(self.engine)
         return PoolState(
-            size=size,
-            checked_out=checked_out,
-            overflow=overflow,
-            capacity=capacity,
-            exhausted_for_s=0.0 if since is None else now - since,
+            size=status.size,
+            checked_out=status.checked_out,
+            overflow=status.overflow,
+            capacity=status.capacity,
+            exhausted_for_s=status.exhausted_seconds,
+            stays_exhausted=status.exhausted,
         )
 
 

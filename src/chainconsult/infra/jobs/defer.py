@@ -15,6 +15,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.db.writes import mark_written
+
 P = ParamSpec("P")
 
 
@@ -46,6 +48,8 @@ async def defer(
     options = options or DeferOptions()
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
+    # Written on the raw connection, unseen by the session: a COMMIT lost now is a write's.
+    mark_written(session)
     deferrer = task.configure(
         connection=raw,
         lock=options.lock,

@@ -13,6 +13,7 @@ from procrastinate import sql as procrastinate_sql
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.db.writes import mark_written
 from chainconsult.infra.jobs.app import job_app
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.monitoring.metrics import jobs_queue_depth, jobs_total
@@ -168,6 +169,8 @@ async def _status(session: AsyncSession, job_id: int) -> tuple[str, str]:
 
 async def _raw(session: AsyncSession) -> Any:
     connection = await session.connection()
+    # Written on the raw connection, unseen by the session: a COMMIT lost now is a write's.
+    mark_written(session)
     return (await connection.get_raw_connection()).driver_connection
 
 

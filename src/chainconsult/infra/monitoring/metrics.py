@@ -107,3 +107,11 @@ api_v1_requests_total = Counter(
     ["method", "route", "client"],
     namespace=NAMESPACE,
 )
+
+# Beyond the contract: added by the database resilience work.
+db_pool_wait_seconds = Histogram(
+    "db_pool_wait_seconds",
+    "Time a caller waited for a pooled database connection (includes opening a new one).",
+    namespace=NAMESPACE,
+    buckets=_LATENCY_BUCKETS,
+)

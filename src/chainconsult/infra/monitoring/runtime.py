@@ -130,7 +130,7 @@ def build_monitoring(
                 settings.redis.url.get_secret_value() if settings.redis.url is not None else None
             ),
         ),
-        pool_watch=PoolWatch(engine, settings.database.max_overflow),
+        pool_watch=PoolWatch(engine),
         data_dir=settings.app.data_dir,
         providers=providers,
         cache_hit_rate=lambda: evaluator.cluster_traffic.cache_hit_rate,
