@@ -8,6 +8,7 @@ deferring leaves no job, and no worker can see the job before the data it refers
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, cast
 
@@ -69,3 +70,15 @@ async def defer(
             return await deferrer.defer_async(**arguments)
     except AlreadyEnqueued:
         return None
+
+
+async def defer_many(
+    session: AsyncSession, task: Task[Any, Any, Any], arguments: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Queue one ``task`` job per item of ``arguments`` (keyword arguments each) inside
+    ``session``'s transaction, in one statement however many there are; returns their ids."""
+    if not arguments:
+        return []
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    return await task.configure(connection=raw).batch_defer_async(*arguments)
