@@ -5,6 +5,7 @@ and login. The marketplace's own emails, end to end: tests/notifications."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import ssl
@@ -16,21 +17,25 @@ from typing import Any
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chainconsult.accounts.repository import AccountRepository
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.infra.jobs import Backoff, JobResources, defer
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.mail.rendering import templates
 from chainconsult.mail.schemas import EMAIL_CONTEXTS
+from chainconsult.mail.service import EmailOutbox, Outcome
+from chainconsult.models import Account
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD
 from tests.infra.jobs.conftest import FAST_JOBS, drain, eventually, jobs, query, running_worker
-from tests.notify import notify
+from tests.notify import add_account, notify
 from tests.smtp import SmtpSink, free_port
 
 PROJECT_ID = "0b8f3f5e-8d7e-4c55-a0e8-3f4a1f6c2d10"
@@ -446,3 +451,35 @@ async def _at_least(count: Any, minimum: int) -> bool:
 
 async def _status(database_url: str, job_id: int | None, status: str) -> bool:
     return any(row["id"] == job_id and row["status"] == status for row in jobs(database_url))
+
+
+async def test_an_erasure_in_progress_holds_back_a_delivery_which_then_sends_and_records_nothing(
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+    database_url: str,
+) -> None:
+    account_id = await add_account(sessionmaker, email="leaving@example.com")
+    outbox = EmailOutbox(settings=mail_settings, sessionmaker=sessionmaker)
+    async with sessionmaker() as erasure, erasure.begin():
+        # What the erasure does first, then (much later) to the account row.
+        await AccountRepository(erasure).lock(account_id)
+        delivery = asyncio.create_task(
+            outbox.deliver(
+                key="welcome:leaving",
+                kind="welcome",
+                account_id=account_id,
+                to="leaving@example.com",
+                display_name="Leaving",
+                context={"role": "client"},
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not delivery.done()
+        await erasure.execute(
+            update(Account).where(Account.id == account_id).values(is_active=False)
+        )
+
+    assert await delivery is Outcome.recipient_inactive
+    assert sink.received == []
+    assert query(database_url, "SELECT count(*) AS n FROM email_deliveries") == [{"n": 0}]
