@@ -18,6 +18,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.config import Settings
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import NotificationService
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
 from tests.infra.jobs.conftest import FAST_JOBS, drain, jobs, query
@@ -29,7 +31,7 @@ from tests.market import (
     project_body,
     proposal_body,
 )
-from tests.notify import notify
+from tests.notify import APPROVED, add_account, notify
 from tests.smtp import Received, SmtpSink
 
 PUBLIC_URL = "https://chainconsult.example"
@@ -313,3 +315,36 @@ async def test_an_email_no_longer_due_is_skipped_and_the_job_says_why(
     assert only.recipients == [ada["email"]]
     assert f"{PUBLIC_URL}/projects/{second['id']}" in only.part("plain")
     assert {row["status"] for row in jobs(database_url)} == {"succeeded"}
+
+
+async def test_a_notification_and_its_email_job_commit_or_roll_back_together(
+    sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    first = await add_account(sessionmaker, email="first@example.com")
+    second = await add_account(sessionmaker, email="second@example.com")
+
+    async def failing_event() -> None:
+        async with sessionmaker() as session, session.begin():
+            await NotificationService(session).notify(
+                recipients=[first, second],
+                kind=NotificationKind.application_decided,
+                payload=APPROVED,
+            )
+            raise RuntimeError("the event failed after notifying")
+
+    with pytest.raises(RuntimeError, match="after notifying"):
+        await failing_event()
+    assert query(database_url, "SELECT count(*) AS n FROM notifications") == [{"n": 0}]
+    assert jobs(database_url) == []
+
+    async with sessionmaker() as session, session.begin():
+        ids = await NotificationService(session).notify(
+            recipients=[first, second, first],
+            kind=NotificationKind.application_decided,
+            payload=APPROVED,
+        )
+
+    assert len(ids) == 2
+    assert [(row["task_name"], row["queue_name"], row["args"]) for row in jobs(database_url)] == [
+        ("notifications.send_email", "default", {"notification_id": str(note)}) for note in ids
+    ]
