@@ -22,7 +22,10 @@ JOB_ARGUMENTS_NAMING_AN_ACCOUNT: dict[str, str] = {
         "SELECT CAST(n.id AS text) FROM notifications n WHERE n.recipient_id = :id"
     ),
 }
-"""Argument name -> SQL selecting the values that make a job about account ``:id``."""
+"""Argument name -> SQL selecting the values that make a job about account ``:id``. The
+arguments are not indexed: an erasure or export scans the job table (kept for
+JOB_RETENTION_DAYS only), which is cheaper overall than one more index entry on every job
+every worker inserts and deletes."""
 
 
 def jobs_about(alias: str) -> str:
