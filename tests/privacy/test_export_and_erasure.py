@@ -341,6 +341,14 @@ async def test_erasure_leaves_no_personal_value_anywhere(
         "SELECT count(*) FROM procrastinate_jobs WHERE args->>'account_id' = %s",
         person_id,
     ) == [(0,)]
+    # The queue runs on: the bidder on the deleted project hears it was cancelled, the
+    # erased person gets nothing more, and nothing personal comes back.
+    before_erasure = len(sink.received)
+    await deliver()
+    [cancelled] = sink.received[before_erasure:]
+    assert cancelled.recipients == [history["partner"]["email"]]
+    assert "The client cancelled" in cancelled.part("plain")
+    assert personal_values_left(database_url) == []
     # Every session is revoked and the account can never log in again.
     assert (await own.get("/api/v2/auth/me")).status_code == 401
     relogin = await http.post("/api/v2/auth/login", json={"email": EMAIL, "password": PASSWORD})
