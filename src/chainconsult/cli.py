@@ -272,7 +272,7 @@ def jobs_list(
     ] = None,
     queue: Annotated[str | None, typer.Option(help="critical, default or low.")] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task name, e.g. mail.send_notification_email.")
+        str | None, typer.Option(help="Task name, e.g. notifications.send_email.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest N jobs.")] = 50,
 ) -> None:

@@ -2,9 +2,7 @@
 
 Importing this module imports each domain's ``jobs.py`` (which registers its tasks on the
 App); ``register_schedules`` sets the periodic runs, ``worker_resources`` what tasks may use.
-The purge covers one kind of data per ``PurgeRule``: the marketplace's read notifications
-and audit rows past retention are one rule each, using ``retention.notification_days`` and
-``retention.audit_days`` (NOTIFICATION_RETENTION_DAYS, AUDIT_RETENTION_DAYS)."""
+The nightly purge covers one kind of data per ``PurgeRule``."""
 
 from __future__ import annotations
 
@@ -12,8 +10,8 @@ from procrastinate import App
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import chainconsult.accounts.jobs
-import chainconsult.mail.jobs  # noqa: F401  (registers its tasks)
+import chainconsult.notifications.jobs  # noqa: F401  (registers its tasks)
+from chainconsult.accounts.jobs import purge_login_counters
 from chainconsult.config import Settings
 from chainconsult.infra.jobs import JobResources
 from chainconsult.infra.jobs.maintenance import (
@@ -23,7 +21,7 @@ from chainconsult.infra.jobs.maintenance import (
     purge_expired_rows,
     recover_stalled_jobs,
 )
-from chainconsult.models import AccountSession, EmailDelivery, JobFailure
+from chainconsult.models import AccountSession, AuditEntry, EmailDelivery, JobFailure, Notification
 
 PURGE_RULES = (
     PurgeRule(
@@ -46,6 +44,17 @@ PURGE_RULES = (
         "email_deliveries",
         EmailDelivery.__table__,  # type: ignore[arg-type]
         lambda now, keep: EmailDelivery.updated_at < now - days(keep.job_days),
+    ),
+    # Unread ones stay: their recipient has not seen them yet.
+    PurgeRule(
+        "read_notifications",
+        Notification.__table__,  # type: ignore[arg-type]
+        lambda now, keep: Notification.read_at < now - days(keep.notification_days),
+    ),
+    PurgeRule(
+        "audit_log",
+        AuditEntry.__table__,  # type: ignore[arg-type]
+        lambda now, keep: AuditEntry.occurred_at < now - days(keep.audit_days),
     ),
 )
 
@@ -71,6 +80,8 @@ def register_schedules(app: App, settings: Settings) -> None:
     # Nightly, off the hour when other cron jobs of the host tend to pile up.
     app.periodic(cron="17 3 * * *")(purge_expired_rows)
     app.periodic(cron="47 3 * * *")(analyze_hot_tables)
+    # Hourly: a counter is useless once its window (LOGIN_THROTTLE_WINDOW, 1 h) has ended.
+    app.periodic(cron="23 * * * *")(purge_login_counters)
 
 
 def worker_resources(

@@ -1,14 +1,15 @@
-"""Email through a real SMTP server (aiosmtpd): the right message for registration and
-for each notification, retries while the server is down, one message per idempotency key,
-no retry for a refused recipient, console and disabled modes, STARTTLS, TLS and login."""
+"""Email through a real SMTP server (aiosmtpd): the right message for registration, a
+template for each notification kind, retries while the server is down, one message per
+idempotency key, no retry for a refused recipient, console and disabled modes, STARTTLS, TLS
+and login. The marketplace's own emails, end to end: tests/notifications."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import ssl
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,27 +17,44 @@ from typing import Any
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chainconsult.accounts.repository import AccountRepository
 from chainconsult.app import create_app
 from chainconsult.config import Settings
-from chainconsult.infra.jobs import Backoff, JobResources
+from chainconsult.infra.jobs import Backoff, JobResources, defer
 from chainconsult.infra.monitoring.logging import configure_logging
-from chainconsult.mail import jobs as mail_jobs
-from chainconsult.mail.jobs import defer_notification_email
 from chainconsult.mail.rendering import templates
-from chainconsult.mail.schemas import PAYLOADS
+from chainconsult.mail.schemas import EMAIL_CONTEXTS
+from chainconsult.mail.service import EmailOutbox, Outcome
+from chainconsult.models import Account
+from chainconsult.notifications.jobs import send_notification_email
+from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD
 from tests.infra.jobs.conftest import FAST_JOBS, drain, eventually, jobs, query, running_worker
+from tests.notify import add_account, notify
 from tests.smtp import SmtpSink, free_port
 
 PROJECT_ID = "0b8f3f5e-8d7e-4c55-a0e8-3f4a1f6c2d10"
 PUBLIC_URL = "https://chainconsult.example"
-SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
-    "application_decided": {"decision": "approved", "note": "Strong Solidity portfolio."},
-    "new_proposal": {
+OFFER = {
+    "project_id": PROJECT_ID,
+    "project_title": "Audit the bridge",
+    "skills": ["solidity", "smart-contract-audit"],
+    "chains": ["ethereum"],
+    "budget_min": "5000.00",
+    "budget_max": "12000.00",
+    "budget_currency": "USDC",
+}
+SAMPLE_CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
+    NotificationKind.application_decided: {
+        "decision": "approved",
+        "note": "Strong Solidity portfolio.",
+    },
+    NotificationKind.proposal_received: {
         "project_id": PROJECT_ID,
         "project_title": "Audit the bridge",
         "expert_name": "Grace Hopper",
@@ -44,25 +62,28 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
         "price_currency": "USDC",
         "estimated_days": 12,
     },
-    "proposal_accepted": {
+    NotificationKind.proposal_accepted: {
         "project_id": PROJECT_ID,
         "project_title": "Audit the bridge",
         "client_name": "Acme Labs",
     },
-    "proposal_declined": {"project_id": PROJECT_ID, "project_title": "Audit the bridge"},
-    "project_completed": {"project_id": PROJECT_ID, "project_title": "Audit the bridge"},
-    "review_received": {
+    NotificationKind.proposal_declined: {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "reason": "another_accepted",
+    },
+    NotificationKind.project_completed: {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+    },
+    NotificationKind.review_received: {
         "project_id": PROJECT_ID,
         "project_title": "Audit the bridge",
         "rating": 5,
         "text": "Found two critical bugs <before> launch.",
     },
-    "matching_project": {
-        "project_id": PROJECT_ID,
-        "project_title": "Audit the bridge",
-        "skills": ["solidity", "audit"],
-        "chains": ["ethereum"],
-    },
+    NotificationKind.project_matched: OFFER,
+    NotificationKind.project_invitation: {**OFFER, "client_name": "Acme Labs"},
 }
 
 
@@ -98,25 +119,6 @@ def resources_for(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> JobResources:
     return worker_resources(settings, sessionmaker)
-
-
-async def notify(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    kind: str,
-    *,
-    to: str = "grace@example.com",
-    key: str | None = None,
-    name: str = "Grace Hopper",
-) -> int | None:
-    async with sessionmaker() as session, session.begin():
-        return await defer_notification_email(
-            session,
-            to=to,
-            display_name=name,
-            kind=kind,  # type: ignore[arg-type]
-            payload=SAMPLE_PAYLOADS[kind],
-            idempotency_key=key or f"{kind}:{uuid.uuid4()}",
-        )
 
 
 @pytest.fixture
@@ -162,30 +164,12 @@ async def test_registration_delivers_a_welcome_email_with_the_right_content(
     assert "<title>Welcome to chainconsult, Ada &lt;Lovelace&gt;</title>" in html
 
 
-async def test_an_accepted_proposal_delivers_the_right_message(
-    mail_settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    sink: SmtpSink,
-) -> None:
-    await notify(sessionmaker, "proposal_accepted", to="grace@example.com")
-
-    await drain(resources_for(mail_settings, sessionmaker))
-
-    [mail] = sink.wait_for(1)
-    assert mail.recipients == ["grace@example.com"]
-    assert mail.message["Subject"] == 'Your proposal for "Audit the bridge" was accepted'
-    text = mail.part("plain")
-    assert 'Acme Labs accepted your proposal for "Audit the bridge".' in text
-    assert f"{PUBLIC_URL}/projects/{PROJECT_ID}" in text
-    assert "<strong>Acme Labs</strong> accepted your proposal" in mail.part("html")
-
-
-@pytest.mark.parametrize("kind", sorted(PAYLOADS))
-def test_every_notification_kind_renders_a_subject_text_and_html(kind: str) -> None:
+@pytest.mark.parametrize("kind", sorted(NotificationKind))
+def test_every_notification_kind_renders_a_subject_text_and_html(kind: NotificationKind) -> None:
     rendered = templates.render(
         kind,
         {
-            **PAYLOADS[kind].model_validate(SAMPLE_PAYLOADS[kind]).model_dump(mode="json"),
+            **EMAIL_CONTEXTS[kind].model_validate(SAMPLE_CONTEXTS[kind]).model_dump(mode="json"),
             "display_name": "Grace",
             "email": "grace@example.com",
             "public_url": PUBLIC_URL,
@@ -202,24 +186,23 @@ def test_every_notification_kind_renders_a_subject_text_and_html(kind: str) -> N
         assert "<before>" in rendered.text
 
 
-def test_templates_exist_for_exactly_the_known_kinds() -> None:
-    assert templates.kinds() == {*PAYLOADS, "welcome"}
+def test_one_vocabulary_every_notification_kind_has_one_email_and_nothing_else_does() -> None:
+    assert set(EMAIL_CONTEXTS) == set(NotificationKind)
+    assert templates.kinds() == {*NotificationKind, "welcome"}
 
 
-async def test_a_bad_payload_fails_the_caller_not_a_job_later(
+async def test_a_notification_with_a_wrong_payload_fails_its_caller_and_queues_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], database_url: str
 ) -> None:
-    with pytest.raises(ValueError, match="rating"):
-        async with sessionmaker() as session, session.begin():
-            await defer_notification_email(
-                session,
-                to="grace@example.com",
-                display_name="Grace",
-                kind="review_received",
-                payload={"project_id": PROJECT_ID, "project_title": "X", "rating": 9},
-                idempotency_key="review:bad",
-            )
+    with pytest.raises(ValueError, match="review_received payload needs"):
+        await notify(
+            sessionmaker,
+            database_url,
+            kind=NotificationKind.review_received,
+            payload={"project_id": PROJECT_ID, "rating": 5},
+        )
     assert jobs(database_url) == []
+    assert query(database_url, "SELECT count(*) AS n FROM notifications") == [{"n": 0}]
 
 
 async def test_with_the_smtp_server_down_the_job_retries_with_growing_delays_then_delivers(
@@ -230,13 +213,12 @@ async def test_with_the_smtp_server_down_the_job_retries_with_growing_delays_the
 ) -> None:
     # The production schedule starts at 10 s; the same curve, scaled down for the test.
     monkeypatch.setattr(
-        mail_jobs.send_notification_email,
-        "retry_strategy",
-        Backoff(max_attempts=10, base_seconds=0.5),
+        send_notification_email, "retry_strategy", Backoff(max_attempts=10, base_seconds=0.5)
     )
     port = free_port()
     settings = smtp_settings(database_url, tmp_path, port)
-    job_id = await notify(sessionmaker, "project_completed", to="down@example.com", key="done:1")
+    queued = await notify(sessionmaker, database_url, to="down@example.com")
+    job_id = queued.job_id
     server = SmtpSink(port)
 
     async def failures() -> int:
@@ -263,7 +245,8 @@ async def test_with_the_smtp_server_down_the_job_retries_with_growing_delays_the
     delivery = query(
         database_url,
         "SELECT status, attempts, sent_at, last_error FROM email_deliveries"
-        " WHERE idempotency_key = 'done:1'",
+        " WHERE idempotency_key = %(key)s",
+        {"key": queued.key},
     )[0]
     attempts.append(delivery["sent_at"])
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
@@ -284,24 +267,29 @@ async def test_one_email_per_idempotency_key_even_when_its_job_runs_again(
     sink: SmtpSink,
     database_url: str,
 ) -> None:
-    first = await notify(sessionmaker, "proposal_declined", key="declined:42")
-    second = await notify(sessionmaker, "proposal_declined", key="declined:42")
+    queued = await notify(sessionmaker, database_url)
+    # A second job for the same notification (an operator's manual re-queue, say).
+    async with sessionmaker() as session, session.begin():
+        second = await defer(
+            session, send_notification_email, notification_id=str(queued.notification_id)
+        )
     resources = resources_for(mail_settings, sessionmaker)
     await drain(resources)
     # A worker that sent the email and died before marking the job done: the job runs again.
     query(
         database_url,
         "UPDATE procrastinate_jobs SET status = 'todo' WHERE id = %(id)s",
-        {"id": first},
+        {"id": queued.job_id},
     )
     await drain(resources)
 
     assert len(sink.received) == 1
     assert {row["status"] for row in jobs(database_url)} == {"succeeded"}
-    assert {row["id"] for row in jobs(database_url)} == {first, second}
+    assert {row["id"] for row in jobs(database_url)} == {queued.job_id, second}
     assert query(
         database_url,
-        "SELECT status, attempts FROM email_deliveries WHERE idempotency_key = 'declined:42'",
+        "SELECT status, attempts FROM email_deliveries WHERE idempotency_key = %(key)s",
+        {"key": queued.key},
     ) == [{"status": "sent", "attempts": 3}]
 
 
@@ -312,15 +300,17 @@ async def test_a_refused_recipient_fails_the_job_at_once_without_retrying(
     database_url: str,
 ) -> None:
     sink.refuse.add("ghost@example.com")
-    job_id = await notify(sessionmaker, "matching_project", to="ghost@example.com", key="m:1")
+    queued = await notify(sessionmaker, database_url, to="ghost@example.com")
 
     await drain(resources_for(mail_settings, sessionmaker))
 
     assert sink.received == []
     [row] = jobs(database_url)
-    assert (row["id"], row["status"], row["attempts"]) == (job_id, "failed", 1)
+    assert (row["id"], row["status"], row["attempts"]) == (queued.job_id, "failed", 1)
     [delivery] = query(
-        database_url, "SELECT status, last_error FROM email_deliveries WHERE idempotency_key='m:1'"
+        database_url,
+        "SELECT status, last_error FROM email_deliveries WHERE idempotency_key = %(key)s",
+        {"key": queued.key},
     )
     assert delivery["status"] == "failed"
     assert "550" in delivery["last_error"]
@@ -349,15 +339,16 @@ async def test_console_mode_writes_the_message_to_the_log(
         PUBLIC_URL=PUBLIC_URL,
         **FAST_JOBS,
     )
-    await notify(sessionmaker, "project_completed", to="dev@example.com", key="c:1")
+    await notify(sessionmaker, database_url, to="dev@example.com")
 
     await drain(resources_for(settings, sessionmaker))
 
     logs = email_log()
     [printed] = [entry for entry in logs if entry["event"] == "email"]
     assert printed["to"] == "dev@example.com"
-    assert printed["subject"] == '"Audit the bridge" is complete'
-    assert f"{PUBLIC_URL}/projects/{PROJECT_ID}/review" in printed["text"]
+    assert printed["subject"] == "Your expert application was approved"
+    assert f"{PUBLIC_URL}/projects" in printed["text"]
+    assert "Strong Solidity portfolio." in printed["text"]
 
 
 async def test_disabled_mode_drops_the_message_with_a_log_line_once(
@@ -369,8 +360,9 @@ async def test_disabled_mode_drops_the_message_with_a_log_line_once(
     settings = make_settings(
         database_url, tmp_path, REDIS_URL=None, EMAIL_SERVICE="disabled", **FAST_JOBS
     )
-    await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
-    await notify(sessionmaker, "project_completed", to="off@example.com", key="d:1")
+    queued = await notify(sessionmaker, database_url, to="off@example.com")
+    async with sessionmaker() as session, session.begin():
+        await defer(session, send_notification_email, notification_id=str(queued.notification_id))
 
     await drain(resources_for(settings, sessionmaker))
 
@@ -380,7 +372,9 @@ async def test_disabled_mode_drops_the_message_with_a_log_line_once(
         ("off@example.com", "EMAIL_SERVICE=disabled")
     ]
     assert query(
-        database_url, "SELECT status FROM email_deliveries WHERE idempotency_key = 'd:1'"
+        database_url,
+        "SELECT status FROM email_deliveries WHERE idempotency_key = %(key)s",
+        {"key": queued.key},
     ) == [{"status": "dropped"}]
 
 
@@ -439,7 +433,7 @@ async def test_smtp_over_starttls_or_implicit_tls_with_a_login(
         SMTP_PASSWORD="s3cret-pass",
     )
     try:
-        await notify(sessionmaker, "new_proposal", to="client@example.com", key=f"tls:{mode}")
+        await notify(sessionmaker, database_url, to="client@example.com")
         await drain(resources_for(settings, sessionmaker))
         [mail] = server.wait_for(1)
     finally:
@@ -447,8 +441,8 @@ async def test_smtp_over_starttls_or_implicit_tls_with_a_login(
 
     assert mail.tls is True
     assert mail.authenticated_as == "mailer"
-    assert mail.message["Subject"] == 'New proposal on "Audit the bridge"'
-    assert "4500.00 USDC, about 12 days." in mail.part("plain")
+    assert mail.message["Subject"] == "Your expert application was approved"
+    assert "Strong Solidity portfolio." in mail.part("plain")
 
 
 async def _at_least(count: Any, minimum: int) -> bool:
@@ -457,3 +451,35 @@ async def _at_least(count: Any, minimum: int) -> bool:
 
 async def _status(database_url: str, job_id: int | None, status: str) -> bool:
     return any(row["id"] == job_id and row["status"] == status for row in jobs(database_url))
+
+
+async def test_an_erasure_in_progress_holds_back_a_delivery_which_then_sends_and_records_nothing(
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+    database_url: str,
+) -> None:
+    account_id = await add_account(sessionmaker, email="leaving@example.com")
+    outbox = EmailOutbox(settings=mail_settings, sessionmaker=sessionmaker)
+    async with sessionmaker() as erasure, erasure.begin():
+        # What the erasure does first, then (much later) to the account row.
+        await AccountRepository(erasure).lock(account_id)
+        delivery = asyncio.create_task(
+            outbox.deliver(
+                key="welcome:leaving",
+                kind="welcome",
+                account_id=account_id,
+                to="leaving@example.com",
+                display_name="Leaving",
+                context={"role": "client"},
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not delivery.done()
+        await erasure.execute(
+            update(Account).where(Account.id == account_id).values(is_active=False)
+        )
+
+    assert await delivery is Outcome.recipient_inactive
+    assert sink.received == []
+    assert query(database_url, "SELECT count(*) AS n FROM email_deliveries") == [{"n": 0}]

@@ -1,19 +1,26 @@
 """Done-when 4 (GDPR): the export holds the user's rows from every table that has them, and
 after erasure no personal value of the user is left in any column of any table. Both checks
-read the schema from information_schema, so tables added later are covered without edits."""
+read the schema from information_schema, so tables added later are covered without edits.
+The person has received emails and has failed email jobs (a mail server refusing their
+address), so the job queue's tables are part of the story."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.schedules import worker_resources
+from tests.conftest import make_settings
 from tests.helpers import PASSWORD
+from tests.infra.jobs.conftest import FAST_JOBS, drain
 from tests.market import (
     admin,
     application_body,
@@ -24,6 +31,7 @@ from tests.market import (
     query,
     snapshot,
 )
+from tests.smtp import SmtpSink
 
 MARK = "zq7mark"
 EMAIL = f"{MARK}.person@example.com"
@@ -48,6 +56,34 @@ async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AsyncC
             ) as own,
         ):
             yield http, own
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def deliver(
+    database_url: str,
+    tmp_path: Path,
+    sink: SmtpSink,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> Callable[[], Awaitable[None]]:
+    """Run the job queue until it is empty, sending email to the real SMTP server."""
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        REDIS_URL=None,
+        EMAIL_SERVICE="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(sink.port),
+        SMTP_TLS="none",
+        **FAST_JOBS,
+    )
+    return lambda: drain(worker_resources(settings, sessionmaker))
 
 
 def fk_columns_to_accounts(database_url: str) -> list[tuple[str, str]]:
@@ -121,8 +157,16 @@ def personal_values_left(database_url: str) -> list[tuple[str, str, str]]:
     return found
 
 
-async def build_history(http: AsyncClient, own: AsyncClient, database_url: str) -> dict[str, Any]:
-    """The person is both an expert and a client, with rows in every marketplace table."""
+async def build_history(
+    http: AsyncClient,
+    own: AsyncClient,
+    database_url: str,
+    sink: SmtpSink,
+    deliver: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """The person is both an expert and a client, with rows in every marketplace table. The
+    first emails reach them; then the mail server refuses their address, so every later one
+    fails for good (the error text names the address)."""
     admin_headers = await admin(http, database_url)
     registered = await own.post(
         "/api/v2/auth/register",
@@ -149,6 +193,12 @@ async def build_history(http: AsyncClient, own: AsyncClient, database_url: str) 
         json={"decision": "approve", "note": "ok"},
         headers=admin_headers,
     )
+    await deliver()
+    assert {mail.message["Subject"] for mail in sink.messages_to(EMAIL)} == {
+        f"Welcome to chainconsult, {NAME}",
+        "Your expert application was approved",
+    }
+    sink.refuse.add(EMAIL)
 
     partner, partner_headers = await approved_expert(http, admin_headers, name="Partner")
     _, other_client = await client_account(http, "Other client")
@@ -193,6 +243,11 @@ async def build_history(http: AsyncClient, own: AsyncClient, database_url: str) 
     ).json()
     bidding = await own.post(f"/api/v2/projects/{invite['id']}/proposals", json=proposal_body())
     assert bidding.status_code == 201
+    await deliver()
+    failed_jobs = query(
+        database_url, "SELECT count(*) FROM job_failures WHERE error ILIKE %s", f"%{EMAIL}%"
+    )
+    assert failed_jobs[0][0] >= 5
     return {
         "person": person,
         "partner": partner,
@@ -207,10 +262,13 @@ async def build_history(http: AsyncClient, own: AsyncClient, database_url: str) 
 
 
 async def test_export_contains_the_rows_of_every_table_that_has_them(
-    clients: tuple[AsyncClient, AsyncClient], database_url: str
+    clients: tuple[AsyncClient, AsyncClient],
+    database_url: str,
+    sink: SmtpSink,
+    deliver: Callable[[], Awaitable[None]],
 ) -> None:
     http, own = clients
-    history = await build_history(http, own, database_url)
+    history = await build_history(http, own, database_url, sink, deliver)
     person_id = history["person"]["id"]
 
     response = await own.get("/api/v2/me/export")
@@ -231,8 +289,23 @@ async def test_export_contains_the_rows_of_every_table_that_has_them(
         "notifications",
         "account_sessions",
         "audit_log",
+        "email_deliveries",
+        "job_failures",
+        "procrastinate_jobs",
+        "procrastinate_events",
     ):
         assert export["tables"][table], f"the history should have rows in {table}"
+    # Every email sent or refused to the person, and the failed attempts' error texts.
+    deliveries = export["tables"]["email_deliveries"]
+    assert {row["recipient"] for row in deliveries} == {EMAIL}
+    assert {row["status"] for row in deliveries} == {"sent", "failed"}
+    assert all(EMAIL in row["error"] for row in export["tables"]["job_failures"])
+    exported_jobs = {row["id"] for row in export["tables"]["procrastinate_jobs"]}
+    assert {row["job_id"] for row in export["tables"]["job_failures"]} <= exported_jobs
+    assert {row["args"].get("account_id") for row in export["tables"]["procrastinate_jobs"]} == {
+        None,
+        person_id,
+    }
     assert export["tables"]["accounts"][0]["email"] == EMAIL
     assert "password_hash" not in export["tables"]["accounts"][0]
     assert all("token_hash" not in row for row in export["tables"]["account_sessions"])
@@ -240,12 +313,18 @@ async def test_export_contains_the_rows_of_every_table_that_has_them(
 
 
 async def test_erasure_leaves_no_personal_value_anywhere(
-    clients: tuple[AsyncClient, AsyncClient], database_url: str
+    clients: tuple[AsyncClient, AsyncClient],
+    database_url: str,
+    sink: SmtpSink,
+    deliver: Callable[[], Awaitable[None]],
 ) -> None:
     http, own = clients
-    history = await build_history(http, own, database_url)
+    history = await build_history(http, own, database_url, sink, deliver)
     person_id = history["person"]["id"]
-    assert personal_values_left(database_url)  # the scan does find them before
+    # The scan does find them before, in the job queue's tables too.
+    assert {"email_deliveries", "job_failures"} <= {
+        table for table, _, _ in personal_values_left(database_url)
+    }
 
     before = snapshot(database_url)
     wrong = await own.request("DELETE", "/api/v2/me", json={"password": "not my password"})
@@ -255,6 +334,20 @@ async def test_erasure_leaves_no_personal_value_anywhere(
     erased = await own.request("DELETE", "/api/v2/me", json={"password": PASSWORD})
 
     assert erased.status_code == 204
+    assert personal_values_left(database_url) == []
+    # No job about the person is left to run or to read.
+    assert query(
+        database_url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE args->>'account_id' = %s",
+        person_id,
+    ) == [(0,)]
+    # The queue runs on: the bidder on the deleted project hears it was cancelled, the
+    # erased person gets nothing more, and nothing personal comes back.
+    before_erasure = len(sink.received)
+    await deliver()
+    [cancelled] = sink.received[before_erasure:]
+    assert cancelled.recipients == [history["partner"]["email"]]
+    assert "The client cancelled" in cancelled.part("plain")
     assert personal_values_left(database_url) == []
     # Every session is revoked and the account can never log in again.
     assert (await own.get("/api/v2/auth/me")).status_code == 401

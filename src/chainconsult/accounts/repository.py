@@ -57,6 +57,12 @@ class AccountRepository:
     async def by_id(self, account_id: uuid.UUID) -> Account | None:
         return await self.session.get(Account, account_id)
 
+    async def lock(self, account_id: uuid.UUID) -> None:
+        """Hold the account's row lock until the transaction ends."""
+        await self.session.execute(
+            select(Account.id).where(Account.id == account_id).with_for_update()
+        )
+
     async def add(self, account: Account) -> Account:
         self.session.add(account)
         await self.session.flush()

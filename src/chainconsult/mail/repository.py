@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from sqlalchemy import func, update
+import uuid
+
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.models.accounts import Account
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery
 
 
@@ -12,15 +15,31 @@ class EmailDeliveryRepository:
         self.session = session
 
     async def claim(
-        self, *, key: str, kind: str, recipient: str, subject: str, message_id: str
-    ) -> str:
-        """Record an attempt for ``key`` and return the status it had before: a new key
-        comes back as ``sending``."""
+        self,
+        *,
+        key: str,
+        kind: str,
+        account_id: uuid.UUID,
+        recipient: str,
+        subject: str,
+        message_id: str,
+    ) -> str | None:
+        """Record an attempt for ``key`` and return the status it had before (a new key
+        comes back as ``sending``); None, recording nothing, when the account is no longer
+        active. The share lock on the account lasts until the caller's transaction ends."""
+        active = await self.session.execute(
+            select(Account.is_active)
+            .where(Account.id == account_id)
+            .with_for_update(read=True, key_share=True)
+        )
+        if not active.scalar_one_or_none():
+            return None
         statement = (
             insert(EmailDelivery)
             .values(
                 idempotency_key=key,
                 kind=kind,
+                account_id=account_id,
                 recipient=recipient,
                 subject=subject,
                 message_id=message_id,

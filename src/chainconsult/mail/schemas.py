@@ -1,5 +1,7 @@
-"""The kinds of notification email and the payload each one needs. Payloads are small and
-explicit (titles, names, ids) so a job never has to guess what a template will read."""
+"""What each notification email's templates read, one model per NotificationKind (the
+marketplace's vocabulary: the template files carry the same names). The notification job
+fills these from the database when it runs (chainconsult.notifications.emails), never from
+job arguments, so the queue holds no names, addresses or texts."""
 
 from __future__ import annotations
 
@@ -7,84 +9,83 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chainconsult.notifications.schemas import NotificationKind
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-NotificationKind = Literal[
-    "application_decided",
-    "new_proposal",
-    "proposal_accepted",
-    "proposal_declined",
-    "project_completed",
-    "review_received",
-    "matching_project",
-]
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=10)]
 
 
-class _Payload(BaseModel):
+class EmailContext(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ApplicationDecided(_Payload):
+class ApplicationDecidedEmail(EmailContext):
     decision: Literal["approved", "rejected"]
     note: str | None = Field(None, max_length=2000)
 
 
-class NewProposal(_Payload):
+class ProposalReceivedEmail(EmailContext):
     project_id: uuid.UUID
     project_title: Title
     expert_name: Name
     price_amount: Decimal
-    price_currency: Annotated[str, StringConstraints(min_length=3, max_length=10)]
-    estimated_days: int | None = Field(None, ge=1)
+    price_currency: Currency
+    estimated_days: int = Field(ge=1)
 
 
-class ProposalAccepted(_Payload):
+class ProposalAcceptedEmail(EmailContext):
     project_id: uuid.UUID
     project_title: Title
     client_name: Name
 
 
-class ProposalDeclined(_Payload):
+class ProposalDeclinedEmail(EmailContext):
+    project_id: uuid.UUID
+    project_title: Title
+    reason: Literal["another_accepted", "project_cancelled"]
+
+
+class ProjectCompletedEmail(EmailContext):
     project_id: uuid.UUID
     project_title: Title
 
 
-class ProjectCompleted(_Payload):
-    project_id: uuid.UUID
-    project_title: Title
-
-
-class ReviewReceived(_Payload):
+class ReviewReceivedEmail(EmailContext):
     project_id: uuid.UUID
     project_title: Title
     rating: int = Field(ge=1, le=5)
-    text: str | None = Field(None, max_length=5000)
+    text: str = Field(max_length=5000)
 
 
-class MatchingProject(_Payload):
+class _ProjectOffer(EmailContext):
     project_id: uuid.UUID
     project_title: Title
-    skills: list[str] = Field(default_factory=list, max_length=50)
-    chains: list[str] = Field(default_factory=list, max_length=50)
+    skills: list[str] = Field(max_length=50)
+    chains: list[str] = Field(max_length=50)
+    budget_min: Decimal
+    budget_max: Decimal
+    budget_currency: Currency
 
 
-PAYLOADS: dict[str, type[_Payload]] = {
-    "application_decided": ApplicationDecided,
-    "new_proposal": NewProposal,
-    "proposal_accepted": ProposalAccepted,
-    "proposal_declined": ProposalDeclined,
-    "project_completed": ProjectCompleted,
-    "review_received": ReviewReceived,
-    "matching_project": MatchingProject,
+class ProjectMatchedEmail(_ProjectOffer):
+    pass
+
+
+class ProjectInvitationEmail(_ProjectOffer):
+    client_name: Name
+
+
+EMAIL_CONTEXTS: dict[NotificationKind, type[EmailContext]] = {
+    NotificationKind.application_decided: ApplicationDecidedEmail,
+    NotificationKind.proposal_received: ProposalReceivedEmail,
+    NotificationKind.proposal_accepted: ProposalAcceptedEmail,
+    NotificationKind.proposal_declined: ProposalDeclinedEmail,
+    NotificationKind.project_completed: ProjectCompletedEmail,
+    NotificationKind.review_received: ReviewReceivedEmail,
+    NotificationKind.project_matched: ProjectMatchedEmail,
+    NotificationKind.project_invitation: ProjectInvitationEmail,
 }
-
-_KIND = TypeAdapter(NotificationKind)
-
-
-def validate_payload(kind: str, payload: dict[str, object]) -> dict[str, object]:
-    """The payload as JSON values, checked against its kind; raises ValueError."""
-    _KIND.validate_python(kind)
-    return PAYLOADS[kind].model_validate(payload).model_dump(mode="json")
+"""Every notification kind has exactly one email (tests/mail checks the templates too)."""

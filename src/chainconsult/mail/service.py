@@ -5,11 +5,17 @@ Each attempt first records the key (own transaction), then sends, then records t
 re-run after a crash, a manual retry, or a second job for the same event sends nothing
 twice. The one gap no SMTP client can close: a crash after the server accepted the message
 and before the outcome was written. The Message-ID is derived from the key, so such a
-duplicate carries the same id and mail clients show it once."""
+duplicate carries the same id and mail clients show it once.
+
+The claim also checks, under a share lock on the recipient's account row, that the account is
+still active. Erasure locks that row first (chainconsult.privacy), so either the erasure waits
+for the claim and then deletes the delivery row with the others, or the claim waits for the
+erasure and sends nothing: no delivery row with an erased person's address is left behind."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -18,18 +24,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.config import EmailService, Settings
 from chainconsult.infra.email import EmailRejected, Mailer, OutgoingEmail, build_mailer
-from chainconsult.infra.jobs import PermanentJobError
+from chainconsult.infra.jobs import Backoff, PermanentJobError
 from chainconsult.mail.rendering import templates
 from chainconsult.mail.repository import EmailDeliveryRepository
 from chainconsult.models.jobs import DeliveryStatus
 
 log = structlog.get_logger("chainconsult.email")
 
+EMAIL_RETRY = Backoff(max_attempts=10, base_seconds=10, cap_seconds=3600)
+"""For every email task: about ten minutes of retries in the first hour of a mail server
+outage, then hourly; the last of ten attempts comes roughly six hours after the first."""
+
 
 class Outcome(StrEnum):
     sent = "sent"
     dropped = "dropped"
     already_done = "already_done"
+    recipient_inactive = "recipient_inactive"
+    """The account was deactivated or erased before the message could be claimed."""
 
 
 def message_id(key: str, sender: str) -> str:
@@ -55,12 +67,14 @@ class EmailOutbox:
         *,
         key: str,
         kind: str,
+        account_id: uuid.UUID,
         to: str,
         display_name: str,
         context: dict[str, Any],
     ) -> Outcome:
-        """Render and send ``kind`` to ``to``; raises PermanentJobError when it can never
-        be delivered, any other error when a later attempt may succeed."""
+        """Render and send ``kind`` to ``to``, the address of account ``account_id`` (whose
+        export and erasure then cover the delivery record); raises PermanentJobError when it
+        can never be delivered, any other error when a later attempt may succeed."""
         try:
             rendered = templates.render(
                 kind,
@@ -85,10 +99,14 @@ class EmailOutbox:
             before = await EmailDeliveryRepository(session).claim(
                 key=key,
                 kind=kind,
+                account_id=account_id,
                 recipient=to,
                 subject=email.subject,
                 message_id=email.message_id,
             )
+        if before is None:
+            log.info("email_skipped", key=key, reason="recipient inactive")
+            return Outcome.recipient_inactive
         if before in {DeliveryStatus.sent, DeliveryStatus.dropped}:
             log.info("email_already_delivered", key=key, status=before)
             return Outcome.already_done

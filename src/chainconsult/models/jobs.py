@@ -4,9 +4,19 @@ outcome of every email, keyed by the idempotency key its job carries."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainconsult.models.base import Base, IdMixin
@@ -53,6 +63,11 @@ class EmailDelivery(IdMixin, Base):
 
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    """Whose address ``recipient`` is: GDPR export and erasure find the row by it. Null only
+    for rows written before the column existed that matched no account."""
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))

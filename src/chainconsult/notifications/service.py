@@ -1,4 +1,4 @@
-"""The one way anything in the marketplace notifies a person."""
+"""The one way anything in the marketplace notifies a person: an in-app row and an email."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
+from chainconsult.infra.jobs import defer_many
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.repository import NotificationRepository
 from chainconsult.notifications.schemas import (
     PAYLOAD_FIELDS,
@@ -33,16 +35,23 @@ class NotificationService:
         kind: NotificationKind,
         payload: dict[str, Any],
     ) -> list[uuid.UUID]:
-        """Write one in-app notification per recipient in the caller's transaction, so it
-        exists exactly when the event it announces does. Returns the new notification ids."""
+        """Write one in-app notification per recipient, and queue its email, in the caller's
+        transaction: both exist exactly when the event they announce does. Returns the new
+        notification ids."""
         if set(payload) != PAYLOAD_FIELDS[kind]:
             # A programming error, not user input: the payload contract is per kind.
             raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
         unique = list(dict.fromkeys(recipients))
         ids = await self.repository.add_many(unique, kind.value, _jsonable(payload))
-        # Email job deferred here: one job per notification id, deferred in this same
-        # transaction so it runs only if the event commits (wired by the jobs work).
-        return ids  # noqa: RET504 - the email hook goes between the insert and the return
+        # The id is the job's only argument: procrastinate stores and logs arguments, and
+        # the job reads names and addresses itself when it runs. No job lock: one job per
+        # notification, and the delivery's idempotency key stops a re-run sending twice.
+        await defer_many(
+            self.session,
+            send_notification_email,
+            [{"notification_id": str(note_id)} for note_id in ids],
+        )
+        return ids
 
     async def list_for(
         self, recipient_id: uuid.UUID, *, unread_only: bool, cursor: str | None, limit: int

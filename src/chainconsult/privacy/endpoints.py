@@ -22,7 +22,9 @@ async def erase_me(
 ) -> None:
     """Erase your personal data (GDPR art. 17), confirmed with your password. What
     counterparties must keep (your reviews, accepted proposals, projects someone was hired
-    for) stays, anonymised; every login is revoked. This cannot be undone."""
+    for) stays, anonymised; every login is revoked; the record of emails sent to you and the
+    queued or finished jobs about you are deleted, and no further email is sent. This cannot
+    be undone."""
     await PrivacyService(session).erase(principal, password=body.password)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

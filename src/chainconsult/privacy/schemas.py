@@ -11,8 +11,9 @@ class ExportResponse(BaseModel):
     account_id: uuid.UUID
     exported_at: dt.datetime
     tables: dict[str, list[dict[str, Any]]] = Field(
-        description="Every stored row about you, by table (secrets such as password and token "
-        "hashes left out)."
+        description="Every stored row about you, by table, the job queue's included (emails "
+        "sent to you, jobs about you and their errors); secrets such as password and token "
+        "hashes left out."
     )
 
 

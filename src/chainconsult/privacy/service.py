@@ -35,6 +35,11 @@ class PrivacyService:
         stored = account.password_hash if account is not None else None
         if not await passwords.verify(stored, password):
             raise Forbidden("The password does not match; nothing was erased.", reason="password")
+        # First, before any row about the account is touched: an email job claiming a
+        # delivery to this account holds a share lock on the row, so either it finishes
+        # first and its delivery row is erased with the rest, or it waits and sees the
+        # account erased (chainconsult.mail.service).
+        await AccountRepository(self.session).lock(principal.account_id)
         await personal_data.erase(self.session, principal.account_id)
         # What the cache holds about them goes too: their login and account, their profile
         # in the directory, their open projects.

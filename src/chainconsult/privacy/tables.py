@@ -1,4 +1,5 @@
-"""The marketplace's personal data: one registry entry per table, in erasure order."""
+"""The marketplace's personal data: one registry entry per table, in erasure order (after
+the job queue's tables, which are found through the notifications)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
+from chainconsult.privacy.job_tables import JOB_TABLES
 from chainconsult.privacy.registry import PersonalTable, delete_rows, personal_data, set_null
 
 ERASED_NAME = "Deleted user"
@@ -163,5 +165,5 @@ MARKETPLACE_TABLES = [
     PersonalTable("accounts", ("id",), _erase_account, hidden=frozenset({"password_hash"})),
 ]
 
-for _entry in MARKETPLACE_TABLES:
+for _entry in [*JOB_TABLES, *MARKETPLACE_TABLES]:
     personal_data.register(_entry)

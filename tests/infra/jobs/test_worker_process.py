@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chainconsult.mail.jobs import defer_notification_email
 from tests.conftest import TEST_SECRET
 from tests.infra.jobs.conftest import jobs, query
+from tests.notify import Queued, notify
 from tests.smtp import SmtpSink
 
 STALLED_AFTER = 2.0
@@ -81,20 +81,9 @@ def workers_registered(database_url: str) -> int:
 
 
 async def queue_email(
-    sessionmaker: async_sessionmaker[AsyncSession], to: str, key: str
-) -> int | None:
-    async with sessionmaker() as session, session.begin():
-        return await defer_notification_email(
-            session,
-            to=to,
-            display_name="Grace",
-            kind="project_completed",
-            payload={
-                "project_id": "7b0f6a55-55a6-4a57-9a34-7f1b2c1e0f11",
-                "project_title": "Audit the bridge",
-            },
-            idempotency_key=key,
-        )
+    sessionmaker: async_sessionmaker[AsyncSession], database_url: str, to: str
+) -> Queued:
+    return await notify(sessionmaker, database_url, to=to)
 
 
 async def test_a_job_of_a_killed_worker_is_finished_by_another_within_the_recovery_period(
@@ -103,7 +92,8 @@ async def test_a_job_of_a_killed_worker_is_finished_by_another_within_the_recove
     sink: SmtpSink,
     tmp_path: Path,
 ) -> None:
-    job_id = await queue_email(sessionmaker, "kill@example.com", "completed:kill")
+    queued = await queue_email(sessionmaker, database_url, "kill@example.com")
+    job_id = queued.job_id
     sink.hold_rcpt.set()  # the first delivery attempt hangs mid-conversation
     doomed = start_worker(database_url, sink, tmp_path, "doomed")
     survivor = None
@@ -130,10 +120,11 @@ async def test_a_job_of_a_killed_worker_is_finished_by_another_within_the_recove
     assert took < STALLED_AFTER + RECOVERY_INTERVAL + 3
     delivered = sink.messages_to("kill@example.com")
     assert len(delivered) == 1
-    assert delivered[0].message["Subject"] == '"Audit the bridge" is complete'
+    assert delivered[0].message["Subject"] == "Your expert application was approved"
     outcome = query(
         database_url,
-        "SELECT status, attempts FROM email_deliveries WHERE idempotency_key = 'completed:kill'",
+        "SELECT status, attempts FROM email_deliveries WHERE idempotency_key = %(key)s",
+        {"key": queued.key},
     )
     assert outcome == [{"status": "sent", "attempts": 2}]
 
@@ -145,11 +136,11 @@ async def test_sigterm_lets_the_running_job_finish_takes_no_new_one_and_exits_0(
     tmp_path: Path,
 ) -> None:
     sink.data_delay = 2.0  # a slow mail server: the job is still running when SIGTERM comes
-    running = await queue_email(sessionmaker, "first@example.com", "completed:first")
+    running = (await queue_email(sessionmaker, database_url, "first@example.com")).job_id
     worker = start_worker(database_url, sink, tmp_path, "worker")
     try:
         wait_until(lambda: status_of(database_url, running) == "doing", 60, "the job to start")
-        waiting = await queue_email(sessionmaker, "second@example.com", "completed:second")
+        waiting = (await queue_email(sessionmaker, database_url, "second@example.com")).job_id
         worker.send_signal(signal.SIGTERM)
         exit_code = worker.wait(30)
     finally:

@@ -8,6 +8,7 @@ deferring leaves no job, and no worker can see the job before the data it refers
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, cast
 
@@ -46,10 +47,7 @@ async def defer(
     if args:
         raise TypeError("tasks take keyword arguments only")
     options = options or DeferOptions()
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    # Written on the raw connection, unseen by the session: a COMMIT lost now is a write's.
-    mark_written(session)
+    raw = await _writing_connection(session)
     deferrer = task.configure(
         connection=raw,
         lock=options.lock,
@@ -73,3 +71,24 @@ async def defer(
             return await deferrer.defer_async(**arguments)
     except AlreadyEnqueued:
         return None
+
+
+async def defer_many(
+    session: AsyncSession, task: Task[Any, Any, Any], arguments: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Queue one ``task`` job per item of ``arguments`` (keyword arguments each) inside
+    ``session``'s transaction, in one statement however many there are; returns their ids."""
+    if not arguments:
+        return []
+    raw = await _writing_connection(session)
+    return await task.configure(connection=raw).batch_defer_async(*arguments)
+
+
+async def _writing_connection(session: AsyncSession) -> Any:
+    """The psycopg connection under ``session``'s transaction, for procrastinate to insert
+    on. Its writes are unseen by the session, so they are declared: a COMMIT lost after
+    this is a write's (never replayed), not a read's."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    mark_written(session)
+    return raw

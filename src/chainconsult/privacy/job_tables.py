@@ -1,0 +1,82 @@
+"""Personal data in the job queue's tables: which jobs are about an account, the error texts
+of their failed attempts (a refused recipient's address, say), and the record of every email
+sent to the account.
+
+Job arguments never hold a name or an address, only ids; a job is about an account when one
+of the arguments below names it. A task taking another argument that points at a person must
+add it here (tests/privacy checks every registered task's arguments).
+``procrastinate_workers`` and ``procrastinate_periodic_defers`` hold nothing about anyone."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.privacy.registry import PersonalTable, delete_rows
+
+JOB_ARGUMENTS_NAMING_AN_ACCOUNT: dict[str, str] = {
+    "account_id": "SELECT CAST(:id AS text)",
+    "notification_id": (
+        "SELECT CAST(n.id AS text) FROM notifications n WHERE n.recipient_id = :id"
+    ),
+}
+"""Argument name -> SQL selecting the values that make a job about account ``:id``. The
+arguments are not indexed: an erasure or export scans the job table (kept for
+JOB_RETENTION_DAYS only), which is cheaper overall than one more index entry on every job
+every worker inserts and deletes."""
+
+
+def jobs_about(alias: str) -> str:
+    """SQL condition: the procrastinate_jobs row ``alias`` is about account ``:id``."""
+    return (
+        "("
+        + " OR ".join(
+            f"{alias}.args->>'{name}' IN ({values})"
+            for name, values in JOB_ARGUMENTS_NAMING_AN_ACCOUNT.items()
+        )
+        + ")"
+    )
+
+
+# Built from the constants above only, never from input.
+_OF_JOBS_ABOUT = f"t.job_id IN (SELECT j.id FROM procrastinate_jobs j WHERE {jobs_about('j')})"  # noqa: S608
+
+
+async def _erase_job_failures(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(
+        text(f"DELETE FROM job_failures t WHERE {_OF_JOBS_ABOUT}"),  # noqa: S608
+        {"id": account_id},
+    )
+
+
+async def _erase_job_events(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(
+        text(f"DELETE FROM procrastinate_events t WHERE {_OF_JOBS_ABOUT}"),  # noqa: S608
+        {"id": account_id},
+    )
+
+
+async def _erase_jobs(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Waiting, finished and failed jobs go; a running one stays for its worker to finish
+    (its arguments are ids only, and it sends nothing once the account is erased)."""
+    await session.execute(
+        text(
+            f"DELETE FROM procrastinate_jobs t WHERE t.status <> 'doing' AND {jobs_about('t')}"  # noqa: S608
+        ),
+        {"id": account_id},
+    )
+
+
+JOB_TABLES = [
+    # Before the jobs themselves and before the notifications: both lead to the rows here.
+    PersonalTable("job_failures", (), _erase_job_failures, also_about=_OF_JOBS_ABOUT),
+    PersonalTable("procrastinate_events", (), _erase_job_events, also_about=_OF_JOBS_ABOUT),
+    PersonalTable("procrastinate_jobs", (), _erase_jobs, also_about=jobs_about("t")),
+    PersonalTable(
+        "email_deliveries", ("account_id",), delete_rows("email_deliveries", "account_id")
+    ),
+]
+"""Registered before the marketplace's tables: the notifications they are found through must
+still exist when they are erased."""
