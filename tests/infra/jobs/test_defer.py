@@ -14,7 +14,8 @@ from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.errors import Conflict
 from chainconsult.infra.db.session import DbSession
-from chainconsult.infra.jobs import DeferOptions, defer
+from chainconsult.infra.db.writes import transaction_wrote
+from chainconsult.infra.jobs import DeferOptions, defer, defer_many
 from chainconsult.models import Account
 from tests.helpers import count_rows
 from tests.infra.jobs.conftest import jobs
@@ -41,6 +42,17 @@ async def defer_twice_with_a_queueing_lock(session: DbSession, email: str) -> di
     session.add(Account(email=email, password_hash="x", display_name="Locked"))
     await session.flush()
     return {"first": first, "second": second}
+
+
+@router.post("/test/defer-only")
+async def defer_and_report_the_write(session: DbSession, batch: bool) -> dict[str, bool]:
+    """A unit of work whose only write is a job: it must still count as a write, so a COMMIT
+    lost afterwards is reported as an unknown outcome instead of being replayed."""
+    if batch:
+        await defer_many(session, record, [{"label": "a"}, {"label": "b"}])
+    else:
+        await defer(session, record, label="a")
+    return {"wrote": transaction_wrote(session)}
 
 
 @pytest.fixture
@@ -108,3 +120,13 @@ async def test_registration_defers_the_welcome_email_in_its_transaction(
     welcome = jobs(database_url, "accounts.send_welcome_email")
     assert [row["args"] for row in welcome] == [{"account_id": created.json()["id"]}]
     assert welcome[0]["queue_name"] == "default"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["defer", "defer_many"])
+async def test_deferring_counts_as_a_write_of_the_transaction(
+    app_client: AsyncClient, batch: bool
+) -> None:
+    response = await app_client.post("/test/defer-only", params={"batch": batch})
+
+    assert response.status_code == 200
+    assert response.json() == {"wrote": True}
