@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.staticfiles import StaticFiles
 
@@ -49,6 +51,10 @@ def build_redis(settings: RedisSettings) -> Redis | None:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
+        # redis-py retries ten times with backoff by default: seconds of stall on a dead
+        # Redis. Its users here (alert lease, traffic exchange) treat a failure as "Redis is
+        # away" and carry on, so one attempt is right.
+        retry=Retry(NoBackoff(), 0),
     )
     return client
 
