@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from bench.chaos._stack import Stack
 
-DEMO_PASSWORD = "demo password 2026"  # noqa: S105 - the published demo-data password
-NEW_PASSWORD = "chaos run password 2026"  # noqa: S105
+DEMO_PASSWORD = "demo password 2026"
+NEW_PASSWORD = "chaos run password 2026"
 DIRECTORY_QUERIES = (
     "",
     "?sort=rating",

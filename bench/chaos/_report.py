@@ -163,7 +163,7 @@ def audit_writes(stack: Stack, load: Load) -> dict[str, tuple[int, int]]:
     for kind, table in (("registrations", "accounts"), ("proposals", "proposals")):
         ids = load.acknowledged("register" if kind == "registrations" else "propose")
         found = stack.query(
-            f"SELECT count(*) AS n FROM {table} WHERE id = ANY(%s::uuid[])",  # noqa: S608
+            f"SELECT count(*) AS n FROM {table} WHERE id = ANY(%s::uuid[])",
             (ids,),
         )[0]["n"]
         result[kind] = (len(ids), int(found))

@@ -307,10 +307,8 @@ def stop_process_group(process: subprocess.Popen[Any], *, grace: float = 20) -> 
     # The whole group even when its leader is gone: orphaned server workers stay in it.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(10)

@@ -21,8 +21,6 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from psycopg.rows import dict_row
-
 from bench.chaos._services import (
     PrivatePostgres,
     PrivateRedis,
@@ -31,6 +29,7 @@ from bench.chaos._services import (
     free_port,
     stop_process_group,
 )
+from psycopg.rows import dict_row
 
 APP_DATABASE = "chainconsult"
 UNLIMITED = "1000000/minute"

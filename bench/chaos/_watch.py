@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-
 from bench.chaos._load import Outcome
 
 

@@ -18,12 +18,12 @@ import os
 import signal
 import time
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from bench.chaos._load import Load, prepare
 from bench.chaos._report import ScenarioReport, audit_jobs, audit_writes, wait_for_jobs
 from bench.chaos._stack import Stack, StackOptions, SupervisedWorker
 from bench.chaos._watch import seconds
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from chainconsult.infra.db.engine import build_sessionmaker
 from chainconsult.mail.jobs import defer_notification_email
 

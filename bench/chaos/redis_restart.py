@@ -11,7 +11,6 @@ import asyncio
 import time
 
 import redis
-
 from bench.chaos._load import Load, prepare
 from bench.chaos._report import (
     FaultWindow,

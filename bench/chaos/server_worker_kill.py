@@ -15,7 +15,6 @@ import signal
 import time
 
 import psutil
-
 from bench.chaos._load import Load, prepare
 from bench.chaos._report import (
     FaultWindow,
