@@ -235,5 +235,12 @@ def first_success_after(outcomes: list[Outcome], moment: float, kinds: tuple[str
 
 
 def last_failure_after(outcomes: list[Outcome], moment: float) -> float | None:
+    """Seconds from ``moment`` until the last failed request ended (None: none failed)."""
     times = [o.ended for o in outcomes if o.failed and o.ended >= moment]
     return (max(times) - moment) if times else None
+
+
+def last_failure_of(outcomes: list[Outcome], window: FaultWindow) -> float | None:
+    """Seconds from the fault until the last of the failed requests it caught ended."""
+    times = [o.ended for o in outcomes if o.failed and window.overlaps(o)]
+    return (max(times) - window.start) if times else None

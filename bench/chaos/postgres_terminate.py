@@ -19,6 +19,7 @@ from bench.chaos._report import (
     audit_jobs,
     audit_writes,
     first_success_after,
+    last_failure_of,
     wait_for_jobs,
 )
 from bench.chaos._stack import APP_DATABASE, Stack, StackOptions
@@ -52,16 +53,12 @@ async def run(*, quick: bool = False) -> ScenarioReport:
         jobs = audit_jobs(stack, load)
         recovery = {}
         for window, count in zip(windows, terminated, strict=True):
-            last_failure = max(
-                (o.ended for o in load.outcomes if o.failed and window.overlaps(o)),
-                default=None,
-            )
             recovery[f"fault {window.label}: sessions terminated"] = str(count)
             recovery[f"fault {window.label}: first acknowledged write begun after it"] = seconds(
                 first_success_after(load.outcomes, window.end, WRITES)
             )
             recovery[f"fault {window.label}: last failure of its requests"] = seconds(
-                None if last_failure is None else last_failure - window.start
+                last_failure_of(load.outcomes, window)
             )
         recovery["job worker restarts (supervisor)"] = str(
             sum(worker.restarts for worker in stack.workers)

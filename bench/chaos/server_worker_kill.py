@@ -10,8 +10,11 @@ acknowledged write is lost."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import os
 import signal
+import socket
 import time
 
 import psutil
@@ -21,7 +24,7 @@ from bench.chaos._report import (
     ScenarioReport,
     audit_jobs,
     audit_writes,
-    last_failure_after,
+    last_failure_of,
     wait_for_jobs,
 )
 from bench.chaos._stack import ApiServer, Stack, StackOptions
@@ -31,25 +34,58 @@ NAME = "server"
 SERVER_WORKERS = 3
 
 
-def kill_one(server: ApiServer, avoid: set[int]) -> tuple[int, float, float]:
-    """SIGKILL one worker not in ``avoid``; returns (pid, kill time, time it was gone)."""
-    pid = next(pid for pid in server.worker_pids() if pid not in avoid)
+def client_connections(server: ApiServer, pid: int) -> int:
+    with contextlib.suppress(psutil.Error):
+        return sum(
+            1
+            for conn in psutil.Process(pid).net_connections(kind="tcp")
+            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == server.port
+        )
+    return 0
+
+
+def kill_one(server: ApiServer, candidates: set[int]) -> tuple[int, int, float, float]:
+    """SIGKILL the one of ``candidates`` holding the most client connections (the kernel
+    hands keep-alive connections out unevenly, and a worker without any would fail
+    nothing); returns (pid, its connections, kill time, time it was gone)."""
+    held = {
+        pid: client_connections(server, pid) for pid in server.worker_pids() if pid in candidates
+    }
+    pid = max(held, key=lambda candidate: held[candidate])
     moment = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         time.sleep(0.001)
-    return pid, moment, time.monotonic()
+    return pid, held[pid], moment, time.monotonic()
 
 
-def replaced(server: ApiServer, before: set[int], timeout: float = 30) -> float | None:
-    """Seconds until the server runs a worker that was not there before the kill."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        pids = set(server.worker_pids())
-        if len(pids) >= server.workers and pids - before:
-            return time.monotonic() - started
-        time.sleep(0.02)
-    return None
+def replaced(
+    server: ApiServer, before: set[int], since: float, timeout: float = 60
+) -> tuple[float | None, float | None]:
+    """Seconds from ``since`` until the server started a worker that was not there before the
+    kill, and until that worker had accepted a client connection (so it serves). Meanwhile
+    it keeps opening connections (each sends one request and stays open, keep-alive), so the
+    new worker is offered one as soon as it accepts, and holds it long enough to be seen."""
+    spawned = None
+    probes: collections.deque[socket.socket] = collections.deque()
+    try:
+        while time.monotonic() - since < timeout:
+            new = set(server.worker_pids()) - before
+            if new and spawned is None:
+                spawned = time.monotonic() - since
+            if any(client_connections(server, pid) for pid in new):
+                return spawned, time.monotonic() - since
+            with contextlib.suppress(OSError):
+                probe = socket.create_connection((server.host, server.port), timeout=1)
+                probe.sendall(b"GET /livez HTTP/1.1\r\nHost: chaos\r\n\r\n")
+                probes.append(probe)
+            while len(probes) > 50:
+                probes.popleft().close()
+            time.sleep(0.02)
+    finally:
+        for probe in probes:
+            probe.close()
+    return spawned, None
 
 
 async def run(*, quick: bool = False) -> ScenarioReport:
@@ -64,21 +100,24 @@ async def run(*, quick: bool = False) -> ScenarioReport:
         traffic = asyncio.create_task(load.run(duration))
         windows: list[FaultWindow] = []
         recovery: dict[str, str] = {}
-        killed: set[int] = set()
+        # Each kill hits a worker that has served since the start, not a fresh replacement.
+        originals = set(server.worker_pids())
         await asyncio.sleep(warmup)
         for number in (1, 2):
             before = set(server.worker_pids())
-            pid, moment, gone = await asyncio.to_thread(kill_one, server, killed)
-            killed.add(pid)
+            pid, held, moment, gone = await asyncio.to_thread(kill_one, server, originals)
+            originals.discard(pid)
+            recovery[f"kill #{number}: client connections the worker held"] = str(held)
             windows.append(FaultWindow(f"#{number} (pid {pid})", moment, gone))
-            took = await asyncio.to_thread(replaced, server, before)
-            recovery[f"kill #{number}: replacement worker started after"] = seconds(took)
+            spawned, serving = await asyncio.to_thread(replaced, server, before, moment)
+            recovery[f"kill #{number}: replacement worker started after"] = seconds(spawned)
+            recovery[f"kill #{number}: replacement accepting connections after"] = seconds(serving)
             if number == 1:
                 await asyncio.sleep(max(0.0, spacing - (time.monotonic() - moment)))
         await traffic
         for window in windows:
-            recovery[f"kill {window.label}: last failed request after it"] = seconds(
-                last_failure_after(load.outcomes, window.start)
+            recovery[f"kill {window.label}: last of its failed requests ended after"] = seconds(
+                last_failure_of(load.outcomes, window)
             )
             recovery[f"kill {window.label}: latency in the 2 s after"] = latency_ms(
                 load.outcomes, window.start, window.start + 2
