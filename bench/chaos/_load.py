@@ -16,6 +16,10 @@ from typing import Any
 
 import httpx
 from bench.chaos._stack import Stack
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from chainconsult.infra.db.engine import build_sessionmaker
+from chainconsult.mail.jobs import defer_notification_email
 
 DEMO_PASSWORD = "demo password 2026"
 NEW_PASSWORD = "chaos run password 2026"
@@ -314,3 +318,45 @@ def _version_in(page: dict[str, Any], project_id: str) -> int:
             except ValueError:
                 return -1
     return -1
+
+
+class JobDeferrer:
+    """Queues one notification email every ``interval`` s, each in its own transaction;
+    keeps the ids of the jobs whose transaction committed."""
+
+    def __init__(self, database_url: str, interval: float = 0.05) -> None:
+        self.engine = create_async_engine(
+            database_url.replace("postgresql://", "postgresql+psycopg://", 1), pool_size=2
+        )
+        self.sessionmaker = build_sessionmaker(self.engine)
+        self.interval = interval
+        self.committed: list[int] = []
+        self.failed = 0
+        self._number = itertools.count(1)
+
+    async def defer_one(self) -> None:
+        number = next(self._number)
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                job_id = await defer_notification_email(
+                    session,
+                    to=f"recipient-{number}@example.com",
+                    display_name="Grace",
+                    kind="project_completed",
+                    payload={
+                        "project_id": "7b0f6a55-55a6-4a57-9a34-7f1b2c1e0f11",
+                        "project_title": "Audit the bridge",
+                    },
+                    idempotency_key=f"chaos:{number}",
+                )
+        except Exception:
+            self.failed += 1
+            return
+        if job_id is not None:
+            self.committed.append(job_id)
+
+    async def run(self, until: float) -> None:
+        while time.monotonic() < until:
+            await self.defer_one()
+            await asyncio.sleep(self.interval)
+        await self.engine.dispose()

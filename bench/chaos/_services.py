@@ -237,6 +237,8 @@ class Delivered:
     recipients: list[str]
     message_id: str
     subject: str
+    peer: str
+    """Address the message came from (which host sent it)."""
 
 
 @dataclass
@@ -276,6 +278,7 @@ class SmtpSink:
                             recipients=list(envelope.rcpt_tos),
                             message_id=str(message.get("Message-ID", "")),
                             subject=str(message.get("Subject", "")),
+                            peer=str(session.peer[0]) if session.peer else "",
                         )
                     )
                 return "250 Message accepted for delivery"

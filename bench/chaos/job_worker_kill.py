@@ -18,55 +18,13 @@ import os
 import signal
 import time
 
-from bench.chaos._load import Load, prepare
+from bench.chaos._load import JobDeferrer, Load, prepare
 from bench.chaos._report import ScenarioReport, audit_jobs, audit_writes, wait_for_jobs
 from bench.chaos._stack import Stack, StackOptions, SupervisedWorker
 from bench.chaos._watch import seconds
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from chainconsult.infra.db.engine import build_sessionmaker
-from chainconsult.mail.jobs import defer_notification_email
 
 NAME = "jobs"
 SMTP_DELAY_S = 0.5
-
-
-class Deferrer:
-    """Queues one notification email every ``interval`` s, each in its own transaction;
-    keeps the ids of the jobs whose transaction committed."""
-
-    def __init__(self, database_url: str, interval: float = 0.05) -> None:
-        self.engine = create_async_engine(
-            database_url.replace("postgresql://", "postgresql+psycopg://", 1), pool_size=2
-        )
-        self.sessionmaker = build_sessionmaker(self.engine)
-        self.interval = interval
-        self.committed: list[int] = []
-        self.failed = 0
-
-    async def run(self, until: float) -> None:
-        number = 0
-        while time.monotonic() < until:
-            number += 1
-            try:
-                async with self.sessionmaker() as session, session.begin():
-                    job_id = await defer_notification_email(
-                        session,
-                        to=f"recipient-{number}@example.com",
-                        display_name="Grace",
-                        kind="project_completed",
-                        payload={
-                            "project_id": "7b0f6a55-55a6-4a57-9a34-7f1b2c1e0f11",
-                            "project_title": "Audit the bridge",
-                        },
-                        idempotency_key=f"chaos:{number}",
-                    )
-                if job_id is not None:
-                    self.committed.append(job_id)
-            except Exception:
-                self.failed += 1
-            await asyncio.sleep(self.interval)
-        await self.engine.dispose()
 
 
 def doing_jobs(stack: Stack) -> list[int]:
@@ -109,7 +67,7 @@ async def run(*, quick: bool = False) -> ScenarioReport:
     with Stack(options) as stack:
         fixtures = prepare(stack)
         load = Load(stack.base_url, fixtures, readers=4, proposers=1, registrants=2)
-        deferrer = Deferrer(stack.database_url)
+        deferrer = JobDeferrer(stack.database_url)
         duration = warmup + spacing + after
         t0 = time.monotonic()
         traffic = asyncio.gather(load.run(duration), deferrer.run(t0 + duration))
