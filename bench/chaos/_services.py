@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -77,13 +78,18 @@ class PrivatePostgres:
         port: int | None = None,
         trusted_network: str | None = None,
         max_connections: int = 300,
+        prefix: Sequence[str] = (),
+        root: Path | None = None,
     ) -> None:
         self.host = host
+        self.prefix = list(prefix)
+        """Runs the server under this command prefix (``ip netns exec NAME``)."""
         self.port = port or free_port(host)
         self.trusted_network = trusted_network
         self.max_connections = max_connections
         self.bindir = _postgres_bindir()
-        self.root = Path(tempfile.mkdtemp(prefix="ccchaos-pg-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="ccchaos-pg-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.pgdata = self.root / "data"
         self._run_as: list[str] = []
         if os.geteuid() == 0:
@@ -96,9 +102,11 @@ class PrivatePostgres:
             os.chown(self.root, account.pw_uid, account.pw_gid)
             self._run_as = ["runuser", "-u", "postgres", "--"]
 
-    def _run(self, *args: str, timeout: float = 120) -> None:
+    def _run(self, *args: str, timeout: float = 120, in_prefix: bool = False) -> None:
+        # A namespace is entered as root; the server binaries then run as postgres.
+        command = [*(self.prefix if in_prefix else []), *self._run_as, *args]
         result = subprocess.run(
-            [*self._run_as, *args], capture_output=True, text=True, timeout=timeout, check=False
+            command, capture_output=True, text=True, timeout=timeout, check=False
         )
         if result.returncode != 0:
             raise ServiceError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-800:]}")
@@ -142,6 +150,7 @@ class PrivatePostgres:
             "-t",
             "60",
             "start",
+            in_prefix=True,
         )
         return self
 
@@ -193,13 +202,16 @@ class PrivatePostgres:
 class PrivateRedis:
     """A redis-server without persistence; ``kill`` and ``start`` again keep the port."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, prefix: Sequence[str] = ()
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError("no redis-server on PATH (apt-get install redis-server)")
         self.binary = binary
         self.host = host
         self.port = port or free_port(host)
+        self.prefix = list(prefix)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -209,6 +221,7 @@ class PrivateRedis:
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 self.binary,
                 "--port", str(self.port),
                 "--bind", self.host,

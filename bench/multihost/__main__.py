@@ -1,5 +1,6 @@
 """Multi-host run: two API nodes and two job workers, each in its own network namespace (as on
-four hosts), sharing one PostgreSQL and one Redis that listen on the bridge, and shows:
+four hosts), sharing one PostgreSQL and one Redis (on a fifth namespace, the database host),
+all joined by a bridge, and shows:
 
   a) rate limits are shared: one anonymous client alternating between the nodes gets exactly
      its quota in total, counted down across both, then 429 from both;
@@ -18,6 +19,7 @@ Prints PASS or FAIL per check and exits 0 only when every check passed."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import secrets
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import httpx
 from bench.chaos._load import JobDeferrer
@@ -45,6 +48,7 @@ ADMIN_EMAIL = "admin@multihost.example"
 JOBS_DEFERRED = 200
 REGISTRATIONS = 20
 TIME_LIMIT_S = 420
+WORKDIR_PREFIX = "ccmh-run-"
 
 
 @dataclass
@@ -305,13 +309,22 @@ def start_cluster(workdir: Path, network: Network, stack: list[Callable[[], None
     network.create()
     stack.append(network.destroy)
     limited_client = network.add_address(2)
+    # PostgreSQL and Redis on a host of their own: a run killed outright leaves nothing
+    # running outside the namespaces, which the next run removes.
+    data = network.add_node("data", 5)
     api_nodes = [network.add_node("api-a", 11), network.add_node("api-b", 12)]
     worker_nodes = [network.add_node("worker-a", 21), network.add_node("worker-b", 22)]
 
-    postgres = PrivatePostgres(host=network.gateway, trusted_network=f"{network.subnet}.0/24")
+    postgres = PrivatePostgres(
+        host=data.address,
+        port=5432,  # the namespace is ours: standard ports are free there
+        trusted_network=f"{network.subnet}.0/24",
+        prefix=data.exec_prefix(),
+        root=workdir / "postgres",
+    )
     stack.append(postgres.stop)
     postgres.start()
-    redis = PrivateRedis(host=network.gateway)
+    redis = PrivateRedis(host=data.address, port=6379, prefix=data.exec_prefix())
     stack.append(redis.stop)
     redis.start()
     smtp = SmtpSink(host=network.gateway, rcpt_delay=0.05)
@@ -378,6 +391,16 @@ def create_admin(env: dict[str, str], log: Path) -> None:
         )
 
 
+def _single_run_lock() -> IO[str]:
+    """Namespace names are fixed: one run at a time on a machine."""
+    handle = (Path(tempfile.gettempdir()) / "ccmh.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit("multihost: another run is in progress on this machine")
+    return handle
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     # Unwind through the finally below, so namespaces and services are removed.
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -392,7 +415,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGALRM, _on_signal)
     signal.alarm(TIME_LIMIT_S)
-    workdir = Path(tempfile.mkdtemp(prefix="ccmh-"))
+    lock = _single_run_lock()
+    # Temporary dirs of a run that was killed outright (its namespaces are removed below).
+    for stale in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    workdir.chmod(0o711)  # PostgreSQL runs as its own account and needs to reach its dir
     cleanup: list[Callable[[], None]] = []
     checks: list[Check] = []
     error: str | None = None
@@ -403,8 +431,9 @@ def main() -> None:
         print(
             "multihost: api-a "
             f"{cluster.api[0].base_url}, api-b {cluster.api[1].base_url}, workers "
-            f"{', '.join(node.address for node in cluster.network.nodes[2:])}; PostgreSQL "
-            f"and Redis on {cluster.network.gateway} ({time.monotonic() - started:.0f} s)",
+            f"{', '.join(n.address for n in cluster.network.nodes if 'worker' in n.name)}; "
+            f"PostgreSQL and Redis on {cluster.postgres.host} "
+            f"({time.monotonic() - started:.0f} s)",
             flush=True,
         )
         for run in (check_rate_limits, check_cache_invalidation, check_jobs_exactly_once):
@@ -428,6 +457,7 @@ def main() -> None:
             except Exception as exc:  # keep cleaning up whatever else is left
                 print(f"multihost: cleanup step failed: {exc}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
+        lock.close()
     passed = error is None and len(checks) == 3 and all(check.passed for check in checks)
     verdict = "PASS" if passed else "FAIL"
     print(

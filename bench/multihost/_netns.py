@@ -86,9 +86,11 @@ class Network:
             ip("netns", "del", node.name, check=False)
         self.nodes.clear()
         ip("link", "del", BRIDGE, check=False)
+        self.remove_leftovers()
 
     @staticmethod
     def remove_leftovers() -> list[str]:
+        """Namespaces (and the processes in them) and links of an earlier run."""
         removed = []
         for line in ip("netns", "list").splitlines():
             name = line.split()[0] if line.strip() else ""
@@ -96,10 +98,30 @@ class Network:
                 _kill_namespace_processes(name)
                 ip("netns", "del", name, check=False)
                 removed.append(name)
-        if BRIDGE in ip("-o", "link", "show"):
-            ip("link", "del", BRIDGE, check=False)
-            removed.append(BRIDGE)
+        # A deleted namespace takes its veth pairs along, but asynchronously: wait for them
+        # (and delete any left) so the new ones can have the same names.
+        deadline = time.monotonic() + 10
+        while links := _our_links():
+            if time.monotonic() > deadline:
+                for link in links:
+                    ip("link", "del", link, check=False)
+                    removed.append(link)
+                break
+            if BRIDGE in links:
+                ip("link", "del", BRIDGE, check=False)
+                removed.append(BRIDGE)
+            time.sleep(0.1)
         return removed
+
+
+def _our_links() -> list[str]:
+    names = []
+    for line in ip("-o", "link", "show").splitlines():
+        # "7: ccmh11h@if6: <BROADCAST,...": the name, without the peer suffix.
+        name = line.split(":", 2)[1].strip().split("@", 1)[0]
+        if name.startswith(PREFIX):
+            names.append(name)
+    return names
 
 
 def _kill_namespace_processes(namespace: str) -> None:
