@@ -60,26 +60,31 @@ def kill_one(server: ApiServer, candidates: set[int]) -> tuple[int, int, float, 
 
 
 def replaced(
-    server: ApiServer, before: set[int], since: float, timeout: float = 60
+    server: ApiServer, before: set[int], since: float, claimed: set[int], timeout: float = 60
 ) -> tuple[float | None, float | None]:
     """Seconds from ``since`` until the server started a worker that was not there before the
     kill, and until that worker had accepted a client connection (so it serves). Meanwhile
     it keeps opening connections (each sends one request and stays open, keep-alive), so the
     new worker is offered one as soon as it accepts, and holds it long enough to be seen."""
     spawned = None
+    mine: set[int] = set()
     probes: collections.deque[socket.socket] = collections.deque()
     try:
         while time.monotonic() - since < timeout:
-            new = set(server.worker_pids()) - before
+            new = set(server.worker_pids()) - before - claimed
             if new and spawned is None:
                 spawned = time.monotonic() - since
-            if any(client_connections(server, pid) for pid in new):
+                # The replacement of an earlier kill is not this kill's replacement.
+                new = {min(new)}
+                claimed |= new
+                mine = new
+            if any(client_connections(server, pid) for pid in mine):
                 return spawned, time.monotonic() - since
             with contextlib.suppress(OSError):
                 probe = socket.create_connection((server.host, server.port), timeout=1)
                 probe.sendall(b"GET /livez HTTP/1.1\r\nHost: chaos\r\n\r\n")
                 probes.append(probe)
-            while len(probes) > 50:
+            while len(probes) > 10:
                 probes.popleft().close()
             time.sleep(0.02)
     finally:
@@ -103,18 +108,26 @@ async def run(*, quick: bool = False) -> ScenarioReport:
         # Each kill hits a worker that has served since the start, not a fresh replacement.
         originals = set(server.worker_pids())
         await asyncio.sleep(warmup)
+        claimed: set[int] = set()
+        watches = []
         for number in (1, 2):
+            if number == 2:
+                await asyncio.sleep(max(0.0, t0 + warmup + spacing - time.monotonic()))
             before = set(server.worker_pids())
             pid, held, moment, gone = await asyncio.to_thread(kill_one, server, originals)
             originals.discard(pid)
-            recovery[f"kill #{number}: client connections the worker held"] = str(held)
+            recovery[f"kill #{number}: connections the worker held (load and probes)"] = str(held)
             windows.append(FaultWindow(f"#{number} (pid {pid})", moment, gone))
-            spawned, serving = await asyncio.to_thread(replaced, server, before, moment)
+            # Watched on the side: the second kill comes on time however slow the first
+            # replacement is to start.
+            watches.append(
+                asyncio.create_task(asyncio.to_thread(replaced, server, before, moment, claimed))
+            )
+        await traffic
+        for number, watch in enumerate(watches, start=1):
+            spawned, serving = await watch
             recovery[f"kill #{number}: replacement worker started after"] = seconds(spawned)
             recovery[f"kill #{number}: replacement accepting connections after"] = seconds(serving)
-            if number == 1:
-                await asyncio.sleep(max(0.0, spacing - (time.monotonic() - moment)))
-        await traffic
         for window in windows:
             recovery[f"kill {window.label}: last of its failed requests ended after"] = seconds(
                 last_failure_of(load.outcomes, window)
