@@ -19,14 +19,15 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from bench.chaos import job_worker_kill, postgres_terminate, redis_restart, server_worker_kill
 from bench.chaos._report import ScenarioReport
 
-SCENARIOS: dict[str, Callable[..., Awaitable[ScenarioReport]]] = {
+SCENARIOS: dict[str, Callable[..., Coroutine[Any, Any, ScenarioReport]]] = {
     redis_restart.NAME: redis_restart.run,
     postgres_terminate.NAME: postgres_terminate.run,
     job_worker_kill.NAME: job_worker_kill.run,

@@ -10,7 +10,7 @@ import itertools
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,13 +184,14 @@ class Load:
     async def _record(
         self,
         kind: str,
-        call: Callable[[], Awaitable[httpx.Response]],
+        request: Awaitable[httpx.Response],
         *,
         created: int | None = None,
     ) -> httpx.Response | None:
+        # A coroutine does nothing until awaited: the clock starts with the request.
         started = time.monotonic()
         try:
-            response = await call()
+            response = await request
         except httpx.HTTPError as exc:
             self.outcomes.append(Outcome(kind, started, time.monotonic(), None, type(exc).__name__))
             return None
@@ -209,18 +210,17 @@ class Load:
             roll = self._rng.random()
             if roll < 0.5:
                 query = self._rng.choice(DIRECTORY_QUERIES)
-                await self._record("directory", lambda q=query: http.get(f"/api/v2/experts{q}"))
+                await self._record("directory", http.get(f"/api/v2/experts{query}"))
             elif roll < 0.7:
                 expert = self._rng.choice(self.fixtures.expert_ids)
-                await self._record("expert", lambda e=expert: http.get(f"/api/v2/experts/{e}"))
+                await self._record("expert", http.get(f"/api/v2/experts/{expert}"))
             elif roll < 0.9:
                 headers = {"Authorization": f"Bearer {self._rng.choice(experts).token}"}
-                await self._record("me", lambda h=headers: http.get("/api/v2/auth/me", headers=h))
+                await self._record("me", http.get("/api/v2/auth/me", headers=headers))
             else:
                 headers = {"Authorization": f"Bearer {self.fixtures.client_token}"}
                 await self._record(
-                    "open_projects",
-                    lambda h=headers: http.get("/api/v2/projects?view=open", headers=h),
+                    "open_projects", http.get("/api/v2/projects?view=open", headers=headers)
                 )
 
     async def _proposer(self, http: httpx.AsyncClient, until: float) -> None:
@@ -237,9 +237,7 @@ class Load:
             headers = {"Authorization": f"Bearer {expert.token}"}
             await self._record(
                 "propose",
-                lambda p=project, b=body, h=headers: http.post(
-                    f"/api/v2/projects/{p}/proposals", json=b, headers=h
-                ),
+                http.post(f"/api/v2/projects/{project}/proposals", json=body, headers=headers),
                 created=201,
             )
 
@@ -253,7 +251,7 @@ class Load:
                 "role": "client",
             }
             await self._record(
-                "register", lambda b=body: http.post("/api/v2/auth/register", json=b), created=201
+                "register", http.post("/api/v2/auth/register", json=body), created=201
             )
 
     async def _freshness(self, http: httpx.AsyncClient, until: float) -> None:
@@ -270,9 +268,9 @@ class Load:
                 version += 1
                 response = await self._record(
                     "freshness_write",
-                    lambda v=version: http.patch(
+                    http.patch(
                         f"/api/v2/projects/{project}",
-                        json={"title": f"Freshness probe {v:06d}"},
+                        json={"title": f"Freshness probe {version:06d}"},
                         headers=headers,
                     ),
                 )
@@ -283,7 +281,7 @@ class Load:
                     started = time.monotonic()
                     read = await self._record(
                         "freshness_read",
-                        lambda: fresh.get("/api/v2/projects?view=open&limit=5", headers=headers),
+                        fresh.get("/api/v2/projects?view=open&limit=5", headers=headers),
                     )
                     if read is not None and read.status_code == 200:
                         self.freshness.reads.append((started, _version_in(read.json(), project)))

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,9 +350,4 @@ class Stack:
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         with psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with psycopg.connect(self.database_url) as conn:
-            yield conn
+            return conn.execute(sql, params).fetchall()

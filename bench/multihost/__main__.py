@@ -234,7 +234,7 @@ def check_jobs_exactly_once(cluster: Cluster) -> Check:
 
     def query(sql: str) -> list[dict[str, object]]:
         with psycopg.connect(cluster.database_url, row_factory=dict_row) as conn:
-            return conn.execute(sql, {"tasks": list(APP_TASKS)}).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, {"tasks": list(APP_TASKS)}).fetchall()
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
