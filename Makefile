@@ -9,6 +9,7 @@ PORT ?= 8000
 .DEFAULT_GOAL := help
 .PHONY: help install run test check static format lint typecheck lock migration clean api-guide
 .PHONY: help install run test check static format lint typecheck lock migration clean bench-health
+.PHONY: chaos multihost
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +53,12 @@ api-guide: $(STAMP) ## Regenerate docs/api-versions.md (the v1 -> v2 migration g
 	$(BIN)/chainconsult api-guide --output docs/api-versions.md
 bench-health: $(STAMP) ## Health endpoint latency under wrk load (BENCH_DATABASE_URL, BENCH_REDIS_URL)
 	$(BIN)/python bench/health_load.py
+
+chaos: $(STAMP) ## Chaos scenarios on private PostgreSQL/Redis (Redis killed, connections terminated, job and server workers SIGKILLed)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+multihost: $(STAMP) ## Two API nodes and two job workers in network namespaces sharing PostgreSQL and Redis (needs root)
+	$(BIN)/python -m bench.multihost
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
