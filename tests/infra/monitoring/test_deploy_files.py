@@ -15,6 +15,7 @@ from httpx import ASGITransport, AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES
+from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
 from tests.conftest import make_settings
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -40,6 +41,18 @@ def test_prometheus_rules_match_the_built_in_rules() -> None:
     for built_in in RULES:
         labels = by_name[built_in.name]["labels"]
         assert labels["severity"] == built_in.severity.value  # type: ignore[index]
+
+
+def test_prometheus_traffic_rules_leave_out_the_same_probe_routes() -> None:
+    selector = re.compile(r'route!~"([^"]+)"')
+    for rule in prometheus_rules():
+        if rule["labels"]["rule"] not in {"high_error_rate", "high_latency_p95"}:  # type: ignore[index]
+            continue
+        expr = str(rule["expr"])
+        found = selector.findall(expr)
+        assert found, expr
+        assert all(set(routes.split("|")) == PROBE_ROUTES for routes in found)
+        assert expr.count("chainconsult_http_requests") == len(found) - expr.count("_bucket{")
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import math
 
 import pytest
 
+from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
+from chainconsult.infra.monitoring.metrics import http_requests_total
 from chainconsult.infra.monitoring.traffic import (
     TrafficCounts,
     TrafficStats,
     TrafficWindow,
     histogram_quantile,
+    read_counts,
 )
 
 INF = math.inf
@@ -67,3 +70,18 @@ def test_stats_travel_between_nodes_and_add_up() -> None:
     assert total.error_rate == pytest.approx(0.025)
     assert total.cache_hit_rate == pytest.approx(0.5)
     assert total.counts.buckets == ((0.5, 39.0), (INF, 40.0))
+
+
+def test_probes_and_scrapes_stay_out_of_the_window() -> None:
+    """A load balancer polling /readyz on a node whose database is down gets 503s: that is the
+    probe working, and must not raise the error rate that pages on failed user requests."""
+    before = read_counts()
+    for route in PROBE_ROUTES:
+        http_requests_total.labels("GET", route, "503").inc(10)
+    http_requests_total.labels("GET", "/api/v2/experts", "200").inc(3)
+    http_requests_total.labels("POST", "/api/v2/projects", "503").inc()
+
+    increase = read_counts().minus(before)
+
+    assert increase.requests == 4
+    assert increase.errors == 1

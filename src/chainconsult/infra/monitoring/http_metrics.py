@@ -14,6 +14,13 @@ from chainconsult.infra.monitoring.metrics import (
 
 UNMATCHED_ROUTE = "unmatched"
 """Label of requests no route answered (404s for random paths, scanners)."""
+PROBE_ROUTES = frozenset(
+    {"/livez", "/readyz", "/api/health", "/api/v1/health", "/api/v2/health", "/metrics"}
+)
+"""Routes that load balancers, monitors and scrapers poll. They are counted like any other
+route, but the traffic window behind the alert rules and the dashboard leaves them out: a
+readiness probe answering 503 on a sick node is the probe doing its job, not a failed user
+request, and a monitor polling every second would otherwise dilute or inflate the error rate."""
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

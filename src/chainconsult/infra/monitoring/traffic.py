@@ -22,6 +22,7 @@ import orjson
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
 from chainconsult.infra.monitoring.metrics import (
     NAMESPACE,
     auth_failures_total,
@@ -176,11 +177,14 @@ def _families() -> Iterable[Metric]:
 
 
 def read_counts() -> TrafficCounts:
-    """The cumulative counts right now (the whole host in multiprocess mode)."""
+    """The cumulative counts right now (the whole host in multiprocess mode), health probes and
+    metric scrapes left out (see ``PROBE_ROUTES``)."""
     requests = errors = auth = hits = misses = 0.0
     buckets: dict[float, float] = {}
     for family in _families():
         for sample in family.samples:
+            if sample.labels.get("route") in PROBE_ROUTES:
+                continue
             if sample.name == _REQUESTS:
                 requests += sample.value
                 if sample.labels.get("status", "").startswith("5"):
