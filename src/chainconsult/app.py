@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
@@ -25,6 +26,12 @@ from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.infra.cache import attach_cache, build_cache
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+from chainconsult.infra.docs_pages import (
+    DOCS_ASSETS_DIR,
+    DOCS_ASSETS_PATH,
+    V2_DOCS_PATH,
+    swagger_page,
+)
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
@@ -133,7 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=JSONResponse,
         openapi_url="/api/v2/openapi.json",
-        docs_url="/api/v2/docs",
+        # The docs page is ours (docs_pages): FastAPI's would load Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -144,5 +152,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_v2_router())
     app.include_router(operations_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
+
+    @app.get(V2_DOCS_PATH, include_in_schema=False)
+    async def v2_docs() -> HTMLResponse:
+        return swagger_page(title=f"{app.title} API v2")
+
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-static")
     install_middleware(app, settings)
     return app

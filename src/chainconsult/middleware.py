@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 
 from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
+from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
 from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
@@ -87,21 +87,12 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.state.rate_limiter = limiter
     production = settings.app.is_production
-    docs_page = get_swagger_ui_html(
-        openapi_url=app.openapi_url or "",
-        title=f"{app.title} - Swagger UI",
-        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
-        init_oauth=app.swagger_ui_init_oauth,
-        swagger_ui_parameters=app.swagger_ui_parameters,
+    # Every docs page has the same inline script (its URLs are relative), so one header set.
+    docs = docs_headers(
+        production=production, docs_html=bytes(swagger_page(title="").body).decode()
     )
     by_path = [("/status", page_headers(production=production))]
-    if app.docs_url:
-        docs = docs_headers(
-            production=production,
-            docs_html=bytes(docs_page.body).decode(),
-            cdn="https://cdn.jsdelivr.net",
-        )
-        by_path.append((app.docs_url, docs))
+    by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(

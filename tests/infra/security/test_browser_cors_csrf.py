@@ -8,7 +8,6 @@ cookie goes along, as it would for app.example.com calling api.example.com) but 
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,14 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import missing_service
 from tests.edge_support import StartServers, free_port, server_env
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 class _Page(BaseHTTPRequestHandler):
@@ -53,32 +48,6 @@ def page_origins() -> Iterator[tuple[str, str]]:
     for server in started:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        missing_service("Debian chromium and chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(20)
-    yield driver
-    driver.quit()
 
 
 # Runs in the page: one fetch, reported as what the page's script can see of it.

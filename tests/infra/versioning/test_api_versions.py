@@ -4,9 +4,11 @@ the per-version OpenAPI documents and the generated migration guide."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import http_sf
 import pytest
@@ -233,8 +235,11 @@ async def test_docs_pages_load_their_own_version(client: AsyncClient) -> None:
     v2 = await client.get("/api/v2/docs")
 
     assert v1.status_code == v2.status_code == 200
-    assert "/api/v1/openapi.json" in v1.text
-    assert "/api/v2/openapi.json" in v2.text
+    # The document URL is relative to the page, so it holds under any root_path.
+    for page, path in ((v1, "/api/v1/docs"), (v2, "/api/v2/docs")):
+        documents = re.findall(r"url: '([^']+)'", page.text)
+        assert [urljoin(path, url) for url in documents] == [path.replace("docs", "openapi.json")]
+    assert "API v1 (deprecated)" in v1.text
     assert v1.headers["deprecation"].startswith("@")
 
 

@@ -94,8 +94,8 @@ def page_headers(*, production: bool, script_hashes: Sequence[str] = ()) -> Secu
     )
 
 
-def docs_headers(*, production: bool, docs_html: str, cdn: str) -> Secure:
-    """Swagger UI: its bundle from ``cdn`` and its one inline start-up script, allowed by
+def docs_headers(*, production: bool, docs_html: str) -> Secure:
+    """Swagger UI: its bundle from this origin and its one inline start-up script, allowed by
     hash (computed from the page as rendered, so a FastAPI upgrade cannot silently break
     it) rather than by 'unsafe-inline'."""
     hashes = [
@@ -105,9 +105,9 @@ def docs_headers(*, production: bool, docs_html: str, cdn: str) -> Secure:
     csp = (
         ContentSecurityPolicy()
         .default_src("'none'")
-        .script_src(cdn, *hashes)
-        .style_src(cdn)
-        .img_src("'self'", "data:", "https:")
+        .script_src("'self'", *hashes)
+        .style_src("'self'")
+        .img_src("'self'", "data:")
         .connect_src("'self'")
         .frame_ancestors("'none'")
         .base_uri("'none'")

@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from chainconsult.infra.docs_pages import swagger_page
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.openapi_problems import document_problems
 from chainconsult.infra.versioning.changes import Direction, JsonObject
@@ -248,11 +247,8 @@ def install_version_docs(
         return JSONResponse(documents()["v1"])
 
     @app.get(V1_DOCS_PATH, include_in_schema=False)
-    async def v1_docs(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=request.scope.get("root_path", "") + V1_OPENAPI_PATH,
-            title=f"{app.title} API v1 (deprecated)",
-        )
+    async def v1_docs() -> HTMLResponse:
+        return swagger_page(title=f"{app.title} API v1 (deprecated)")
 
     @app.get(MIGRATION_GUIDE_PATH, include_in_schema=False)
     async def migration_guide() -> Response:
