@@ -12,6 +12,7 @@ from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
 from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
+from chainconsult.infra.http import HeadAsGetMiddleware
 from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
@@ -73,7 +74,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     6. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs.
     7. BodyGuard: size, JSON type and nesting depth, before validation.
-    8. CrashBarrier: innermost, so even a crash's 500 passes back through 1 to 7.
+    8. CrashBarrier: so even a crash's 500 passes back through 1 to 7.
+    9. HeadAsGet: innermost, a HEAD reaches the routes as a GET and leaves without its body.
     """
     security = settings.security
     limits = settings.rate_limits
@@ -94,6 +96,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     by_path = [("/status", page_headers(production=production))]
     by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(
         BodyGuardMiddleware,

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://chainconsult.dev/problems/"
@@ -85,3 +85,34 @@ async def send_problem(
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGetMiddleware:
+    """HEAD answered as GET without the body (RFC 9110 9.3.2: same status and headers,
+    ``Content-Length`` included). FastAPI routes list only the methods they declare, so
+    without this a ``curl -I`` or an uptime monitor's HEAD gets 405 from every GET route.
+
+    It sits inside the edge stack, which sees the real HEAD (a safe method for rate limits and
+    CSRF); the method is put back afterwards for the outer layers' logs and metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # In place, not a copy: routing leaves the matched route in the scope for the metrics.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, without_body)
+        finally:
+            scope["method"] = "HEAD"
