@@ -226,6 +226,18 @@ def worker(
         list[str] | None,
         typer.Option("--queue", "-q", help="Serve only this queue (repeatable) [default: all]."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this worker's Prometheus metrics (jobs_total, process) on this port.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(help="Address of the metrics port; it has no access control of its own."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run a job worker. SIGTERM or Ctrl-C: it takes no new job, lets running ones finish
     within JOB_SHUTDOWN_GRACE_SECONDS, and exits 0. Run any number, on any hosts."""
@@ -240,8 +252,23 @@ def worker(
             raise _fail(f"--queue: {name!r} is not one of {', '.join(sorted(known))}")
     settings = _settings()
     configure_logging(settings.app.log_level)
+    if metrics_port is not None:
+        _serve_worker_metrics(metrics_host, metrics_port)
     with _database(settings) as ready:
         asyncio.run(_run_worker(ready, concurrency, queue or []))
+
+
+def _serve_worker_metrics(host: str, port: int) -> None:
+    """prometheus-client's own exporter in a daemon thread: a standalone worker serves no
+    HTTP otherwise, and its ``jobs_total`` would be seen by nobody. It has no TRUSTED_IPS check
+    (that lives in the API's middleware), hence loopback by default: scrape it from the same
+    host, or open it only to the scraper's network."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as error:
+        raise _fail(f"--metrics-port: cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 async def _run_worker(settings: Settings, concurrency: int | None, queues: list[str]) -> None:

@@ -32,10 +32,12 @@ async def test_head_of_a_v1_list_and_a_probe(client: AsyncClient) -> None:
     v1 = await client.head("/api/v1/experts?page=1&per_page=5")
     ready = await client.head("/readyz")
 
-    assert v1.status_code == 200 and v1.content == b""
+    assert v1.status_code == 200
+    assert v1.content == b""
     assert v1.headers["deprecation"].startswith("@")
     assert "x-total-count" in v1.headers
-    assert ready.status_code == 200 and ready.content == b""
+    assert ready.status_code == 200
+    assert ready.content == b""
 
 
 async def test_head_where_there_is_no_get_is_405(client: AsyncClient) -> None:

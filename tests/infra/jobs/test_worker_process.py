@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import TEST_SECRET
+from tests.edge_support import free_port
 from tests.infra.jobs.conftest import jobs, query
 from tests.notify import Queued, notify
 from tests.smtp import SmtpSink
@@ -34,7 +37,7 @@ def sink() -> Iterator[SmtpSink]:
 
 
 def start_worker(
-    database_url: str, sink: SmtpSink, tmp_path: Path, name: str
+    database_url: str, sink: SmtpSink, tmp_path: Path, name: str, *extra: str
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -55,7 +58,7 @@ def start_worker(
     # The child keeps its own copy of the descriptor; ours can close at once.
     with (tmp_path / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "chainconsult", "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "chainconsult", "worker", "--concurrency", "1", *extra],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -151,3 +154,38 @@ async def test_sigterm_lets_the_running_job_finish_takes_no_new_one_and_exits_0(
     assert [item.recipients for item in sink.received] == [["first@example.com"]]
     assert status_of(database_url, waiting) == "todo"
     assert workers_registered(database_url) == 0  # it unregistered on the way out
+
+
+async def test_a_standalone_worker_serves_its_job_metrics_on_request(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    job_id = (await queue_email(sessionmaker, database_url, "metrics@example.com")).job_id
+    worker = start_worker(database_url, sink, tmp_path, "worker", "--metrics-port", str(port))
+    try:
+        wait_until(lambda: status_of(database_url, job_id) == "succeeded", 60, "the job")
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    sent = 'chainconsult_jobs_total{status="succeeded",task="notifications.send_email"} '
+    assert [line for line in scraped.splitlines() if line.startswith(sent)] == [sent + "1.0"]
+    assert "process_resident_memory_bytes" in scraped
+
+
+def test_a_taken_metrics_port_stops_the_worker_with_one_clear_line(
+    database_url: str, sink: SmtpSink, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = start_worker(database_url, sink, tmp_path, "worker", "--metrics-port", str(port))
+        assert worker.wait(60) == 2
+    log = (tmp_path / "worker.log").read_text()
+    assert f"error: --metrics-port: cannot listen on 127.0.0.1:{port}" in log
+    assert "Traceback" not in log
