@@ -1,0 +1,182 @@
+"""`held_connections`: many concurrent keep-alive connections (10,000 by default) opened at a
+steady pace, then all held open together for a minute, each making a request every few
+seconds; counts connect errors, resets, timeouts and non-2xx, and keeps the latency of every
+request.
+
+The client is hand-written on asyncio streams (uvloop) rather than wrk: wrk opens all of its
+connections at once (no ramp, so a burst beyond the listen backlog) and then sends requests
+back to back as fast as it can, which measures throughput at 10,000 connections, not 10,000
+users holding connections; it also cannot say which connection failed how. Paced requests
+keep every connection inside the server's keep-alive timeout (`chainconsult serve` keeps an
+idle connection HTTP_KEEP_ALIVE_TIMEOUT = 5 s, the default, left as in production)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+UVICORN_BACKLOG = 2048
+"""uvicorn's default listen backlog (`chainconsult serve` keeps it)."""
+
+
+def raise_file_limit(needed: int) -> tuple[int, int]:
+    """Raise this process's open-file limit (children, the servers, inherit it) to at least
+    ``needed`` when the hard limit allows, else as far as it goes. Returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        # Raising the hard limit needs root (CAP_SYS_RESOURCE); without it keep the old one.
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed, needed
+        except (ValueError, OSError):
+            pass
+    target = hard if hard == resource.RLIM_INFINITY or hard < needed else max(soft, needed)
+    if target != resource.RLIM_INFINITY and target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def somaxconn() -> int | None:
+    try:
+        return int(SOMAXCONN.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class HeldOptions:
+    connections: int = 10_000
+    hold_seconds: float = 60
+    ramp_per_second: float = 1_000
+    """New connections a second while ramping up (well under the listen backlog)."""
+    interval_seconds: tuple[float, float] = (2.0, 4.0)
+    """Pause between one response and the next request on a connection: drawn uniformly
+    from this range, always under the 5 s keep-alive timeout."""
+    path: str = "/api/v2/experts"
+    timeout_seconds: float = 10
+
+
+@dataclass
+class HeldResult:
+    options: HeldOptions
+    opened: int = 0
+    held_to_end: int = 0
+    """Connections open, without any failure, when the hold ended."""
+    peak_open: int = 0
+    connect_errors: Counter[str] = field(default_factory=Counter)
+    request_errors: Counter[str] = field(default_factory=Counter)
+    """Requests without an answer, by kind: reset, closed (EOF), timeout."""
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    ramp_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(count for status, count in self.statuses.items() if not 200 <= status < 300)
+
+    @property
+    def errors(self) -> int:
+        return (
+            sum(self.connect_errors.values()) + sum(self.request_errors.values()) + (self.non_2xx)
+        )
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+            break
+    if length is None:
+        raise _ProtocolError("a response without Content-Length")
+    await reader.readexactly(length)
+    return status
+
+
+async def hold(host: str, port: int, options: HeldOptions) -> HeldResult:
+    result = HeldResult(options)
+    request = (
+        f"GET {options.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n"
+    ).encode()
+    rng = random.Random(5)
+    started = time.monotonic()
+    ramp = options.connections / options.ramp_per_second
+    hold_until = started + ramp + options.hold_seconds
+    open_now = 0
+
+    async def connection(index: int) -> None:
+        nonlocal open_now
+        await asyncio.sleep(index / options.ramp_per_second)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), options.timeout_seconds
+            )
+        except (OSError, TimeoutError) as exc:
+            result.connect_errors[type(exc).__name__] += 1
+            return
+        result.opened += 1
+        open_now += 1
+        result.peak_open = max(result.peak_open, open_now)
+        try:
+            while True:
+                sent = time.monotonic()
+                try:
+                    status = await asyncio.wait_for(
+                        _exchange(reader, writer, request), options.timeout_seconds
+                    )
+                except TimeoutError:
+                    result.request_errors["timeout"] += 1
+                    return
+                except asyncio.IncompleteReadError:
+                    result.request_errors["closed by the server"] += 1
+                    return
+                except (OSError, _ProtocolError, ValueError) as exc:
+                    result.request_errors[type(exc).__name__] += 1
+                    return
+                result.latencies_ms.append(1000 * (time.monotonic() - sent))
+                result.statuses[status] += 1
+                now = time.monotonic()
+                if now >= hold_until:
+                    result.held_to_end += 1
+                    return
+                pause = rng.uniform(*options.interval_seconds)
+                await asyncio.sleep(min(pause, hold_until - now))
+        finally:
+            open_now -= 1
+            writer.close()
+
+    await asyncio.gather(*(connection(index) for index in range(options.connections)))
+    result.ramp_seconds = ramp
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def run_hold(host: str, port: int, options: HeldOptions) -> HeldResult:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(hold(host, port, options))
