@@ -166,7 +166,10 @@ class HeldRun:
 
 def run_held(run: Run, options: HeldOptions, *, workers: int = 2) -> HeldRun:
     log = run.work / "held.log"
-    with chainconsult_server(run.env, workers=workers, log=log) as server:
+    env = dict(run.env)
+    if options.keep_alive_seconds is not None:
+        env["HTTP_KEEP_ALIVE_TIMEOUT"] = str(options.keep_alive_seconds)
+    with chainconsult_server(env, workers=workers, log=log) as server:
         server.start()
         run.progress(
             f"held connections: {options.connections:,} on {workers} workers, ramp "
@@ -232,9 +235,12 @@ def _report(
             "### Held connections",
             f"{o.connections:,} keep-alive connections to `chainconsult serve --workers "
             f"{held.workers}`, opened at {o.ramp_per_second:,.0f} a second, then all held "
-            f"for {o.hold_seconds:.0f} s, each sending `GET {o.path}` "
-            f"{o.interval_seconds[0]:.0f}-{o.interval_seconds[1]:.0f} s after its previous "
-            "answer (inside the 5 s keep-alive timeout). Client: bench/load/held.py (asyncio "
+            f"for {o.hold_seconds:.0f} s, each sending `GET {o.path}` within "
+            f"{o.first_request_within:.0f} s of opening and then "
+            f"{o.interval_seconds[0]:.0f}-{o.interval_seconds[1]:.0f} s after each answer, "
+            f"with HTTP_KEEP_ALIVE_TIMEOUT={o.keep_alive_seconds or 5} (the default 5 s "
+            "would need over 2,000 requests/s from the held connections alone to keep them "
+            "open; see bench/load/held.py). Client: bench/load/held.py (asyncio "
             f"on uvloop, same machine); open-file limit raised to {_nofile()}; "
             f"net.core.somaxconn {somaxconn()}, uvicorn backlog 2048.",
             _results.held_table(held.result, held.rss_peak, held.rss_after),
@@ -257,6 +263,11 @@ def _connections(value: str) -> list[int]:
     return [int(part) for part in value.split(",") if part]
 
 
+def _seconds_range(value: str) -> tuple[float, float]:
+    low, high = (float(part) for part in value.split(","))
+    return low, high
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = [s.name for s in SCENARIOS]
@@ -270,6 +281,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")
     parser.add_argument("--held-seconds", type=float, default=60)
     parser.add_argument("--held-ramp", type=float, default=1_000, help="connections a second")
+    parser.add_argument(
+        "--held-interval", type=_seconds_range, default=(10.0, 20.0),
+        help="seconds between requests on a held connection, MIN,MAX",
+    )  # fmt: skip
+    parser.add_argument(
+        "--held-keep-alive", type=int, default=75,
+        help="HTTP_KEEP_ALIVE_TIMEOUT for the held run; 0 keeps the server's default (5 s)",
+    )  # fmt: skip
     parser.add_argument("--soak", action="store_true", help="run the soak instead (make soak)")
     parser.add_argument("--soak-seconds", type=int, default=300)
     parser.add_argument("--soak-warmup", type=int, default=30)
@@ -329,6 +348,8 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
                 connections=args.held_connections,
                 hold_seconds=args.held_seconds,
                 ramp_per_second=args.held_ramp,
+                interval_seconds=args.held_interval,
+                keep_alive_seconds=args.held_keep_alive or None,
             ),
         )
     if not args.no_bare and run.bare_body is not None:

@@ -218,6 +218,18 @@ class Server:
                 total += times.user + times.system
         return total
 
+    def wait_idle(self, *, below_percent: float = 10, timeout: float = 60) -> float:
+        """Wait until the server's CPU use over half a second falls below ``below_percent``
+        of a core: work left over from the previous point (requests wrk gave up on, whose
+        handlers still run) must not bill the next one. Returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(0.5)
+            if (self.cpu_seconds() - before) / 0.5 * 100 < below_percent:
+                break
+        return time.monotonic() - started
+
     def worker_rss_mb(self) -> list[float]:
         sizes = []
         for pid in self.worker_pids():
