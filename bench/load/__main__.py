@@ -271,7 +271,7 @@ def _seconds_range(value: str) -> tuple[float, float]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = [s.name for s in SCENARIOS]
-    parser.add_argument("--scenarios", type=lambda v: v.split(","), default=names)
+    parser.add_argument("--scenarios", type=lambda v: [n for n in v.split(",") if n], default=names)
     parser.add_argument("--connections", type=_connections, default=[64, 256])
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per point")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per point")
@@ -280,9 +280,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
     parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")
     parser.add_argument("--held-seconds", type=float, default=60)
-    parser.add_argument("--held-ramp", type=float, default=1_000, help="connections a second")
+    parser.add_argument("--held-ramp", type=float, default=250, help="connections a second")
     parser.add_argument(
-        "--held-interval", type=_seconds_range, default=(10.0, 20.0),
+        "--held-interval", type=_seconds_range, default=(20.0, 40.0),
         help="seconds between requests on a held connection, MIN,MAX",
     )  # fmt: skip
     parser.add_argument(

@@ -60,9 +60,9 @@ def somaxconn() -> int | None:
 class HeldOptions:
     connections: int = 10_000
     hold_seconds: float = 60
-    ramp_per_second: float = 1_000
+    ramp_per_second: float = 250
     """New connections a second while ramping up (well under the listen backlog)."""
-    interval_seconds: tuple[float, float] = (10.0, 20.0)
+    interval_seconds: tuple[float, float] = (20.0, 40.0)
     """Pause between one response and the next request on a connection: drawn uniformly
     from this range, under the keep-alive timeout."""
     keep_alive_seconds: int | None = 75
@@ -172,12 +172,18 @@ async def hold(host: str, port: int, options: HeldOptions) -> HeldResult:
                     return
                 result.latencies_ms.append(1000 * (time.monotonic() - sent))
                 result.statuses[status] += 1
-                now = time.monotonic()
-                if now >= hold_until:
-                    result.held_to_end += 1
-                    return
                 pause = rng.uniform(*options.interval_seconds)
-                await asyncio.sleep(min(pause, hold_until - now))
+                if time.monotonic() + pause >= hold_until:
+                    # No request at the end (all of them at once would be a burst): the
+                    # connection counts as held if the server has not closed it by then.
+                    await asyncio.sleep(max(0.0, hold_until - time.monotonic()))
+                    await asyncio.sleep(0)  # let a pending EOF reach the reader
+                    if reader.at_eof():
+                        result.request_errors["closed by the server"] += 1
+                    else:
+                        result.held_to_end += 1
+                    return
+                await asyncio.sleep(pause)
         finally:
             open_now -= 1
             writer.close()
