@@ -275,7 +275,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=_connections, default=[64, 256])
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per point")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per point")
-    parser.add_argument("--writers", type=int, default=60, help="experts who propose")
+    parser.add_argument("--writers", type=int, default=30, help="experts who propose")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
     parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")

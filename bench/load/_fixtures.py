@@ -27,7 +27,7 @@ DIRECTORY_QUERIES = (
     "?q=audit",
 )
 """A handful of what the directory page asks for; every one is cached after warm-up."""
-READER_ACCOUNTS = 20
+READER_ACCOUNTS = 10
 """Accounts whose tokens `auth_read` rotates through (half experts, half clients)."""
 
 

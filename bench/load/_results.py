@@ -94,9 +94,9 @@ class Machine:
         return (
             f"Run {self.started:%Y-%m-%d %H:%M} UTC on {_cpu_model()}, {os.cpu_count()} cores, "
             f"{_memory_gib():.0f} GiB, {platform.system()} {platform.release()}. Load average "
-            f"(1/5/15 min) {_load(self.load_before)} before, {_load(after)} after: above "
-            f"{os.cpu_count()} other processes competed for the cores and the numbers are "
-            "low.\n\n"
+            f"(1/5/15 min) {_load(self.load_before)} before, {_load(after)} after (above "
+            f"{os.cpu_count()}, the core count, other processes competed for the cores and "
+            "the numbers are low).\n\n"
             f"Versions: Python {platform.python_version()}, chainconsult "
             f"{_version('chainconsult')}, uvicorn {_version('uvicorn')}, FastAPI "
             f"{_version('fastapi')}, PostgreSQL {postgres}, Redis {redis}, "
@@ -147,11 +147,15 @@ def measurement_table(rows: list[Measurement]) -> str:
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for m in rows:
         r = m.result
+        # No answer within the run (login at high concurrency, short runs): no latency.
+        answered = r.requests > 0
+        p50, p95, p99 = (r.p50_ms, r.p95_ms, r.p99_ms) if answered else (None, None, None)
+        per_request = f"{m.cpu_ms_per_request:.2f}" if answered else "n/a"
         lines.append(
             f"| {m.server} | {m.workers} | {m.connections} | {r.requests_per_s:,.0f} | "
-            f"{_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} | {_non_2xx(m)} | "
+            f"{_ms(p50)} | {_ms(p95)} | {_ms(p99)} | {_non_2xx(m)} | "
             + (f"{m.duplicates} | " if writes else "")
-            + f"{_errors(m)} | {m.cpu_ms_per_request:.2f} | {m.cpu_percent:.0f} | "
+            + f"{_errors(m)} | {per_request} | {m.cpu_percent:.0f} | "
             f"{' / '.join(f'{mb:.0f}' for mb in m.rss_mb)} | {m.load_average:.1f} |"
         )
     return "\n".join(lines)

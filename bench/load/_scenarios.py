@@ -53,8 +53,8 @@ SCENARIOS = (
         "variants, all cached after warm-up",
     ),
     Scenario(
-        "auth_read", "auth_read", 1, "`GET /api/v2/auth/me`, bearer tokens of 20 demo accounts "
-        "in turn",
+        "auth_read", "auth_read", 1, "`GET /api/v2/auth/me`, bearer tokens of 10 demo accounts "
+        "(5 experts, 5 clients) in turn",
     ),
     Scenario(
         "auth_write", "auth_write", 1, "`POST /api/v2/projects/{id}/proposals` by logged-in "

@@ -33,7 +33,7 @@ from bench.chaos._services import (
     free_port,
     stop_process_group,
 )
-from bench.chaos._stack import APP_DATABASE, base_env, run_cli
+from bench.chaos._stack import APP_DATABASE, UNLIMITED, base_env, run_cli
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -273,9 +273,15 @@ def peer_server(env: dict[str, str], svc: Services, *, workers: int, log: Path) 
     peer_env = {
         key: value
         for key, value in env.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "CHAINCONSULT_"))
+        if not key.startswith(("DATABASE_", "REDIS_", "CHAINCONSULT_", "RATE_LIMIT_", "PEER_"))
     }
-    peer_env["PEER_DATABASE_URL"] = svc.database_url
+    peer_env.update(
+        PEER_DATABASE_URL=svc.database_url,
+        PEER_KEY_PREFIX=f"peer-{secrets.token_hex(4)}",
+        # The same out-of-reach limits as chainconsult's: counted, never reached.
+        PEER_RATE_LIMIT=UNLIMITED,
+        PEER_LOGIN_RATE_LIMIT=UNLIMITED,
+    )
     if svc.peer_redis_url is not None:
         peer_env["PEER_REDIS_URL"] = svc.peer_redis_url
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
