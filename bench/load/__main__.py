@@ -275,7 +275,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=_connections, default=[64, 256])
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per point")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per point")
-    parser.add_argument("--writers", type=int, default=30, help="experts who propose")
+    parser.add_argument(
+        "--writers", type=int, help="experts who propose (default 30; 200 for the soak)"
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
     parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")
@@ -318,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
         with services() as svc:
             env = server_env(svc, work / "var")
             prepare_database(env, work / "setup.log")
-            writers = max(args.writers, 200 if args.soak else 0)
+            # The soak writes for minutes: enough (expert, project) pairs to never repeat one.
+            writers = args.writers or (200 if args.soak else 30)
             run = Run(
                 args, svc, env, load_fixtures(svc.database_url, writers=writers), work, progress
             )

@@ -86,6 +86,7 @@ def run_soak(run: Run, machine: _results.Machine) -> str:
             scenario.args(files, threads),
             threads=threads,
         ).run()
+        server.wait_idle()  # no write of the warm-up commits after the delete
         remove_writes(run.svc.database_url, run.fixtures, since)
         sampler = RssSampler(server, every_seconds=5.0).start()
         measured = measure(
@@ -123,7 +124,7 @@ def _report(
     mixed = measured.result
     return "\n\n".join(
         [
-            "## Soak: 5 minutes of mixed traffic (`make soak`, issue 10)",
+            f"## Soak: {args.soak_seconds / 60:g} minutes of mixed traffic (`make soak`, issue 10)",
             machine.markdown(run.svc.postgres_version, run.svc.redis_version),
             "Command: `make soak`, i.e. `.venv/bin/python -m bench.load --soak --output "
             f"bench/RESULTS.md`: `chainconsult serve --workers 2` (set-up as in `make bench`), "
