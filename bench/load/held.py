@@ -69,7 +69,8 @@ class HeldOptions:
     """HTTP_KEEP_ALIVE_TIMEOUT for the server; None leaves its default (5 s)."""
     first_request_within: float = 8.0
     """The first request goes out at a random moment this long after connecting (under the
-    10 s header timeout), so the ramp does not turn into a burst of requests."""
+    10 s header timeout; at most the longest interval), so the ramp does not turn into a
+    burst of requests."""
     path: str = "/api/v2/experts"
     timeout_seconds: float = 10
 
@@ -154,7 +155,8 @@ async def hold(host: str, port: int, options: HeldOptions) -> HeldResult:
         open_now += 1
         result.peak_open = max(result.peak_open, open_now)
         try:
-            await asyncio.sleep(rng.uniform(0, options.first_request_within))
+            first = min(options.first_request_within, options.interval_seconds[1])
+            await asyncio.sleep(rng.uniform(0, first))
             while True:
                 sent = time.monotonic()
                 try:
