@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from bench.chaos._services import ServiceError
 from bench.load import _results, soak
 from bench.load._fixtures import (
     FixtureFiles,
@@ -194,8 +195,8 @@ def _report(
     parts = [
         "## Load scenarios, peer stack, bare route, held connections (`make bench`, issue 10)",
         machine.markdown(run.svc.postgres_version, run.svc.redis_version),
-        "Command: `make bench`, i.e. `.venv/bin/python -m bench.load --output "
-        f"bench/RESULTS.md` ({args.seconds} s per point after a {args.warmup} s warm-up; "
+        f"Command: `{_results.command_line(args.argv, soak=False)}` ({args.seconds} s per "
+        f"point after a {args.warmup} s warm-up for the scenarios that have one; "
         f"connections {', '.join(map(str, args.connections))}). The wrk commands are listed "
         "per scenario below ($PORT: the server's free port of that run).",
         "Set-up: private PostgreSQL and Redis on loopback (or BENCH_DATABASE_URL / "
@@ -297,6 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-connections", type=int, default=64)
     parser.add_argument("--output", type=Path, help="rewrite this file's own section")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     unknown = set(args.scenarios) - set(names)
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {names}")
@@ -365,7 +367,13 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
     if peer_note:
         run.progress(peer_note)
     else:
-        _run_server(run, "peer")
+        try:
+            _run_server(run, "peer")
+        except ServiceError as exc:
+            # The points measured so far stay in the report; the note says why the rest are
+            # missing.
+            peer_note = f"peer failed: {exc}"
+            run.progress(peer_note)
     machine.finish()
     return _report(run, machine, held, peer_note)
 

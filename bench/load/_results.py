@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -51,6 +52,14 @@ def rewrite_section(text: str, section: str, body: str, *, after: str | None = N
 def write_section(path: Path, section: str, body: str, *, after: str | None = None) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     path.write_text(rewrite_section(text, section, body, after=after))
+
+
+def command_line(argv: list[str], *, soak: bool) -> str:
+    """How a run was started: `make bench` / `make soak`, or the module's command line."""
+    shown = shlex.join(argv)
+    if shown in ("--output bench/RESULTS.md", "--soak --output bench/RESULTS.md"):
+        return "make soak" if soak else "make bench"
+    return f".venv/bin/python -m bench.load {shown}".strip()
 
 
 def _cpu_model() -> str:

@@ -126,8 +126,8 @@ def _report(
         [
             f"## Soak: {args.soak_seconds / 60:g} minutes of mixed traffic (`make soak`, issue 10)",
             machine.markdown(run.svc.postgres_version, run.svc.redis_version),
-            "Command: `make soak`, i.e. `.venv/bin/python -m bench.load --soak --output "
-            f"bench/RESULTS.md`: `chainconsult serve --workers 2` (set-up as in `make bench`), "
+            f"Command: `{_results.command_line(args.argv, soak=True)}`: `chainconsult serve "
+            "--workers 2` (set-up as in `make bench`), "
             f"{args.soak_warmup} s warm-up of the `mixed` scenario, then {args.soak_seconds} s "
             f"of it at {args.soak_connections} connections with each worker's RSS sampled "
             "every 5 s.",
