@@ -238,8 +238,9 @@ class Server:
         return sizes
 
     def stop(self) -> None:
+        # A short grace: what is still in flight (logins wrk gave up on) is not measured.
         if self.process is not None:
-            stop_process_group(self.process)
+            stop_process_group(self.process, grace=5)
             self.process = None
 
     def __enter__(self) -> Server:
