@@ -198,7 +198,10 @@ def _report(
         f"Command: `{_results.command_line(args.argv, soak=False)}` ({args.seconds} s per "
         f"point after a {args.warmup} s warm-up for the scenarios that have one; "
         f"connections {', '.join(map(str, args.connections))}). The wrk commands are listed "
-        "per scenario below ($PORT: the server's free port of that run).",
+        "per scenario below: $PORT is the server's free port of that run, and the files in "
+        "<> are written by the harness from the demo data (the directory queries, one path "
+        "per approved expert, bearer tokens from the server's own login, open-project and "
+        "token pairs for proposals, client emails and the demo password).",
         "Set-up: private PostgreSQL and Redis on loopback (or BENCH_DATABASE_URL / "
         "BENCH_REDIS_URL), `chainconsult migrate` + `demo-data`; `chainconsult serve` with "
         "CHAINCONSULT_ENV=production, LOG_LEVEL=WARNING and the edge stack as in production "

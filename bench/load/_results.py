@@ -320,7 +320,7 @@ def scenario_sections(rows: list[Measurement]) -> str:
         mine = [m for m in rows if m.scenario == scenario.name]
         if not mine:
             continue
-        commands = sorted({m.command for m in mine})
+        commands = list(dict.fromkeys(m.command for m in mine))  # in the order they ran
         parts.append(
             f"#### {scenario.name}\n\n{scenario.what}.\n\n"
             + "\n".join(f"    {command}" for command in commands)
@@ -333,7 +333,7 @@ def scenario_sections(rows: list[Measurement]) -> str:
             "#### bare route\n\nOne FastAPI route returning the bytes of the cached "
             "`GET /api/v2/experts` response (bench/load/bare.py), same uvicorn options, one "
             "worker.\n\n"
-            + "\n".join(f"    {command}" for command in sorted({m.command for m in bare}))
+            + "\n".join(f"    {command}" for command in dict.fromkeys(m.command for m in bare))
             + "\n\n"
             + measurement_table(bare)
         )
