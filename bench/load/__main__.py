@@ -54,7 +54,14 @@ from bench.load._servers import (
     workdir,
 )
 from bench.load._wrk import WrkRun
-from bench.load.held import HeldOptions, HeldResult, raise_file_limit, run_hold, somaxconn
+from bench.load.held import (
+    UVICORN_BACKLOG,
+    HeldOptions,
+    HeldResult,
+    raise_file_limit,
+    run_hold,
+    somaxconn,
+)
 
 SECTION = "make bench"
 
@@ -177,6 +184,12 @@ def run_held(run: Run, options: HeldOptions, *, workers: int = 2) -> HeldRun:
             f"{options.connections / options.ramp_per_second:.0f} s + hold "
             f"{options.hold_seconds:.0f} s"
         )
+        limit = somaxconn()
+        if limit is not None and limit < UVICORN_BACKLOG:
+            run.progress(
+                f"net.core.somaxconn is {limit}: the kernel caps uvicorn's backlog of "
+                f"{UVICORN_BACKLOG} to it (sysctl -w net.core.somaxconn={UVICORN_BACKLOG})"
+            )
         peak: list[float] = [0.0] * workers
         sampler = soak.RssSampler(server, every_seconds=2.0).start()
         result = run_hold("127.0.0.1", server.port, options)
