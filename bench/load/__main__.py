@@ -54,14 +54,7 @@ from bench.load._servers import (
     workdir,
 )
 from bench.load._wrk import WrkRun
-from bench.load.held import (
-    UVICORN_BACKLOG,
-    HeldOptions,
-    HeldResult,
-    raise_file_limit,
-    run_hold,
-    somaxconn,
-)
+from bench.load.held import HeldOptions, HeldRun, raise_file_limit, run_held, somaxconn
 
 SECTION = "make bench"
 
@@ -162,42 +155,6 @@ def _run_bare(run: Run) -> None:
                     load_average=os.getloadavg()[0],
                 )
             )
-
-
-@dataclass
-class HeldRun:
-    result: HeldResult
-    rss_peak: list[float]
-    rss_after: list[float]
-    workers: int
-
-
-def run_held(run: Run, options: HeldOptions, *, workers: int = 2) -> HeldRun:
-    log = run.work / "held.log"
-    env = dict(run.env)
-    if options.keep_alive_seconds is not None:
-        env["HTTP_KEEP_ALIVE_TIMEOUT"] = str(options.keep_alive_seconds)
-    with chainconsult_server(env, workers=workers, log=log) as server:
-        server.start()
-        run.progress(
-            f"held connections: {options.connections:,} on {workers} workers, ramp "
-            f"{options.connections / options.ramp_per_second:.0f} s + hold "
-            f"{options.hold_seconds:.0f} s"
-        )
-        limit = somaxconn()
-        if limit is not None and limit < UVICORN_BACKLOG:
-            run.progress(
-                f"net.core.somaxconn is {limit}: the kernel caps uvicorn's backlog of "
-                f"{UVICORN_BACKLOG} to it (sysctl -w net.core.somaxconn={UVICORN_BACKLOG})"
-            )
-        peak: list[float] = [0.0] * workers
-        sampler = soak.RssSampler(server, every_seconds=2.0).start()
-        result = run_hold("127.0.0.1", server.port, options)
-        sampler.stop()
-        for sample in sampler.samples:
-            peak = [max(a, b) for a, b in zip(peak, sample.rss_mb, strict=False)]
-        time.sleep(2)  # let the workers finish closing the connections
-        return HeldRun(result, peak, server.worker_rss_mb(), workers)
 
 
 def _report(
@@ -364,7 +321,7 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
     held = None
     if args.held_connections:
         held = run_held(
-            run,
+            run.env,
             HeldOptions(
                 connections=args.held_connections,
                 hold_seconds=args.held_seconds,
@@ -372,6 +329,8 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
                 interval_seconds=args.held_interval,
                 keep_alive_seconds=args.held_keep_alive or None,
             ),
+            log=run.work / "held.log",
+            progress=run.progress,
         )
     if not args.no_bare and run.bare_body is not None:
         _run_bare(run)

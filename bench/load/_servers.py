@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -320,3 +321,39 @@ def workdir() -> Path:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mb: list[float]
+
+
+class RssSampler:
+    """Each worker's RSS every ``every_seconds``, on a thread of its own."""
+
+    def __init__(self, server: Server, *, every_seconds: float) -> None:
+        self.server = server
+        self.every = every_seconds
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._started = 0.0
+
+    def start(self) -> RssSampler:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while True:
+            self.samples.append(
+                Sample(time.monotonic() - self._started, self.server.worker_rss_mb())
+            )
+            if self._stop.wait(self.every):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.samples.append(Sample(time.monotonic() - self._started, self.server.worker_rss_mb()))

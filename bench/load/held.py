@@ -24,8 +24,11 @@ import random
 import resource
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.load._servers import RssSampler, chainconsult_server
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 UVICORN_BACKLOG = 2048
@@ -201,3 +204,47 @@ def run_hold(host: str, port: int, options: HeldOptions) -> HeldResult:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(hold(host, port, options))
+
+
+@dataclass
+class HeldRun:
+    result: HeldResult
+    rss_peak: list[float]
+    rss_after: list[float]
+    workers: int
+
+
+def run_held(
+    env: dict[str, str],
+    options: HeldOptions,
+    *,
+    log: Path,
+    progress: Callable[[str], None],
+    workers: int = 2,
+) -> HeldRun:
+    """The held connections against a fresh `chainconsult serve --workers N`, with each
+    worker's RSS sampled during the hold (peak) and read after it."""
+    env = dict(env)
+    if options.keep_alive_seconds is not None:
+        env["HTTP_KEEP_ALIVE_TIMEOUT"] = str(options.keep_alive_seconds)
+    with chainconsult_server(env, workers=workers, log=log) as server:
+        server.start()
+        progress(
+            f"held connections: {options.connections:,} on {workers} workers, ramp "
+            f"{options.connections / options.ramp_per_second:.0f} s + hold "
+            f"{options.hold_seconds:.0f} s"
+        )
+        limit = somaxconn()
+        if limit is not None and limit < UVICORN_BACKLOG:
+            progress(
+                f"net.core.somaxconn is {limit}: the kernel caps uvicorn's backlog of "
+                f"{UVICORN_BACKLOG} to it (sysctl -w net.core.somaxconn={UVICORN_BACKLOG})"
+            )
+        peak: list[float] = [0.0] * workers
+        sampler = RssSampler(server, every_seconds=2.0).start()
+        result = run_hold("127.0.0.1", server.port, options)
+        sampler.stop()
+        for sample in sampler.samples:
+            peak = [max(a, b) for a, b in zip(peak, sample.rss_mb, strict=False)]
+        time.sleep(2)  # let the workers finish closing the connections
+        return HeldRun(result, peak, server.worker_rss_mb(), workers)

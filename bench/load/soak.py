@@ -4,15 +4,12 @@ the run says whether memory leaks (target: under 5 %)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.load import _results
 from bench.load._fixtures import database_now, log_in, remove_writes, write_files
 from bench.load._scenarios import BY_NAME, Measurement, PointOptions, measure
-from bench.load._servers import Server, chainconsult_server
+from bench.load._servers import RssSampler, Sample, chainconsult_server
 from bench.load._wrk import WrkRun
 
 if TYPE_CHECKING:
@@ -20,42 +17,6 @@ if TYPE_CHECKING:
 
 SECTION = "make soak"
 GROWTH_LIMIT_PERCENT = 5.0
-
-
-@dataclass
-class Sample:
-    seconds: float
-    rss_mb: list[float]
-
-
-class RssSampler:
-    """Each worker's RSS every ``every_seconds``, on a thread of its own."""
-
-    def __init__(self, server: Server, *, every_seconds: float) -> None:
-        self.server = server
-        self.every = every_seconds
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-        self._started = 0.0
-
-    def start(self) -> RssSampler:
-        self._started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while True:
-            self.samples.append(
-                Sample(time.monotonic() - self._started, self.server.worker_rss_mb())
-            )
-            if self._stop.wait(self.every):
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self.samples.append(Sample(time.monotonic() - self._started, self.server.worker_rss_mb()))
 
 
 def growth_percent(samples: list[Sample]) -> list[float]:
