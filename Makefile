@@ -10,6 +10,7 @@ PORT ?= 8000
 .PHONY: help install run test check static format lint typecheck lock migration clean api-guide
 .PHONY: help install run test check static format lint typecheck lock migration clean bench-health
 .PHONY: chaos multihost
+.PHONY: bench soak
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +60,12 @@ chaos: $(STAMP) ## Chaos scenarios on private PostgreSQL/Redis (Redis killed, co
 
 multihost: $(STAMP) ## Two API nodes and two job workers in network namespaces sharing PostgreSQL and Redis (needs root)
 	$(BIN)/python -m bench.multihost
+
+bench: $(STAMP) ## Load scenarios vs the peer stack and a bare route, 10,000 held connections (< 10 min; rewrites its section of bench/RESULTS.md)
+	$(BIN)/python -m bench.load --output bench/RESULTS.md $(BENCH_ARGS)
+
+soak: $(STAMP) ## 5 minutes of mixed traffic, worker RSS growth (rewrites its section of bench/RESULTS.md)
+	$(BIN)/python -m bench.load --soak --output bench/RESULTS.md $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
