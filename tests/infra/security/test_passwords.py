@@ -1,0 +1,34 @@
+"""argon2 hashing: right answers, and never more hashes at once than the process has cores."""
+
+from __future__ import annotations
+
+import asyncio
+
+from chainconsult.infra.security.passwords import (
+    HASH_CONCURRENCY,
+    hashing_limiter,
+    passwords,
+)
+
+
+async def test_a_burst_of_logins_runs_at_most_one_hash_per_core() -> None:
+    stored = await passwords.hash("correct horse battery staple")
+    limiter = hashing_limiter()
+    burst = [
+        asyncio.create_task(
+            passwords.verify(stored, "correct horse battery staple" if i % 2 else "no")
+        )
+        for i in range(HASH_CONCURRENCY * 4)
+    ]
+    most_borrowed = most_waiting = 0
+    while not all(task.done() for task in burst):
+        stats = limiter.statistics()
+        most_borrowed = max(most_borrowed, stats.borrowed_tokens)
+        most_waiting = max(most_waiting, stats.tasks_waiting)
+        await asyncio.sleep(0.005)
+
+    results = [task.result() for task in burst]
+    assert results == [bool(i % 2) for i in range(HASH_CONCURRENCY * 4)]
+    assert most_borrowed == HASH_CONCURRENCY
+    assert most_waiting > 0
+    assert await passwords.verify(None, "anything") is False
