@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
+from chainconsult.infra.cache import CachedReadShortcut
 from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
@@ -73,7 +74,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     6. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs.
     7. BodyGuard: size, JSON type and nesting depth, before validation.
-    8. CrashBarrier: innermost, so even a crash's 500 passes back through 1 to 7.
+    8. CrashBarrier: so even a crash's 500 passes back through 1 to 7.
+    9. CachedReadShortcut: innermost, inside every policy above: answers a repeat public
+       cached GET (the expert directory and profiles) from L1 without routing.
     """
     security = settings.security
     limits = settings.rate_limits
@@ -103,6 +106,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         )
         by_path.append((app.docs_url, docs))
     # add_middleware wraps what is there: added innermost first.
+    app.add_middleware(CachedReadShortcut)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(
         BodyGuardMiddleware,
