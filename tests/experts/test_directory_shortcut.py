@@ -154,7 +154,8 @@ async def test_v1_profile_keeps_its_shape_and_headers_through_the_shortcut(
         assert route_runs() == runs
         assert second.status_code == by_header.status_code == 200
         assert second.json() == first.json() == by_header.json()
-        assert "name" in second.json() and "display_name" not in second.json()
+        assert "name" in second.json()
+        assert "display_name" not in second.json()
         assert comparable(second) == comparable(first)
         assert second.headers["deprecation"].startswith("@")
         assert "successor-version" in second.headers["link"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.pool import pool_status
@@ -32,9 +32,15 @@ async def test_session_that_queried_returns_its_connection(engine: AsyncEngine) 
     assert not session.in_transaction()
     assert pool_status(engine).checked_out == 0
 
-    with pytest.raises(RuntimeError):
+    async def failing_handler() -> None:
         async with lazily_closed(sessionmaker()) as failing:
+            sessions.append(failing)
             await failing.execute(text("SELECT 1"))
             raise RuntimeError("handler failed")
+
+    sessions: list[AsyncSession] = []
+    with pytest.raises(RuntimeError):
+        await failing_handler()
+    failing = sessions[0]
     assert not failing.in_transaction()
     assert pool_status(engine).checked_out == 0
