@@ -8,6 +8,13 @@ over the measured run, divided by the requests wrk completed).
     .venv/bin/python -m bench.hot_path [--server postgresql://postgres@127.0.0.1:5432/postgres]
         [--redis redis://127.0.0.1:6379/0] [--asgi-server uvicorn,granian]
         [--connections 64,256] [--duration 10] [--warmup 3] [--rounds 1]
+        [--baseline-src DIR]
+
+``--baseline-src`` measures the app of another source tree beside this one in the same run
+(before/after without the machine's load drifting between two runs), for example:
+
+    mkdir -p /tmp/cc-before && git archive 341d3de src | tar -x -C /tmp/cc-before
+    .venv/bin/python -m bench.hot_path --baseline-src /tmp/cc-before/src
 
 Creates its own database (migrated, filled by `chainconsult demo-data`), drops it at the end.
 The app runs as in production (CHAINCONSULT_ENV=production, Redis for cache and rate limits,
@@ -18,6 +25,7 @@ shared counting on Redis is part of what is measured. Needs wrk on PATH."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -32,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -43,8 +52,11 @@ SECRET = "bench-secret-key-that-is-long-enough-for-signing"
 DIRECTORY = "/api/v2/experts?sort=rating"
 ME = "/api/v2/auth/me"
 DEMO_CLIENT = "client000@demo.chainconsult.dev"
-DEMO_PASSWORD = "demo password 2026"  # noqa: S105 - the demo data's published password
+DEMO_PASSWORD = "demo password 2026"  # the demo data's published password
 BODY_ENV = "HOT_PATH_BODY_FILE"
+APP = "chainconsult.app:create_app"
+BARE = "bench.hot_path:bare_app"
+CHAINCONSULT = str(Path(sys.executable).parent / "chainconsult")
 _MS_PER = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -84,7 +96,7 @@ def server_command(kind: str, target: str, port: int) -> list[str]:
         return [sys.executable, "-m", "bench.hot_path", "--run-uvicorn", target, str(port)]
     if kind == "granian":
         return [
-            *(str(Path(sys.executable).parent / "granian"),),
+            str(Path(sys.executable).parent / "granian"),
             "--interface",
             "asgi",
             "--factory",
@@ -148,13 +160,14 @@ class Server:
 def running(name: str, kind: str, target: str, env: dict[str, str], work: Path) -> Iterator[Server]:
     port = free_port()
     log = work / f"{name}-{kind}.log"
-    process = subprocess.Popen(
-        server_command(kind, target, port),
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            server_command(kind, target, port),
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -215,14 +228,17 @@ def wrk(url: str, path: str, *, seconds: float, connections: int, headers: Seque
 class Scenario:
     name: str
     server: str
-    """Which server answers it: ``bare`` or ``app``."""
+    """Which server answers it: ``bare``, ``app`` or ``baseline`` (the app from another
+    source tree, for before/after in one run)."""
     path: str
     auth: bool = False
 
 
 SCENARIOS = (
     Scenario("bare FastAPI route, same bytes", "bare", DIRECTORY),
+    Scenario("baseline: cached directory read", "baseline", DIRECTORY),
     Scenario("cached directory read", "app", DIRECTORY),
+    Scenario("baseline: authenticated /auth/me", "baseline", ME, auth=True),
     Scenario("authenticated /auth/me", "app", ME, auth=True),
 )
 
@@ -253,8 +269,7 @@ def create_database(server: str) -> tuple[str, str]:
     name = f"cc_hot_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = server.rpartition("/")
-    return name, f"{base}/{name}"
+    return name, urlsplit(server)._replace(path=f"/{name}").geturl()
 
 
 def drop_database(server: str, name: str) -> None:
@@ -301,24 +316,83 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def table(
-    rows: list[tuple[str, int, str, dict[str, Any]]], bare: dict[tuple[str, int], float]
-) -> str:
+def table(rows: list[tuple[str, int, str, dict[str, Any]]]) -> str:
+    """Markdown rows; ``vs bare`` is req/s over the bare route's on the same server and
+    connection count."""
+    bare = {(kind, c): r["rps"] for kind, c, name, r in rows if name == SCENARIOS[0].name}
     lines = [
-        "| server | connections | scenario | req/s | vs bare | p50 ms | p99 ms "
-        "| CPU µs/req | errors |",
+        "| server | connections | scenario | req/s | vs bare | p50 ms | p99 ms | CPU µs/req "
+        "| errors |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for kind, connections, name, result in rows:
+    for kind, connections, name, r in rows:
         reference = bare.get((kind, connections))
-        ratio = f"{result['rps'] / reference:.2f}x" if reference else "n/a"
-        errors = result["non_2xx"] + result["socket_errors"]
+        ratio = f"{r['rps'] / reference:.2f}x" if reference else "n/a"
+        errors = r["non_2xx"] + r["socket_errors"]
+        p50, p99 = r.get("p50_ms", float("nan")), r.get("p99_ms", float("nan"))
         lines.append(
-            f"| {kind} | {connections} | {name} | {result['rps']:,.0f} | {ratio} "
-            f"| {result.get('p50_ms', float('nan')):.2f} | {result.get('p99_ms', float('nan')):.2f} "
-            f"| {result['cpu_us']:.0f} | {errors} |"
+            f"| {kind} | {connections} | {name} | {r['rps']:,.0f} | {ratio} | {p50:.2f} "
+            f"| {p99:.2f} | {r['cpu_us']:.0f} | {errors} |"
         )
     return "\n".join(lines)
+
+
+def median_rows(
+    results: dict[tuple[str, int, str], list[dict[str, Any]]],
+) -> list[tuple[str, int, str, dict[str, Any]]]:
+    """One row per (server, connections, scenario): the round with the median req/s."""
+    rows = []
+    for (kind, connections, name), runs in results.items():
+        ordered = sorted(runs, key=lambda r: r["rps"])
+        rows.append((kind, connections, name, ordered[len(ordered) // 2]))
+    return rows
+
+
+def run_server_kind(
+    kind: str, env: dict[str, str], work: Path, args: argparse.Namespace
+) -> dict[tuple[str, int, str], list[dict[str, Any]]]:
+    """Every scenario on one ASGI server: the bare app, our app and (with --baseline-src) the
+    baseline app, all up at once, measured interleaved."""
+    results: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    levels = [int(c) for c in args.connections.split(",")]
+    with contextlib.ExitStack() as stack:
+        app = stack.enter_context(running("app", kind, APP, env, work))
+        servers = {"app": app}
+        if args.baseline_src:
+            baseline_env = {**env, "PYTHONPATH": f"{args.baseline_src}{os.pathsep}{ROOT}"}
+            servers["baseline"] = stack.enter_context(
+                running("baseline", kind, APP, baseline_env, work)
+            )
+        body = httpx.get(app.url + DIRECTORY, timeout=10).content
+        (work / "body.json").write_bytes(body)
+        token = log_in(app.url)
+        bare_env = {**env, BODY_ENV: str(work / "body.json")}
+        servers["bare"] = stack.enter_context(running("bare", kind, BARE, bare_env, work))
+        for server in servers.values():
+            if httpx.get(server.url + DIRECTORY, timeout=10).content != body:
+                raise SystemExit(f"{server.name} answers other bytes than the app")
+        for _ in range(args.rounds):
+            for connections in levels:
+                for scenario in SCENARIOS:
+                    server = servers.get(scenario.server)
+                    if server is None:
+                        continue
+                    headers = [f"Authorization: Bearer {token}"] if scenario.auth else []
+                    result = measure(
+                        server,
+                        scenario,
+                        seconds=args.duration,
+                        warmup=args.warmup,
+                        connections=connections,
+                        headers=headers,
+                    )
+                    results.setdefault((kind, connections, scenario.name), []).append(result)
+                    print(
+                        f"{kind} c={connections} {scenario.name}: {result['rps']:,.0f} req/s, "
+                        f"p99 {result.get('p99_ms', 0):.2f} ms, {result['cpu_us']:.0f} µs CPU/req",
+                        flush=True,
+                    )
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -331,77 +405,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds per point")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (median)")
     parser.add_argument(
-        "--run-uvicorn", nargs=2, metavar=("TARGET", "PORT"), help=argparse.SUPPRESS
+        "--baseline-src",
+        help="a src/ directory of another version (e.g. from `git archive`): its app is "
+        "measured beside this one, in the same run",
     )
+    parser.add_argument("--run-uvicorn", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_uvicorn:
         run_uvicorn(args.run_uvicorn[0], int(args.run_uvicorn[1]))
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (apt-get install wrk)")
-    kinds = [kind.strip() for kind in args.asgi_server.split(",") if kind.strip()]
-    levels = [int(c) for c in args.connections.split(",")]
-
     name, database_url = create_database(args.server)
     work = Path(tempfile.mkdtemp(prefix="cchot"))
     try:
         env = app_env(database_url, args.redis, work)
-        subprocess.run(
-            [str(Path(sys.executable).parent / "chainconsult"), "migrate"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [str(Path(sys.executable).parent / "chainconsult"), "demo-data"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        for command in ("migrate", "demo-data"):
+            done = subprocess.run([CHAINCONSULT, command], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"chainconsult {command} failed:\n{done.stderr[-2000:]}")
         print(f"load average at start: {load_average()}", flush=True)
         results: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
-        for kind in kinds:
-            with running("app", kind, "chainconsult.app:create_app", env, work) as app:
-                body = httpx.get(app.url + DIRECTORY, timeout=10).content
-                (work / "body.json").write_bytes(body)
-                token = log_in(app.url)
-                bare_env = {**env, BODY_ENV: str(work / "body.json")}
-                with running("bare", kind, "bench.hot_path:bare_app", bare_env, work) as bare:
-                    assert httpx.get(bare.url + DIRECTORY).content == body
-                    servers = {"bare": bare, "app": app}
-                    for _ in range(args.rounds):
-                        for connections in levels:
-                            for scenario in SCENARIOS:
-                                headers = (
-                                    [f"Authorization: Bearer {token}"] if scenario.auth else []
-                                )
-                                result = measure(
-                                    servers[scenario.server],
-                                    scenario,
-                                    seconds=args.duration,
-                                    warmup=args.warmup,
-                                    connections=connections,
-                                    headers=headers,
-                                )
-                                results.setdefault((kind, connections, scenario.name), []).append(
-                                    result
-                                )
-                                print(
-                                    f"{kind} c={connections} {scenario.name}: "
-                                    f"{result['rps']:,.0f} req/s, p99 {result.get('p99_ms', 0):.2f} ms, "
-                                    f"{result['cpu_us']:.0f} µs CPU/req",
-                                    flush=True,
-                                )
-        rows = []
-        bare_rps: dict[tuple[str, int], float] = {}
-        for (kind, connections, scenario_name), runs in results.items():
-            runs.sort(key=lambda r: r["rps"])
-            median = runs[len(runs) // 2]
-            rows.append((kind, connections, scenario_name, median))
-            if scenario_name == SCENARIOS[0].name:
-                bare_rps[(kind, connections)] = median["rps"]
+        for kind in (k.strip() for k in args.asgi_server.split(",") if k.strip()):
+            results.update(run_server_kind(kind, env, work, args))
         print()
-        print(table(rows, bare_rps))
+        print(table(median_rows(results)))
         print(f"\nload average at end: {load_average()}")
     finally:
         drop_database(args.server, name)
