@@ -213,3 +213,35 @@ async def test_shortcut_answers_are_counted_under_the_route_template(
 
     assert shortcut_answers == 2
     assert counts == {"/api/v2/experts": (2, 1), "/api/v2/experts/{expert_id}": (2, 1)}
+
+
+async def test_v1_answers_are_counted_under_the_v2_route_template(
+    settings: Settings, database_url: str
+) -> None:
+    async with counted_app(settings) as (client, route_runs):
+        admins = await admin(client, database_url)
+        expert, _ = await approved_expert(client, admins, name="Ada")
+        client.cookies.clear()
+        path = f"/api/v1/experts/{expert['id']}"
+        labels = {}
+        for answer in ("route", "shortcut"):
+            runs = route_runs()
+            before = {
+                (s.labels["route"], s.labels["status"]): s.value
+                for metric in REGISTRY.collect()
+                if metric.name == "chainconsult_http_requests"
+                for s in metric.samples
+                if s.name.endswith("_total") and s.labels["method"] == "GET"
+            }
+            assert (await client.get(path)).status_code == 200
+            after = {
+                (s.labels["route"], s.labels["status"]): s.value
+                for metric in REGISTRY.collect()
+                if metric.name == "chainconsult_http_requests"
+                for s in metric.samples
+                if s.name.endswith("_total") and s.labels["method"] == "GET"
+            }
+            labels[answer] = sorted(key for key in after if after[key] != before.get(key, 0.0))
+            assert (route_runs() > runs) == (answer == "route")
+
+    assert labels["route"] == labels["shortcut"] == [("/api/v2/experts/{expert_id}", "200")]
