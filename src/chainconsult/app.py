@@ -134,6 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("stopped")
 
     app = FastAPI(
+        # The platform's telemetry is its Prometheus metrics and JSON logs; FastAPI's native
+        # OpenTelemetry (never configured here) would still look for providers on every
+        # request, about 3 % of a cached read's CPU (bench/RESULTS.md, "Hot path").
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="chainconsult",
         version=__version__,
         summary="Backend of a blockchain consultant marketplace.",

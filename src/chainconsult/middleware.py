@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
+from chainconsult.infra.cache import CachedReadShortcut
 from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
 from chainconsult.infra.http import HeadAsGetMiddleware
 from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
@@ -75,7 +76,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
        before any body is read or any handler runs.
     7. BodyGuard: size, JSON type and nesting depth, before validation.
     8. CrashBarrier: so even a crash's 500 passes back through 1 to 7.
-    9. HeadAsGet: innermost, a HEAD reaches the routes as a GET and leaves without its body.
+    9. HeadAsGet: a HEAD goes on as a GET and leaves without its body.
+    10. CachedReadShortcut: innermost, inside every policy above: answers a repeat public
+        cached GET (the expert directory and profiles) from L1 without routing.
     """
     security = settings.security
     limits = settings.rate_limits
@@ -96,6 +99,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     by_path = [("/status", page_headers(production=production))]
     by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
+    app.add_middleware(CachedReadShortcut)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(

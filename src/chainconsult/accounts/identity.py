@@ -13,6 +13,7 @@ from starlette.types import Scope
 
 from chainconsult.accounts.auth import SESSION_COOKIE
 from chainconsult.accounts.service import AccountService, Principal
+from chainconsult.infra.db.session import lazily_closed
 from chainconsult.infra.ratelimit import Identity
 
 
@@ -34,8 +35,10 @@ def credential_of(scope: Scope) -> str | None:
 
 
 async def principal_for_credential(app_state: Any, token: str) -> Principal | None:
-    """The one lookup of a login token. A cache in front of it goes here."""
-    async with app_state.sessionmaker() as session, session.begin():
+    """The one lookup of a login token. Both of its reads are cached: a session that begins
+    no transaction (a query autobegins one, which closing rolls back; it only reads) and is
+    closed only if used costs nothing when they hit."""
+    async with lazily_closed(app_state.sessionmaker()) as session:
         return await AccountService(session).principal_for_token(token)
 
 

@@ -32,7 +32,13 @@ def request_origin(request: Request) -> RequestOrigin:
     return RequestOrigin(ip=ip[:45] if ip else None, user_agent=agent[:512] if agent else None)
 
 
-Origin = Annotated[RequestOrigin, Depends(request_origin)]
+async def _origin(request: Request) -> RequestOrigin:
+    # An async dependency: FastAPI runs a plain ``def`` dependency on its thread pool, a
+    # thread hand-off per request for what is a dict lookup (bench/RESULTS.md, "Hot path").
+    return request_origin(request)
+
+
+Origin = Annotated[RequestOrigin, Depends(_origin)]
 NO_ORIGIN = RequestOrigin(ip=None, user_agent=None)
 
 

@@ -100,6 +100,7 @@ async def search_experts(
         arguments={"filters": filters, "cursor": cursor, "limit": limit},
         tags=[DIRECTORY_TAG],
         load=lambda: directory.search(filters, cursor, limit),
+        repeatable=True,
     )
 
 
@@ -117,4 +118,5 @@ async def get_expert(
         arguments=[expert_id],
         tags=[expert_tag(expert_id)],
         load=lambda: directory.get(expert_id),
+        repeatable=True,
     )

@@ -27,6 +27,7 @@ from chainconsult.infra.cache._session import (
     has_pending_invalidation,
     invalidate_after_commit,
 )
+from chainconsult.infra.cache._shortcut import CachedReadShortcut
 
 __all__ = [
     "ALL_TAG",
@@ -35,6 +36,7 @@ __all__ = [
     "AppCache",
     "Cache",
     "CachedQuery",
+    "CachedReadShortcut",
     "CircuitState",
     "Codec",
     "Loaded",

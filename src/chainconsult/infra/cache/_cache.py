@@ -226,6 +226,21 @@ class Cache:
         finally:
             del self._inflight[flight]
 
+    def peek(self, *, name: str, key: str) -> bytes | None:
+        """The value of ``key`` if this process's L1 holds a live one (counted as a hit, like
+        the L1 hit of ``get_or_load``), else None; never loads and never awaits. L1 entries
+        are dropped by invalidations here and, within a second, by those of other processes,
+        so what this answers is exactly what ``get_or_load`` would answer from L1."""
+        if not self.enabled:
+            return None
+        entry = self.memory.get(f"{name}:{key}")
+        if entry is None:
+            return None
+        counters = self._counters_for(name)
+        counters.stats.l1_hits += 1
+        counters.hit.inc()
+        return entry.payload
+
     async def _fill(
         self,
         full_key: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,6 +21,19 @@ from chainconsult.infra.cache._cache import Cache
 from chainconsult.infra.cache._query import CachedQuery
 
 PUBLIC_REVALIDATE = "public, no-cache"
+CACHED_READ_STATE = "cached_read"
+"""Key in the request state where ``cached_json(..., repeatable=True)`` says what it answered
+from, for the CachedReadShortcut (_shortcut.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    """A public read answered from the cache: its query name, its key for these arguments,
+    and the Cache-Control it was sent with."""
+
+    name: str
+    key: str
+    cache_control: str
 
 
 def etag_of(body: bytes) -> str:
@@ -42,6 +56,18 @@ def body_query(name: str, shape: Any, *, ttl: float, version: int = 1) -> Cached
     return CachedQuery(name, bytes, ttl=ttl, version=version, schema_of=shape)
 
 
+def cached_body_response(
+    body: bytes, *, etag: str, if_none_match: str | None, cache_control: str
+) -> Response:
+    """The answer for a cached JSON body: 304 when the client already has it, else the body;
+    both with ETag and Cache-Control. Shared by the route and the shortcut, so the two cannot
+    answer differently."""
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if if_none_match and _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 async def cached_json(
     request: Request,
     query: CachedQuery[bytes],
@@ -51,17 +77,25 @@ async def cached_json(
     tags: Iterable[str],
     load: Callable[[], Awaitable[BaseModel]],
     cache_control: str = PUBLIC_REVALIDATE,
+    repeatable: bool = False,
 ) -> Response:
     """The JSON response for ``load()``'s model, from the cache when it can be, with ETag and
-    Cache-Control; 304 when the client already has this body."""
+    Cache-Control; 304 when the client already has this body.
+
+    ``repeatable=True`` declares that the answer depends on nothing but the request's path and
+    query string (no caller, no other header but If-None-Match): the CachedReadShortcut may
+    then answer the same GET again straight from L1, without routing or validation."""
 
     async def render() -> bytes:
         return (await load()).model_dump_json().encode()
 
     body = await query.get(cache, arguments=arguments, tags=tags, load=render)
-    etag = etag_of(body)
-    headers = {"ETag": etag, "Cache-Control": cache_control}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and _matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    if repeatable and cache is not None and cache.enabled:
+        read = CachedRead(query.name, query.key(arguments), cache_control)
+        setattr(request.state, CACHED_READ_STATE, read)
+    return cached_body_response(
+        body,
+        etag=etag_of(body),
+        if_none_match=request.headers.get("if-none-match"),
+        cache_control=cache_control,
+    )

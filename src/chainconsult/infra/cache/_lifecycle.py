@@ -36,7 +36,9 @@ def build_cache(settings: Settings) -> Cache:
     )
 
 
-def request_cache(request: Request) -> Cache:
+async def request_cache(request: Request) -> Cache:
+    # async: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hand-off
+    # per request for an attribute read (bench/RESULTS.md, "Hot path").
     cache: Cache = request.app.state.cache
     return cache
 

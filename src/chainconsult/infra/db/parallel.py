@@ -104,7 +104,8 @@ class ParallelReader:
         return free >= take and lightly_used
 
 
-def _reader(request: Request, session: DbSession) -> ParallelReader:
+async def _reader(request: Request, session: DbSession) -> ParallelReader:
+    # async: FastAPI runs a plain ``def`` dependency on its thread pool.
     return ParallelReader(request.app.state.sessionmaker, session)
 
 

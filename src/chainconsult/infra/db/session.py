@@ -7,6 +7,7 @@ Writes whose invariants race with other requests run through ``unit_of_work``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -27,7 +28,7 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _sessionmaker(request)() as session:
+    async with lazily_closed(_sessionmaker(request)()) as session:
         try:
             yield session
         except BaseException:
@@ -36,6 +37,20 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         await commit(session)
         await run_after_commit(session)
+
+
+@asynccontextmanager
+async def lazily_closed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """``session``, closed on exit only when there is something to close. A request answered
+    from the cache never queries, and ``AsyncSession.close()`` costs a greenlet switch even
+    then (about 70 µs of CPU, as much as the rest of the edge stack: bench/RESULTS.md, "Hot
+    path"). Nothing is held outside a transaction: no transaction and no ORM object in the
+    identity map means no connection to return and nothing to expunge."""
+    try:
+        yield session
+    finally:
+        if session.in_transaction() or session.identity_map:
+            await session.close()
 
 
 async def commit(session: AsyncSession) -> None:

@@ -4,6 +4,7 @@ by raw path: one series per route, however many ids the clients send."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,6 +58,21 @@ class HttpMetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The labelled children, looked up once per (method, route, status): labels() costs
+        # more than inc() and observe() together. Bounded: methods and routes are from fixed
+        # sets (route templates, never raw paths) and statuses are three digits.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                http_requests_total.labels(method, route, str(status)),
+                http_request_duration_seconds.labels(method, route),
+            )
+            self._children[key] = children
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,5 +94,6 @@ class HttpMetricsMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = route_template(scope, entry_root_path=entry_root_path)
-            http_requests_total.labels(method, route, str(status)).inc()
-            http_request_duration_seconds.labels(method, route).observe(elapsed)
+            requests, duration = self._series(method, route, status)
+            requests.inc()
+            duration.observe(elapsed)

@@ -21,6 +21,9 @@ def configure_logging(level: str = "INFO") -> None:
     """Idempotent: safe to call from every process and every app instance."""
     structlog.configure(
         processors=[
+            # First: an event below LOG_LEVEL (the access line under WARNING) is dropped
+            # before the context merge and the timestamp are spent on it.
+            structlog.stdlib.filter_by_level,
             *_SHARED,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

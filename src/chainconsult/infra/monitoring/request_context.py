@@ -3,6 +3,7 @@ log line per request, and the barrier that turns an unexpected crash into a 500 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chainconsult.infra.http import send_problem
 
 log = structlog.get_logger("chainconsult.access")
+_access = logging.getLogger("chainconsult.access")
 
 # Accept the caller's id only when it cannot smuggle anything into logs or headers.
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -52,13 +54,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            # Asked first: below LOG_LEVEL, structlog would build the event and then drop it.
+            if _access.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -6,7 +6,8 @@ fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the F
 extension, not in `limits`), so the switch and the probe are written here. On Redis, the
 penalty lookup and every quota's acquire-and-read go out as one pipeline of `limits`' own
 scripts: one round trip per request where its one-call-per-operation API takes three
-(bench/RESULTS.md)."""
+(bench/RESULTS.md); and the requests of one event-loop turn share that round trip
+(autopipeline.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from chainconsult.infra.ratelimit.autopipeline import Command, RedisAutoPipeline
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
 
 log = structlog.get_logger(__name__)
@@ -80,6 +82,7 @@ class SharedRateLimiter:
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
+        self._pipeline: RedisAutoPipeline | None = None
         if redis_url is not None:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
@@ -95,6 +98,8 @@ class SharedRateLimiter:
                 key_prefix=f"{key_prefix}:ratelimit",
                 **options,
             )
+            bridge: Any = self._redis.bridge
+            self._pipeline = RedisAutoPipeline(bridge.get_connection)
         self._redis_up = self._redis is not None
         self._probe_interval = probe_interval
         self._penalty_max = penalty_max_seconds
@@ -122,6 +127,8 @@ class SharedRateLimiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
             self._probe = None
+        if self._pipeline is not None:
+            await self._pipeline.aclose()
         if self._redis is not None:
             bridge: Any = self._redis.bridge
             with contextlib.suppress(Exception):
@@ -203,8 +210,9 @@ class SharedRateLimiter:
     async def _decide_on_redis(
         self, storage: RedisStorage, subject: str, checks: Sequence[Check]
     ) -> Decision:
-        """The same decision as ``_decide`` in one round trip: the penalty's TTL, then for
-        each quota `limits`' acquire script followed by its window script, pipelined.
+        """The same decision as ``_decide_in_memory`` in one round trip: the penalty's TTL,
+        then for each quota `limits`' acquire script followed by its window script, pipelined
+        (with those of the other requests of this loop turn).
         The price of not waiting between them: a request refused by one quota (or a penalty)
         still takes from the others it passed, which only shortens an offender's quota."""
         bridge: Any = storage.bridge
@@ -220,22 +228,24 @@ class SharedRateLimiter:
             )
         scripts = (bridge.lua_acquire_sliding_window, bridge.lua_sliding_window)
 
-        def pipeline() -> Any:
-            pipe = bridge.get_connection().pipeline(transaction=False)
-            pipe.ttl(bridge.prefixed_key(penalty_key))
-            for check, keys in zip(checks, windows, strict=True):
-                window = check.quota.window
-                pipe.evalsha(scripts[0].sha, 2, *keys, check.quota.quota, window, check.cost)
-                pipe.evalsha(scripts[1].sha, 2, *keys, window)
-            return pipe
-
-        try:
-            results = await pipeline().execute()
-        except NoScriptError:
-            # A restarted or flushed Redis forgot the scripts: load them, then once more.
+        commands: list[Command] = [("TTL", bridge.prefixed_key(penalty_key))]
+        for check, keys in zip(checks, windows, strict=True):
+            window = check.quota.window
+            commands.append(
+                ("EVALSHA", scripts[0].sha, 2, *keys, check.quota.quota, window, check.cost)
+            )
+            commands.append(("EVALSHA", scripts[1].sha, 2, *keys, window))
+        assert self._pipeline is not None
+        results = await self._pipeline.execute(commands)
+        if any(isinstance(result, NoScriptError) for result in results):
+            # A restarted or flushed Redis forgot the scripts (they all fail together, so
+            # nothing was counted): load them, then once more.
             for script in scripts:
                 await bridge.get_connection().script_load(script.script)
-            results = await pipeline().execute()
+            results = await self._pipeline.execute(commands)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
         penalty_ttl, outcomes = int(results[0]), results[1:]
         states: list[QuotaState] = []
         refused: int | None = None

@@ -51,6 +51,8 @@ VARY = (b"vary", b"API-Version, Accept")
 UNVERSIONED_PATHS = frozenset({"/api/health"})
 """Paths under /api that belong to no version (the brief health report); never rewritten."""
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Where FastAPI and Starlette record the route that answered (see http_metrics.route_template).
+_ROUTING_KEYS = ("fastapi", "route")
 _CLIENT_TOKEN = re.compile(rb"[A-Za-z0-9._-]{1,32}")
 
 
@@ -139,7 +141,7 @@ class ApiVersionMiddleware:
                 await self.app(scope, receive, _with_headers(send, [API_V2]))
                 return
             inner = _rewritten(scope, V2_PREFIX + negotiated.rest, len(path) - len(negotiated.rest))
-            await self.app(inner, receive, _with_headers(send, [API_V2, VARY]))
+            await self._inner(scope, inner, receive, _with_headers(send, [API_V2, VARY]))
             return
         await self._serve_v1(scope, receive, send, negotiated.rest, negotiated.by_url)
 
@@ -153,7 +155,7 @@ class ApiVersionMiddleware:
             self._count(scope, method, V1_PREFIX + rest)
             headers = [API_V1, *self.lifecycle.headers(self.surface.passthrough[rest]), *vary]
             inner = scope if by_url else _rewritten(scope, V1_PREFIX + rest, prefix_length)
-            await self.app(inner, receive, _with_headers(send, headers))
+            await self._inner(scope, inner, receive, _with_headers(send, headers))
             return
         found = self.surface.match(method, rest)
         if found is None or isinstance(found, list):
@@ -186,7 +188,7 @@ class ApiVersionMiddleware:
         self._count(scope, method, route.template)
         if method == "OPTIONS":
             # A CORS preflight is about the resource, not its shape: let v2 answer it.
-            await self.app(_rewritten(scope, successor, prefix_length), receive, send)
+            await self._inner(scope, _rewritten(scope, successor, prefix_length), receive, send)
             return
         query_string: bytes = scope.get("query_string", b"")
         raw_headers: RawHeaders = list(scope["headers"])
@@ -223,7 +225,19 @@ class ApiVersionMiddleware:
         inner = _rewritten(scope, successor, prefix_length, keep_raw=route.v2_path is None)
         inner["query_string"] = query_string
         inner["headers"] = raw_headers
-        await self.app(inner, receive, _V1Responder(send, route, headers, scope["path"]))
+        await self._inner(scope, inner, receive, _V1Responder(send, route, headers, scope["path"]))
+
+    async def _inner(self, outer: Scope, inner: Scope, receive: Receive, send: Send) -> None:
+        """Run the app on a rewritten copy of the scope, then hand what routing left in it
+        back to the caller's scope, so the metrics outside count the request under the v2
+        route template that served it (not as unmatched)."""
+        try:
+            await self.app(inner, receive, send)
+        finally:
+            if inner is not outer:
+                for key in _ROUTING_KEYS:
+                    if key in inner:
+                        outer[key] = inner[key]
 
     async def _read_body(self, headers: RawHeaders, receive: Receive) -> bytes | None:
         """The whole body, or None when it is larger than allowed."""

@@ -1,0 +1,98 @@
+"""Answers a repeat public cached GET straight from L1, before FastAPI's routing, dependency
+resolution and query validation, which cost several times what the edge stack and the cache
+lookup do together on such a read (bench/RESULTS.md, "Hot path (issue 10)").
+
+The shortcut never works out a cache key on its own, so it cannot disagree with the route
+about one: it remembers, per exact (path, query string), the key that the route itself
+used the last time it answered that request through ``cached_json(..., repeatable=True)``.
+The key is a function of the validated path and query only (that is what ``repeatable``
+declares), so the same bytes always map to the same key. The next identical GET is answered
+from L1 with ``Cache.peek`` when it holds a live value (the same check, TTL and
+invalidation generations, as an L1 hit through the route), through the same response helper
+as the route; otherwise, or with any credentials, it goes the normal way.
+
+Installed innermost: every edge policy (metrics, client IP and blocklist, request id and
+logging, security headers, CORS, API versions, rate limit, body guard) wraps it exactly as it
+wraps the route. The metrics label is the route template learned with the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cachetools import LRUCache
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.cache._http import (
+    CACHED_READ_STATE,
+    CachedRead,
+    cached_body_response,
+    etag_of,
+)
+from chainconsult.infra.monitoring.http_metrics import UNMATCHED_ROUTE, route_template
+
+# Requests with any of these may be about a caller: they always take the normal path.
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"cookie"})
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedRoute:
+    """What the metrics middleware reads from ``scope["route"]`` for the route label."""
+
+    path_format: str
+
+
+@dataclass(slots=True)
+class _Learned:
+    read: CachedRead
+    route: LearnedRoute
+    # The last body answered and its ETag: an L1 value is one bytes object until replaced,
+    # so an identity check saves hashing the same body again on every hit.
+    body: bytes | None = field(default=None)
+    etag: str = ""
+
+    def etag_for(self, body: bytes) -> str:
+        if body is not self.body:
+            self.body, self.etag = body, etag_of(body)
+        return self.etag
+
+
+class CachedReadShortcut:
+    def __init__(self, app: ASGIApp, *, max_requests: int = 4096) -> None:
+        self.app = app
+        # Bounded: query strings come from clients, and each distinct one is an entry.
+        self._learned: LRUCache[tuple[str, bytes], _Learned] = LRUCache(max_requests)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if_none_match: str | None = None
+        for name, value in scope["headers"]:
+            if name in _CREDENTIAL_HEADERS:
+                await self.app(scope, receive, send)
+                return
+            if name == b"if-none-match" and if_none_match is None:
+                if_none_match = value.decode("latin-1")
+        request = (scope["path"], scope.get("query_string", b""))
+        learned = self._learned.get(request)
+        if learned is not None:
+            cache: Cache | None = getattr(scope["app"].state, "cache", None)
+            body = cache.peek(name=learned.read.name, key=learned.read.key) if cache else None
+            if body is not None:
+                scope["route"] = learned.route
+                response = cached_body_response(
+                    body,
+                    etag=learned.etag_for(body),
+                    if_none_match=if_none_match,
+                    cache_control=learned.read.cache_control,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+        state = scope.get("state")
+        read = state.get(CACHED_READ_STATE) if isinstance(state, dict) else None
+        if isinstance(read, CachedRead):
+            template = route_template(scope)
+            if template != UNMATCHED_ROUTE:
+                self._learned[request] = _Learned(read, LearnedRoute(template))
