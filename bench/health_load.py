@@ -100,15 +100,18 @@ class Server:
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
+        last = "no answer"
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                answer = httpx.get(f"{self.base}/readyz", timeout=1)
+                if answer.status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
+                last = f"{answer.status_code} {answer.text[:300]}"
+            except httpx.HTTPError as exc:
+                last = repr(exc)
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError("the server did not become ready")
+        raise RuntimeError(f"the server did not become ready: {last}")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

@@ -60,6 +60,10 @@ def quota_named(response: httpx.Response, field: str, name: str) -> dict[str, An
     raise AssertionError(f"no {name!r} in {field}: {response.headers.get(field)!r}")
 
 
+LIMITED = "/api/v2/experts"
+"""A cheap public GET that the rate limit counts (health probes are exempt)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

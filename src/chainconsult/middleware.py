@@ -14,7 +14,7 @@ from chainconsult.config import Settings
 from chainconsult.infra.cache import CachedReadShortcut
 from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
 from chainconsult.infra.http import HeadAsGetMiddleware
-from chainconsult.infra.monitoring.http_metrics import HttpMetricsMiddleware
+from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES, HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
     RequestContextMiddleware,
@@ -112,6 +112,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         limiter=limiter,
         policies=rate_limit_policies(settings),
         identify=identify,
+        probe_paths=PROBE_ROUTES - {"/metrics"},
     )
     install_api_versions(app, settings)
     app.add_middleware(

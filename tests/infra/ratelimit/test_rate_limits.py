@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.conftest import make_settings
-from tests.edge_support import app_client, quota_named, rate_fields
+from tests.edge_support import LIMITED, app_client, quota_named, rate_fields
 from tests.helpers import login, promote_to_admin, register
 
 
@@ -42,7 +42,7 @@ async def test_anonymous_quota_counts_down_then_429_names_the_policy(
     settings = make_settings(database_url, tmp_path, **backend, RATE_LIMIT_ANONYMOUS="3/minute")
     limited_before = _decisions("anonymous", "limited")
     async with app_client(settings) as client:
-        responses = [await client.get("/livez") for _ in range(4)]
+        responses = [await client.get(LIMITED) for _ in range(4)]
 
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     for response in responses:
@@ -68,10 +68,10 @@ async def test_each_client_ip_has_its_own_anonymous_quota(
         database_url, tmp_path, REDIS_URL=None, RATE_LIMIT_ANONYMOUS="1/minute"
     )
     async with app_client(settings, client_ip="192.0.2.10") as first:
-        assert (await first.get("/livez")).status_code == 200
-        assert (await first.get("/livez")).status_code == 429
+        assert (await first.get(LIMITED)).status_code == 200
+        assert (await first.get(LIMITED)).status_code == 429
     async with app_client(settings, client_ip="192.0.2.11") as second:
-        assert (await second.get("/livez")).status_code == 200
+        assert (await second.get(LIMITED)).status_code == 200
 
 
 async def test_logged_in_caller_gets_the_tier_of_their_plan(
@@ -143,7 +143,7 @@ async def test_login_is_limited_per_ip_by_the_auth_policy(
     body = {"email": "nobody@example.com", "password": "wrong password"}
     async with app_client(settings) as client:
         responses = [await client.post("/api/v2/auth/login", json=body) for _ in range(3)]
-        other_route = await client.get("/livez")
+        other_route = await client.get(LIMITED)
 
     assert [r.status_code for r in responses] == [401, 401, 429]
     assert responses[-1].json()["policy"] == "auth"
@@ -166,7 +166,7 @@ async def test_a_write_takes_more_of_the_quota_than_a_read(
         RATE_LIMIT_AUTH="50/minute",
     )
     async with app_client(settings) as client:
-        read = await client.get("/livez")
+        read = await client.get(LIMITED)
         write = await client.post("/api/v2/auth/login", json={"email": "a@b.c", "password": "x"})
 
     assert quota_named(read, "RateLimit", "anonymous")["r"] == 19
@@ -183,7 +183,7 @@ async def test_trusted_ips_are_not_limited(database_url: str, tmp_path: Path) ->
     )
     exempt_before = _decisions("trusted", "exempt")
     async with app_client(settings) as client:
-        responses = [await client.get("/livez") for _ in range(5)]
+        responses = [await client.get(LIMITED) for _ in range(5)]
 
     assert [r.status_code for r in responses] == [200] * 5
     assert "ratelimit" not in responses[0].headers
@@ -207,10 +207,10 @@ async def test_repeat_offender_is_refused_for_longer_each_time(
                 await asyncio.sleep(penalties[-1] + 0.1)
             # Keep calling until refused, and twice more: by then the caller is serving a
             # penalty for the repeated offence.
-            while (await client.get("/livez")).status_code != 429:
+            while (await client.get(LIMITED)).status_code != 429:
                 pass
-            await client.get("/livez")
-            during = await client.get("/livez")
+            await client.get(LIMITED)
+            during = await client.get(LIMITED)
             assert during.status_code == 429
             assert "keep exceeding" in during.json()["detail"]
             penalties.append(int(during.headers["Retry-After"]))
@@ -218,3 +218,24 @@ async def test_repeat_offender_is_refused_for_longer_each_time(
     assert penalties[0] >= 1
     assert penalties[1] > penalties[0]
     assert penalties[2] > penalties[1]
+
+
+async def test_health_probes_are_never_limited_but_the_detailed_report_is(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A load balancer polls readiness from one address: a 429 there would read as "node
+    down" and take a healthy node out of rotation."""
+    settings = make_settings(
+        database_url, tmp_path, REDIS_URL=None, RATE_LIMIT_ANONYMOUS="1/minute"
+    )
+    exempt_before = _decisions("probe", "exempt")
+    probes = ("/livez", "/readyz", "/api/health", "/api/v1/health", "/api/v2/health")
+    async with app_client(settings) as client:
+        answers = [await client.get(path) for path in probes for _ in range(3)]
+        heads = [await client.head("/readyz") for _ in range(3)]
+        detailed = [await client.post("/api/health") for _ in range(2)]
+
+    assert [r.status_code for r in answers + heads] == [200] * 18
+    assert not any("ratelimit" in r.headers for r in answers + heads)
+    assert _decisions("probe", "exempt") == exempt_before + 18
+    assert [r.status_code for r in detailed] == [401, 429]

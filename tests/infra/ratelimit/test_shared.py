@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_support import PrivateRedis, StartServers, quota_named, server_env
+from tests.edge_support import LIMITED, PrivateRedis, StartServers, quota_named, server_env
 from tests.helpers import PASSWORD, promote_to_admin
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -27,11 +27,11 @@ def test_two_processes_share_one_limit_exactly(
 
     with httpx.Client(timeout=10) as http:
         seen = [
-            _status_and_remaining(http.get(f"{(first, second)[i % 2].url}/livez"))
+            _status_and_remaining(http.get(f"{(first, second)[i % 2].url}{LIMITED}"))
             for i in range(10)
         ]
-        over_first = http.get(f"{first.url}/livez")
-        over_second = http.get(f"{second.url}/livez")
+        over_first = http.get(f"{first.url}{LIMITED}")
+        over_second = http.get(f"{second.url}{LIMITED}")
 
     assert seen == [(200, remaining) for remaining in range(9, -1, -1)]
     assert over_first.status_code == over_second.status_code == 429
@@ -112,15 +112,15 @@ def test_redis_dying_falls_back_to_per_process_limits_and_recovers(
 
             def round_robin(count: int) -> list[int]:
                 return [
-                    http.get(f"{(first, second)[i % 2].url}/livez").status_code
+                    http.get(f"{(first, second)[i % 2].url}{LIMITED}").status_code
                     for i in range(count)
                 ]
 
             shared = round_robin(7)
             redis.kill()
             # Each process now counts on its own: six each, then 429; never a 5xx.
-            during_first = [http.get(f"{first.url}/livez").status_code for _ in range(7)]
-            during_second = [http.get(f"{second.url}/livez").status_code for _ in range(7)]
+            during_first = [http.get(f"{first.url}{LIMITED}").status_code for _ in range(7)]
+            during_second = [http.get(f"{second.url}{LIMITED}").status_code for _ in range(7)]
             redis.start()
             time.sleep(1.0)  # several probe intervals
             recovered = round_robin(7)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from tests.conftest import make_settings
-from tests.edge_support import app_client
+from tests.edge_support import LIMITED, app_client
 from tests.helpers import PASSWORD, register
 
 
@@ -87,10 +87,10 @@ async def test_trusted_ip_behind_a_proxy_is_exempt_from_limits(
         office = {"X-Forwarded-For": "192.0.2.5"}
         stranger = {"X-Forwarded-For": "198.51.100.5"}
         office_statuses = [
-            (await client.get("/livez", headers=office)).status_code for _ in range(3)
+            (await client.get(LIMITED, headers=office)).status_code for _ in range(3)
         ]
         stranger_statuses = [
-            (await client.get("/livez", headers=stranger)).status_code for _ in range(2)
+            (await client.get(LIMITED, headers=stranger)).status_code for _ in range(2)
         ]
 
     assert office_statuses == [200, 200, 200]

@@ -12,7 +12,7 @@ import psycopg
 from httpx import AsyncClient
 
 from tests.conftest import make_settings
-from tests.edge_support import app_client
+from tests.edge_support import LIMITED, app_client
 from tests.helpers import PASSWORD, register
 
 ALLOWED = "https://app.example.com"
@@ -114,8 +114,8 @@ async def test_a_429_is_readable_by_an_allowed_page(database_url: str, tmp_path:
         RATE_LIMIT_ANONYMOUS="1/minute",
     )
     async with app_client(settings) as client:
-        await client.get("/livez", headers={"Origin": ALLOWED})
-        refused = await client.get("/livez", headers={"Origin": ALLOWED})
+        await client.get(LIMITED, headers={"Origin": ALLOWED})
+        refused = await client.get(LIMITED, headers={"Origin": ALLOWED})
 
     assert refused.status_code == 429
     assert refused.headers["access-control-allow-origin"] == ALLOWED

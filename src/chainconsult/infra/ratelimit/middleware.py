@@ -28,6 +28,8 @@ Identify = Callable[[Scope], Awaitable[Identity | None]]
 plan; None for anonymous callers and for credentials that do not resolve."""
 
 EXEMPT_POLICY = "trusted"
+PROBE_POLICY = "probe"
+_SAFE = frozenset({"GET", "HEAD"})
 
 
 async def anonymous(scope: Scope) -> Identity | None:
@@ -37,7 +39,9 @@ async def anonymous(scope: Scope) -> Identity | None:
 
 class RateLimitMiddleware:
     """Runs after the client IP is known (``scope["state"]["client_ip"]``). TRUSTED_IPS
-    (``scope["state"]["client_trusted"]``) pass uncounted. Preflights are answered by the
+    (``scope["state"]["client_trusted"]``) pass uncounted, and so do GET and HEAD on
+    ``probe_paths``: a load balancer polling readiness from one address must never read a 429
+    as "node down", and those answers are cached and cheap. Preflights are answered by the
     CORS middleware outside this one and never reach it."""
 
     def __init__(
@@ -47,11 +51,13 @@ class RateLimitMiddleware:
         limiter: SharedRateLimiter,
         policies: PolicySet,
         identify: Identify = anonymous,
+        probe_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.policies = policies
         self.identify = identify
+        self.probe_paths = probe_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,6 +66,10 @@ class RateLimitMiddleware:
         state = scope.setdefault("state", {})
         if state.get("client_trusted"):
             rate_limit_decisions_total.labels(EXEMPT_POLICY, "exempt").inc()
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in _SAFE and scope["path"] in self.probe_paths:
+            rate_limit_decisions_total.labels(PROBE_POLICY, "exempt").inc()
             await self.app(scope, receive, send)
             return
         client_ip = state.get("client_ip") or _peer(scope)
