@@ -69,14 +69,14 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     3. SecurityHeaders: outside every answer below, so a 429, 403 or 500 carries them too.
     4. CORS: answers preflights itself, and is outside the rate limit so that a 429 reaches
        the page's script readably instead of as an opaque network error.
-    5. ApiVersion: /api/v1 rewritten onto v2 (and its answers converted back), the unversioned
+    5. HeadAsGet: a HEAD goes on as a GET (on a copy of the scope) and leaves without its body.
+    6. ApiVersion: /api/v1 rewritten onto v2 (and its answers converted back), the unversioned
        /api/... routed by header; everything inside sees v2 paths only, and every answer from
        inside (a 429, a 413) reaches a v1 caller in v1 form with the v1 headers.
-    6. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
+    7. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs.
-    7. BodyGuard: size, JSON type and nesting depth, before validation.
-    8. CrashBarrier: so even a crash's 500 passes back through 1 to 7.
-    9. HeadAsGet: a HEAD goes on as a GET and leaves without its body.
+    8. BodyGuard: size, JSON type and nesting depth, before validation.
+    9. CrashBarrier: so even a crash's 500 passes back through 1 to 8.
     10. CachedReadShortcut: innermost, inside every policy above: answers a repeat public
         cached GET (the expert directory and profiles) from L1 without routing.
     """
@@ -100,7 +100,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
     app.add_middleware(CachedReadShortcut)
-    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(
         BodyGuardMiddleware,
@@ -115,6 +114,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         probe_paths=PROBE_ROUTES - {"/metrics"},
     )
     install_api_versions(app, settings)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(
         ExactOriginCORSMiddleware,
         allowed_origins=security.allowed_origins,

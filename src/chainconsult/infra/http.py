@@ -92,8 +92,10 @@ class HeadAsGetMiddleware:
     ``Content-Length`` included). FastAPI routes list only the methods they declare, so
     without this a ``curl -I`` or an uptime monitor's HEAD gets 405 from every GET route.
 
-    It sits inside the edge stack, which sees the real HEAD (a safe method for rate limits and
-    CSRF); the method is put back afterwards for the outer layers' logs and metrics."""
+    It sits outside the versioning layer, so a v1 answer is converted from the GET's body
+    before the body is dropped (the headers then match the GET's). The inner layers get a
+    copy of the scope: the server's own scope must keep saying HEAD, or uvicorn expects the
+    body that ``Content-Length`` announces and fails the response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,9 +112,11 @@ class HeadAsGetMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        # In place, not a copy: routing leaves the matched route in the scope for the metrics.
-        scope["method"] = "GET"
+        inner = {**scope, "method": "GET"}
         try:
-            await self.app(scope, receive, without_body)
+            await self.app(inner, receive, without_body)
         finally:
-            scope["method"] = "HEAD"
+            # What routing left in the copy, for the route label of the metrics outside.
+            for key in ("fastapi", "route"):
+                if key in inner:
+                    scope[key] = inner[key]

@@ -85,3 +85,21 @@ async def test_concurrent_decisions_on_redis_count_exactly(redis_url: str) -> No
     assert len(allowed) == 30
     assert sorted(d.states[0].remaining for d in allowed) == list(range(30))
     assert all(d.limited_by == quota for d in decisions if not d.allowed)
+
+
+async def test_a_failure_while_queueing_reaches_every_waiting_request() -> None:
+    """A fault injected where the commands are queued (before anything is sent): every request
+    of the batch hears it at once, each with its own exception, and none waits forever."""
+
+    class BrokenClient:
+        def pipeline(self, transaction: bool) -> None:
+            raise RuntimeError("cannot queue")
+
+    pipeline = RedisAutoPipeline(BrokenClient)
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(pipeline.execute([("PING",)]), 2) for _ in range(3)),
+        return_exceptions=True,
+    )
+
+    assert [type(answer) for answer in answers] == [RuntimeError] * 3
+    assert len({id(answer) for answer in answers}) == 3

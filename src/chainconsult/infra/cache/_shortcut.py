@@ -17,7 +17,7 @@ wraps the route. The metrics label is the route template learned with the key.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +33,9 @@ from chainconsult.infra.monitoring.http_metrics import UNMATCHED_ROUTE, route_te
 
 # Requests with any of these may be about a caller: they always take the normal path.
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"cookie"})
+_MAX_LEARNED_URL = 2048
+"""Longer path + query strings are not remembered (unknown query parameters are ignored by the
+routes, so a client could otherwise fill the table with arbitrarily large keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +45,10 @@ class LearnedRoute:
     path_format: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Learned:
     read: CachedRead
     route: LearnedRoute
-    # The last body answered and its ETag: an L1 value is one bytes object until replaced,
-    # so an identity check saves hashing the same body again on every hit.
-    body: bytes | None = field(default=None)
-    etag: str = ""
-
-    def etag_for(self, body: bytes) -> str:
-        if body is not self.body:
-            self.body, self.etag = body, etag_of(body)
-        return self.etag
 
 
 class CachedReadShortcut:
@@ -83,7 +77,9 @@ class CachedReadShortcut:
                 scope["route"] = learned.route
                 response = cached_body_response(
                     body,
-                    etag=learned.etag_for(body),
+                    # Hashed on every hit (a few µs): keeping the last body to skip it would
+                    # pin up to max_requests bodies outside L1's byte budget.
+                    etag=etag_of(body),
                     if_none_match=if_none_match,
                     cache_control=learned.read.cache_control,
                 )
@@ -92,7 +88,7 @@ class CachedReadShortcut:
         await self.app(scope, receive, send)
         state = scope.get("state")
         read = state.get(CACHED_READ_STATE) if isinstance(state, dict) else None
-        if isinstance(read, CachedRead):
+        if isinstance(read, CachedRead) and len(request[0]) + len(request[1]) <= _MAX_LEARNED_URL:
             template = route_template(scope)
             if template != UNMATCHED_ROUTE:
                 self._learned[request] = _Learned(read, LearnedRoute(template))

@@ -50,7 +50,10 @@ async def lazily_closed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         yield session
     finally:
         if session.in_transaction() or session.identity_map:
-            await session.close()
+            # The session's own exit, not a bare close(): SQLAlchemy runs it to completion
+            # even when this task is cancelled (a graceful-shutdown timeout, a caller's
+            # wait_for), so a connection is never left checked out mid-close.
+            await session.__aexit__(None, None, None)
 
 
 async def commit(session: AsyncSession) -> None:

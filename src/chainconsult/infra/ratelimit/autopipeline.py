@@ -44,23 +44,24 @@ class RedisAutoPipeline:
         # Held until done: the loop keeps only a weak reference to a task.
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        # Whatever ends the task early (cancelled before it ran, an error while queueing the
+        # commands): no request of the batch may wait for an answer that will never come.
+        task.add_done_callback(lambda _: _cancel_waiting(batch))
 
     async def _send(self, batch: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]]) -> None:
-        pipe = self._client().pipeline(transaction=False)
-        for commands, _ in batch:
-            for command in commands:
-                pipe.execute_command(*command)
         try:
+            pipe = self._client().pipeline(transaction=False)
+            for commands, _ in batch:
+                for command in commands:
+                    pipe.execute_command(*command)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         except Exception as exc:
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    # Each request raises its own copy: one shared object would collect the
+                    # tracebacks of every task it is raised in.
+                    future.set_exception(_copy(exc))
             return
-        except BaseException:
-            for _, future in batch:
-                future.cancel()
-            raise
         start = 0
         for commands, future in batch:
             end = start + len(commands)
@@ -72,3 +73,18 @@ class RedisAutoPipeline:
         """Let batches already sent finish (their requests are waiting for them)."""
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+
+
+def _cancel_waiting(batch: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]]) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.cancel()
+
+
+def _copy(exc: Exception) -> Exception:
+    try:
+        copy = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    copy.__cause__ = exc
+    return copy
