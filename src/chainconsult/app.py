@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -158,8 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
 
     @app.get(V2_DOCS_PATH, include_in_schema=False)
-    async def v2_docs() -> HTMLResponse:
-        return swagger_page(title=f"{app.title} API v2")
+    async def v2_docs(request: Request) -> HTMLResponse:
+        return swagger_page(
+            title=f"{app.title} API v2", root_path=request.scope.get("root_path", "")
+        )
 
     app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-static")
     install_middleware(app, settings)

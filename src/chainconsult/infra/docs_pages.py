@@ -6,8 +6,9 @@ The bundle ships instead in the ``fastapi-offline`` wheel (pinned, so its versio
 any dependency); we use only its static files, because its ``FastAPIOffline`` factory builds one
 docs page per app while we serve one per API version under our own CSP.
 
-Every URL in the page is relative to the page (``openapi.json`` next to ``/api/v2/docs``), so the
-page is the same bytes under any ``root_path``: the CSP allows its one inline script by hash."""
+The document's URL in the page's one inline script is relative (``openapi.json`` next to
+``/api/v2/docs``), so that script is the same bytes on every docs page and under any
+``root_path``, and the CSP allows it by one hash."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ DOCS_ASSETS_PATH = "/api-docs/static"
 DOCS_ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 
 
-def swagger_page(*, title: str) -> HTMLResponse:
-    """The docs page of the version whose ``/api/vN/docs`` serves it: the document is the
-    sibling ``openapi.json``, the assets are two levels up, both relative."""
-    assets = "../.." + DOCS_ASSETS_PATH
+def swagger_page(*, title: str, root_path: str = "") -> HTMLResponse:
+    """The docs page of the version whose ``/api/vN/docs`` (or the negotiated ``/api/docs``)
+    serves it: the document is the sibling ``openapi.json``, relative, so the one inline
+    script is the same bytes on every page; the assets are absolute below ``root_path``
+    (they are in tags, not in the script, so the CSP hash does not depend on them)."""
+    assets = root_path + DOCS_ASSETS_PATH
     return get_swagger_ui_html(
         openapi_url="openapi.json",
         title=title,

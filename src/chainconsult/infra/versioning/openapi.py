@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from chainconsult.infra.docs_pages import swagger_page
@@ -247,8 +248,10 @@ def install_version_docs(
         return JSONResponse(documents()["v1"])
 
     @app.get(V1_DOCS_PATH, include_in_schema=False)
-    async def v1_docs() -> HTMLResponse:
-        return swagger_page(title=f"{app.title} API v1 (deprecated)")
+    async def v1_docs(request: Request) -> HTMLResponse:
+        return swagger_page(
+            title=f"{app.title} API v1 (deprecated)", root_path=request.scope.get("root_path", "")
+        )
 
     @app.get(MIGRATION_GUIDE_PATH, include_in_schema=False)
     async def migration_guide() -> Response:
