@@ -19,9 +19,9 @@ _hasher = PasswordHasher()
 HASH_CONCURRENCY = max(1, min(len(os.sched_getaffinity(0)), 8))
 """Hashes running at once per process: the CPUs this process may run on, at most 8 (a CPU quota
 can be lower than the affinity; 8 x 64 MiB bounds the memory there). Each takes 64 MiB and
-keeps a core busy, so more at once buys no throughput: without a cap a login burst ran 40 on
-the thread pool (2.5 GiB of RSS, every login slower than its turn in a queue would have
-been)."""
+keeps a core busy, so more at once buys no throughput: without a cap a login burst ran up to 40
+on the thread pool (a worker measured at 800 MB of RSS, and every login slower than its turn
+in a queue would have been)."""
 _limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = WeakKeyDictionary()
 
 
