@@ -362,3 +362,29 @@ async def test_memory_copies_live_one_second_while_invalidations_cannot_arrive(
 
         await read(cache, query)
         assert query.runs == 2
+
+
+async def test_a_blocked_event_loop_is_not_taken_for_a_silent_redis(
+    make_cache: CacheFactory,
+) -> None:
+    """An overloaded process answers its Redis PONG late; that must not drop a healthy
+    invalidation channel (and with it every L1 copy)."""
+    with private_redis() as server:
+        cache = await make_cache(server.url)
+        await until(lambda: cache.subscribed)
+        listener = cache._listener
+        assert listener is not None
+        flips: list[bool] = []
+        report = listener._on_status
+
+        async def recorded(subscribed: bool) -> None:
+            flips.append(subscribed)
+            await report(subscribed)
+
+        listener._on_status = recorded
+        for _ in range(2):
+            time.sleep(1.6)  # the whole loop is stuck, as under CPU starvation
+            await asyncio.sleep(0.8)
+
+        assert flips == []
+        assert cache.subscribed
