@@ -27,6 +27,8 @@ def build_app(body: bytes) -> FastAPI:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
+    from chainconsult.cli import uvicorn_options
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=Path, required=True)
@@ -37,12 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         host="127.0.0.1",
         port=args.port,
         workers=1,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
-        timeout_keep_alive=5,
+        **uvicorn_options(keep_alive_seconds=5),
     )
 
 

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypedDict, TypeVar
 
 import typer
 
@@ -72,6 +72,31 @@ def _migrate(settings: Settings) -> None:
     migrate(settings.database.sqlalchemy_url(), echo=lambda line: typer.echo(line, err=True))
 
 
+class UvicornOptions(TypedDict):
+    log_config: None
+    access_log: bool
+    server_header: bool
+    proxy_headers: bool
+    http: str
+    timeout_keep_alive: int
+
+
+def uvicorn_options(*, keep_alive_seconds: int) -> UvicornOptions:
+    """How `serve` runs uvicorn, apart from the app, address and workers; the bare route of
+    `make bench` (bench/load/bare.py) uses the same, so the two compare alike.
+    (bench/hot_path.py keeps its own copy: it also runs an older source tree, without this.)"""
+    return {
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
+        "proxy_headers": False,
+        # uvicorn's httptools protocol plus a header timeout (slowloris).
+        "http": "chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
+        "timeout_keep_alive": keep_alive_seconds,
+    }
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -111,14 +136,7 @@ def serve(
                 host=host,
                 port=port,
                 workers=workers,
-                log_config=None,
-                access_log=False,
-                server_header=False,
-                # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
-                proxy_headers=False,
-                # uvicorn's httptools protocol plus a header timeout (slowloris).
-                http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
-                timeout_keep_alive=ready.security.keep_alive_timeout_seconds,
+                **uvicorn_options(keep_alive_seconds=ready.security.keep_alive_timeout_seconds),
                 # On SIGTERM: stop accepting, let in-flight requests finish for this long,
                 # then run the lifespan's shutdown (which closes the pools).
                 timeout_graceful_shutdown=ready.app.shutdown_grace_seconds,
