@@ -33,6 +33,7 @@ from chainconsult.infra.docs_pages import (
     swagger_page,
 )
 from chainconsult.infra.health.endpoints import router as health_router
+from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis is not None,
         )
         try:
-            yield
+            with startup_objects_frozen():
+                yield
         finally:
             await monitoring.stop()
             await app.state.rate_limiter.aclose()
