@@ -6,7 +6,7 @@ p50/p99 latency and the server's CPU time per request (its process tree's user +
 over the measured run, divided by the requests wrk completed).
 
     .venv/bin/python -m bench.hot_path [--server postgresql://postgres@127.0.0.1:5432/postgres]
-        [--redis redis://127.0.0.1:6379/0] [--asgi-server uvicorn,granian]
+        [--redis redis://127.0.0.1:6379/0] [--asgi-server granian,uvicorn]
         [--connections 64,256] [--duration 10] [--warmup 3] [--rounds 1]
         [--baseline-src DIR]
 
@@ -111,6 +111,11 @@ def server_command(kind: str, target: str, port: int) -> list[str]:
             "--http",
             "1",
             "--no-ws",
+            # As `chainconsult serve` (cli.granian_server) sets them.
+            "--http1-header-read-timeout",
+            "5000",
+            "--backlog",
+            "2048",
             "--log-level",
             "warning",
             target,
@@ -119,7 +124,8 @@ def server_command(kind: str, target: str, port: int) -> list[str]:
 
 
 def run_uvicorn(target: str, port: int) -> None:
-    """The uvicorn options of `chainconsult serve` (cli.py), for one worker."""
+    """uvicorn as `chainconsult serve` ran it before it moved to granian (cli.py), for one
+    worker, less the header-timeout protocol subclass that left with it (httptools itself)."""
     import uvicorn
 
     uvicorn.run(
@@ -132,7 +138,7 @@ def run_uvicorn(target: str, port: int) -> None:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        http="chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
+        http="httptools",
         timeout_keep_alive=5,
     )
 
@@ -399,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--asgi-server", default="uvicorn", help="comma list: uvicorn,granian")
+    parser.add_argument(
+        "--asgi-server", default="granian", help="comma list: granian (as serve), uvicorn"
+    )
     parser.add_argument("--connections", default="64,256", help="comma list")
     parser.add_argument("--duration", type=int, default=10, help="measured seconds per point")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds per point")

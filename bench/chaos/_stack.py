@@ -4,7 +4,6 @@ private PostgreSQL holding the demo data, a private Redis and a private SMTP sin
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import psycopg
+from bench._workers import server_worker_pids
 from bench.chaos._services import (
     PrivatePostgres,
     PrivateRedis,
@@ -166,22 +165,10 @@ class ApiServer:
         raise ServiceError(f"the API server was not ready within {timeout:.0f} s; see {self.log}")
 
     def worker_pids(self) -> list[int]:
-        """The server's worker processes (uvicorn starts them with multiprocessing's spawn;
-        with one worker the server process serves itself)."""
+        """The processes that serve requests (bench/_workers.py)."""
         if self.process is None:
             return []
-        if self.workers == 1:
-            return [self.process.pid]
-        try:
-            children = psutil.Process(self.process.pid).children()
-        except psutil.NoSuchProcess:
-            return []
-        pids = []
-        for child in children:
-            with contextlib.suppress(psutil.Error):
-                if any("spawn_main" in part for part in child.cmdline()):
-                    pids.append(child.pid)
-        return pids
+        return server_worker_pids(self.process.pid)
 
     def stop(self) -> None:
         if self.process is not None:

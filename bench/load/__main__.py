@@ -212,11 +212,12 @@ def _report(
             f"for {o.hold_seconds:.0f} s, each sending `GET {o.path}` within "
             f"{o.first_request_within:.0f} s of opening and then "
             f"{o.interval_seconds[0]:.0f}-{o.interval_seconds[1]:.0f} s after each answer, "
-            f"with HTTP_KEEP_ALIVE_TIMEOUT={o.keep_alive_seconds or 5} (the default 5 s "
+            f"with HTTP_KEEP_ALIVE_TIMEOUT={o.keep_alive_seconds or 5} and the same "
+            "HTTP_HEADER_TIMEOUT (the default 5 s "
             "would need over 2,000 requests/s from the held connections alone to keep them "
             "open; see bench/load/held.py). Client: bench/load/held.py (asyncio "
             f"on uvloop, same machine); open-file limit raised to {_nofile()}; "
-            f"net.core.somaxconn {somaxconn()}, uvicorn backlog 2048.",
+            f"net.core.somaxconn {somaxconn()}, server backlog 2048.",
             _results.held_table(held.result, held.rss_peak, held.rss_after),
         ]
     return "\n\n".join(part for part in parts if part)

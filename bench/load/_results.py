@@ -107,7 +107,8 @@ class Machine:
             f"{os.cpu_count()}, the core count, other processes competed for the cores and "
             "the numbers are low).\n\n"
             f"Versions: Python {platform.python_version()}, chainconsult "
-            f"{_version('chainconsult')}, uvicorn {_version('uvicorn')}, FastAPI "
+            f"{_version('chainconsult')}, granian {_version('granian')} (peer: uvicorn "
+            f"{_version('uvicorn')}), FastAPI "
             f"{_version('fastapi')}, PostgreSQL {postgres}, Redis {redis}, "
             f"{_wrk_version()}."
         )
@@ -331,7 +332,7 @@ def scenario_sections(rows: list[Measurement]) -> str:
     if bare:
         parts.append(
             "#### bare route\n\nOne FastAPI route returning the bytes of the cached "
-            "`GET /api/v2/experts` response (bench/load/bare.py), same uvicorn options, one "
+            "`GET /api/v2/experts` response (bench/load/bare.py), same granian options, one "
             "worker.\n\n"
             + "\n".join(f"    {command}" for command in dict.fromkeys(m.command for m in bare))
             + "\n\n"

@@ -4,8 +4,8 @@ each in a process group of its own with its CPU time and memory read over the pr
 
 - chainconsult: `chainconsult serve --workers N`, configured as in production;
 - the peer: bench/peer/app.py, a typical FastAPI stack, on uvicorn with the same worker count;
-- bare: one FastAPI route returning fixed bytes (bench/load/bare.py), on the same uvicorn
-  options as `chainconsult serve`.
+- bare: one FastAPI route returning fixed bytes (bench/load/bare.py), on granian with the
+  options of `chainconsult serve`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+from bench._workers import server_worker_pids
 from bench.chaos._services import (
     PrivatePostgres,
     PrivateRedis,
@@ -187,19 +188,10 @@ class Server:
         raise ServiceError(f"{self.name} was not ready within {timeout:.0f} s; see {self.log}")
 
     def worker_pids(self) -> list[int]:
-        """The processes that serve requests: uvicorn's spawned workers, or the server
-        process itself when it runs one worker."""
+        """The processes that serve requests (bench/_workers.py)."""
         if self.process is None:
             return []
-        if self.workers == 1:
-            return [self.process.pid]
-        pids = []
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.process.pid).children():
-                with contextlib.suppress(psutil.Error):
-                    if any("spawn_main" in part for part in child.cmdline()):
-                        pids.append(child.pid)
-        return pids
+        return server_worker_pids(self.process.pid)
 
     def tree(self) -> list[psutil.Process]:
         if self.process is None:

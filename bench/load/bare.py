@@ -1,5 +1,5 @@
 """The floor: one FastAPI route returning fixed bytes (the body of a cached directory
-response, fetched from chainconsult first), served by uvicorn with the options
+response, fetched from chainconsult first), served by granian with the options
 `chainconsult serve` uses, one worker. `cached_read` RPS over this route's RPS says how much
 of the server's capacity chainconsult's own work takes.
 
@@ -25,22 +25,25 @@ def build_app(body: bytes) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
-    from chainconsult.cli import uvicorn_options
+    from chainconsult.cli import granian_server
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=Path, required=True)
     args = parser.parse_args(argv)
-    # The same server and protocol options as `chainconsult serve` (src/chainconsult/cli.py).
-    uvicorn.run(
-        build_app(args.body_file.read_bytes()),
+    app = build_app(args.body_file.read_bytes())
+    # The same server and protocol options as `chainconsult serve` (src/chainconsult/cli.py);
+    # the worker is forked from this process, so it is handed the app itself.
+    server = granian_server(
+        None,
         host="127.0.0.1",
         port=args.port,
         workers=1,
-        **uvicorn_options(keep_alive_seconds=5),
+        header_timeout_seconds=10,
+        keep_alive_seconds=5,
+        grace_seconds=5,
     )
+    server.serve(target_loader=lambda: app, wrap_loader=False)
 
 
 if __name__ == "__main__":

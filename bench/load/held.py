@@ -8,14 +8,14 @@ connections at once (no ramp, so a burst beyond the listen backlog) and then sen
 back to back as fast as it can, which measures throughput at 10,000 connections, not 10,000
 users holding connections; it also cannot say which connection failed how.
 
-Keep-alive: `chainconsult serve` closes a connection idle for HTTP_KEEP_ALIVE_TIMEOUT (5 s by
-default) and one that sends no headers within HTTP_HEADER_TIMEOUT (10 s) of opening. Keeping
-10,000 connections alive under the 5 s default takes over 2,000 requests a second from the
-held connections alone, more than a 2-core machine that also runs the client served in
-our runs, so
-the run sets HTTP_KEEP_ALIVE_TIMEOUT=75 (nginx's default; any balancer's idle timeout in
-front must be shorter) and each connection asks every 10-20 s, like a user reading pages;
-both are options (--held-keep-alive, --held-interval)."""
+Keep-alive: `chainconsult serve` closes a connection that has not completed a request's headers
+within the shorter of HTTP_KEEP_ALIVE_TIMEOUT (5 s by default) and HTTP_HEADER_TIMEOUT (10 s),
+counted from its opening or from the end of its last response (granian has one timer for
+both). Keeping 10,000 connections alive under the 5 s default takes over 2,000 requests a
+second from the held connections alone, more than a 2-core machine that also runs the client
+served in our runs, so the run sets both to 75 s (nginx's keep-alive default; any balancer's
+idle timeout in front must be shorter) and each connection asks every 10-20 s, like a user
+reading pages; both are options (--held-keep-alive, --held-interval)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from pathlib import Path
 from bench.load._servers import RssSampler, chainconsult_server
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
-UVICORN_BACKLOG = 2048
-"""uvicorn's default listen backlog (`chainconsult serve` keeps it)."""
+SERVE_BACKLOG = 2048
+"""The listen backlog of `chainconsult serve` (cli.granian_server)."""
 
 
 def raise_file_limit(needed: int) -> tuple[int, int]:
@@ -227,6 +227,7 @@ def run_held(
     env = dict(env)
     if options.keep_alive_seconds is not None:
         env["HTTP_KEEP_ALIVE_TIMEOUT"] = str(options.keep_alive_seconds)
+        env["HTTP_HEADER_TIMEOUT"] = str(options.keep_alive_seconds)
     with chainconsult_server(env, workers=workers, log=log) as server:
         server.start()
         progress(
@@ -235,10 +236,10 @@ def run_held(
             f"{options.hold_seconds:.0f} s"
         )
         limit = somaxconn()
-        if limit is not None and limit < UVICORN_BACKLOG:
+        if limit is not None and limit < SERVE_BACKLOG:
             progress(
-                f"net.core.somaxconn is {limit}: the kernel caps uvicorn's backlog of "
-                f"{UVICORN_BACKLOG} to it (sysctl -w net.core.somaxconn={UVICORN_BACKLOG})"
+                f"net.core.somaxconn is {limit}: the kernel caps the server's backlog of "
+                f"{SERVE_BACKLOG} to it (sysctl -w net.core.somaxconn={SERVE_BACKLOG})"
             )
         peak: list[float] = [0.0] * workers
         sampler = RssSampler(server, every_seconds=2.0).start()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
+import math
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -19,15 +20,20 @@ from chainconsult.infra.embedded.postgres import (
     ServeLock,
     embedded_database,
 )
+from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.multiproc import (
     prepare_multiprocess_dir,
     remove_multiprocess_dir,
 )
 
 if TYPE_CHECKING:
+    from granian.server.common import AbstractServer
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from chainconsult.infra.db.stats import DatabaseStats
+
+APP_FACTORY = "chainconsult.app:create_app"
+"""What `serve` runs in each worker."""
 
 cli = typer.Typer(
     name="chainconsult",
@@ -72,29 +78,63 @@ def _migrate(settings: Settings) -> None:
     migrate(settings.database.sqlalchemy_url(), echo=lambda line: typer.echo(line, err=True))
 
 
-class UvicornOptions(TypedDict):
-    log_config: None
-    access_log: bool
-    server_header: bool
-    proxy_headers: bool
-    http: str
-    timeout_keep_alive: int
+def granian_server(
+    target: str | None,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    header_timeout_seconds: float,
+    keep_alive_seconds: float,
+    grace_seconds: float,
+    log_level: str = "WARNING",
+) -> AbstractServer[Any]:
+    """How `serve` runs the app on granian; the bare route of `make bench` (bench/load/bare.py)
+    uses the same, so the two compare alike. ``target`` is a factory's import path (None when
+    the caller hands granian a loader of its own).
 
+    granian rather than uvicorn, by measurement (bench/RESULTS.md, "The ASGI server"): alike at
+    64 connections, but at 256 uvicorn let a few requests wait a second or more (timeouts on
+    a bare one-route app), granian kept the p99 within a few times the median.
 
-def uvicorn_options(*, keep_alive_seconds: int) -> UvicornOptions:
-    """How `serve` runs uvicorn, apart from the app, address and workers; the bare route of
-    `make bench` (bench/load/bare.py) uses the same, so the two compare alike.
-    (bench/hot_path.py keeps its own copy: it also runs an older source tree, without this.)"""
-    return {
-        "log_config": None,
-        "access_log": False,
-        "server_header": False,
-        # X-Forwarded-For is believed only from TRUSTED_PROXIES, by our middleware.
-        "proxy_headers": False,
-        # uvicorn's httptools protocol plus a header timeout (slowloris).
-        "http": "chainconsult.infra.security.slow_clients:HeaderTimeoutHttpToolsProtocol",
-        "timeout_keep_alive": keep_alive_seconds,
-    }
+    - HTTP/1.1 only, no WebSockets (the API has none), uvloop, ASGI with the lifespan.
+    - One timer covers a connection from its opening, or from the end of a response on a kept
+      alive connection, until the next request's headers are complete (hyper's header read
+      timeout): a slowloris client and an idle keep-alive connection are both closed by it,
+      after the shorter of HTTP_HEADER_TIMEOUT and HTTP_KEEP_ALIVE_TIMEOUT.
+    - On SIGTERM/SIGINT the listening socket closes at once, each worker stops accepting, lets
+      its in-flight requests finish, runs the lifespan's shutdown (pools closed) and exits; a
+      worker still busy after SHUTDOWN_GRACE_SECONDS is killed.
+    - A worker that dies (crash, OOM kill) is started again; the others keep serving.
+    - Its log lines go through our JSON logging (the root logger), at LOG_LEVEL or above
+      WARNING, whichever is higher: its startup chatter is not an operator's business."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    timeout_ms = round(min(header_timeout_seconds, keep_alive_seconds) * 1000)
+    level = max(logging.getLevelName(log_level.upper()), logging.WARNING)
+    return Granian(
+        target or "",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=timeout_ms, keep_alive=True),
+        # uvicorn's default, which the 10,000-connection benchmark is sized for.
+        backlog=2048,
+        log_level=LogLevels(logging.getLevelName(level).lower()),
+        # Replaces granian's own handlers: its records propagate to our root logger.
+        log_dictconfig={"version": 1, "disable_existing_loggers": False, "loggers": {}},
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=max(1, math.ceil(grace_seconds)),
+    )
 
 
 @cli.command()
@@ -108,8 +148,6 @@ def serve(
 ) -> None:
     """Run the API server. Without DATABASE_URL it starts the embedded PostgreSQL under the
     data dir, migrates it and runs a job worker in-process."""
-    import uvicorn
-
     settings = _settings()
     embedded = settings.database.is_embedded
     lock = ServeLock(settings.app.data_dir.resolve())
@@ -127,30 +165,25 @@ def serve(
                 os.environ["CHAINCONSULT_IN_PROCESS_WORKER"] = "1"
             metrics_dir = prepare_multiprocess_dir(ready.app.data_dir)
             typer.echo(f"chainconsult serving on http://{host}:{port}", err=True)
-            # uvicorn re-raises the SIGTERM it drained on: with the default handler that kills
-            # the process before the embedded PostgreSQL is stopped. Exit normally instead.
-            signal.signal(signal.SIGTERM, _exit_cleanly)
-            uvicorn.run(
-                "chainconsult.app:create_app",
-                factory=True,
+            configure_logging(ready.app.log_level)
+            # granian handles SIGTERM and SIGINT itself (graceful, see granian_server) and
+            # returns: the embedded PostgreSQL is then stopped by the block above.
+            granian_server(
+                APP_FACTORY,
                 host=host,
                 port=port,
                 workers=workers,
-                **uvicorn_options(keep_alive_seconds=ready.security.keep_alive_timeout_seconds),
-                # On SIGTERM: stop accepting, let in-flight requests finish for this long,
-                # then run the lifespan's shutdown (which closes the pools).
-                timeout_graceful_shutdown=ready.app.shutdown_grace_seconds,
-            )
+                header_timeout_seconds=ready.security.header_timeout_seconds,
+                keep_alive_seconds=ready.security.keep_alive_timeout_seconds,
+                grace_seconds=ready.app.shutdown_grace_seconds,
+                log_level=ready.app.log_level,
+            ).serve()
     except KeyboardInterrupt:
         pass
     finally:
         if metrics_dir is not None:
             remove_multiprocess_dir(metrics_dir)
         lock.release()
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 @cli.command()

@@ -31,7 +31,8 @@ async def test_api_responses_carry_strict_security_headers(client: AsyncClient) 
         assert headers["cross-origin-opener-policy"] == "same-origin"
         assert headers["cross-origin-resource-policy"] == "same-origin"
         assert "camera=()" in headers["permissions-policy"]
-        assert "server" not in headers
+        # The service's name, never the server software's (nor a version).
+        assert headers.get_list("server") == ["chainconsult"]
         # HSTS only in production: over plain HTTP in development it would pin localhost.
         assert "strict-transport-security" not in headers
 

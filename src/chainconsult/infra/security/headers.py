@@ -122,16 +122,21 @@ def _encode(secure: Secure) -> HeaderList:
     ]
 
 
+SERVER_HEADER = (b"server", b"chainconsult")
+
+
 class SecurityHeadersMiddleware:
     """Adds the header set of the first matching path prefix (else ``default``) to every
-    response, replacing any same-named header an inner layer set, and drops ``Server``."""
+    response, replacing any same-named header an inner layer set, and ``Server: chainconsult``
+    in place of any other: it names the service, never the server software or a version
+    (granian names itself only in answers that carry no ``Server`` header)."""
 
     def __init__(
         self, app: ASGIApp, *, default: Secure, by_path: Sequence[tuple[str, Secure]] = ()
     ) -> None:
         self.app = app
-        self.default = _encode(default)
-        self.by_path = [(prefix, _encode(secure)) for prefix, secure in by_path]
+        self.default = [*_encode(default), SERVER_HEADER]
+        self.by_path = [(prefix, [*_encode(secure), SERVER_HEADER]) for prefix, secure in by_path]
 
     def _for(self, path: str) -> HeaderList:
         for prefix, headers in self.by_path:
@@ -144,7 +149,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         ours = self._for(scope["path"])
-        replaced = {name for name, _ in ours} | {b"server"}
+        replaced = {name for name, _ in ours}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
