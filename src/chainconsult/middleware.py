@@ -13,6 +13,8 @@ from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
 from chainconsult.infra.cache import CachedReadShortcut
 from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
+from chainconsult.infra.health.endpoints import PROBES
+from chainconsult.infra.health.shortcut import ProbeShortcut
 from chainconsult.infra.http import HeadAsGetMiddleware
 from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES, HttpMetricsMiddleware
 from chainconsult.infra.monitoring.request_context import (
@@ -77,8 +79,10 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
        before any body is read or any handler runs.
     8. BodyGuard: size, JSON type and nesting depth, before validation.
     9. CrashBarrier: so even a crash's 500 passes back through 1 to 8.
-    10. CachedReadShortcut: innermost, inside every policy above: answers a repeat public
-        cached GET (the expert directory and profiles) from L1 without routing.
+    10. CachedReadShortcut: inside every policy above: answers a repeat public cached GET
+        (the expert directory and profiles) from L1 without routing.
+    11. ProbeShortcut: innermost: answers GET of the health probes with the routes' own
+        functions, without routing.
     """
     security = settings.security
     limits = settings.rate_limits
@@ -99,6 +103,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     by_path = [("/status", page_headers(production=production))]
     by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
+    app.add_middleware(ProbeShortcut, probes=PROBES)
     app.add_middleware(CachedReadShortcut)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(

@@ -29,7 +29,11 @@ from chainconsult.infra.cache._http import (
     cached_body_response,
     etag_of,
 )
-from chainconsult.infra.monitoring.http_metrics import UNMATCHED_ROUTE, route_template
+from chainconsult.infra.monitoring.http_metrics import (
+    UNMATCHED_ROUTE,
+    RouteLabel,
+    route_template,
+)
 
 # Requests with any of these may be about a caller: they always take the normal path.
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"cookie"})
@@ -39,16 +43,9 @@ routes, so a client could otherwise fill the table with arbitrarily large keys).
 
 
 @dataclass(frozen=True, slots=True)
-class LearnedRoute:
-    """What the metrics middleware reads from ``scope["route"]`` for the route label."""
-
-    path_format: str
-
-
-@dataclass(frozen=True, slots=True)
 class _Learned:
     read: CachedRead
-    route: LearnedRoute
+    route: RouteLabel
 
 
 class CachedReadShortcut:
@@ -91,4 +88,4 @@ class CachedReadShortcut:
         if isinstance(read, CachedRead) and len(request[0]) + len(request[1]) <= _MAX_LEARNED_URL:
             template = route_template(scope)
             if template != UNMATCHED_ROUTE:
-                self._learned[request] = _Learned(read, LearnedRoute(template))
+                self._learned[request] = _Learned(read, RouteLabel(template))

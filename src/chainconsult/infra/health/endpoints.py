@@ -5,6 +5,7 @@ sick dependency. The detailed report for operators is in `chainconsult.operation
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -83,7 +84,7 @@ async def health_v1(request: Request) -> Response:
 
 
 @router.get("/livez", response_class=HealthResponse, summary="Liveness")
-async def livez() -> Response:
+async def livez(request: Request) -> Response:
     """The process answers; nothing else is checked."""
     return HealthResponse({"status": "pass"})
 
@@ -107,3 +108,14 @@ async def readyz(request: Request) -> Response:
     if pool.exhausted_seconds > 0:
         return HealthResponse({"status": "pass", "notes": ["database pool busy"]})
     return HealthResponse({"status": "pass"})
+
+
+PROBES: dict[str, Callable[[Request], Awaitable[Response]]] = {
+    "/livez": livez,
+    "/readyz": readyz,
+    "/api/health": brief_health,
+    "/api/v1/health": health_v1,
+    "/api/v2/health": health_v2,
+}
+"""The GET probes by path, for the ProbeShortcut (shortcut.py): the very functions of the
+routes above."""

@@ -4,6 +4,7 @@ by raw path: one series per route, however many ids the clients send."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,14 @@ route, but the traffic window behind the alert rules and the dashboard leaves th
 readiness probe answering 503 on a sick node is the probe doing its job, not a failed user
 request, and a monitor polling every second would otherwise dilute or inflate the error rate."""
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLabel:
+    """Left in ``scope["route"]`` by a layer that answers without routing (the shortcuts), so
+    its answers are counted under the template of the route that would have answered."""
+
+    path_format: str
 
 
 def route_template(scope: Scope, *, entry_root_path: str = "") -> str:
