@@ -146,8 +146,10 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        # uvicorn binds its socket only after the app's start-up has finished, so an open
-        # port means ready; an HTTP probe would spend part of the rate limit under test.
+        # granian binds the socket before its workers start the app, and a connection made
+        # meanwhile waits in the listen queue until a worker accepts it: an open port is
+        # enough to start sending. (An HTTP probe would spend part of the rate limit under
+        # test.)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

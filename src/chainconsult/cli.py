@@ -7,6 +7,7 @@ import getpass
 import logging
 import math
 import os
+import resource
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -78,6 +79,22 @@ def _migrate(settings: Settings) -> None:
     migrate(settings.database.sqlalchemy_url(), echo=lambda line: typer.echo(line, err=True))
 
 
+FILE_RESERVE = 256
+"""Descriptors a server worker keeps for what is not a client connection: the database and
+Redis pools, probes, logs, the metrics files, static files."""
+
+
+def connections_per_worker() -> int:
+    """How many client connections one server worker holds at once: as many as its open-file
+    limit allows, less FILE_RESERVE. granian's own default (its listen backlog divided by the
+    workers: 1,024 each for two) kept all but 2,048 of `make bench`'s 10,000 held connections
+    waiting in the listen queue until they timed out; uvicorn had no such limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 65_536
+    return max(FILE_RESERVE, soft - FILE_RESERVE)
+
+
 def granian_server(
     target: str | None,
     *,
@@ -128,6 +145,8 @@ def granian_server(
         http1_settings=HTTP1Settings(header_read_timeout=timeout_ms, keep_alive=True),
         # uvicorn's default, which the 10,000-connection benchmark is sized for.
         backlog=2048,
+        # granian calls it backpressure: connections a worker accepts and holds at once.
+        backpressure=connections_per_worker(),
         log_level=LogLevels(logging.getLevelName(level).lower()),
         # Replaces granian's own handlers: its records propagate to our root logger.
         log_dictconfig={"version": 1, "disable_existing_loggers": False, "loggers": {}},
