@@ -74,7 +74,7 @@ def test_short_run_measures_every_scenario(
         ]
     )
 
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| uvicorn")]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| granian")]
     assert [row.split(" | ")[2] for row in rows] == [
         "bare FastAPI route, same bytes",
         "cached directory read",

@@ -1,5 +1,6 @@
-"""JSON log lines through structlog, with the standard library's loggers (uvicorn, SQLAlchemy,
-procrastinate) routed through the same renderer so every line carries the request id."""
+"""JSON log lines through structlog, with the standard library's loggers (the server's, granian
+or uvicorn, SQLAlchemy, procrastinate) routed through the same renderer so every line carries
+the request id."""
 
 from __future__ import annotations
 
