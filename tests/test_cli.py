@@ -181,3 +181,17 @@ def test_embedded_server_keeps_accounts_across_restarts(tmp_path: Path) -> None:
         for p in psutil.process_iter(["cmdline"])
         if str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
+
+
+def test_serve_imports_no_metrics_library_before_its_workers_fork() -> None:
+    """granian forks the workers from the `serve` process: had it imported prometheus_client
+    before PROMETHEUS_MULTIPROC_DIR is set, every worker would count on its own
+    (infra/monitoring/multiproc.py)."""
+    code = (
+        "import sys, chainconsult.cli, chainconsult.infra.db.migrate, granian.server; "
+        "print('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

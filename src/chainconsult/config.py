@@ -232,11 +232,13 @@ class SecuritySettings(BaseSettings):
     header_timeout_seconds: float = Field(
         10.0, gt=0, le=300, validation_alias="HTTP_HEADER_TIMEOUT"
     )
-    """Seconds a client may take to send a request's headers before the server hangs up."""
+    """Seconds a client may take to send a request's headers before the server hangs up. The
+    server (granian) has one timer for this and idle keep-alive: the shorter of the two."""
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, le=300, validation_alias="HTTP_KEEP_ALIVE_TIMEOUT"
     )
-    """Seconds an idle keep-alive connection stays open between requests."""
+    """Seconds an idle keep-alive connection stays open between requests (one timer with
+    HTTP_HEADER_TIMEOUT: the shorter of the two applies to both)."""
     cors_max_age_seconds: int = Field(600, ge=0, le=86_400, validation_alias="CORS_MAX_AGE")
     """How long browsers may cache a CORS preflight answer."""
 

@@ -3,7 +3,9 @@
 prometheus-client picks its value storage when ``prometheus_client`` is first imported, so the
 directory must be in the environment before a worker imports anything that defines a metric.
 This module therefore imports nothing from prometheus_client at module level: `serve` calls
-``prepare_multiprocess_dir`` before uvicorn starts its workers."""
+``prepare_multiprocess_dir`` before granian forks its workers, and nothing `serve` imports
+before that point may import prometheus_client (the forked workers inherit the parent's
+modules; tests/infra/monitoring/test_multiprocess_metrics.py would see the counts split)."""
 
 from __future__ import annotations
 
