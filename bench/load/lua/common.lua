@@ -34,6 +34,18 @@ function common.share(rows, index, count)
   return mine
 end
 
+-- The proposal request for one row of the pairs file: project id, token, price, currency.
+function common.proposal(pair)
+  local body = string.format(
+    '{"cover_letter": "Load test proposal: I have shipped this kind of work before.", '
+      .. '"price": {"amount": "%s", "currency": "%s"}, "estimated_days": 21}',
+    pair[3], pair[4])
+  return wrk.format("POST", "/api/v2/projects/" .. pair[1] .. "/proposals", {
+    Authorization = "Bearer " .. pair[2],
+    ["Content-Type"] = "application/json",
+  }, body)
+end
+
 function common.setup(thread)
   thread:set("thread_index", #threads)
   table.insert(threads, thread)

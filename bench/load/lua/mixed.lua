@@ -37,13 +37,5 @@ function request()
     return wrk.format("GET", "/api/v2/auth/me", { Authorization = "Bearer " .. token })
   end
   next_pair = next_pair % #pairs_ + 1
-  local pair = pairs_[next_pair]
-  local body = string.format(
-    '{"cover_letter": "Load test proposal: I have shipped this kind of work before.", '
-      .. '"price": {"amount": "%s", "currency": "%s"}, "estimated_days": 21}',
-    pair[3], pair[4])
-  return wrk.format("POST", "/api/v2/projects/" .. pair[1] .. "/proposals", {
-    Authorization = "Bearer " .. pair[2],
-    ["Content-Type"] = "application/json",
-  }, body)
+  return common.proposal(pairs_[next_pair])
 end
