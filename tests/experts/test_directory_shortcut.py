@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from httpx import ASGITransport, AsyncClient
@@ -17,7 +18,8 @@ from prometheus_client import REGISTRY
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
-from chainconsult.infra.cache import Cache, request_cache
+from chainconsult.infra.cache import Cache, etag_of, request_cache
+from chainconsult.infra.cache import _shortcut as shortcut_module
 from tests.conftest import make_settings
 from tests.market import admin, approved_expert, client_account
 
@@ -245,3 +247,36 @@ async def test_v1_answers_are_counted_under_the_v2_route_template(
             assert (route_runs() > runs) == (answer == "route")
 
     assert labels["route"] == labels["shortcut"] == [("/api/v2/experts/{expert_id}", "200")]
+
+
+async def test_etag_is_hashed_once_per_cached_entry(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeat hits reuse the validator worked out for their L1 entry; a new entry (after a
+    write) gets its own."""
+    hashed: list[bytes] = []
+
+    def counting_etag_of(body: bytes) -> str:
+        hashed.append(body)
+        return etag_of(body)
+
+    monkeypatch.setattr(shortcut_module, "etag_of", counting_etag_of)
+    async with counted_app(settings) as (client, _):
+        admins = await admin(client, database_url)
+        await approved_expert(client, admins, name="Ada")
+        client.cookies.clear()
+        first = await client.get("/api/v2/experts")  # through the route
+        repeats = [await client.get("/api/v2/experts") for _ in range(4)]
+
+        assert len(hashed) == 1
+        assert {r.headers["etag"] for r in repeats} == {first.headers["etag"]}
+        assert hashed[0] == first.content
+
+        await approved_expert(client, admins, name="Grace")
+        client.cookies.clear()
+        await client.get("/api/v2/experts")  # the route refills L1
+        renewed = [await client.get("/api/v2/experts") for _ in range(3)]
+
+        assert len(hashed) == 2
+        assert {r.headers["etag"] for r in renewed} == {etag_of(renewed[0].content)}
+        assert renewed[0].headers["etag"] != first.headers["etag"]

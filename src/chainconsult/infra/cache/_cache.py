@@ -25,7 +25,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import RedisError
 
 from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, CircuitState, RedisBreaker
-from chainconsult.infra.cache._memory import MemoryTier
+from chainconsult.infra.cache._memory import MemoryEntry, MemoryTier
 from chainconsult.infra.cache._redis import InvalidationListener, Lookup, RedisTier
 from chainconsult.infra.monitoring.metrics import cache_backend, cache_requests_total
 
@@ -226,8 +226,8 @@ class Cache:
         finally:
             del self._inflight[flight]
 
-    def peek(self, *, name: str, key: str) -> bytes | None:
-        """The value of ``key`` if this process's L1 holds a live one (counted as a hit, like
+    def peek(self, *, name: str, key: str) -> MemoryEntry | None:
+        """The entry of ``key`` if this process's L1 holds a live one (counted as a hit, like
         the L1 hit of ``get_or_load``), else None; never loads and never awaits. L1 entries
         are dropped by invalidations here and, within a second, by those of other processes,
         so what this answers is exactly what ``get_or_load`` would answer from L1."""
@@ -239,7 +239,7 @@ class Cache:
         counters = self._counters_for(name)
         counters.stats.l1_hits += 1
         counters.hit.inc()
-        return entry.payload
+        return entry
 
     async def _fill(
         self,

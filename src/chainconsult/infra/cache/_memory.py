@@ -21,13 +21,16 @@ _ENTRY_OVERHEAD_BYTES = 256
 _MAX_TRACKED_TAGS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemoryEntry:
     payload: bytes
     expires: float
     """time.monotonic() deadline."""
     tags: tuple[str, ...]
     generations: tuple[int, ...]
+    etag: str | None = None
+    """The payload's HTTP validator, worked out by the first cached read answered from this
+    entry and kept for the following ones (it goes when the entry goes)."""
 
 
 def _deadline(_key: str, entry: MemoryEntry, _now: float) -> float:

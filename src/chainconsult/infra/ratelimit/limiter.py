@@ -4,9 +4,9 @@ memory fallback while Redis is unreachable and a background probe that switches 
 `limits` provides the storages, the sliding window counter and its Lua scripts; it has no
 fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask
 extension, not in `limits`), so the switch and the probe are written here. On Redis, the
-penalty lookup and every quota's acquire-and-read go out as one pipeline of `limits`' own
-scripts: one round trip per request where its one-call-per-operation API takes three
-(bench/RESULTS.md); and the requests of one event-loop turn share that round trip
+penalty lookup and every quota's acquire-and-read are one script made of `limits`' own
+scripts (``_DECIDE_LUA``): one command per request where its one-call-per-operation API takes
+three per quota (bench/RESULTS.md); and the requests of one event-loop turn share a round trip
 (autopipeline.py)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from chainconsult.infra.ratelimit.autopipeline import Command, RedisAutoPipeline
+from chainconsult.infra.ratelimit.autopipeline import RedisAutoPipeline
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
 
 log = structlog.get_logger(__name__)
@@ -104,6 +104,18 @@ class SharedRateLimiter:
         self._probe_interval = probe_interval
         self._penalty_max = penalty_max_seconds
         self._probe: asyncio.Task[None] | None = None
+        self._script: Any = None
+
+    def _decide_script(self, bridge: Any) -> Any:
+        """The decision script, registered on first use (the bridge's client exists by then)."""
+        if self._script is None:
+            self._script = bridge.get_connection().register_script(
+                _DECIDE_LUA.format(
+                    acquire=_script_text(bridge.lua_acquire_sliding_window),
+                    window=_script_text(bridge.lua_sliding_window),
+                )
+            )
+        return self._script
 
     @property
     def backend(self) -> str:
@@ -210,47 +222,37 @@ class SharedRateLimiter:
     async def _decide_on_redis(
         self, storage: RedisStorage, subject: str, checks: Sequence[Check]
     ) -> Decision:
-        """The same decision as ``_decide_in_memory`` in one round trip: the penalty's TTL,
-        then for each quota `limits`' acquire script followed by its window script, pipelined
-        (with those of the other requests of this loop turn).
+        """The same decision as ``_decide_in_memory`` in one round trip and one script (see
+        ``_DECIDE_LUA``): the penalty's TTL, then for each quota `limits`' acquire followed by
+        its window read, pipelined with the scripts of the other requests of this loop turn.
         The price of not waiting between them: a request refused by one quota (or a penalty)
         still takes from the others it passed, which only shortens an offender's quota."""
         bridge: Any = storage.bridge
         penalty_key = f"penalty/{subject}"
-        windows = []
+        keys = [bridge.prefixed_key(penalty_key)]
+        arguments: list[Any] = []
         for check in checks:
             key = check.quota.item.key_for(check.key)
-            windows.append(
-                [
-                    bridge.prefixed_key(storage._previous_window_key(key)),
-                    bridge.prefixed_key(storage._current_window_key(key)),
-                ]
+            keys += (
+                bridge.prefixed_key(storage._previous_window_key(key)),
+                bridge.prefixed_key(storage._current_window_key(key)),
             )
-        scripts = (bridge.lua_acquire_sliding_window, bridge.lua_sliding_window)
-
-        commands: list[Command] = [("TTL", bridge.prefixed_key(penalty_key))]
-        for check, keys in zip(checks, windows, strict=True):
-            window = check.quota.window
-            commands.append(
-                ("EVALSHA", scripts[0].sha, 2, *keys, check.quota.quota, window, check.cost)
-            )
-            commands.append(("EVALSHA", scripts[1].sha, 2, *keys, window))
+            arguments += (check.quota.quota, check.quota.window, check.cost)
+        script = self._decide_script(bridge)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *arguments)
         assert self._pipeline is not None
-        results = await self._pipeline.execute(commands)
-        if any(isinstance(result, NoScriptError) for result in results):
-            # A restarted or flushed Redis forgot the scripts (they all fail together, so
-            # nothing was counted): load them, then once more.
-            for script in scripts:
-                await bridge.get_connection().script_load(script.script)
-            results = await self._pipeline.execute(commands)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        penalty_ttl, outcomes = int(results[0]), results[1:]
+        (result,) = await self._pipeline.execute([command])
+        if isinstance(result, NoScriptError):
+            # A restarted or flushed Redis forgot the script (nothing ran): load it, once more.
+            await bridge.get_connection().script_load(script.script)
+            (result,) = await self._pipeline.execute([command])
+        if isinstance(result, Exception):
+            raise result
+        penalty_ttl = int(result[0])
         states: list[QuotaState] = []
         refused: int | None = None
         for index, check in enumerate(checks):
-            acquired, window = outcomes[2 * index], outcomes[2 * index + 1]
+            acquired, *window = result[1 + 5 * index : 6 + 5 * index]
             states.append(_state_from_window(check.quota, window))
             if not acquired and refused is None:
                 refused = index
@@ -294,6 +296,42 @@ class SharedRateLimiter:
         await storage.clear(penalty_key)
         await storage.incr(penalty_key, penalty)
         return int(penalty)
+
+
+# One script per decision instead of a TTL and two scripts per quota: a third of the commands
+# to pack, send, run and parse, on the hot path of every request (bench/RESULTS.md, "Rate
+# limit: one script per decision"). The counting is still `limits`' own: its sliding-window
+# acquire and window scripts are pasted in unchanged as local functions (a chunk's ``KEYS``
+# and ``ARGV`` become their parameters), so keys, expiries and arithmetic stay exactly what
+# `limits` writes and reads everywhere else.
+# KEYS: the penalty key, then each quota's previous and current window keys.
+# ARGV: each quota's limit, window seconds and cost.
+# Reply: the penalty's TTL, then per quota: acquired (1 or 0) and the window after it
+# (previous count, previous TTL ms, current count, current TTL ms).
+_DECIDE_LUA = """
+local function acquire(KEYS, ARGV)
+{acquire}
+end
+local function window(KEYS, ARGV)
+{window}
+end
+local reply = {{redis.call('ttl', KEYS[1])}}
+for i = 1, #ARGV / 3 do
+    local keys = {{KEYS[2 * i], KEYS[2 * i + 1]}}
+    local limit, expiry, cost = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+    reply[#reply + 1] = acquire(keys, {{limit, expiry, cost}}) and 1 or 0
+    local counts = window(keys, {{expiry}})
+    for j = 1, 4 do
+        reply[#reply + 1] = tonumber(counts[j]) or 0
+    end
+end
+return reply
+"""
+
+
+def _script_text(script: Any) -> str:
+    text = script.script
+    return text.decode() if isinstance(text, bytes) else str(text)
 
 
 def _state_from_window(quota: Quota, window: Any) -> QuotaState:
