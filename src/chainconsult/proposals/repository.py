@@ -22,16 +22,23 @@ class ProposalRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def has_profile(self, expert_id: uuid.UUID) -> bool:
-        return await self.session.get(ExpertProfile, expert_id) is not None
-
-    async def active_of(self, project_id: uuid.UUID, expert_id: uuid.UUID) -> Proposal | None:
-        query = select(Proposal).where(
-            Proposal.project_id == project_id,
-            Proposal.expert_id == expert_id,
-            Proposal.status.in_((ProposalStatus.pending, ProposalStatus.accepted)),
+    async def standing(self, project_id: uuid.UUID, expert_id: uuid.UUID) -> tuple[bool, bool]:
+        """Whether ``expert_id`` has an expert profile, and whether they already have an
+        active (pending or accepted) proposal on the project: one query for both, since a
+        proposal is refused on either and each statement costs more than its SQL (the ORM's
+        compile, execute and result steps), on the platform's most frequent write."""
+        profile = select(ExpertProfile.id).where(ExpertProfile.id == expert_id).exists()
+        active = (
+            select(Proposal.id)
+            .where(
+                Proposal.project_id == project_id,
+                Proposal.expert_id == expert_id,
+                Proposal.status.in_((ProposalStatus.pending, ProposalStatus.accepted)),
+            )
+            .exists()
         )
-        return (await self.session.execute(query)).scalar_one_or_none()
+        row = (await self.session.execute(select(profile, active))).one()
+        return bool(row[0]), bool(row[1])
 
     async def add(self, proposal: Proposal) -> Proposal:
         self.session.add(proposal)

@@ -36,9 +36,10 @@ class ProposalService:
     ) -> Proposal:
         # The project's row lock orders this against a concurrent accept or cancel.
         project = await self.projects.visible(project_id, principal, lock=True)
-        if principal.role is not Role.expert or not await self.repository.has_profile(
-            principal.account_id
-        ):
+        if principal.role is not Role.expert:
+            raise Forbidden("Only approved experts can propose; apply to become one first.")
+        has_profile, has_active = await self.repository.standing(project.id, principal.account_id)
+        if not has_profile:
             raise Forbidden("Only approved experts can propose; apply to become one first.")
         if project.client_id == principal.account_id:
             raise Forbidden("You cannot propose on your own project.")
@@ -49,21 +50,23 @@ class ProposalService:
                 "Price the proposal in the project's budget currency.",
                 errors=[field_error("price.currency", f"must be {project.budget_currency}")],
             )
-        if await self.repository.active_of(project.id, principal.account_id) is not None:
+        if has_active:
             raise Conflict("You already have an active proposal on this project.")
+        # The project's row lock serializes proposals on it, so the check above holds; the
+        # unique index stays the last word. No savepoint around the insert: a violation ends
+        # the whole unit of work (rolled back as a 409), so there is nothing to go on with.
         try:
-            async with self.session.begin_nested():
-                proposal = await self.repository.add(
-                    Proposal(
-                        project_id=project.id,
-                        expert_id=principal.account_id,
-                        cover_letter=body.cover_letter,
-                        price_amount=body.price.amount,
-                        price_currency=body.price.currency.value,
-                        estimated_days=body.estimated_days,
-                        status=ProposalStatus.pending,
-                    )
+            proposal = await self.repository.add(
+                Proposal(
+                    project_id=project.id,
+                    expert_id=principal.account_id,
+                    cover_letter=body.cover_letter,
+                    price_amount=body.price.amount,
+                    price_currency=body.price.currency.value,
+                    estimated_days=body.estimated_days,
+                    status=ProposalStatus.pending,
                 )
+            )
         except IntegrityError as exc:
             raise Conflict("You already have an active proposal on this project.") from exc
         await NotificationService(self.session).notify(
