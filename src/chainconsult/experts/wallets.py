@@ -12,7 +12,6 @@ import re
 
 import base58
 import bech32
-from eth_utils.address import is_checksum_address
 
 from chainconsult.experts.vocabulary import EVM_CHAINS, Chain
 
@@ -46,7 +45,13 @@ def _evm(address: str) -> str | None:
         return "an EVM address is 0x followed by 40 hex digits"
     digits = address[2:]
     mixed = digits != digits.lower() and digits != digits.upper()
-    if mixed and not is_checksum_address(address):
+    if not mixed:
+        return None
+    # Imported on first use: eth_utils and what it loads take about 7 MB in every process that
+    # imports it, and most API workers never see a mixed-case EVM address.
+    from eth_utils.address import is_checksum_address
+
+    if not is_checksum_address(address):
         return "the mixed-case address fails its EIP-55 checksum (a typo?)"
     return None
 

@@ -97,11 +97,20 @@ class Escalation:
         self.webhook_urls = webhook_urls
         self.pagerduty_url = pagerduty_url
         self.routing_key = pagerduty_routing_key
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        self._http = http
         self.attempts = attempts
         self.timeout_s = timeout_s
         self.source = socket.gethostname()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client alerts go out on, made for the first alert delivered: building one loads
+        the CA bundle into an SSL context (about 7 MB of memory in every API worker), and
+        most processes never send an alert."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        return self._http
 
     def channels_for(self, severity: Severity) -> list[str]:
         channels = []
@@ -166,7 +175,8 @@ class Escalation:
 
     async def aclose(self) -> None:
         await self.drain()
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 def acknowledgeable(alert: AlertRecord) -> bool:
