@@ -6,6 +6,7 @@ open-project list back to catch stale reads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import secrets
@@ -49,6 +50,9 @@ class Outcome:
     """None: no HTTP answer (connection refused or reset, timeout)."""
     error: str | None = None
     created_id: str | None = None
+    port: int | None = None
+    """The local port of the client connection the request went out on, when known: matched
+    against the connections a killed server worker held (chaos/_report.FaultWindow)."""
 
     @property
     def failed(self) -> bool:
@@ -157,6 +161,36 @@ def prepare(stack: Stack, *, experts: int = 12) -> Fixtures:
     return Fixtures(logged_in, expert_ids, pairs, token, project.json()["id"])
 
 
+class TracedClient:
+    """One task's client, with one connection at a time, that remembers the local port of the
+    connection it opened last: the port a failed request went out on, so that the report can
+    tell a request sent on a connection a killed server worker held (failed by the fault,
+    however late the client noticed) from one that failed for another reason."""
+
+    def __init__(self, base_url: str, *, keep_alive: bool = True) -> None:
+        self.port: int | None = None
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1 if keep_alive else 0)
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=10, limits=limits, event_hooks={"request": [self._traced]}
+        )
+
+    async def __aenter__(self) -> TracedClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.http.aclose()
+
+    async def _traced(self, request: httpx.Request) -> None:
+        request.extensions["trace"] = self._on_event
+
+    async def _on_event(self, name: str, info: dict[str, Any]) -> None:
+        # httpcore's trace hook: the new connection's stream once it is connected.
+        if name == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            address = info["return_value"].get_extra_info("client_addr")
+            if address:
+                self.port = int(address[1])
+
+
 class Load:
     """Runs the traffic for ``duration`` seconds and keeps every outcome."""
 
@@ -188,6 +222,7 @@ class Load:
         kind: str,
         request: Awaitable[httpx.Response],
         *,
+        via: TracedClient,
         created: int | None = None,
     ) -> httpx.Response | None:
         # A coroutine does nothing until awaited: the clock starts with the request.
@@ -195,10 +230,12 @@ class Load:
         try:
             response = await request
         except httpx.HTTPError as exc:
-            self.outcomes.append(Outcome(kind, started, time.monotonic(), None, type(exc).__name__))
+            self.outcomes.append(
+                Outcome(kind, started, time.monotonic(), None, type(exc).__name__, port=via.port)
+            )
             return None
         ended = time.monotonic()
-        outcome = Outcome(kind, started, ended, response.status_code)
+        outcome = Outcome(kind, started, ended, response.status_code, port=via.port)
         if response.status_code >= 400:
             outcome.error = _problem_slug(response)
         elif created is not None and response.status_code == created:
@@ -206,26 +243,34 @@ class Load:
         self.outcomes.append(outcome)
         return response
 
-    async def _reader(self, http: httpx.AsyncClient, until: float) -> None:
+    async def _reader(self, client: TracedClient, until: float) -> None:
         experts = self.fixtures.experts
         while time.monotonic() < until:
             roll = self._rng.random()
             if roll < 0.5:
                 query = self._rng.choice(DIRECTORY_QUERIES)
-                await self._record("directory", http.get(f"/api/v2/experts{query}"))
+                await self._record(
+                    "directory", client.http.get(f"/api/v2/experts{query}"), via=client
+                )
             elif roll < 0.7:
                 expert = self._rng.choice(self.fixtures.expert_ids)
-                await self._record("expert", http.get(f"/api/v2/experts/{expert}"))
+                await self._record(
+                    "expert", client.http.get(f"/api/v2/experts/{expert}"), via=client
+                )
             elif roll < 0.9:
                 headers = {"Authorization": f"Bearer {self._rng.choice(experts).token}"}
-                await self._record("me", http.get("/api/v2/auth/me", headers=headers))
+                await self._record(
+                    "me", client.http.get("/api/v2/auth/me", headers=headers), via=client
+                )
             else:
                 headers = {"Authorization": f"Bearer {self.fixtures.client_token}"}
                 await self._record(
-                    "open_projects", http.get("/api/v2/projects?view=open", headers=headers)
+                    "open_projects",
+                    client.http.get("/api/v2/projects?view=open", headers=headers),
+                    via=client,
                 )
 
-    async def _proposer(self, http: httpx.AsyncClient, until: float) -> None:
+    async def _proposer(self, client: TracedClient, until: float) -> None:
         while time.monotonic() < until:
             try:
                 expert, project, currency, price = next(self._pairs)
@@ -239,11 +284,14 @@ class Load:
             headers = {"Authorization": f"Bearer {expert.token}"}
             await self._record(
                 "propose",
-                http.post(f"/api/v2/projects/{project}/proposals", json=body, headers=headers),
+                client.http.post(
+                    f"/api/v2/projects/{project}/proposals", json=body, headers=headers
+                ),
+                via=client,
                 created=201,
             )
 
-    async def _registrant(self, http: httpx.AsyncClient, until: float) -> None:
+    async def _registrant(self, client: TracedClient, until: float) -> None:
         while time.monotonic() < until:
             email = f"chaos-{self._run_id}-{next(self._serial)}@example.com"
             body = {
@@ -253,28 +301,28 @@ class Load:
                 "role": "client",
             }
             await self._record(
-                "register", http.post("/api/v2/auth/register", json=body), created=201
+                "register",
+                client.http.post("/api/v2/auth/register", json=body),
+                via=client,
+                created=201,
             )
 
-    async def _freshness(self, http: httpx.AsyncClient, until: float) -> None:
+    async def _freshness(self, client: TracedClient, until: float) -> None:
         project = self.fixtures.freshness_project
         headers = {"Authorization": f"Bearer {self.fixtures.client_token}"}
         # A new connection per read, so reads land on every server worker in turn.
-        async with httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=10,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        ) as fresh:
+        async with TracedClient(self.base_url, keep_alive=False) as fresh:
             version = 0
             while time.monotonic() < until:
                 version += 1
                 response = await self._record(
                     "freshness_write",
-                    http.patch(
+                    client.http.patch(
                         f"/api/v2/projects/{project}",
                         json={"title": f"Freshness probe {version:06d}"},
                         headers=headers,
                     ),
+                    via=client,
                 )
                 if response is not None and response.status_code == 200:
                     self.freshness.writes.append((version, time.monotonic()))
@@ -283,7 +331,8 @@ class Load:
                     started = time.monotonic()
                     read = await self._record(
                         "freshness_read",
-                        fresh.get("/api/v2/projects?view=open&limit=5", headers=headers),
+                        fresh.http.get("/api/v2/projects?view=open&limit=5", headers=headers),
+                        via=fresh,
                     )
                     if read is not None and read.status_code == 200:
                         self.freshness.reads.append((started, _version_in(read.json(), project)))
@@ -291,14 +340,17 @@ class Load:
 
     async def run(self, duration: float) -> None:
         until = time.monotonic() + duration
-        limits = httpx.Limits(max_connections=self.readers + self.proposers + self.registrants + 2)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, limits=limits) as http:
+        async with contextlib.AsyncExitStack() as stack:
+
+            async def client() -> TracedClient:
+                return await stack.enter_async_context(TracedClient(self.base_url))
+
             tasks: list[Awaitable[None]] = []
-            tasks += [self._reader(http, until) for _ in range(self.readers)]
-            tasks += [self._proposer(http, until) for _ in range(self.proposers)]
-            tasks += [self._registrant(http, until) for _ in range(self.registrants)]
+            tasks += [self._reader(await client(), until) for _ in range(self.readers)]
+            tasks += [self._proposer(await client(), until) for _ in range(self.proposers)]
+            tasks += [self._registrant(await client(), until) for _ in range(self.registrants)]
             if self.freshness_enabled:
-                tasks.append(self._freshness(http, until))
+                tasks.append(self._freshness(await client(), until))
             await asyncio.gather(*tasks)
 
     def acknowledged(self, kind: str) -> list[str]:

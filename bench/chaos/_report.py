@@ -18,14 +18,23 @@ APP_TASKS = ("accounts.send_welcome_email", "mail.send_notification_email")
 @dataclass(frozen=True)
 class FaultWindow:
     """From the moment a fault is injected until it has fully taken effect (a signalled
-    backend has exited, a killed process is gone)."""
+    backend has exited, a killed process is gone), and the client ports of the connections the
+    fault broke (a killed server worker's)."""
 
     label: str
     start: float
     end: float
+    ports: frozenset[int] = frozenset()
 
     def overlaps(self, outcome: Outcome) -> bool:
         return outcome.started <= self.end and outcome.ended >= self.start
+
+    def broke_connection_of(self, outcome: Outcome) -> bool:
+        """Sent after the fault on a connection it broke, before the client noticed: no answer
+        on one of ``ports``. A 5xx is an answer, from a live worker, and never counts here."""
+        return (
+            outcome.status is None and outcome.port in self.ports and outcome.started >= self.start
+        )
 
 
 @dataclass
@@ -64,7 +73,15 @@ class ScenarioReport:
         return [outcome for outcome in self.outcomes if outcome.failed]
 
     def in_flight(self, outcome: Outcome) -> bool:
-        return any(window.overlaps(outcome) for window in self.windows)
+        return any(
+            window.overlaps(outcome) or window.broke_connection_of(outcome)
+            for window in self.windows
+        )
+
+    def on_broken_connections(self, outcome: Outcome) -> bool:
+        return not any(w.overlaps(outcome) for w in self.windows) and any(
+            w.broke_connection_of(outcome) for w in self.windows
+        )
 
     @property
     def failures_outside(self) -> list[Outcome]:
@@ -110,6 +127,8 @@ class ScenarioReport:
             f"({len(self.outcomes) / self.load_seconds:.0f}/s) |",
             f"| failed requests (5xx or no answer) | {len(failures)} |",
             f"| of which in flight at a fault | {len(in_flight)} |",
+            f"| of those, sent after it on a connection it broke | "
+            f"{sum(1 for o in in_flight if self.on_broken_connections(o))} |",
             f"| of which outside the fault windows | {len(outside)} |",
         ]
         for window in self.windows:
@@ -135,7 +154,13 @@ class ScenarioReport:
             lines += ["", "Failed requests:", ""]
             summary = Counter(
                 (
-                    "in flight" if self.in_flight(o) else "OUTSIDE",
+                    (
+                        "sent on a connection the fault broke"
+                        if self.on_broken_connections(o)
+                        else "in flight"
+                        if self.in_flight(o)
+                        else "OUTSIDE"
+                    ),
                     o.kind,
                     o.status if o.status is not None else "no answer",
                     o.error,
@@ -145,7 +170,11 @@ class ScenarioReport:
             for (where, kind, status, error), count in sorted(summary.items(), key=str):
                 lines.append(f"- {count} x {kind} {status} {error} ({where})")
             if outside:
-                offsets = ", ".join(f"+{o.started - self.t0:.2f}s" for o in outside[:10])
+                offsets = ", ".join(
+                    f"+{o.started - self.t0:.2f}s for {(o.ended - o.started) * 1000:.0f} ms"
+                    f" (client port {o.port})"
+                    for o in outside[:10]
+                )
                 lines.append(f"- outside the windows, started at {offsets}")
         if client_errors:
             lines += ["", "4xx answers (not failures of the platform): " + ", ".join(

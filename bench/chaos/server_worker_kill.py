@@ -34,24 +34,24 @@ NAME = "server"
 SERVER_WORKERS = 3
 
 
-def client_connections(server: ApiServer, pid: int) -> int:
+def client_ports(server: ApiServer, pid: int) -> frozenset[int]:
+    """The client-side ports of the connections ``pid`` holds on the server's port."""
     with contextlib.suppress(psutil.Error):
-        return sum(
-            1
+        return frozenset(
+            conn.raddr.port
             for conn in psutil.Process(pid).net_connections(kind="tcp")
             if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == server.port
         )
-    return 0
+    return frozenset()
 
 
-def kill_one(server: ApiServer, candidates: set[int]) -> tuple[int, int, float, float]:
+def kill_one(server: ApiServer, candidates: set[int]) -> tuple[int, frozenset[int], float, float]:
     """SIGKILL the one of ``candidates`` holding the most client connections (the kernel
     hands keep-alive connections out unevenly, and a worker without any would fail
-    nothing); returns (pid, its connections, kill time, time it was gone)."""
-    held = {
-        pid: client_connections(server, pid) for pid in server.worker_pids() if pid in candidates
-    }
-    pid = max(held, key=lambda candidate: held[candidate])
+    nothing); returns (pid, the client ports of its connections, kill time, time it was
+    gone)."""
+    held = {pid: client_ports(server, pid) for pid in server.worker_pids() if pid in candidates}
+    pid = max(held, key=lambda candidate: len(held[candidate]))
     moment = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
@@ -78,7 +78,7 @@ def replaced(
                 new = {min(new)}
                 claimed |= new
                 mine = new
-            if any(client_connections(server, pid) for pid in mine):
+            if any(client_ports(server, pid) for pid in mine):
                 return spawned, time.monotonic() - since
             with contextlib.suppress(OSError):
                 probe = socket.create_connection((server.host, server.port), timeout=1)
@@ -116,8 +116,10 @@ async def run(*, quick: bool = False) -> ScenarioReport:
             before = set(server.worker_pids())
             pid, held, moment, gone = await asyncio.to_thread(kill_one, server, originals)
             originals.discard(pid)
-            recovery[f"kill #{number}: connections the worker held (load and probes)"] = str(held)
-            windows.append(FaultWindow(f"#{number} (pid {pid})", moment, gone))
+            recovery[f"kill #{number}: connections the worker held (load and probes)"] = str(
+                len(held)
+            )
+            windows.append(FaultWindow(f"#{number} (pid {pid})", moment, gone, held))
             # Watched on the side: the second kill comes on time however slow the first
             # replacement is to start.
             watches.append(

@@ -80,3 +80,30 @@ def test_a_cached_read_may_lag_a_write_by_one_second_and_no_more() -> None:
 
     assert log.stale_reads() == [(101.5, 0, 1)]
     assert not report([], stale_reads=len(log.stale_reads())).passed
+
+
+def test_no_answer_on_a_connection_the_fault_broke_is_excused_and_shown_apart() -> None:
+    """A killed worker's connections look alive to the client until it reads from them: a
+    request sent on one after the kill is lost to the fault, however late it was sent."""
+    window = FaultWindow("kill", start=10.0, end=10.05, ports=frozenset({40001, 40002}))
+    late_on_broken = Outcome("expert", 10.2, 10.21, None, "ReadError", port=40002)
+    late_elsewhere = Outcome("expert", 10.2, 10.21, None, "ReadError", port=40009)
+    answered_5xx = Outcome("me", 10.3, 10.31, 503, "unavailable", port=40001)
+    before_the_kill = Outcome("expert", 9.0, 9.01, None, "ReadError", port=40001)
+    verdict = ScenarioReport(
+        name="test",
+        fault="a test fault",
+        load_seconds=20,
+        outcomes=[late_on_broken, late_elsewhere, answered_5xx, before_the_kill],
+        windows=[window],
+        writes={},
+        jobs=JobAudit(),
+        stale_reads=0,
+        recovery={},
+    )
+
+    assert verdict.failures_outside == [late_elsewhere, answered_5xx, before_the_kill]
+    assert not verdict.passed
+    text = verdict.markdown()
+    assert "| of those, sent after it on a connection it broke | 1 |" in text
+    assert "1 x expert no answer ReadError (sent on a connection the fault broke)" in text
