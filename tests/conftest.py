@@ -20,8 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -29,6 +28,7 @@ from chainconsult.app import create_app
 from chainconsult.config import Settings, load_settings
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.models import Base
+from tests.helpers import serving
 
 REQUIRE_SERVICES = os.environ.get("CHAINCONSULT_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hmac-signing"
@@ -187,8 +187,5 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(create_app(settings)) as http:
+        yield http

@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 PASSWORD = "correct horse battery staple"
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A client of ``app`` (as 127.0.0.1), its lifespan started before and ended after."""
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@contextmanager
+def statements_sent(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement ``engine`` sends while the block runs, with its parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def register(

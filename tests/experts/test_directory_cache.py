@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
-from sqlalchemy import event
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from tests.conftest import REDIS_PREFIX
+from tests.helpers import serving, statements_sent
 from tests.market import (
     Headers,
     admin,
@@ -196,26 +195,18 @@ async def test_hundred_concurrent_misses_on_one_profile_query_the_database_once(
     settings: Settings, database_url: str
 ) -> None:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            admins = await admin(client, database_url)
-            expert, _ = await approved_expert(client, admins, name="Ada")
-            profile_reads = 0
-
-            def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                nonlocal profile_reads
-                if statement.lstrip().startswith("SELECT") and "FROM expert_profiles" in statement:
-                    profile_reads += 1
-
-            engine = app.state.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", count)
-            try:
-                responses = await asyncio.gather(
-                    *(client.get(f"/api/v2/experts/{expert['id']}") for _ in range(100))
-                )
-            finally:
-                event.remove(engine, "before_cursor_execute", count)
+    async with serving(app) as client:
+        admins = await admin(client, database_url)
+        expert, _ = await approved_expert(client, admins, name="Ada")
+        with statements_sent(app.state.engine) as sent:
+            responses = await asyncio.gather(
+                *(client.get(f"/api/v2/experts/{expert['id']}") for _ in range(100))
+            )
+    profile_reads = sum(
+        1
+        for statement, _ in sent
+        if statement.lstrip().startswith("SELECT") and "FROM expert_profiles" in statement
+    )
 
     assert {response.status_code for response in responses} == {200}
     assert len({response.content for response in responses}) == 1

@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from prometheus_client import REGISTRY
 
 from chainconsult.app import create_app
@@ -21,6 +20,7 @@ from chainconsult.config import Settings
 from chainconsult.infra.cache import Cache, etag_of, request_cache
 from chainconsult.infra.cache import _shortcut as shortcut_module
 from tests.conftest import make_settings
+from tests.helpers import serving
 from tests.market import admin, approved_expert, client_account
 
 # Differ between any two responses, whoever answers.
@@ -40,10 +40,8 @@ async def counted_app(settings: Settings) -> AsyncIterator[tuple[AsyncClient, Ca
         return await request_cache(request)
 
     app.dependency_overrides[request_cache] = counting_cache
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client, lambda: runs
+    async with serving(app) as client:
+        yield client, lambda: runs
 
 
 def comparable(response: httpx.Response) -> list[tuple[str, str]]:

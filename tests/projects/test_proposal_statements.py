@@ -5,14 +5,9 @@ ORM and the driver than its SQL does in PostgreSQL, so a new one here should be 
 
 from __future__ import annotations
 
-from typing import Any
-
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
-from sqlalchemy import event
-
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from tests.helpers import serving, statements_sent
 from tests.market import admin, approved_expert, client_account, project_body, proposal_body
 
 
@@ -20,35 +15,23 @@ async def test_a_proposal_is_four_statements_and_no_savepoint(
     settings: Settings, database_url: str
 ) -> None:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            admins = await admin(http, database_url)
-            _, expert_headers = await approved_expert(http, admins, name="Ada")
-            _, owner_headers = await client_account(http, "Owner")
-            project = await http.post(
-                "/api/v2/projects", json=project_body(), headers=owner_headers
+    async with serving(app) as http:
+        admins = await admin(http, database_url)
+        _, expert_headers = await approved_expert(http, admins, name="Ada")
+        _, owner_headers = await client_account(http, "Owner")
+        project = await http.post("/api/v2/projects", json=project_body(), headers=owner_headers)
+        assert project.status_code == 201, project.text
+        # The caller's lookup is cached from here on: only the write itself is counted.
+        assert (await http.get("/api/v2/auth/me", headers=expert_headers)).status_code == 200
+
+        with statements_sent(app.state.engine) as sent:
+            proposed = await http.post(
+                f"/api/v2/projects/{project.json()['id']}/proposals",
+                json=proposal_body(),
+                headers=expert_headers,
             )
-            assert project.status_code == 201, project.text
-            # The caller's lookup is cached from here on: only the write itself is counted.
-            assert (await http.get("/api/v2/auth/me", headers=expert_headers)).status_code == 200
 
-            statements: list[str] = []
-
-            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                statements.append(" ".join(statement.split()))
-
-            engine = app.state.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", record)
-            try:
-                proposed = await http.post(
-                    f"/api/v2/projects/{project.json()['id']}/proposals",
-                    json=proposal_body(),
-                    headers=expert_headers,
-                )
-            finally:
-                event.remove(engine, "before_cursor_execute", record)
-
+    statements = [" ".join(statement.split()) for statement, _ in sent]
     assert proposed.status_code == 201, proposed.text
     kinds = [statement.split()[0] for statement in statements]
     assert kinds == ["SELECT", "SELECT", "INSERT", "INSERT"], statements

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.helpers import statements_sent
 
 
 @dataclass
@@ -42,23 +43,19 @@ async def plans_of(
     call: Callable[[AsyncSession], Awaitable[Any]],
 ) -> list[Plan]:
     """Run ``call`` in a session that is rolled back, and EXPLAIN each SELECT it sent."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            captured.append((statement, parameters))
-
     maker = async_sessionmaker(engine, expire_on_commit=False)
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine) as sent:
         async with maker() as session:
             await call(session)
             await session.rollback()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    selects = [
+        (statement, parameters)
+        for statement, parameters in sent
+        if statement.lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
     plans: list[Plan] = []
     async with engine.connect() as conn:
-        for statement, parameters in captured:
+        for statement, parameters in selects:
             result = await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
             document = result.scalar_one()
             plans.append(Plan(statement, document[0]["Plan"]))
