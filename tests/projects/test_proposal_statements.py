@@ -1,6 +1,6 @@
-"""A proposal, the platform's most frequent write, costs four statements inside its
-transaction: the project locked, the expert's standing (profile and active proposal in one
-query), the proposal and the owner's notification. Each statement costs far more CPU in the
+"""A proposal, the platform's most frequent write, costs three statements inside its
+transaction: the project locked together with the expert's standing (profile and active
+proposal), the proposal and the owner's notification. Each statement costs far more CPU in the
 ORM and the driver than its SQL does in PostgreSQL, so a new one here should be a decision."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from tests.helpers import serving, statements_sent
 from tests.market import admin, approved_expert, client_account, project_body, proposal_body
 
 
-async def test_a_proposal_is_four_statements_and_no_savepoint(
+async def test_a_proposal_is_three_statements_and_no_savepoint(
     settings: Settings, database_url: str
 ) -> None:
     app = create_app(settings)
@@ -34,8 +34,8 @@ async def test_a_proposal_is_four_statements_and_no_savepoint(
     statements = [" ".join(statement.split()) for statement, _ in sent]
     assert proposed.status_code == 201, proposed.text
     kinds = [statement.split()[0] for statement in statements]
-    assert kinds == ["SELECT", "SELECT", "INSERT", "INSERT"], statements
-    assert statements[0].endswith("FOR UPDATE")
-    assert "EXISTS" in statements[1]
-    assert statements[2].startswith("INSERT INTO proposals")
-    assert statements[3].startswith("INSERT INTO notifications")
+    assert kinds == ["SELECT", "INSERT", "INSERT"], statements
+    assert statements[0].endswith("FOR UPDATE OF projects")
+    assert statements[0].count("EXISTS") == 2
+    assert statements[1].startswith("INSERT INTO proposals")
+    assert statements[2].startswith("INSERT INTO notifications")

@@ -84,11 +84,12 @@ class ProjectService:
         """The project if the caller may see it, else 404 (never 403: an invite-only project
         must not reveal that it exists)."""
         project = await self.repository.get(project_id, lock=lock)
-        if project is None or not await self._may_see(project, principal):
+        if project is None or not await self.may_see(project, principal):
             raise NotFound("No such project.")
         return project
 
-    async def _may_see(self, project: Project, principal: Principal) -> bool:
+    async def may_see(self, project: Project, principal: Principal) -> bool:
+        """Whether the caller may see ``project`` (public, their own, invited, or admin)."""
         if project.visibility == Visibility.public or principal.is_admin:
             return True
         if principal.account_id in (project.client_id, project.expert_id):

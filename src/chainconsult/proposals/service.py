@@ -35,11 +35,11 @@ class ProposalService:
         self, *, project_id: uuid.UUID, principal: Principal, body: ProposalRequest
     ) -> Proposal:
         # The project's row lock orders this against a concurrent accept or cancel.
-        project = await self.projects.visible(project_id, principal, lock=True)
-        if principal.role is not Role.expert:
-            raise Forbidden("Only approved experts can propose; apply to become one first.")
-        has_profile, has_active = await self.repository.standing(project.id, principal.account_id)
-        if not has_profile:
+        found = await self.repository.project_with_standing(project_id, principal.account_id)
+        if found is None or not await self.projects.may_see(found[0], principal):
+            raise NotFound("No such project.")
+        project, has_profile, has_active = found
+        if principal.role is not Role.expert or not has_profile:
             raise Forbidden("Only approved experts can propose; apply to become one first.")
         if project.client_id == principal.account_id:
             raise Forbidden("You cannot propose on your own project.")
