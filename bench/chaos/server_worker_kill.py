@@ -5,7 +5,13 @@ each time), as the kernel's OOM killer or a crash would.
 server process starts a new worker when one dies. Expected: only the requests the dead
 worker was handling fail (the client sees the connection close with no answer); every other
 request, including new connections made at that moment, is served by the other workers; no
-acknowledged write is lost."""
+acknowledged write is lost.
+
+Each worker has a listening socket of its own (SO_REUSEPORT), so the connections waiting in a
+killed worker's accept queue are reset unless the kernel migrates them to another worker
+(``net.ipv4.tcp_migrate_req``, src/chainconsult/infra/listen_queue.py). The scenario runs
+as deploy/sysctl.d sets an API host: 1 for the run, the old value put back afterwards.
+CHAOS_TCP_MIGRATE_REQ=0 runs it with the kernel's default instead, to see the difference."""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 from bench.chaos._load import Load, prepare
@@ -30,8 +38,33 @@ from bench.chaos._report import (
 from bench.chaos._stack import ApiServer, Stack, StackOptions
 from bench.chaos._watch import latency_ms, seconds
 
+from chainconsult.infra.listen_queue import MIGRATE_REQ, SYSCTL, migration_setting
+
 NAME = "server"
 SERVER_WORKERS = 3
+
+
+@contextlib.contextmanager
+def listen_queue_migration(wanted: str, path: Path = MIGRATE_REQ) -> Iterator[str]:
+    """Runs the block with the kernel setting at ``wanted`` ("0" or "1") and puts the old
+    value back; yields a line for the report: what was in effect, and whether it was set
+    here (it cannot be without root, or where the kernel has no such setting)."""
+    before = migration_setting(path)
+    if before is None:
+        yield "not available on this kernel"
+        return
+    if before == wanted:
+        yield f"{before} (as found)"
+        return
+    try:
+        path.write_text(wanted)
+    except OSError as exc:
+        yield f"{before} (could not set {wanted}: {exc.strerror})"
+        return
+    try:
+        yield f"{wanted} (set for this run; was {before})"
+    finally:
+        path.write_text(before)
 
 
 def client_ports(server: ApiServer, pid: int) -> frozenset[int]:
@@ -95,7 +128,10 @@ def replaced(
 
 async def run(*, quick: bool = False) -> ScenarioReport:
     warmup, spacing, after = (4.0, 5.0, 4.0) if quick else (8.0, 8.0, 8.0)
-    with Stack(StackOptions(server_workers=SERVER_WORKERS, job_workers=1)) as stack:
+    with (
+        listen_queue_migration(os.environ.get("CHAOS_TCP_MIGRATE_REQ", "1")) as migration,
+        Stack(StackOptions(server_workers=SERVER_WORKERS, job_workers=1)) as stack,
+    ):
         server = stack.server
         assert server is not None
         fixtures = prepare(stack)
@@ -104,7 +140,7 @@ async def run(*, quick: bool = False) -> ScenarioReport:
         t0 = time.monotonic()
         traffic = asyncio.create_task(load.run(duration))
         windows: list[FaultWindow] = []
-        recovery: dict[str, str] = {}
+        recovery: dict[str, str] = {SYSCTL: migration}
         # Each kill hits a worker that has served since the start, not a fresh replacement.
         originals = set(server.worker_pids())
         await asyncio.sleep(warmup)

@@ -21,6 +21,7 @@ from chainconsult.infra.embedded.postgres import (
     ServeLock,
     embedded_database,
 )
+from chainconsult.infra.listen_queue import migration_warning
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.multiproc import (
     prepare_multiprocess_dir,
@@ -185,6 +186,8 @@ def serve(
                 os.environ["CHAINCONSULT_IN_PROCESS_WORKER"] = "1"
             metrics_dir = prepare_multiprocess_dir(ready.app.data_dir)
             typer.echo(f"chainconsult serving on http://{host}:{port}", err=True)
+            if (warning := migration_warning(workers)) is not None:
+                typer.echo(f"warning: {warning}", err=True)
             configure_logging(ready.app.log_level)
             # granian handles SIGTERM and SIGINT itself (graceful, see granian_server) and
             # returns: the embedded PostgreSQL is then stopped by the block above.
