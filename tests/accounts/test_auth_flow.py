@@ -3,8 +3,11 @@ from __future__ import annotations
 import asyncio
 
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.helpers import PASSWORD, count_rows, login, promote_to_admin, register
+from chainconsult.app import create_app
+from chainconsult.config import Settings
+from tests.helpers import PASSWORD, count_rows, login, promote_to_admin, register, serving
 
 
 async def test_register_login_me_with_bearer_token(client: AsyncClient) -> None:
@@ -162,3 +165,33 @@ async def test_unknown_plan_is_422(client: AsyncClient, database_url: str) -> No
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "#/plan"
+
+
+async def test_me_is_answered_from_the_resolved_caller_without_a_request_session(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    async with serving(app) as http:
+        account = await register(http, email="grace@example.com", name="Grace")
+        headers = await login(http, "grace@example.com")
+        assert (await http.get("/api/v2/auth/me", headers=headers)).status_code == 200
+
+        opened: list[AsyncSession] = []
+        sessionmaker = app.state.sessionmaker
+
+        def counting() -> AsyncSession:
+            opened.append(sessionmaker())
+            return opened[-1]
+
+        app.state.sessionmaker = counting
+        try:
+            me = await http.get("/api/v2/auth/me", headers=headers)
+        finally:
+            app.state.sessionmaker = sessionmaker
+
+    assert me.status_code == 200
+    # Registration's answer, created_at included, from the cached account state.
+    assert me.json() == account
+    # The edge's token lookup (answered from the cache) is the only session; the route
+    # itself opens none.
+    assert len(opened) == 1

@@ -4,14 +4,14 @@ cookie-authenticated unsafe request must echo the CSRF cookie in ``X-CSRF-Token`
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, Unauthorized
-from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.db.session import lazily_closed
 from chainconsult.infra.monitoring.metrics import auth_failures_total
 from chainconsult.infra.security.csrf import request_origin_allowed
 from chainconsult.infra.security.tokens import csrf_token_valid
@@ -29,13 +29,22 @@ _cookie = APIKeyCookie(
 )
 
 
+async def principal_for_credential(app_state: Any, token: str) -> Principal | None:
+    """The one lookup of a login token. Both of its reads are cached: a session that begins
+    no transaction (a query autobegins one, which closing rolls back; it only reads) and is
+    closed only if used costs nothing when they hit."""
+    async with lazily_closed(app_state.sessionmaker()) as session:
+        return await AccountService(session).principal_for_token(token)
+
+
 async def _optional_principal(
     request: Request,
-    session: DbSession,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal | None:
-    # The edge middleware may have resolved the caller already (accounts/identity.py).
+    # The edge middleware has normally resolved the caller already (accounts/identity.py);
+    # no request session is asked for here, so a route that needs only the caller (such as
+    # /auth/me) opens none.
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         principal = cached
@@ -43,7 +52,7 @@ async def _optional_principal(
         token = bearer.credentials if bearer is not None else cookie
         if not token:
             return None
-        found = await AccountService(session).principal_for_token(token)
+        found = await principal_for_credential(request.app.state, token)
         if found is None:
             auth_failures_total.inc()
             raise Unauthorized("The token or session is invalid, expired or revoked.")

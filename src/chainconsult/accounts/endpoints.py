@@ -122,7 +122,15 @@ async def logout(
 
 
 @router.get("/me", response_model=AccountResponse)
-async def me(principal: CurrentAccount, session: DbSession) -> AccountResponse:
+async def me(principal: CurrentAccount) -> AccountResponse:
     """The calling account (cached; a plan or role change shows on the next request)."""
-    profile = await AccountService(session).profile(principal.account_id)
-    return AccountResponse.model_validate(profile)
+    # The caller was resolved from the cached account state at the edge, with everything
+    # this answer holds: no session, no second cache lookup.
+    return AccountResponse(
+        id=principal.account_id,
+        email=principal.email,
+        display_name=principal.display_name,
+        role=principal.role,
+        plan=principal.plan,
+        created_at=principal.created_at,
+    )

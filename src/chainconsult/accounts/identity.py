@@ -6,14 +6,10 @@ dependency in accounts/auth.py picks it up instead of looking it up again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
-from chainconsult.accounts.auth import SESSION_COOKIE
-from chainconsult.accounts.service import AccountService, Principal
-from chainconsult.infra.db.session import lazily_closed
+from chainconsult.accounts.auth import SESSION_COOKIE, principal_for_credential
 from chainconsult.infra.ratelimit import Identity
 
 
@@ -32,14 +28,6 @@ def credential_of(scope: Scope) -> str | None:
     if cookie_header:
         return cookie_parser(cookie_header).get(SESSION_COOKIE) or None
     return None
-
-
-async def principal_for_credential(app_state: Any, token: str) -> Principal | None:
-    """The one lookup of a login token. Both of its reads are cached: a session that begins
-    no transaction (a query autobegins one, which closing rolls back; it only reads) and is
-    closed only if used costs nothing when they hit."""
-    async with lazily_closed(app_state.sessionmaker()) as session:
-        return await AccountService(session).principal_for_token(token)
 
 
 async def identify(scope: Scope) -> Identity | None:

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.jobs import send_welcome_email
 from chainconsult.accounts.repository import (
     AccountRepository,
-    AccountState,
     account_tag,
     login_tag,
 )
@@ -36,6 +35,8 @@ class Principal:
     display_name: str
     role: Role
     plan: Plan
+    created_at: dt.datetime
+    """When the account (not this login) was created."""
 
     @property
     def is_admin(self) -> bool:
@@ -122,6 +123,7 @@ class AccountService:
             display_name=account.display_name,
             role=Role(account.role),
             plan=Plan(account.plan),
+            created_at=account.created_at,
         )
 
     async def log_out(self, principal: Principal) -> None:
@@ -133,13 +135,6 @@ class AccountService:
         revoked = await self.repository.revoke_all_logins(account_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
         forget_cached_account(self.repository.session, account_id)
-
-    async def profile(self, account_id: uuid.UUID) -> AccountState:
-        """The account as its owner sees it; served from the cache (see account_state)."""
-        state = await self.repository.account_state(account_id)
-        if state is None or not state.is_active:
-            raise NotFound("No such account.")
-        return state
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)

@@ -181,7 +181,12 @@ def cached(
         method: Callable[Concatenate[S, P], Awaitable[T]],
     ) -> Callable[Concatenate[S, P], Awaitable[T]]:
         signature = inspect.signature(method)
-        owner = next(iter(signature.parameters))
+        owner, *positional = signature.parameters
+        # Only for plain parameters: with *args or keyword-only ones, bind() decides.
+        by_position = all(
+            parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            for parameter in signature.parameters.values()
+        )
         query: CachedQuery[T] | None = None
 
         def query_for() -> CachedQuery[T]:
@@ -198,9 +203,15 @@ def cached(
             tag_list = tuple(tags(*args, **kwargs)) if tags is not None else ()
             if cache is None or has_pending_invalidation(self.session, tag_list):
                 return await method(self, *args, **kwargs)
-            bound = signature.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            arguments = {k: v for k, v in bound.arguments.items() if k != owner}
+            arguments: dict[str, Any]
+            if by_position and not kwargs and len(args) == len(positional):
+                # Every argument given by position, the usual call: the same mapping as
+                # Signature.bind's, which cost about 4 % of a cached authenticated read.
+                arguments = dict(zip(positional, args, strict=True))
+            else:
+                bound = signature.bind(self, *args, **kwargs)
+                bound.apply_defaults()
+                arguments = {k: v for k, v in bound.arguments.items() if k != owner}
             return await query_for().get(
                 cache,
                 arguments=arguments,
