@@ -87,9 +87,20 @@ def kill_one(server: ApiServer, candidates: set[int]) -> tuple[int, frozenset[in
     pid = max(held, key=lambda candidate: len(held[candidate]))
     moment = time.monotonic()
     os.kill(pid, signal.SIGKILL)
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        time.sleep(0.001)
+    wait_until_gone(pid)
     return pid, held[pid], moment, time.monotonic()
+
+
+def wait_until_gone(pid: int) -> None:
+    """Until ``pid`` has exited (a zombie, or already reaped by the server, which may happen
+    between any two looks at it)."""
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.001)
 
 
 def replaced(
