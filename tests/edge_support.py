@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from http_sf import parse
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from tests.conftest import TEST_SECRET, missing_service
+from tests.helpers import serving
 
 
 @asynccontextmanager
@@ -33,10 +33,8 @@ async def app_client(
     settings: Settings, *, client_ip: str = "127.0.0.1"
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app, client=(client_ip, 50000)) as http:
+        yield http
 
 
 @dataclass(frozen=True)

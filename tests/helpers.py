@@ -17,12 +17,23 @@ PASSWORD = "correct horse battery staple"
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    """A client of ``app`` (as 127.0.0.1), its lifespan started before and ended after."""
+async def serving(
+    app: FastAPI,
+    *,
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+    base_url: str = "http://testserver",
+    root_path: str = "",
+    **client_options: Any,
+) -> AsyncIterator[AsyncClient]:
+    """A client of ``app`` (as 127.0.0.1 by default), its lifespan started before and ended after.
+
+    ``client`` is the caller's address and ``root_path`` the ASGI root path the app sees;
+    ``client_options`` (headers, timeout...) go to the ``AsyncClient``.
+    """
     async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+        transport = ASGITransport(app=manager.app, client=client, root_path=root_path)
+        async with AsyncClient(transport=transport, base_url=base_url, **client_options) as http:
+            yield http
 
 
 @contextmanager

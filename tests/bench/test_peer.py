@@ -24,6 +24,7 @@ from chainconsult.app import create_app
 from chainconsult.infra.db.migrate import migrate
 from tests.admin.test_demo_data import run_demo_data
 from tests.conftest import make_settings
+from tests.helpers import serving
 from tests.market import libpq, query
 
 pytestmark = pytest.mark.redis
@@ -92,10 +93,8 @@ async def chainconsult(
 ) -> AsyncIterator[AsyncClient]:
     settings = make_settings(demo_database, tmp_path_factory.mktemp("cc"), REDIS_URL=None)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50002))
-        async with AsyncClient(transport=transport, base_url="http://cc") as http:
-            yield http
+    async with serving(app, client=("127.0.0.1", 50002), base_url="http://cc") as http:
+        yield http
 
 
 async def bearer(client: AsyncClient, email: str) -> dict[str, str]:

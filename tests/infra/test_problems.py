@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
-from tests.helpers import count_rows
+from tests.helpers import count_rows, serving
 
 
 async def test_malformed_json_is_a_400_problem(client: AsyncClient, database_url: str) -> None:
@@ -78,10 +77,8 @@ async def test_crash_becomes_500_problem_without_trace(settings: Settings) -> No
     async def crash() -> None:
         raise RuntimeError("secret internals")
 
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            response = await http.get("/api/v2/test-crash")
+    async with serving(app) as http:
+        response = await http.get("/api/v2/test-crash")
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"

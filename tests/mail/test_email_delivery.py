@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,7 +32,7 @@ from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, serving
 from tests.infra.jobs.conftest import FAST_JOBS, drain, eventually, jobs, query, running_worker
 from tests.notify import add_account, notify
 from tests.smtp import SmtpSink, free_port
@@ -124,10 +123,8 @@ def resources_for(
 @pytest.fixture
 async def app_client(mail_settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(mail_settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_registration_delivers_a_welcome_email_with_the_right_content(

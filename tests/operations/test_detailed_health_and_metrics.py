@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import login, promote_to_admin, register
+from tests.helpers import login, promote_to_admin, register, serving
 from tests.infra.health.test_health_formats import EVERY_CHECK, validate_draft
 
 
@@ -64,10 +63,8 @@ async def test_detailed_health_for_an_admin_has_every_check(
 async def trusted_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
     settings = make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.0/8")
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_trusted_ips_read_detailed_health_and_metrics_without_login(
@@ -132,11 +129,9 @@ async def test_detailed_health_includes_what_a_cache_module_registers(
         return {"experts": 0.92, "projects": 0.5}
 
     app = create_app(make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.1"))
-    async with LifespanManager(app) as manager:
+    async with serving(app) as http:
         # What a cache module does from the lifespan: register its own numbers.
         app.state.monitoring.providers.cache_hit_rates = hit_rates
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            body = (await http.post("/api/health")).json()
+        body = (await http.post("/api/health")).json()
 
     assert body["cache_hit_rates"] == {"experts": 0.92, "projects": 0.5}

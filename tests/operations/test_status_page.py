@@ -9,12 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import structlog
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import login, promote_to_admin, register
+from tests.helpers import login, promote_to_admin, register, serving
 
 
 async def test_status_shows_the_login_form_without_a_login(client: AsyncClient) -> None:
@@ -82,10 +81,8 @@ async def test_status_assets_are_served_by_the_app(client: AsyncClient) -> None:
 async def logging_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
     settings = make_settings(database_url, tmp_path, REDIS_URL=None, LOG_TO_DATABASE="true")
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_dashboard_lists_slow_queries_failed_jobs_and_stored_errors(

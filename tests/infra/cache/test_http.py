@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from chainconsult.app import create_app
 from chainconsult.infra.cache import Cache, CircuitState
 from tests.conftest import REDIS_PREFIX, TEST_SECRET, make_settings
-from tests.helpers import PASSWORD, login, promote_to_admin, register
+from tests.helpers import PASSWORD, login, promote_to_admin, register, serving
 from tests.private_redis import private_redis
 from tests.servers import api_servers
 
@@ -98,51 +97,47 @@ async def test_redis_killed_mid_test_costs_no_request_and_comes_back_by_itself(
     with private_redis() as server:
         settings = make_settings(database_url, tmp_path, REDIS_URL=server.url)
         app = create_app(settings)
-        async with LifespanManager(app) as manager:
-            transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-            async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-                cache: Cache = app.state.cache
-                user = await register(client, email="ada@example.com")
-                admin = await register(client, email="root@example.com")
-                promote_to_admin(database_url, admin["id"])
-                user_auth = await login(client, "ada@example.com")
-                admin_auth = await login(client, "root@example.com")
-                assert await _redis_check_eventually(client, "pass") == "pass"
-                assert (await me(client, user_auth))["plan"] == "free"
+        async with serving(app) as client:
+            cache: Cache = app.state.cache
+            user = await register(client, email="ada@example.com")
+            admin = await register(client, email="root@example.com")
+            promote_to_admin(database_url, admin["id"])
+            user_auth = await login(client, "ada@example.com")
+            admin_auth = await login(client, "root@example.com")
+            assert await _redis_check_eventually(client, "pass") == "pass"
+            assert (await me(client, user_auth))["plan"] == "free"
 
-                server.kill()
-                statuses = []
-                for _ in range(20):
-                    statuses.append(
-                        (await client.get("/api/v2/auth/me", headers=user_auth)).status_code
-                    )
-                changed = await client.post(
-                    f"/api/v2/admin/users/{user['id']}/plan",
-                    json={"plan": "pro"},
-                    headers=admin_auth,
+            server.kill()
+            statuses = []
+            for _ in range(20):
+                statuses.append(
+                    (await client.get("/api/v2/auth/me", headers=user_auth)).status_code
                 )
-                statuses.append(changed.status_code)
-                assert (await me(client, user_auth))["plan"] == "pro"  # own write, Redis or not
-                assert statuses == [200] * 21
-                assert cache.circuit is CircuitState.open
-                assert await _redis_check_eventually(client, "warn") == "warn"
-                degraded = await _health(client)
-                assert degraded["status"] == "warn"
-                assert "redis unreachable" in degraded["notes"]
+            changed = await client.post(
+                f"/api/v2/admin/users/{user['id']}/plan",
+                json={"plan": "pro"},
+                headers=admin_auth,
+            )
+            statuses.append(changed.status_code)
+            assert (await me(client, user_auth))["plan"] == "pro"  # own write, Redis or not
+            assert statuses == [200] * 21
+            assert cache.circuit is CircuitState.open
+            assert await _redis_check_eventually(client, "warn") == "warn"
+            degraded = await _health(client)
+            assert degraded["status"] == "warn"
+            assert "redis unreachable" in degraded["notes"]
 
-                server.start()
-                assert await _redis_check_eventually(client, "pass") == "pass"
-                assert "redis unreachable" not in (await _health(client))["notes"]
-                assert cache.backend == "redis"
-                assert (await me(client, user_auth))["plan"] == "pro"
-                redis = Redis.from_url(server.url)
-                try:
-                    stored = [
-                        key async for key in redis.scan_iter(match=f"{cache.key_prefix}:cache:*")
-                    ]
-                finally:
-                    await redis.aclose()
-                assert stored, "values are written to Redis again"
+            server.start()
+            assert await _redis_check_eventually(client, "pass") == "pass"
+            assert "redis unreachable" not in (await _health(client))["notes"]
+            assert cache.backend == "redis"
+            assert (await me(client, user_auth))["plan"] == "pro"
+            redis = Redis.from_url(server.url)
+            try:
+                stored = [key async for key in redis.scan_iter(match=f"{cache.key_prefix}:cache:*")]
+            finally:
+                await redis.aclose()
+            assert stored, "values are written to Redis again"
 
 
 async def test_create_admin_takes_effect_at_once_in_a_running_server(

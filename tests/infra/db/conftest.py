@@ -17,13 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy.engine import make_url
 
 from chainconsult.app import create_app
 from tests.conftest import _free_port, make_settings, missing_service
+from tests.helpers import serving
 from tests.infra.db.probe_routes import router as probe_router
 
 AppClient = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, AsyncClient]]]
@@ -44,12 +44,8 @@ def app_client(database_url: str, tmp_path: Path) -> AppClient:
         url = env.pop("DATABASE_URL", database_url)
         app = create_app(make_settings(url, tmp_path, **env))
         app.include_router(probe_router)
-        async with LifespanManager(app) as manager:
-            transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-            async with AsyncClient(
-                transport=transport, base_url="http://testserver", timeout=60
-            ) as client:
-                yield app, client
+        async with serving(app, timeout=60) as client:
+            yield app, client
 
     return build
 

@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from prometheus_client import REGISTRY
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,6 +21,7 @@ from chainconsult.config import Settings
 from chainconsult.infra.health.endpoints import PROBES
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.health.shortcut import ProbeShortcut
+from tests.helpers import serving
 
 PER_RESPONSE = {"date", "x-request-id", "content-length"}
 VOLATILE = {"uptime", "uptime_seconds", "timestamp", "time", "observedValue", "response_time_ms"}
@@ -49,10 +49,8 @@ async def spied(
         app.user_middleware = [m for m in app.user_middleware if m.cls is not ProbeShortcut]
     seen: list[tuple[str, str]] = []
     app.user_middleware.append(Middleware(RoutingSpy, seen=seen))
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client, seen
+    async with serving(app) as client:
+        yield client, seen
 
 
 def shape(value: Any) -> Any:

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
+from tests.helpers import serving
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +32,8 @@ async def small_pool_app(
         HEALTH_CACHE_SECONDS="0.2",
     )
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield app, http
+    async with serving(app) as http:
+        yield app, http
 
 
 async def test_readyz_fails_while_the_pool_stays_exhausted(

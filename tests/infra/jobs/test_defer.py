@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
@@ -17,7 +16,7 @@ from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.db.writes import transaction_wrote
 from chainconsult.infra.jobs import DeferOptions, defer, defer_many
 from chainconsult.models import Account
-from tests.helpers import count_rows
+from tests.helpers import count_rows, serving
 from tests.infra.jobs.conftest import jobs
 from tests.infra.jobs.tasks import record
 
@@ -59,10 +58,8 @@ async def defer_and_report_the_write(session: DbSession, batch: bool) -> dict[st
 async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(settings)
     app.include_router(router)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_a_request_that_fails_after_deferring_leaves_no_job(

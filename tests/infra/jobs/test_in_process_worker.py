@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
-
 from chainconsult.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import register
+from tests.helpers import register, serving
 from tests.infra.jobs.conftest import FAST_JOBS, query
 from tests.smtp import SmtpSink
 
@@ -31,12 +28,10 @@ async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
     )
     app = create_app(settings)
     try:
-        async with LifespanManager(app) as manager:
-            transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-            async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-                await register(http, email="embedded@example.com", name="Emb")
-                [mail] = await _in_thread(sink.wait_for, 1)
-                workers = query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")
+        async with serving(app) as http:
+            await register(http, email="embedded@example.com", name="Emb")
+            [mail] = await _in_thread(sink.wait_for, 1)
+            workers = query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")
     finally:
         sink.stop()
 

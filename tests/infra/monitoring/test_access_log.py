@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
+from tests.helpers import serving
 
 
 async def _access_lines(
@@ -21,12 +20,10 @@ async def _access_lines(
     app = create_app(settings)
     # create_app configures logging, which replaces the root handlers, caplog's among them.
     logging.getLogger().addHandler(caplog.handler)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            for _ in range(2):  # the second directory read is the cached-read shortcut's
-                await client.get("/api/v2/experts", headers={"X-Request-ID": "req-12345678"})
-            await client.get("/livez")
+    async with serving(app) as client:
+        for _ in range(2):  # the second directory read is the cached-read shortcut's
+            await client.get("/api/v2/experts", headers={"X-Request-ID": "req-12345678"})
+        await client.get("/livez")
     return [
         record.msg
         for record in caplog.records

@@ -12,14 +12,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES, AlertRule, Finding, Severity, Thresholds
 from chainconsult.infra.monitoring.runtime import Monitoring
 from tests.conftest import make_settings
+from tests.helpers import serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
 
 pytestmark = pytest.mark.slow
@@ -53,11 +53,7 @@ async def start_node(
             app = create_app(settings)
             if setup is not None:
                 setup(app)
-            manager = await stack.enter_async_context(LifespanManager(app))
-            transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-            http = await stack.enter_async_context(
-                AsyncClient(transport=transport, base_url="http://testserver")
-            )
+            http = await stack.enter_async_context(serving(app))
             return app, http
 
         yield start

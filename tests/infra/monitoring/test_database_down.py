@@ -24,7 +24,7 @@ from chainconsult.app import create_app
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.embedded.postgres import EmbeddedPostgres
 from tests.conftest import make_settings, missing_service
-from tests.helpers import login, promote_to_admin, register
+from tests.helpers import login, promote_to_admin, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
 from tests.infra.monitoring.test_multiprocess_metrics import free_port
 
@@ -250,31 +250,29 @@ async def test_database_down_still_pages_after_redis_died(
         PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
     )
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            lease = app.state.monitoring.evaluator.lease
+    async with serving(app) as http:
+        lease = app.state.monitoring.evaluator.lease
 
-            async def coordinated() -> bool:
-                return bool(lease.coordinated)
+        async def coordinated() -> bool:
+            return bool(lease.coordinated)
 
-            await wait_until(coordinated, timeout=5.0)  # the evaluator holds the Redis lease
-            private_redis.kill()
-            await asyncio.to_thread(private_postgres.stop)
+        await wait_until(coordinated, timeout=5.0)  # the evaluator holds the Redis lease
+        private_redis.kill()
+        await asyncio.to_thread(private_postgres.stop)
 
-            trigger = await asyncio.to_thread(
-                receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "trigger"
-            )
-            assert_pagerduty_event(trigger, "trigger")
-            assert trigger["payload"]["class"] == "database_down"
-            assert not lease.coordinated  # evaluating alone now
-            health = (await http.get("/api/v2/health")).json()
-            assert health["status"] == "fail"
-            assert health["checks"]["redis:responseTime"][0]["status"] == "warn"
+        trigger = await asyncio.to_thread(
+            receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "trigger"
+        )
+        assert_pagerduty_event(trigger, "trigger")
+        assert trigger["payload"]["class"] == "database_down"
+        assert not lease.coordinated  # evaluating alone now
+        health = (await http.get("/api/v2/health")).json()
+        assert health["status"] == "fail"
+        assert health["checks"]["redis:responseTime"][0]["status"] == "warn"
 
-            await asyncio.to_thread(private_postgres.start)
-            await asyncio.to_thread(
-                receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "resolve"
-            )
+        await asyncio.to_thread(private_postgres.start)
+        await asyncio.to_thread(
+            receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "resolve"
+        )
     actions = [event["event_action"] for event in receiver.at("/pagerduty")]
     assert actions == ["trigger", "resolve"]

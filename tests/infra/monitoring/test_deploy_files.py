@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES
 from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
 from tests.conftest import make_settings
+from tests.helpers import serving
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 METRIC = re.compile(r"\bchainconsult_[a-z0-9_]+")
@@ -59,10 +59,8 @@ def test_prometheus_traffic_rules_leave_out_the_same_probe_routes() -> None:
 async def trusted_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
     settings = make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.1")
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_rules_and_dashboard_query_only_exposed_metrics(

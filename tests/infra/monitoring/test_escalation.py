@@ -10,14 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from psycopg.types.json import Jsonb
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import AlertRecord, Escalation, Severity
 from tests.conftest import make_settings
-from tests.helpers import login, promote_to_admin, register
+from tests.helpers import login, promote_to_admin, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
 
 
@@ -77,10 +76,8 @@ async def paging_client(
         PAGERDUTY_ROUTING_KEY="R0UTINGKEY0000000000000000000000",
     )
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with serving(app) as http:
+        yield http
 
 
 async def test_acknowledging_a_paged_alert_acknowledges_it_in_pagerduty(

@@ -10,12 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 import structlog
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
+from tests.helpers import serving
 
 
 @pytest.fixture
@@ -32,10 +32,8 @@ async def logging_app(
         return {"ok": "yes"}
 
     app.add_api_route("/test/noisy", noisy)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield app, http
+    async with serving(app) as http:
+        yield app, http
 
 
 def stored(database_url: str) -> list[tuple[object, ...]]:

@@ -9,13 +9,12 @@ import re
 from pathlib import Path
 
 import psycopg
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from tests.conftest import make_settings
 from tests.edge_support import LIMITED, app_client
-from tests.helpers import PASSWORD, register
+from tests.helpers import PASSWORD, register, serving
 
 ALLOWED = "https://app.example.com"
 
@@ -227,17 +226,14 @@ async def test_docs_pages_behind_a_path_prefix_load_their_assets_there(
 ) -> None:
     settings = make_settings(database_url, tmp_path, REDIS_URL=None)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app, root_path="/prefix")
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            plain = await client.get("/api/v2/docs")
-            for path in ("/api/v2/docs", "/api/v1/docs", "/api/docs"):
-                page = await client.get(path)
-                assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
-                assert assets, path
-                assert all(url.startswith("/prefix/api-docs/static/") for url in assets), assets
-                # The inline script (and so its CSP hash) is the same as without the prefix.
-                assert (
-                    page.headers["content-security-policy"]
-                    == plain.headers["content-security-policy"]
-                )
+    async with serving(app, root_path="/prefix") as client:
+        plain = await client.get("/api/v2/docs")
+        for path in ("/api/v2/docs", "/api/v1/docs", "/api/docs"):
+            page = await client.get(path)
+            assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
+            assert assets, path
+            assert all(url.startswith("/prefix/api-docs/static/") for url in assets), assets
+            # The inline script (and so its CSP hash) is the same as without the prefix.
+            assert (
+                page.headers["content-security-policy"] == plain.headers["content-security-policy"]
+            )
