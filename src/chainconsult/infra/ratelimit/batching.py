@@ -1,0 +1,92 @@
+"""Calls made in the same turn of the event loop, sent together.
+
+The limiter asks Redis for one decision per request. Sent one by one, each costs a command to
+pack, a reply to parse and a script invocation in Redis; on a busy 2-core host that was the
+largest part of a cached read's CPU (bench/RESULTS.md, "Hot path (issue 10)"). The decisions
+asked for in one loop turn are therefore handed to one ``send`` call (the limiter sends them as
+one script call, ``_DECIDE_LUA``), the way ioredis' ``enableAutoPipelining`` groups commands;
+redis-py has no such mode, hence this small class.
+
+Nothing about the counts changes: Redis runs the decisions of a batch in the order given,
+atomically, exactly as if the requests had sent them one after another; the counters stay in
+Redis, shared by every process and host. A request waits for at most the rest of the current
+loop turn before its decision is sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Send = Callable[[list[T]], Awaitable[Sequence[R | Exception]]]
+"""Sends a batch; answers one result per item, in order (an item's own error in its place),
+or raises for the whole batch (a lost connection)."""
+
+
+class LoopTurnBatcher(Generic[T, R]):
+    def __init__(self, send: Send[T, R]) -> None:
+        self._send = send
+        self._queued: list[tuple[T, asyncio.Future[R]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> R:
+        """``item``'s result once its batch has been sent; its error, or the batch's, raises."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued.append((item, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.ensure_future(self._run(batch))
+        # Held until done: the loop keeps only a weak reference to a task.
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        # Whatever ends the task early (cancelled before it ran, an error while building the
+        # batch): no request of the batch may wait for an answer that will never come.
+        task.add_done_callback(lambda _: _cancel_waiting(batch))
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._send([item for item, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    # Each request raises its own copy: one shared object would collect the
+                    # tracebacks of every task it is raised in.
+                    future.set_exception(_copy(exc))
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def aclose(self) -> None:
+        """Let batches already sent finish (their requests are waiting for them)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+
+def _cancel_waiting(batch: Sequence[tuple[object, asyncio.Future[R]]]) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.cancel()
+
+
+def _copy(exc: Exception) -> Exception:
+    try:
+        copy = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    copy.__cause__ = exc
+    return copy

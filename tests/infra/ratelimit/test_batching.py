@@ -1,0 +1,131 @@
+"""Rate-limit decisions of concurrent requests go to Redis together, as one script call, and
+each request still gets exactly its own answer: counts stay exact and shared."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from limits import parse
+from redis.asyncio import Redis
+
+from chainconsult.infra.ratelimit import Check, SharedRateLimiter
+from chainconsult.infra.ratelimit.batching import LoopTurnBatcher
+from chainconsult.infra.ratelimit.limiter import MAX_DECISIONS_PER_CALL
+from chainconsult.infra.ratelimit.policies import Quota
+
+
+async def test_calls_of_one_loop_turn_are_one_send_and_keep_their_results() -> None:
+    batches: list[list[int]] = []
+
+    async def send(items: list[int]) -> list[int | Exception]:
+        batches.append(items)
+        await asyncio.sleep(0)
+        return [ValueError(f"odd {item}") if item == 7 else item * 10 for item in items]
+
+    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    answers = await asyncio.gather(*(batcher.submit(i) for i in range(10)), return_exceptions=True)
+    later = await batcher.submit(11)
+
+    assert batches == [list(range(10)), [11]]
+    assert answers[:7] == [0, 10, 20, 30, 40, 50, 60]
+    # An item's own error answers that item only, in its place.
+    assert isinstance(answers[7], ValueError)
+    assert answers[8:] == [80, 90]
+    assert later == 110
+
+
+async def test_a_failed_send_fails_every_waiting_call_with_its_own_exception() -> None:
+    async def send(items: list[int]) -> list[int | Exception]:
+        raise ConnectionError("lost")
+
+    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(batcher.submit(i), 2) for i in range(3)), return_exceptions=True
+    )
+
+    assert [type(answer) for answer in answers] == [ConnectionError] * 3
+    assert len({id(answer) for answer in answers}) == 3
+
+
+async def test_a_send_that_breaks_its_promise_leaves_no_call_waiting() -> None:
+    """A fault injected in the send itself (a reply of the wrong length): every call of the
+    batch hears of it at once, none waits forever."""
+
+    async def send(items: list[int]) -> list[int | Exception]:
+        return []
+
+    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(batcher.submit(i), 2) for i in range(3)), return_exceptions=True
+    )
+
+    assert [type(answer) for answer in answers] == [RuntimeError] * 3
+
+
+@pytest.mark.redis
+async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = SharedRateLimiter(
+        redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
+    )
+    calls: list[tuple[Any, ...]] = []
+    original = Redis.execute_command
+
+    async def recording(self: Redis, *args: Any, **options: Any) -> Any:
+        calls.append(args)
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", recording)
+    quota = Quota("anonymous", parse("30/minute"))
+    try:
+        decisions = await asyncio.gather(
+            *(limiter.decide("ip:192.0.2.7", [Check(quota, "ip:192.0.2.7", 1)]) for _ in range(40))
+        )
+        assert limiter.backend == "redis"
+    finally:
+        await limiter.aclose()
+
+    # One script call for the forty (plus a one-off load if this Redis had not seen it).
+    assert [call[0] for call in calls if call[0] != "SCRIPT LOAD"] == ["EVALSHA"]
+    allowed = [d for d in decisions if d.allowed]
+    assert len(allowed) == 30
+    assert sorted(d.states[0].remaining for d in allowed) == list(range(30))
+    assert all(d.limited_by == quota for d in decisions if not d.allowed)
+
+
+@pytest.mark.redis
+async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = SharedRateLimiter(
+        redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
+    )
+    calls: list[tuple[Any, ...]] = []
+    original = Redis.execute_command
+
+    async def recording(self: Redis, *args: Any, **options: Any) -> Any:
+        calls.append(args)
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", recording)
+    quota = Quota("anonymous", parse("500/minute"))
+    many = 2 * MAX_DECISIONS_PER_CALL + 88
+    try:
+        decisions = await asyncio.gather(
+            *(
+                limiter.decide("ip:192.0.2.8", [Check(quota, "ip:192.0.2.8", 1)])
+                for _ in range(many)
+            )
+        )
+        assert limiter.backend == "redis"
+    finally:
+        await limiter.aclose()
+
+    assert [call[0] for call in calls if call[0] != "SCRIPT LOAD"] == ["EVALSHA"] * 3
+    allowed = [d for d in decisions if d.allowed]
+    assert len(allowed) == 500
+    assert sorted(d.states[0].remaining for d in allowed) == list(range(500))
