@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 from limits import parse
-from redis.asyncio import Redis
 
 from chainconsult.infra.ratelimit import Check, SharedRateLimiter
 from chainconsult.infra.ratelimit.batching import LoopTurnBatcher
@@ -67,19 +66,11 @@ async def test_a_send_that_breaks_its_promise_leaves_no_call_waiting() -> None:
 
 @pytest.mark.redis
 async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
 ) -> None:
     limiter = SharedRateLimiter(
         redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
     )
-    calls: list[tuple[Any, ...]] = []
-    original = Redis.execute_command
-
-    async def recording(self: Redis, *args: Any, **options: Any) -> Any:
-        calls.append(args)
-        return await original(self, *args, **options)
-
-    monkeypatch.setattr(Redis, "execute_command", recording)
     quota = Quota("anonymous", parse("30/minute"))
     try:
         decisions = await asyncio.gather(
@@ -89,8 +80,8 @@ async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
     finally:
         await limiter.aclose()
 
-    # One script call for the forty (plus a one-off load if this Redis had not seen it).
-    assert [call[0] for call in calls if call[0] != "SCRIPT LOAD"] == ["EVALSHA"]
+    # One script call for the forty.
+    assert await scripts_run() == 1
     allowed = [d for d in decisions if d.allowed]
     assert len(allowed) == 30
     assert sorted(d.states[0].remaining for d in allowed) == list(range(30))
@@ -99,19 +90,11 @@ async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
 
 @pytest.mark.redis
 async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
 ) -> None:
     limiter = SharedRateLimiter(
         redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
     )
-    calls: list[tuple[Any, ...]] = []
-    original = Redis.execute_command
-
-    async def recording(self: Redis, *args: Any, **options: Any) -> Any:
-        calls.append(args)
-        return await original(self, *args, **options)
-
-    monkeypatch.setattr(Redis, "execute_command", recording)
     quota = Quota("anonymous", parse("500/minute"))
     many = 2 * MAX_DECISIONS_PER_CALL + 88
     try:
@@ -125,7 +108,7 @@ async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
     finally:
         await limiter.aclose()
 
-    assert [call[0] for call in calls if call[0] != "SCRIPT LOAD"] == ["EVALSHA"] * 3
+    assert await scripts_run() == 3
     allowed = [d for d in decisions if d.allowed]
     assert len(allowed) == 500
     assert sorted(d.states[0].remaining for d in allowed) == list(range(500))

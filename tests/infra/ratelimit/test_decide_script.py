@@ -4,9 +4,9 @@ restart, SCRIPT FLUSH) is given it again without losing or doubling a count."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from limits import parse
@@ -15,6 +15,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from chainconsult.infra.ratelimit import Check, SharedRateLimiter
+from chainconsult.infra.ratelimit.limiter import _execute_packed
 from chainconsult.infra.ratelimit.policies import Quota
 
 pytestmark = [pytest.mark.redis]
@@ -43,22 +44,14 @@ async def limiter(redis_url: str, prefix: str) -> AsyncIterator[SharedRateLimite
 
 
 async def test_each_decision_is_one_script_call_for_all_its_quotas(
-    limiter: SharedRateLimiter, monkeypatch: pytest.MonkeyPatch
+    limiter: SharedRateLimiter, scripts_run: Callable[[], Awaitable[int]]
 ) -> None:
-    sent: list[tuple[Any, ...]] = []
-    forward = Redis.execute_command
-
-    async def recording(self: Redis, *args: Any, **options: Any) -> Any:
-        sent.append(args)
-        return await forward(self, *args, **options)
-
-    monkeypatch.setattr(Redis, "execute_command", recording)
     checks = [Check(MINUTE, "ip:192.0.2.1", 1), Check(HOUR, "ip:192.0.2.1", 1)]
     decisions = [await limiter.decide("ip:192.0.2.1", checks) for _ in range(10)]
 
     assert all(d.allowed for d in decisions)
-    # One script (plus a one-off load if this Redis had not seen it) per decision.
-    assert [command[0] for command in sent if command[0] != "SCRIPT LOAD"] == ["EVALSHA"] * 10
+    # One script call per decision (made one after another: nothing to batch).
+    assert await scripts_run() == 10
     assert [d.states[0].remaining for d in decisions] == list(range(19, 9, -1))
     assert [d.states[1].remaining for d in decisions] == list(range(99, 89, -1))
 
@@ -115,3 +108,23 @@ async def test_refused_by_one_quota_names_it_and_reports_every_quota(
     assert refused.limited_by == small
     assert [s.remaining for s in refused.states] == [0, 17]
     assert refused.retry_after >= 1
+
+
+async def test_a_call_cut_short_never_leaves_its_reply_to_the_next_command(
+    redis_url: str,
+) -> None:
+    """The decision call goes out on a pooled connection of its own making; a caller that gives
+    up while Redis is still to answer (a cancelled request) must not hand that connection back
+    with the late reply still to come, or the next command would read it as its own."""
+    client = Redis.from_url(redis_url, max_connections=1)
+    key = f"cctest-empty-{uuid.uuid4().hex}"
+    try:
+        waiting = asyncio.ensure_future(_execute_packed(client, ("BLPOP", key, "0.3")))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.4)  # the BLPOP's empty answer has arrived by now
+        assert await _execute_packed(client, ("PING",)) in (b"PONG", "PONG")
+    finally:
+        await client.aclose()
