@@ -307,6 +307,26 @@ def app_env(database_url: str, redis_url: str, work: Path) -> dict[str, str]:
     }
 
 
+@contextmanager
+def demo_database(
+    server: str, redis_url: str, prefix: str
+) -> Iterator[tuple[dict[str, str], Path]]:
+    """A database of its own on ``server``, migrated and filled by `chainconsult demo-data`:
+    yields the app's environment for it and a work directory; both are removed afterwards."""
+    name, database_url = create_database(server)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        env = app_env(database_url, redis_url, work)
+        for command in ("migrate", "demo-data"):
+            done = subprocess.run([CHAINCONSULT, command], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"chainconsult {command} failed:\n{done.stderr[-2000:]}")
+        yield env, work
+    finally:
+        drop_database(server, name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def log_in(url: str) -> str:
     response = httpx.post(
         f"{url}/api/v2/auth/login",
@@ -424,14 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (apt-get install wrk)")
-    name, database_url = create_database(args.server)
-    work = Path(tempfile.mkdtemp(prefix="cchot"))
-    try:
-        env = app_env(database_url, args.redis, work)
-        for command in ("migrate", "demo-data"):
-            done = subprocess.run([CHAINCONSULT, command], env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"chainconsult {command} failed:\n{done.stderr[-2000:]}")
+    with demo_database(args.server, args.redis, "cchot") as (env, work):
         print(f"load average at start: {load_average()}", flush=True)
         results: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
         for kind in (k.strip() for k in args.asgi_server.split(",") if k.strip()):
@@ -439,9 +452,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         print()
         print(table(median_rows(results)))
         print(f"\nload average at end: {load_average()}")
-    finally:
-        drop_database(args.server, name)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,17 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.hot_path import CHAINCONSULT, create_database, drop_database, load_average
-from bench.hot_path import app_env as hot_path_env
+from bench.hot_path import demo_database, load_average
 from bench.load._fixtures import DEMO_PASSWORD, load_fixtures
 
 WRITERS = 40
@@ -117,16 +114,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         _child(args)
         return
-    name, database_url = create_database(args.server)
-    work = Path(tempfile.mkdtemp(prefix="ccwrite"))
-    try:
-        env = hot_path_env(database_url, args.redis, work)
+    with demo_database(args.server, args.redis, "ccwrite") as (env, _):
         env["EMAIL_SERVICE"] = "disabled"
         env["RATE_LIMIT_AUTH"] = "100000000/minute"  # 40 logins from one address
-        for command in ("migrate", "demo-data"):
-            done = subprocess.run([CHAINCONSULT, command], env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"chainconsult {command} failed:\n{done.stderr[-2000:]}")
         print(f"load average at start: {load_average()}", flush=True)
         trees: list[tuple[str, str | None]] = [("this tree", None)]
         if args.baseline_src:
@@ -148,9 +138,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             rounds = " / ".join(f"{value:.2f}" for value in values)
             print(f"| {label} | {rounds} | {statistics.median(values):.2f} |")
         print(f"\nload average at end: {load_average()}")
-    finally:
-        drop_database(args.server, name)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from limits import parse
 
-from chainconsult.infra.ratelimit import Check, SharedRateLimiter
+from chainconsult.infra.ratelimit import Check, Decision, SharedRateLimiter
 from chainconsult.infra.ratelimit.batching import LoopTurnBatcher
 from chainconsult.infra.ratelimit.limiter import MAX_DECISIONS_PER_CALL
 from chainconsult.infra.ratelimit.policies import Quota
@@ -64,21 +64,31 @@ async def test_a_send_that_breaks_its_promise_leaves_no_call_waiting() -> None:
     assert [type(answer) for answer in answers] == [RuntimeError] * 3
 
 
-@pytest.mark.redis
-async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
-    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
-) -> None:
+async def decide_at_once(redis_url: str, quota: Quota, times: int) -> list[Decision]:
+    """``times`` decisions for one caller against ``quota``, all asked in one loop turn, on a
+    limiter of its own (keys no other test sees)."""
     limiter = SharedRateLimiter(
         redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
     )
-    quota = Quota("anonymous", parse("30/minute"))
     try:
         decisions = await asyncio.gather(
-            *(limiter.decide("ip:192.0.2.7", [Check(quota, "ip:192.0.2.7", 1)]) for _ in range(40))
+            *(
+                limiter.decide("ip:192.0.2.7", [Check(quota, "ip:192.0.2.7", 1)])
+                for _ in range(times)
+            )
         )
         assert limiter.backend == "redis"
     finally:
         await limiter.aclose()
+    return list(decisions)
+
+
+@pytest.mark.redis
+async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
+    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
+) -> None:
+    quota = Quota("anonymous", parse("30/minute"))
+    decisions = await decide_at_once(redis_url, quota, 40)
 
     # One script call for the forty.
     assert await scripts_run() == 1
@@ -92,21 +102,8 @@ async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
 async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
     redis_url: str, scripts_run: Callable[[], Awaitable[int]]
 ) -> None:
-    limiter = SharedRateLimiter(
-        redis_url=redis_url, key_prefix=f"cctest-{uuid.uuid4().hex[:10]}", penalty_max_seconds=0
-    )
     quota = Quota("anonymous", parse("500/minute"))
-    many = 2 * MAX_DECISIONS_PER_CALL + 88
-    try:
-        decisions = await asyncio.gather(
-            *(
-                limiter.decide("ip:192.0.2.8", [Check(quota, "ip:192.0.2.8", 1)])
-                for _ in range(many)
-            )
-        )
-        assert limiter.backend == "redis"
-    finally:
-        await limiter.aclose()
+    decisions = await decide_at_once(redis_url, quota, 2 * MAX_DECISIONS_PER_CALL + 88)
 
     assert await scripts_run() == 3
     allowed = [d for d in decisions if d.allowed]
