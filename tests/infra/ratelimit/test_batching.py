@@ -11,7 +11,7 @@ import pytest
 from limits import parse
 
 from chainconsult.infra.ratelimit import Check, Decision, SharedRateLimiter
-from chainconsult.infra.ratelimit.batching import LoopTurnBatcher
+from chainconsult.infra.ratelimit.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.limiter import MAX_DECISIONS_PER_CALL
 from chainconsult.infra.ratelimit.policies import Quota
 
@@ -24,7 +24,7 @@ async def test_calls_of_one_loop_turn_are_one_send_and_keep_their_results() -> N
         await asyncio.sleep(0)
         return [ValueError(f"odd {item}") if item == 7 else item * 10 for item in items]
 
-    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    batcher: RoundTripBatcher[int, int] = RoundTripBatcher(send)
     answers = await asyncio.gather(*(batcher.submit(i) for i in range(10)), return_exceptions=True)
     later = await batcher.submit(11)
 
@@ -36,11 +36,47 @@ async def test_calls_of_one_loop_turn_are_one_send_and_keep_their_results() -> N
     assert later == 110
 
 
+async def test_calls_made_while_a_batch_is_out_wait_for_it_and_then_go_together() -> None:
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+    out = most_out = 0
+
+    async def send(items: list[int]) -> list[int | Exception]:
+        nonlocal out, most_out
+        batches.append(items)
+        out += 1
+        most_out = max(most_out, out)
+        if len(batches) == 1:
+            await release.wait()
+        out -= 1
+        return [item * 10 for item in items]
+
+    batcher: RoundTripBatcher[int, int] = RoundTripBatcher(send)
+    first = asyncio.ensure_future(batcher.submit(0))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert batches == [[0]]
+    # Asked in two later loop turns while the first batch is out: nothing more is sent yet.
+    second = [asyncio.ensure_future(batcher.submit(item)) for item in (1, 2)]
+    await asyncio.sleep(0)
+    third = asyncio.ensure_future(batcher.submit(3))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert batches == [[0]]
+
+    release.set()
+    assert await first == 0
+    assert await asyncio.gather(*second, third) == [10, 20, 30]
+    assert batches == [[0], [1, 2, 3]]
+    assert most_out == 1
+    await batcher.aclose()
+
+
 async def test_a_failed_send_fails_every_waiting_call_with_its_own_exception() -> None:
     async def send(items: list[int]) -> list[int | Exception]:
         raise ConnectionError("lost")
 
-    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    batcher: RoundTripBatcher[int, int] = RoundTripBatcher(send)
     answers = await asyncio.gather(
         *(asyncio.wait_for(batcher.submit(i), 2) for i in range(3)), return_exceptions=True
     )
@@ -56,7 +92,7 @@ async def test_a_send_that_breaks_its_promise_leaves_no_call_waiting() -> None:
     async def send(items: list[int]) -> list[int | Exception]:
         return []
 
-    batcher: LoopTurnBatcher[int, int] = LoopTurnBatcher(send)
+    batcher: RoundTripBatcher[int, int] = RoundTripBatcher(send)
     answers = await asyncio.gather(
         *(asyncio.wait_for(batcher.submit(i), 2) for i in range(3)), return_exceptions=True
     )

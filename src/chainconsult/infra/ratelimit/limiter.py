@@ -26,9 +26,10 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from chainconsult.infra.ratelimit.batching import LoopTurnBatcher
+from chainconsult.infra.ratelimit.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,7 @@ STRIKE_MEMORY_SECONDS = 3600
 # Doublings of the penalty stop here; the setting caps the length anyway.
 _MAX_DOUBLINGS = 16
 _REDIS_FAILURES = (StorageError, RedisError, OSError, asyncio.TimeoutError)
+_KNOWN_KEYS = 65_536
 MAX_DECISIONS_PER_CALL = 256
 """A larger batch (thousands of connections at once) goes as several script calls, so that no
 one call holds Redis for long (a decision runs in about 7 µs there)."""
@@ -86,7 +88,7 @@ class SharedRateLimiter:
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
-        self._batcher: LoopTurnBatcher[_Request, list[Any]] | None = None
+        self._batcher: RoundTripBatcher[_Request, list[Any]] | None = None
         if redis_url is not None:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
@@ -102,12 +104,13 @@ class SharedRateLimiter:
                 key_prefix=f"{key_prefix}:ratelimit",
                 **options,
             )
-            self._batcher = LoopTurnBatcher(self._send_decisions)
+            self._batcher = RoundTripBatcher(self._send_decisions)
         self._redis_up = self._redis is not None
         self._probe_interval = probe_interval
         self._penalty_max = penalty_max_seconds
         self._probe: asyncio.Task[None] | None = None
         self._script: Any = None
+        self._keys: dict[tuple[Quota | None, str], Any] = {}
 
     def _decide_script(self, bridge: Any) -> Any:
         """The decision script, registered on first use (the bridge's client exists by then)."""
@@ -230,16 +233,11 @@ class SharedRateLimiter:
         together with the decisions of the other requests of this loop turn. The price of not
         waiting between them: a request refused by one quota (or a penalty) still takes from
         the others it passed, which only shortens an offender's quota."""
-        bridge: Any = storage.bridge
         penalty_key = f"penalty/{subject}"
-        keys = [bridge.prefixed_key(penalty_key)]
+        keys = [self._redis_key(storage, None, penalty_key)]
         arguments: list[Any] = []
         for check in checks:
-            key = check.quota.item.key_for(check.key)
-            keys += (
-                bridge.prefixed_key(storage._previous_window_key(key)),
-                bridge.prefixed_key(storage._current_window_key(key)),
-            )
+            keys += self._redis_key(storage, check.quota, check.key)
             arguments += (check.quota.quota, check.quota.window, check.cost)
         assert self._batcher is not None
         result = await self._batcher.submit(_Request(keys, arguments))
@@ -272,11 +270,35 @@ class SharedRateLimiter:
             retry_after=max(natural, penalty),
         )
 
+    def _redis_key(self, storage: RedisStorage, quota: Quota | None, key: str) -> Any:
+        """The Redis key of a penalty (``quota`` None), or a quota's previous and current
+        window keys, exactly as `limits` names them; remembered, because they never change
+        and building them was a tenth of a decision's work. Bounded: forgotten all at once
+        when full (callers come back and are named again)."""
+        known = self._keys.get((quota, key))
+        if known is None:
+            bridge: Any = storage.bridge
+            if quota is None:
+                known = bridge.prefixed_key(key)
+            else:
+                item_key = quota.item.key_for(key)
+                known = (
+                    bridge.prefixed_key(storage._previous_window_key(item_key)),
+                    bridge.prefixed_key(storage._current_window_key(item_key)),
+                )
+            if len(self._keys) >= _KNOWN_KEYS:
+                self._keys.clear()
+            self._keys[(quota, key)] = known
+        return known
+
     async def _send_decisions(self, batch: list[_Request]) -> list[list[Any]]:
         """One call of the decision script for up to MAX_DECISIONS_PER_CALL decisions; their
         replies in order. A Redis that forgot the script (a restart, SCRIPT FLUSH: nothing
-        ran) is given it again, once."""
+        ran) is given it again, once. Decisions queued behind a batch that found Redis gone
+        are not sent after it: they fail at once and are decided in memory."""
         assert self._redis is not None
+        if not self._redis_up:
+            raise RedisConnectionError("Redis was found unavailable; deciding in memory")
         bridge: Any = self._redis.bridge
         client = bridge.get_connection()
         script = self._decide_script(bridge)

@@ -4,8 +4,8 @@ runs, and every limited response says where the caller stands in ``RateLimit-Pol
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from functools import cache
 
 import structlog
 from prometheus_client import Counter
@@ -17,6 +17,7 @@ from chainconsult.infra.ratelimit.limiter import Check, Decision, SharedRateLimi
 from chainconsult.infra.ratelimit.policies import (
     Identity,
     PolicySet,
+    Quota,
     policy_header,
     ratelimit_header,
 )
@@ -144,7 +145,7 @@ class RateLimitMiddleware:
         )
 
 
-@cache
+@functools.cache
 def _allowed(policy: str) -> Counter:
     # One child per policy name, looked up once: labels() costs more than inc() itself.
     return rate_limit_decisions_total.labels(policy, "allowed")
@@ -159,6 +160,13 @@ def _headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     if not decision.states:
         return []
     return [
-        (b"ratelimit-policy", policy_header(s.quota for s in decision.states).encode()),
+        _policy_header(tuple([s.quota for s in decision.states])),
         (b"ratelimit", ratelimit_header(decision.states).encode()),
     ]
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_header(quotas: tuple[Quota, ...]) -> tuple[bytes, bytes]:
+    # The quotas of a request are one of a few fixed combinations (a tier's policy, plus an
+    # endpoint group's): the same header every time.
+    return (b"ratelimit-policy", policy_header(quotas).encode())

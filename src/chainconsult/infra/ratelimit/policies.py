@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse_many
 
@@ -25,18 +25,27 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """One window of a policy: ``quota`` units per ``window`` seconds, named in headers."""
+    """One window of a policy: ``quota`` units per ``window`` seconds, named in headers.
+
+    Every figure and header fragment is worked out once here, not per request: a quota is
+    read on the hot path of every counted request."""
 
     name: str
     item: RateLimitItem
+    quota: int = field(init=False, compare=False)
+    window: int = field(init=False, compare=False)
+    header_name: str = field(init=False, compare=False, repr=False)
+    """The name as an RFC 9651 String, as both headers write it."""
+    policy_item: str = field(init=False, compare=False, repr=False)
+    """This quota's member of ``RateLimit-Policy``."""
 
-    @property
-    def quota(self) -> int:
-        return int(self.item.amount)
-
-    @property
-    def window(self) -> int:
-        return int(self.item.get_expiry())
+    def __post_init__(self) -> None:
+        quota, window = int(self.item.amount), int(self.item.get_expiry())
+        header_name = _sf_string(self.name)
+        object.__setattr__(self, "quota", quota)
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "header_name", header_name)
+        object.__setattr__(self, "policy_item", f"{header_name};q={quota};w={window}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +116,16 @@ def _sf_string(value: str) -> str:
 
 def policy_header(quotas: Iterable[Quota]) -> str:
     """``RateLimit-Policy``: an RFC 9651 List of ``"name";q=<units>;w=<seconds>``."""
-    return ", ".join(f"{_sf_string(q.name)};q={q.quota};w={q.window}" for q in quotas)
+    return ", ".join([q.policy_item for q in quotas])
 
 
 def ratelimit_header(states: Sequence[QuotaState]) -> str:
     """``RateLimit``: an RFC 9651 List of ``"name";r=<remaining>;t=<seconds to reset>``."""
     return ", ".join(
-        f"{_sf_string(s.quota.name)};r={max(0, s.remaining)};t={max(0, s.reset_seconds)}"
-        for s in states
+        [
+            f"{s.quota.header_name};r={max(0, s.remaining)};t={max(0, s.reset_seconds)}"
+            for s in states
+        ]
     )
 
 
