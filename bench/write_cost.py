@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ WRITERS = 40
 WARMUP = 30
 
 
-async def _measure(database_url: str, start: int, count: int) -> float:
+async def _measure(database_url: str, start: int, count: int, profile: str | None = None) -> float:
     import httpx
     from asgi_lifespan import LifespanManager
 
@@ -75,25 +76,35 @@ async def _measure(database_url: str, start: int, count: int) -> float:
 
             for index in range(WARMUP):
                 await propose(index)
+            profiler = cProfile.Profile(time.process_time) if profile else None
             started = time.process_time()
+            if profiler is not None:
+                profiler.enable()
             for index in range(WARMUP, WARMUP + count):
                 await propose(index)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
             return (time.process_time() - started) / count * 1000
 
 
 def _child(args: argparse.Namespace) -> None:
-    cpu_ms = asyncio.run(_measure(os.environ["DATABASE_URL"], args.start, args.proposals))
+    cpu_ms = asyncio.run(
+        _measure(os.environ["DATABASE_URL"], args.start, args.proposals, args.profile)
+    )
     print(f"{cpu_ms:.3f}")
 
 
-def _run_tree(src: str | None, env: dict[str, str], start: int, proposals: int) -> float:
+def _run_tree(
+    src: str | None, env: dict[str, str], start: int, proposals: int, profile: str | None = None
+) -> float:
     child_env = dict(env)
     if src is not None:
         # The other tree's package is found first; bench/ (for this script) stays ours.
         child_env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]])
     done = subprocess.run(
         [sys.executable, "-m", "bench.write_cost", "--child", "--start", str(start),
-         "--proposals", str(proposals)],
+         "--proposals", str(proposals), *(["--profile", profile] if profile else [])],
         env=child_env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -108,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baseline-src", help="a src/ directory of another version")
     parser.add_argument("--proposals", type=int, default=600, help="measured per process")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the measured proposals of this tree (one round) into FILE; the CPU "
+        "figure is then the profiler's, not comparable",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -125,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         start = 0
         for round_number in range(1, args.rounds + 1):
             for label, src in trees:
-                cpu_ms = _run_tree(src, env, start, args.proposals)
+                profile = args.profile if src is None and round_number == 1 else None
+                cpu_ms = _run_tree(src, env, start, args.proposals, profile)
                 start += WARMUP + args.proposals
                 results[label].append(cpu_ms)
                 print(
