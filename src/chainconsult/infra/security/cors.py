@@ -5,13 +5,13 @@ problem+json like every other error."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import PROBLEM_BASE, PROBLEM_JSON
 
@@ -52,6 +52,22 @@ class ExactOriginCORSMiddleware(CORSMiddleware):
             max_age=max_age,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        # No Origin (most API traffic: servers, scripts, same-origin pages): Starlette only
+        # adds "Origin" to Vary (caches must not serve this answer to a cross-origin page),
+        # after building request and response header objects to find that out. The same,
+        # directly, on every request's path.
+        async def send_with_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = vary_origin(message.get("headers", []))
+            await send(message)
+
+        await self.app(scope, receive, send_with_vary)
+
     async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
         origin = request_headers.get("origin")
         if (
@@ -86,3 +102,19 @@ class ExactOriginCORSMiddleware(CORSMiddleware):
         return Response(
             orjson.dumps(body), status_code=400, headers=headers, media_type=PROBLEM_JSON
         )
+
+
+def vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with "Origin" added to Vary, exactly as Starlette's
+    ``MutableHeaders["Vary"] = ", ".join([*getlist("Vary"), "Origin"])`` does it: the Vary
+    values joined into the first Vary header's place, the others removed."""
+    result = list(headers)
+    found = [index for index, (name, _) in enumerate(result) if name == b"vary"]
+    if not found:
+        result.append((b"vary", b"Origin"))
+        return result
+    value = b", ".join([*(result[index][1] for index in found), b"Origin"])
+    for index in reversed(found[1:]):
+        del result[index]
+    result[found[0]] = (b"vary", value)
+    return result
