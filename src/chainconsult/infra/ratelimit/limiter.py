@@ -6,8 +6,8 @@ fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the F
 extension, not in `limits`), so the switch and the probe are written here. On Redis, the
 penalty lookup and every quota's acquire-and-read are one script made of `limits`' own
 scripts (``_DECIDE_LUA``), where its one-call-per-operation API takes three commands per quota
-(bench/RESULTS.md); and the decisions of one event-loop turn go to Redis as one call of that
-script (batching.py)."""
+(bench/RESULTS.md); and the decisions asked for while one call is at Redis go together as the
+next call of that script (batching.py)."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ class SharedRateLimiter:
     ) -> Decision:
         """The same decision as ``_decide_in_memory`` in one script (see ``_DECIDE_LUA``): the
         penalty's TTL, then for each quota `limits`' acquire followed by its window read, sent
-        together with the decisions of the other requests of this loop turn. The price of not
+        together with the decisions of the other requests waiting to go. The price of not
         waiting between them: a request refused by one quota (or a penalty) still takes from
         the others it passed, which only shortens an offender's quota."""
         penalty_key = f"penalty/{subject}"
