@@ -145,3 +145,37 @@ async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
     allowed = [d for d in decisions if d.allowed]
     assert len(allowed) == 500
     assert sorted(d.states[0].remaining for d in allowed) == list(range(500))
+
+
+async def test_decisions_queued_behind_a_batch_that_found_redis_gone_skip_redis(
+    monkeypatch: pytest.MonkeyPatch, unused_tcp_port: int
+) -> None:
+    """Nothing listens on the port: the batch that is out fails, and the decisions that waited
+    behind it are decided in memory at once, without a second attempt on Redis."""
+    from chainconsult.infra.ratelimit import limiter as limiter_module
+
+    attempts: list[tuple[object, ...]] = []
+    execute = limiter_module._execute_packed
+
+    async def counted(client: object, command: tuple[object, ...]) -> object:
+        attempts.append(command)
+        return await execute(client, command)
+
+    monkeypatch.setattr(limiter_module, "_execute_packed", counted)
+    limiter = SharedRateLimiter(
+        redis_url=f"redis://127.0.0.1:{unused_tcp_port}/0", key_prefix="cctest", probe_interval=60
+    )
+    quota = Quota("anonymous", parse("30/minute"))
+    check = [Check(quota, "ip:192.0.2.8", 1)]
+    try:
+        first = asyncio.ensure_future(limiter.decide("ip:192.0.2.8", check))
+        await asyncio.sleep(0)
+        queued = [asyncio.ensure_future(limiter.decide("ip:192.0.2.8", check)) for _ in range(4)]
+        decisions = await asyncio.wait_for(asyncio.gather(first, *queued), 5)
+    finally:
+        await limiter.aclose()
+
+    assert len(attempts) == 1
+    assert limiter.backend == "memory"
+    assert [d.allowed for d in decisions] == [True] * 5
+    assert sorted(d.states[0].remaining for d in decisions) == [25, 26, 27, 28, 29]
