@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.security.cors import ExactOriginCORSMiddleware
 
 ORIGINS = ["https://app.example"]
 
 
-def _app(headers: list[tuple[bytes, bytes]]):  # type: ignore[no-untyped-def]
+def _app(headers: list[tuple[bytes, bytes]]) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
         await send({"type": "http.response.body", "body": b"{}"})
@@ -20,7 +20,7 @@ def _app(headers: list[tuple[bytes, bytes]]):  # type: ignore[no-untyped-def]
     return app
 
 
-async def _answer(middleware: object, request_headers: list[tuple[bytes, bytes]]) -> list[Message]:
+async def _answer(middleware: ASGIApp, request_headers: list[tuple[bytes, bytes]]) -> list[Message]:
     messages: list[Message] = []
 
     async def receive() -> Message:
@@ -36,7 +36,7 @@ async def _answer(middleware: object, request_headers: list[tuple[bytes, bytes]]
         "headers": request_headers,
         "query_string": b"",
     }
-    await middleware(scope, receive, send)  # type: ignore[operator]
+    await middleware(scope, receive, send)
     return messages
 
 

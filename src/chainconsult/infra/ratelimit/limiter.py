@@ -110,7 +110,7 @@ class SharedRateLimiter:
         self._penalty_max = penalty_max_seconds
         self._probe: asyncio.Task[None] | None = None
         self._script: Any = None
-        self._keys: dict[tuple[Quota | None, str], Any] = {}
+        self._keys: dict[tuple[Quota, str], tuple[str, str]] = {}
 
     def _decide_script(self, bridge: Any) -> Any:
         """The decision script, registered on first use (the bridge's client exists by then)."""
@@ -233,11 +233,12 @@ class SharedRateLimiter:
         together with the decisions of the other requests waiting to go. The price of not
         waiting between them: a request refused by one quota (or a penalty) still takes from
         the others it passed, which only shortens an offender's quota."""
+        bridge: Any = storage.bridge
         penalty_key = f"penalty/{subject}"
-        keys = [self._redis_key(storage, None, penalty_key)]
+        keys = [bridge.prefixed_key(penalty_key)]
         arguments: list[Any] = []
         for check in checks:
-            keys += self._redis_key(storage, check.quota, check.key)
+            keys += self._window_keys(storage, check.quota, check.key)
             arguments += (check.quota.quota, check.quota.window, check.cost)
         assert self._batcher is not None
         result = await self._batcher.submit(_Request(keys, arguments))
@@ -270,22 +271,19 @@ class SharedRateLimiter:
             retry_after=max(natural, penalty),
         )
 
-    def _redis_key(self, storage: RedisStorage, quota: Quota | None, key: str) -> Any:
-        """The Redis key of a penalty (``quota`` None), or a quota's previous and current
-        window keys, exactly as `limits` names them; remembered, because they never change
-        and building them was a tenth of a decision's work. Bounded: forgotten all at once
-        when full (callers come back and are named again)."""
+    def _window_keys(self, storage: RedisStorage, quota: Quota, key: str) -> tuple[str, str]:
+        """The Redis keys of ``quota``'s previous and current window for ``key``, exactly as
+        `limits` names them; remembered, because they never change and building them was a
+        tenth of a decision's work. Bounded: forgotten all at once when full (callers come
+        back and are named again)."""
         known = self._keys.get((quota, key))
         if known is None:
             bridge: Any = storage.bridge
-            if quota is None:
-                known = bridge.prefixed_key(key)
-            else:
-                item_key = quota.item.key_for(key)
-                known = (
-                    bridge.prefixed_key(storage._previous_window_key(item_key)),
-                    bridge.prefixed_key(storage._current_window_key(item_key)),
-                )
+            item_key = quota.item.key_for(key)
+            known = (
+                bridge.prefixed_key(storage._previous_window_key(item_key)),
+                bridge.prefixed_key(storage._current_window_key(item_key)),
+            )
             if len(self._keys) >= _KNOWN_KEYS:
                 self._keys.clear()
             self._keys[(quota, key)] = known
