@@ -1,7 +1,8 @@
 """A proposal, the platform's most frequent write, costs three statements inside its
 transaction: the project locked together with the expert's standing (profile and active
-proposal), the proposal and the owner's notification. Each statement costs far more CPU in the
-ORM and the driver than its SQL does in PostgreSQL, so a new one here should be a decision."""
+proposal), the proposal, and the owner's notification together with its email job. Each
+statement costs far more CPU in the ORM and the driver than its SQL does in PostgreSQL, so a
+new one here should be a decision."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ async def test_a_proposal_is_three_statements_and_no_savepoint(
     statements = [" ".join(statement.split()) for statement, _ in sent]
     assert proposed.status_code == 201, proposed.text
     kinds = [statement.split()[0] for statement in statements]
-    assert kinds == ["SELECT", "INSERT", "INSERT"], statements
+    assert kinds == ["SELECT", "INSERT", "WITH"], statements
     assert statements[0].endswith("FOR UPDATE OF projects")
     assert statements[0].count("EXISTS") == 2
     assert statements[1].startswith("INSERT INTO proposals")
-    assert statements[2].startswith("INSERT INTO notifications")
+    assert statements[2].startswith("WITH inserted AS (INSERT INTO notifications")
+    assert "procrastinate_defer_jobs_v1" in statements[2]

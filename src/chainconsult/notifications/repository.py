@@ -5,11 +5,46 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import DateTime, String, Uuid, bindparam, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.base import utcnow
 from chainconsult.models.notifications import Notification
+
+INSERTED = (
+    insert(Notification)
+    .from_select(
+        ["id", "recipient_id", "kind", "payload", "created_at"],
+        select(
+            func.unnest(bindparam("ids", type_=ARRAY(Uuid()))),
+            func.unnest(bindparam("recipients", type_=ARRAY(Uuid()))),
+            bindparam("kind", type_=String()),
+            bindparam("payload", type_=JSONB()),
+            bindparam("created_at", type_=DateTime(timezone=True)),
+        ),
+    )
+    .returning(Notification.id)
+    .cte("inserted")
+)
+"""One notification per recipient, as a CTE returning ``id``, for statements that must do
+more in the same round trip (notify(): their email jobs). A constant, so SQLAlchemy compiles
+it once (a multi-row ``VALUES`` is compiled again on every call); parameters from
+``inserted_parameters``."""
+
+
+def inserted_parameters(
+    recipients: Sequence[uuid.UUID], kind: str, payload: dict[str, Any]
+) -> tuple[list[uuid.UUID], dict[str, Any]]:
+    """The new notifications' ids and the parameters of ``INSERTED``."""
+    ids = [uuid.uuid4() for _ in recipients]
+    return ids, {
+        "ids": ids,
+        "recipients": list(recipients),
+        "kind": kind,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
 
 
 class NotificationRepository:
@@ -21,18 +56,7 @@ class NotificationRepository:
     ) -> list[uuid.UUID]:
         if not recipients:
             return []
-        now = utcnow()
-        ids = [uuid.uuid4() for _ in recipients]
-        rows = [
-            {
-                "id": note_id,
-                "recipient_id": recipient,
-                "kind": kind,
-                "payload": payload,
-                "created_at": now,
-            }
-            for note_id, recipient in zip(ids, recipients, strict=True)
-        ]
+        ids, rows = _rows(recipients, kind, payload)
         # One multi-row INSERT however many experts a new project matches.
         await self.session.execute(insert(Notification), rows)
         return ids
@@ -71,3 +95,21 @@ class NotificationRepository:
 
     async def get(self, notification_id: uuid.UUID) -> Notification | None:
         return await self.session.get(Notification, notification_id, populate_existing=True)
+
+
+def _rows(
+    recipients: Sequence[uuid.UUID], kind: str, payload: dict[str, Any]
+) -> tuple[list[uuid.UUID], list[dict[str, Any]]]:
+    now = utcnow()
+    ids = [uuid.uuid4() for _ in recipients]
+    rows = [
+        {
+            "id": note_id,
+            "recipient_id": recipient,
+            "kind": kind,
+            "payload": payload,
+            "created_at": now,
+        }
+        for note_id, recipient in zip(ids, recipients, strict=True)
+    ]
+    return ids, rows

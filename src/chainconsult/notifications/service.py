@@ -7,13 +7,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Text, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
-from chainconsult.infra.jobs import defer_many
+from chainconsult.infra.jobs import defer_each, deferring_each
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.notifications.jobs import send_notification_email
-from chainconsult.notifications.repository import NotificationRepository
+from chainconsult.notifications.repository import (
+    INSERTED,
+    NotificationRepository,
+    inserted_parameters,
+)
 from chainconsult.notifications.schemas import (
     PAYLOAD_FIELDS,
     NotificationKind,
@@ -21,6 +26,14 @@ from chainconsult.notifications.schemas import (
 )
 
 _CURSOR_KIND = "notifications"
+
+# The rows and their email jobs in one statement. The id is the job's only argument:
+# procrastinate stores and logs arguments, and the job reads names and addresses itself when
+# it runs. No job lock: one job per notification, and the delivery's idempotency key stops a
+# re-run sending twice.
+_WITH_EMAILS = deferring_each(
+    send_notification_email, INSERTED, {"notification_id": cast(INSERTED.c.id, Text)}
+)
 
 
 class NotificationService:
@@ -42,15 +55,10 @@ class NotificationService:
             # A programming error, not user input: the payload contract is per kind.
             raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
         unique = list(dict.fromkeys(recipients))
-        ids = await self.repository.add_many(unique, kind.value, _jsonable(payload))
-        # The id is the job's only argument: procrastinate stores and logs arguments, and
-        # the job reads names and addresses itself when it runs. No job lock: one job per
-        # notification, and the delivery's idempotency key stops a re-run sending twice.
-        await defer_many(
-            self.session,
-            send_notification_email,
-            [{"notification_id": str(note_id)} for note_id in ids],
-        )
+        if not unique:
+            return []
+        ids, parameters = inserted_parameters(unique, kind.value, _jsonable(payload))
+        await defer_each(self.session, _WITH_EMAILS, parameters)
         return ids
 
     async def list_for(

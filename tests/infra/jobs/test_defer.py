@@ -8,19 +8,24 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import APIRouter
 from httpx import AsyncClient
+from sqlalchemy import String, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.errors import Conflict
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.db.writes import transaction_wrote
-from chainconsult.infra.jobs import DeferOptions, defer, defer_many
+from chainconsult.infra.jobs import DeferOptions, defer, defer_each, defer_many, deferring_each
 from chainconsult.models import Account
 from tests.helpers import count_rows, serving
 from tests.infra.jobs.conftest import jobs
 from tests.infra.jobs.tasks import record
 
 router = APIRouter()
+
+_LABELS = select(func.unnest(bindparam("labels", type_=ARRAY(String()))).label("label")).cte()
+_ONE_JOB_PER_LABEL = deferring_each(record, _LABELS, {"label": _LABELS.c.label})
 
 
 @router.post("/test/defer")
@@ -54,6 +59,14 @@ async def defer_and_report_the_write(session: DbSession, batch: bool) -> dict[st
     return {"wrote": transaction_wrote(session)}
 
 
+@router.post("/test/defer-each")
+async def defer_one_per_row(session: DbSession, fail: bool = False) -> dict[str, object]:
+    ids = await defer_each(session, _ONE_JOB_PER_LABEL, {"labels": ["a", "b", "c"]})
+    if fail:
+        raise Conflict("forced failure after the jobs were deferred")
+    return {"job_ids": ids, "wrote": transaction_wrote(session)}
+
+
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(settings)
@@ -85,6 +98,25 @@ async def test_a_committed_request_always_has_its_job(
     assert [row["args"] for row in rows] == [{"label": f"kept-{n}"} for n in range(20)]
     assert {row["status"] for row in rows} == {"todo"}
     assert {(row["queue_name"], row["priority"]) for row in rows} == {("low", 0)}
+
+
+async def test_defer_each_queues_one_job_per_row_in_the_callers_transaction(
+    app_client: AsyncClient, database_url: str
+) -> None:
+    failed = await app_client.post("/test/defer-each", params={"fail": True})
+    assert failed.status_code == 409
+    assert jobs(database_url, "tests.record") == []
+
+    response = await app_client.post("/test/defer-each")
+
+    assert response.status_code == 200, response.text
+    rows = jobs(database_url, "tests.record")
+    assert response.json() == {"job_ids": [row["id"] for row in rows], "wrote": True}
+    assert sorted(row["args"]["label"] for row in rows) == ["a", "b", "c"]
+    assert [row["args"] for row in rows] == [{"label": row["args"]["label"]} for row in rows]
+    assert {(row["queue_name"], row["priority"], row["status"]) for row in rows} == {
+        ("low", 0, "todo")
+    }
 
 
 async def test_a_queueing_lock_conflict_skips_the_job_without_aborting_the_request(

@@ -3,7 +3,13 @@
 chainconsult.schedules."""
 
 from chainconsult.infra.jobs.app import job_app, task
-from chainconsult.infra.jobs.defer import DeferOptions, defer, defer_many
+from chainconsult.infra.jobs.defer import (
+    DeferOptions,
+    defer,
+    defer_each,
+    defer_many,
+    deferring_each,
+)
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import JobResources, job_transaction, resources
 from chainconsult.infra.jobs.retry import Backoff, PermanentJobError
@@ -15,7 +21,9 @@ __all__ = [
     "PermanentJobError",
     "Queue",
     "defer",
+    "defer_each",
     "defer_many",
+    "deferring_each",
     "job_app",
     "job_transaction",
     "resources",

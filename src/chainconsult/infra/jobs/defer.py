@@ -8,13 +8,16 @@ deferring leaves no job, and no worker can see the job before the data it refers
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, cast
 
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
+from sqlalchemy import CTE, ColumnElement, Select, func, literal, null, select, tuple_
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
 
 from chainconsult.infra.db.writes import mark_written
 
@@ -82,6 +85,61 @@ async def defer_many(
         return []
     raw = await _writing_connection(session)
     return await task.configure(connection=raw).batch_defer_async(*arguments)
+
+
+class _JobToDefer(UserDefinedType[Any]):
+    """procrastinate's ``procrastinate_job_to_defer_v1`` composite: queue, task, priority,
+    lock, queueing lock, arguments (jsonb), scheduled time."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "procrastinate_job_to_defer_v1"
+
+
+def deferring_each(
+    task: Task[Any, Any, Any], rows: CTE, arguments: Mapping[str, ColumnElement[Any]]
+) -> Select[tuple[list[int] | None]]:
+    """A SELECT that queues one ``task`` job per row of ``rows`` (typically ``INSERT ...
+    RETURNING`` as a CTE), its keyword arguments computed in SQL from that row's columns, so
+    that rows and jobs reach PostgreSQL as one statement. Build it once (a module constant:
+    SQLAlchemy then compiles it once) and run it with ``defer_each``.
+
+    The jobs go through procrastinate's own enqueue function (``procrastinate_defer_jobs_v1``,
+    what ``defer_many`` runs), only built from SQL values: with ``defer_many`` the rows would
+    need a round trip of their own first, and it dumps each job as a composite in Python
+    (bench/RESULTS.md, "Notifications and their email jobs in one statement"). Tasks with a
+    queueing lock are refused: a waiting duplicate would abort the whole statement."""
+    if task.queueing_lock is not None:
+        raise ValueError(f"{task.name} has a queueing lock: use defer() for it")
+    job = sql_cast(
+        tuple_(
+            literal(task.queue),
+            literal(task.name),
+            literal(task.priority),
+            literal(task.lock) if task.lock is not None else null(),
+            null(),
+            func.jsonb_build_object(
+                *(part for name, value in arguments.items() for part in (literal(name), value))
+            ),
+            null(),
+        ),
+        _JobToDefer(),
+    )
+    return select(func.procrastinate_defer_jobs_v1(func.array_agg(job))).select_from(rows)
+
+
+async def defer_each(
+    session: AsyncSession,
+    statement: Select[tuple[list[int] | None]],
+    parameters: Mapping[str, Any],
+) -> list[int]:
+    """Run a ``deferring_each`` statement with ``parameters`` inside ``session``'s
+    transaction; returns the ids of the jobs it queued."""
+    ids = (await session.execute(statement, parameters)).scalar_one()
+    # A SELECT to the session's write tracking; its CTE and the function write.
+    mark_written(session)
+    return list(ids or [])
 
 
 async def _writing_connection(session: AsyncSession) -> Any:
