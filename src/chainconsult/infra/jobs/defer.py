@@ -99,7 +99,7 @@ class _JobToDefer(UserDefinedType[Any]):
 
 def deferring_each(
     task: Task[Any, Any, Any], rows: CTE, arguments: Mapping[str, ColumnElement[Any]]
-) -> Select[tuple[list[int] | None]]:
+) -> Select[list[int] | None]:
     """A SELECT that queues one ``task`` job per row of ``rows`` (typically ``INSERT ...
     RETURNING`` as a CTE), its keyword arguments computed in SQL from that row's columns, so
     that rows and jobs reach PostgreSQL as one statement. Build it once (a module constant:
@@ -131,7 +131,7 @@ def deferring_each(
 
 async def defer_each(
     session: AsyncSession,
-    statement: Select[tuple[list[int] | None]],
+    statement: Select[list[int] | None],
     parameters: Mapping[str, Any],
 ) -> list[int]:
     """Run a ``deferring_each`` statement with ``parameters`` inside ``session``'s
