@@ -25,7 +25,7 @@ from chainconsult.operations.service import AlertService, dashboard_data
 from chainconsult.web import templates
 
 router = APIRouter(tags=["operations"])
-# Mounted under /api/v2 with the other v2 routers (app.api_v2_router).
+# Mounted under /api/v2 with the other v2 routers (app.API_V2_ROUTERS).
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
