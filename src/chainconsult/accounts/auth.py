@@ -37,10 +37,17 @@ async def principal_for_credential(app_state: Any, token: str) -> Principal | No
         return await AccountService(session).principal_for_token(token)
 
 
-async def _optional_principal(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cookie: Annotated[str | None, Depends(_cookie)],
+_Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_Cookie = Annotated[str | None, Depends(_cookie)]
+
+# Each dependency below takes the credentials itself and calls ``_principal`` as a function
+# rather than depending on another principal dependency: FastAPI solves every level of a
+# dependency tree with a fixed cost of its own, and the extra level was about 8 % of a
+# request such as /auth/me (bench/RESULTS.md, "Flat v2 routers and auth dependencies").
+
+
+async def _principal(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, cookie: str | None
 ) -> Principal | None:
     # The edge middleware has normally resolved the caller already (accounts/identity.py);
     # no request session is asked for here, so a route that needs only the caller (such as
@@ -91,17 +98,21 @@ def _check_csrf(request: Request, principal: Principal) -> None:
         )
 
 
-async def _required_principal(
-    principal: Annotated[Principal | None, Depends(_optional_principal)],
-) -> Principal:
+async def _optional_principal(
+    request: Request, bearer: _Bearer, cookie: _Cookie
+) -> Principal | None:
+    return await _principal(request, bearer, cookie)
+
+
+async def _required_principal(request: Request, bearer: _Bearer, cookie: _Cookie) -> Principal:
+    principal = await _principal(request, bearer, cookie)
     if principal is None:
         raise Unauthorized()
     return principal
 
 
-async def _admin_principal(
-    principal: Annotated[Principal, Depends(_required_principal)],
-) -> Principal:
+async def _admin_principal(request: Request, bearer: _Bearer, cookie: _Cookie) -> Principal:
+    principal = await _required_principal(request, bearer, cookie)
     if not principal.is_admin:
         raise Forbidden("This needs an admin account.")
     return principal
