@@ -1,6 +1,6 @@
 """How the routes are put together: FastAPI (0.165) pays a fixed CPU cost per level of router
-nesting and per level of a dependency tree on every request (bench/RESULTS.md, "Flat v2
-routers and auth dependencies"), so both are kept flat."""
+nesting and per level of a dependency tree on every request (bench/RESULTS.md, "Notification
+jobs in one statement, flat routers and auth dependencies"), so both are kept flat."""
 
 from __future__ import annotations
 

@@ -1,0 +1,184 @@
+"""Instructions per request, counted by valgrind's callgrind: a CPU comparison of two source
+trees that the machine's load and drift cannot blur (the same tree and input give the same
+count within a fraction of a percent, whatever else runs).
+
+    .venv/bin/python -m bench.instructions [--baseline-src DIR] [--requests 400]
+        [--request 'GET /api/v2/auth/me' ...] [--server postgresql://postgres@127.0.0.1:5432/postgres]
+
+``--baseline-src`` is a src/ directory of another version (``git archive REV src | tar -x -C
+DIR``). Each request is sent to the app in-process as a bare ASGI call (no server, no client
+library), without credentials, so it stops where the route's dependencies refuse it (a 401
+for the routes that need a login) or answers a public route: what is counted is the edge
+stack, FastAPI's routing and dependency solving and the problem response, not the database.
+The rate limits count in process memory (no REDIS_URL): Redis round trips would make the
+count depend on timing. Per tree, one process warms every request up (50 calls each) and
+stops; one more per request does the same and then sends it ``--requests`` times: the
+difference, divided by ``--requests``, is the figure. Each process takes about two minutes
+under callgrind (the app's imports are most of it); two run at a time.
+
+Needs valgrind (Debian: apt-get install -y valgrind) and a PostgreSQL server for the app's
+start-up (nothing is created or written there)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+WARMUP = 50
+DEFAULT_REQUESTS = [
+    "GET /api/v2/auth/me",
+    "POST /api/v2/projects/00000000-0000-4000-8000-000000000001/proposals",
+    "GET /api/v2/notifications",
+]
+
+
+def _parse_request(value: str) -> tuple[str, str]:
+    method, _, path = value.partition(" ")
+    if not method or not path.startswith("/"):
+        raise argparse.ArgumentTypeError(f"expected 'METHOD /path', got {value!r}")
+    return method.upper(), path
+
+
+async def _send(requests: list[tuple[str, str]], measured: tuple[str, str] | None, n: int) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from chainconsult.app import create_app
+
+    app = create_app()
+    async with LifespanManager(app) as manager:
+        asgi = manager.app
+
+        async def call(method: str, path: str) -> int:
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": method,
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "root_path": "",
+                "query_string": b"",
+                "headers": [(b"host", b"bench"), (b"content-length", b"0")],
+                "client": ("198.51.100.7", 40000),
+                "server": ("bench", 80),
+                "state": {},
+            }
+            statuses: list[int] = []
+
+            async def receive() -> dict[str, object]:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict[str, object]) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+            await asgi(scope, receive, send)  # type: ignore[arg-type]
+            return statuses[0]
+
+        for method, path in requests:
+            for _ in range(WARMUP):
+                await call(method, path)
+        if measured is not None:
+            status = 0
+            for _ in range(n):
+                status = await call(*measured)
+            print(f"status {status}", file=sys.stderr)
+
+
+def _child(args: argparse.Namespace) -> None:
+    measured = _parse_request(args.measure) if args.measure else None
+    asyncio.run(_send([_parse_request(r) for r in args.request], measured, args.requests))
+
+
+def _count(src: str | None, args: argparse.Namespace, measure: str | None) -> tuple[int, str]:
+    """Instructions of one child process under callgrind, and the status it saw."""
+    env = dict(os.environ)
+    env.update(
+        PYTHONHASHSEED="0",
+        DATABASE_URL=args.server,
+        CHAINCONSULT_DATA_DIR=tempfile.mkdtemp(prefix="ccinstr"),
+        LOG_LEVEL="WARNING",
+        RATE_LIMIT_ANONYMOUS="100000000/minute",
+        RATE_LIMIT_FREE="100000000/minute",
+    )
+    env.pop("REDIS_URL", None)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, "-m", "bench.instructions", "--child",
+        "--requests", str(args.requests),
+        *(part for request in args.request for part in ("--request", request)),
+        *(["--measure", measure] if measure else []),
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    shutil.rmtree(env["CHAINCONSULT_DATA_DIR"], ignore_errors=True)
+    collected = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or collected is None:
+        raise SystemExit(f"a counting process failed:\n{done.stderr[-3000:]}")
+    status = re.search(r"status (\d+)", done.stderr)
+    return int(collected.group(1)), status.group(1) if status else "-"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--baseline-src", help="a src/ directory of another version")
+    parser.add_argument("--requests", type=int, default=400, help="measured calls per request")
+    parser.add_argument(
+        "--request", action="append", help="'METHOD /path' (repeatable; default: three routes)"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.request = args.request or DEFAULT_REQUESTS
+    for request in args.request:
+        try:
+            _parse_request(request)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+    if args.child:
+        _child(args)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit(
+            "bench.instructions: valgrind is not installed (apt-get install -y valgrind)"
+        )
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if args.baseline_src:
+        trees.insert(0, ("baseline", str(Path(args.baseline_src).resolve())))
+    jobs = [(label, src, measure) for label, src in trees for measure in [None, *args.request]]
+    print(
+        f"{len(jobs)} processes under callgrind, two at a time (about 2 minutes each)", flush=True
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = list(pool.map(lambda job: _count(job[1], args, job[2]), jobs))
+    results = {
+        (label, measure): count for (label, _, measure), count in zip(jobs, counts, strict=True)
+    }
+    print()
+    columns = " | ".join(f"{label} (instructions/request)" for label, _ in trees)
+    print(f"| request | status | {columns} |")
+    print(f"|---|---:|{'---:|' * len(trees)}")
+    for request in args.request:
+        cells = []
+        status = "-"
+        for label, _ in trees:
+            total, status = results[(label, request)]
+            base, _ = results[(label, None)]
+            cells.append(f"{(total - base) / args.requests / 1e6:.3f} M")
+        print(f"| `{request}` | {status} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()
