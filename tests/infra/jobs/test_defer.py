@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import APIRouter
 from httpx import AsyncClient
+from procrastinate import App
+from procrastinate.testing import InMemoryConnector
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -117,6 +119,18 @@ async def test_defer_each_queues_one_job_per_row_in_the_callers_transaction(
     assert {(row["queue_name"], row["priority"], row["status"]) for row in rows} == {
         ("low", 0, "todo")
     }
+
+
+def test_defer_each_refuses_a_task_with_a_queueing_lock() -> None:
+    """A waiting duplicate would abort the whole statement, rows included."""
+    other = App(connector=InMemoryConnector())
+
+    @other.task(name="tests.locked", queueing_lock="digest")
+    async def locked(label: str) -> None:
+        del label
+
+    with pytest.raises(ValueError, match="queueing lock"):
+        deferring_each(locked, _LABELS, {"label": _LABELS.c.label})
 
 
 async def test_a_queueing_lock_conflict_skips_the_job_without_aborting_the_request(
