@@ -50,48 +50,23 @@ def _parse_request(value: str) -> tuple[str, str]:
 
 async def _send(requests: list[tuple[str, str]], measured: tuple[str, str] | None, n: int) -> None:
     from asgi_lifespan import LifespanManager
+    from bench._asgi import asgi_status
 
     from chainconsult.app import create_app
 
     app = create_app()
     async with LifespanManager(app) as manager:
         asgi = manager.app
-
-        async def call(method: str, path: str) -> int:
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": method,
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"",
-                "headers": [(b"host", b"bench"), (b"content-length", b"0")],
-                "client": ("198.51.100.7", 40000),
-                "server": ("bench", 80),
-                "state": {},
-            }
-            statuses: list[int] = []
-
-            async def receive() -> dict[str, object]:
-                return {"type": "http.request", "body": b"", "more_body": False}
-
-            async def send(message: dict[str, object]) -> None:
-                if message["type"] == "http.response.start":
-                    statuses.append(int(message["status"]))  # type: ignore[call-overload]
-
-            await asgi(scope, receive, send)  # type: ignore[arg-type]
-            return statuses[0]
+        headers = [(b"host", b"bench"), (b"content-length", b"0")]
+        client = ("198.51.100.7", 40000)
 
         for method, path in requests:
             for _ in range(WARMUP):
-                await call(method, path)
+                await asgi_status(asgi, method, path, headers, client=client)
         if measured is not None:
             status = 0
             for _ in range(n):
-                status = await call(*measured)
+                status = await asgi_status(asgi, *measured, headers, client=client)
             print(f"status {status}", file=sys.stderr)
 
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from starlette.types import Message
+from bench._asgi import asgi_status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,34 +37,7 @@ async def _measure(paths: list[str], requests: int, rounds: int) -> dict[str, fl
     async with app.router.lifespan_context(app):
 
         async def one(path: str) -> int:
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": "1.1",
-                "server": ("127.0.0.1", 8000),
-                "client": ("127.0.0.1", 40000),
-                "scheme": "http",
-                "method": "GET",
-                "root_path": "",
-                "path": path,
-                "raw_path": path.encode(),
-                "query_string": b"",
-                "headers": [(b"host", b"127.0.0.1:8000")],
-                "state": {},
-                "app": app,
-            }
-            status = 0
-
-            async def receive() -> Message:
-                return {"type": "http.request", "body": b"", "more_body": False}
-
-            async def send(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-
-            await app(scope, receive, send)
-            return status
+            return await asgi_status(app, "GET", path, [(b"host", b"127.0.0.1:8000")])
 
         for path in paths:
             if (status := await one(path)) != 200:
