@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,8 +36,9 @@ from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.jobs import defer, defer_many
 from chainconsult.infra.jobs.runtime import run_worker
 from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.models.base import utcnow
+from chainconsult.models.notifications import Notification
 from chainconsult.notifications.jobs import send_notification_email
-from chainconsult.notifications.repository import NotificationRepository
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
 from chainconsult.schedules import worker_resources
@@ -66,16 +67,28 @@ async def add_accounts(maker: async_sessionmaker[AsyncSession], count: int) -> l
     return ids
 
 
-async def rows_only(session: AsyncSession, recipients: Sequence[uuid.UUID]) -> None:
-    await NotificationRepository(session).add_many(
-        recipients, NotificationKind.application_decided.value, PAYLOAD
+async def add_rows(session: AsyncSession, recipients: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The notification rows alone, as notify() wrote them before 2026-11-27: one multi-row
+    INSERT through the ORM's bulk path."""
+    now = utcnow()
+    ids = [uuid.uuid4() for _ in recipients]
+    kind = NotificationKind.application_decided.value
+    await session.execute(
+        insert(Notification),
+        [
+            {"id": note, "recipient_id": to, "kind": kind, "payload": PAYLOAD, "created_at": now}
+            for note, to in zip(ids, recipients, strict=True)
+        ],
     )
+    return ids
+
+
+async def rows_only(session: AsyncSession, recipients: Sequence[uuid.UUID]) -> None:
+    await add_rows(session, recipients)
 
 
 async def one_defer_each(session: AsyncSession, recipients: Sequence[uuid.UUID]) -> None:
-    ids = await NotificationRepository(session).add_many(
-        recipients, NotificationKind.application_decided.value, PAYLOAD
-    )
+    ids = await add_rows(session, recipients)
     for note in ids:
         await defer(session, send_notification_email, notification_id=str(note))
 
@@ -83,9 +96,7 @@ async def one_defer_each(session: AsyncSession, recipients: Sequence[uuid.UUID])
 async def rows_then_defer_many(session: AsyncSession, recipients: Sequence[uuid.UUID]) -> None:
     """What notify() did before 2026-11-27: the rows, then their jobs in a second statement
     through procrastinate's batch_defer_async."""
-    ids = await NotificationRepository(session).add_many(
-        recipients, NotificationKind.application_decided.value, PAYLOAD
-    )
+    ids = await add_rows(session, recipients)
     await defer_many(
         session, send_notification_email, [{"notification_id": str(note)} for note in ids]
     )

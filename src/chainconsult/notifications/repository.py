@@ -51,16 +51,6 @@ class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_many(
-        self, recipients: Sequence[uuid.UUID], kind: str, payload: dict[str, Any]
-    ) -> list[uuid.UUID]:
-        if not recipients:
-            return []
-        ids, rows = _rows(recipients, kind, payload)
-        # One multi-row INSERT however many experts a new project matches.
-        await self.session.execute(insert(Notification), rows)
-        return ids
-
     async def page(
         self,
         recipient_id: uuid.UUID,
@@ -95,21 +85,3 @@ class NotificationRepository:
 
     async def get(self, notification_id: uuid.UUID) -> Notification | None:
         return await self.session.get(Notification, notification_id, populate_existing=True)
-
-
-def _rows(
-    recipients: Sequence[uuid.UUID], kind: str, payload: dict[str, Any]
-) -> tuple[list[uuid.UUID], list[dict[str, Any]]]:
-    now = utcnow()
-    ids = [uuid.uuid4() for _ in recipients]
-    rows = [
-        {
-            "id": note_id,
-            "recipient_id": recipient,
-            "kind": kind,
-            "payload": payload,
-            "created_at": now,
-        }
-        for note_id, recipient in zip(ids, recipients, strict=True)
-    ]
-    return ids, rows
