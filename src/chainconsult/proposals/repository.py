@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.experts import ExpertProfile
@@ -27,6 +28,36 @@ _PROJECT_WITH_STANDING = (
     .where(Project.id == bindparam("project_id"))
     .with_for_update(of=Project)
 )
+
+
+_NEW_COLUMNS = (
+    "id",
+    "project_id",
+    "expert_id",
+    "cover_letter",
+    "price_amount",
+    "price_currency",
+    "estimated_days",
+    "status",
+    "created_at",
+    "updated_at",
+)
+
+INSERTED_PROPOSAL = (
+    insert(Proposal)
+    .values({name: bindparam(f"proposal_{name}") for name in _NEW_COLUMNS})
+    .cte("proposal")
+)
+"""A new proposal as a CTE, for a statement that also notifies its project's owner
+(proposals/service.py); parameters from ``inserted_proposal_parameters``. Every value comes
+from Python (the ORM's defaults included), so the caller knows the row without reading it
+back."""
+
+
+def inserted_proposal_parameters(proposal: Proposal) -> dict[str, Any]:
+    """``INSERTED_PROPOSAL``'s parameters for a transient ``proposal`` with every column of
+    ``_NEW_COLUMNS`` set."""
+    return {f"proposal_{name}": getattr(proposal, name) for name in _NEW_COLUMNS}
 
 
 class ProposalRepository:
@@ -65,11 +96,6 @@ class ProposalRepository:
         if row is None:
             return None
         return row[0], bool(row[1]), bool(row[2])
-
-    async def add(self, proposal: Proposal) -> Proposal:
-        self.session.add(proposal)
-        await self.session.flush()
-        return proposal
 
     async def page(
         self,

@@ -74,6 +74,15 @@ def sqlstate(exc: BaseException) -> str | None:
     return state if isinstance(state, str) else None
 
 
+def constraint_name(exc: BaseException) -> str | None:
+    """The constraint or unique index a psycopg error names (integrity violations), also when
+    SQLAlchemy wrapped it."""
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    diag = getattr(original, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
 def is_connection_loss(exc: BaseException) -> bool:
     """The connection is gone: whatever the transaction did was rolled back by the server,
     unless the loss happened during COMMIT (then nobody knows)."""
