@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +71,20 @@ class QuotaExceeded(ChainconsultError):
     title = "Plan quota exceeded"
 
 
+class Placed(Protocol):
+    """What deciding who may see a project reads of it: a ``Project``, or the columns of it
+    a caller read on its own (a proposal's locked read)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def client_id(self) -> uuid.UUID: ...
+    @property
+    def expert_id(self) -> uuid.UUID | None: ...
+    @property
+    def visibility(self) -> str: ...
+
+
 class ProjectService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -88,7 +102,7 @@ class ProjectService:
             raise NotFound("No such project.")
         return project
 
-    async def may_see(self, project: Project, principal: Principal) -> bool:
+    async def may_see(self, project: Placed, principal: Principal) -> bool:
         """Whether the caller may see ``project`` (public, their own, invited, or admin)."""
         if project.visibility == Visibility.public or principal.is_admin:
             return True
