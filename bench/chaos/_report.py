@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.chaos._load import Load, Outcome
 from bench.chaos._stack import Stack
 
-APP_TASKS = ("accounts.send_welcome_email", "mail.send_notification_email")
+APP_TASKS = ("accounts.send_welcome_email", "notifications.send_email")
 """The jobs a run counts (the periodic maintenance tasks come and go by themselves)."""
 
 

@@ -4,7 +4,10 @@ took effect) and which fail the run (anything later, a lost write or job, a stal
 from __future__ import annotations
 
 from bench.chaos._load import FreshnessLog, Outcome
-from bench.chaos._report import FaultWindow, JobAudit, ScenarioReport
+from bench.chaos._report import APP_TASKS, FaultWindow, JobAudit, ScenarioReport
+
+import chainconsult.schedules  # noqa: F401  (imports every domain's tasks)
+from chainconsult.infra.jobs import job_app
 
 WINDOW = FaultWindow("kill", start=10.0, end=10.05)
 
@@ -107,3 +110,8 @@ def test_no_answer_on_a_connection_the_fault_broke_is_excused_and_shown_apart() 
     text = verdict.markdown()
     assert "| of those, sent after it on a connection it broke | 1 |" in text
     assert "1 x expert no answer ReadError (sent on a connection the fault broke)" in text
+
+
+def test_the_jobs_a_chaos_run_counts_are_tasks_the_platform_has() -> None:
+    # A renamed task would leave the audit counting nothing for it, and passing.
+    assert set(APP_TASKS) <= set(job_app.tasks)

@@ -7,17 +7,21 @@ import time
 from collections import defaultdict
 
 from procrastinate import JobContext
+from sqlalchemy import text
 
-from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, task
+from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, resources, task
 
 started: list[tuple[str, int | None]] = []
 """(label, job id) in the order jobs started."""
 attempt_times: dict[str, list[float]] = defaultdict(list)
 """Monotonic start time of every attempt, by label."""
 failures_left: dict[str, int] = {}
+severed: list[int] = []
+"""How many of the worker's connections each ``sever_worker_connections`` run terminated."""
 
 
 def reset() -> None:
+    severed.clear()
     started.clear()
     attempt_times.clear()
     failures_left.clear()
@@ -53,3 +57,18 @@ async def refused(context: JobContext, *, label: str) -> None:
 async def slow(context: JobContext, *, label: str, seconds: float) -> None:
     started.append((label, context.job.id))
     await asyncio.sleep(seconds)
+
+
+@task(name="tests.sever_worker_connections", queue=Queue.default, retry=None)
+async def sever_worker_connections(context: JobContext) -> None:
+    """Terminates every connection of the worker's own pool (what a PostgreSQL restart or
+    an operator's pg_terminate_backend does to it) while the job runs, so the worker
+    records the job's outcome on a connection the server has dropped."""
+    async with resources(context).sessionmaker() as session:
+        rows = await session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'chainconsult-worker' AND pid <> pg_backend_pid()"
+            )
+        )
+        severed.append(sum(1 for (done,) in rows if done))

@@ -15,6 +15,7 @@ import orjson
 from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.tasks import Task
 
+from chainconsult.infra.jobs.outcomes import OutcomeRecordingJobManager
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.retry import Backoff
 
@@ -32,6 +33,8 @@ def new_connector(**pool_args: Any) -> PsycopgConnector:
 
 
 job_app = App(connector=new_connector())
+# Its outcome updates survive a lost connection (outcomes.py); App has no argument for it.
+job_app.job_manager = OutcomeRecordingJobManager(connector=job_app.connector)
 
 DEFAULT_RETRY = Backoff()
 

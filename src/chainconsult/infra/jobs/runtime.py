@@ -50,9 +50,10 @@ class _StaleConnectionCheck:
     """psycopg_pool's ``check`` pings a connection on every checkout, one extra round trip
     per query (about a third of a no-op job's database time). Connections back from work
     less than CHECK_AFTER_IDLE_SECONDS ago are trusted instead. One that died in that window
-    fails its query as on any lost connection and the pool discards it: a failed status
-    update leaves the job to stalled-job recovery, a failed fetch stops the worker for its
-    supervisor to restart (what a database outage does with or without the ping)."""
+    fails its query as on any lost connection and the pool discards it: a failed outcome
+    update is made again after the pool is checked (outcomes.py), a failed fetch or heartbeat
+    stops the worker for its supervisor to restart and its running jobs to be recovered (what
+    a database outage does with or without the ping)."""
 
     def __init__(self) -> None:
         self.returned_at: WeakKeyDictionary[AsyncConnection[Any], float] = WeakKeyDictionary()
