@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from chainconsult.config import DatabaseSettings
+from chainconsult.infra.db.liveness import install_liveness_check
 from chainconsult.infra.db.pool import InstrumentedPool
 from chainconsult.infra.db.slow_queries import install_statement_timing
 from chainconsult.infra.db.writes import TrackedSession
@@ -30,8 +31,9 @@ def build_engine(
         pool_timeout=timeout_s,
         pool_recycle=settings.pool_recycle_seconds,
         # A connection the server dropped (restart, failover, pg_terminate_backend) is
-        # noticed at checkout and replaced, instead of failing the request that drew it.
-        pool_pre_ping=True,
+        # noticed at checkout and replaced, instead of failing the request that drew it: by
+        # a look at its socket rather than a ping (liveness.py).
+        pool_pre_ping=False,
         connect_args={
             # libpq takes whole seconds; anything below one would mean "wait forever".
             "connect_timeout": max(1, round(timeout_s)),
@@ -39,6 +41,7 @@ def build_engine(
             "options": options,
         },
     )
+    install_liveness_check(engine)
     install_statement_timing(engine, slow_query_ms=settings.slow_query_ms)
     return engine
 

@@ -5,7 +5,8 @@ enough that this process should stop receiving traffic.
 SQLAlchemy's pool events fire only once a connection is handed over (``checkout``) or given
 back (``checkin``); nothing fires when a caller *starts* waiting. Wait time and exhaustion
 therefore need a thin subclass of the asyncio queue pool that wraps ``connect`` and
-``_return_conn``; everything else (sizing, timeouts, pre-ping, recycle) is SQLAlchemy's own.
+``_return_conn``; everything else (sizing, timeouts, recycle) is SQLAlchemy's own, and
+liveness.py checks a connection at checkout.
 """
 
 from __future__ import annotations
