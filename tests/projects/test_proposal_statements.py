@@ -1,18 +1,21 @@
-"""A proposal, the platform's most frequent write, costs two statements inside its
-transaction: the project locked together with the expert's standing (profile and active
-proposal), then the proposal with the owner's notification and its email job. Each statement
-costs far more CPU in the ORM and the driver than its SQL does in PostgreSQL, so a new one
-here should be a decision. The second statement writes all or nothing: when the unique index
-refuses the proposal (a duplicate its standing check could not see), no notification or job
-is left behind."""
+"""A proposal, the platform's most frequent write, is one statement sent without a
+transaction block: the project locked with the expert's standing, the proposal if every rule
+holds, the owner's notification and its email job. Each statement (and BEGIN and COMMIT)
+costs far more CPU in the ORM and the driver than its SQL does in PostgreSQL, and under load
+each round trip is a turn of the event loop the request waits for, so a new one here should
+be a decision. The statement writes all or nothing: when the unique index refuses the
+proposal (a duplicate its standing check could not see), no notification or job is left
+behind; a refused rule writes nothing either (test_forbidden_transitions.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import psycopg
 from httpx import AsyncClient
+from sqlalchemy import event
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
@@ -28,8 +31,8 @@ from tests.market import (
 )
 
 
-async def test_a_proposal_is_two_statements_and_no_savepoint(
-    settings: Settings, database_url: str
+async def test_a_proposal_is_one_statement_without_begin_or_commit(
+    settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     app = create_app(settings)
     async with serving(app) as http:
@@ -41,7 +44,19 @@ async def test_a_proposal_is_two_statements_and_no_savepoint(
         # The caller's lookup is cached from here on: only the write itself is counted.
         assert (await http.get("/api/v2/auth/me", headers=expert_headers)).status_code == 200
 
-        with statements_sent(app.state.engine) as sent:
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as out, statements_sent(app.state.engine) as sent:
+            # libpq's log of the protocol messages: what psycopg sends on its own (BEGIN,
+            # COMMIT) shows there and not in the statements SQLAlchemy sends.
+            pool = app.state.engine.sync_engine.pool
+            event.listen(
+                pool,
+                "checkout",
+                lambda dbapi, *_: dbapi.driver_connection.pgconn.trace(out.fileno()),
+            )
+            event.listen(
+                pool, "checkin", lambda dbapi, *_: dbapi.driver_connection.pgconn.untrace()
+            )
             proposed = await http.post(
                 f"/api/v2/projects/{project.json()['id']}/proposals",
                 json=proposal_body(),
@@ -50,13 +65,18 @@ async def test_a_proposal_is_two_statements_and_no_savepoint(
 
     statements = [" ".join(statement.split()) for statement, _ in sent]
     assert proposed.status_code == 201, proposed.text
-    kinds = [statement.split()[0] for statement in statements]
-    assert kinds == ["SELECT", "WITH"], statements
-    assert statements[0].endswith("FOR UPDATE OF projects")
-    assert statements[0].count("EXISTS") == 2
-    assert statements[1].startswith("WITH proposal AS (INSERT INTO proposals")
-    assert "inserted AS (INSERT INTO notifications" in statements[1]
-    assert "procrastinate_defer_jobs_v1" in statements[1]
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("WITH project AS (SELECT projects.id")
+    assert "FOR UPDATE OF projects), proposal AS (INSERT INTO proposals" in statements[0]
+    assert "proposal_received_notified AS (INSERT INTO notifications" in statements[0]
+    assert "procrastinate_defer_jobs_v1" in statements[0]
+    frontend = [
+        line.split("\t")[3]
+        for line in trace.read_text().splitlines()
+        if line.split("\t")[1:2] == ["F"] and line.split("\t")[3] in {"Query", "Parse"}
+    ]
+    # The statement alone: no BEGIN, no COMMIT, no ping.
+    assert frontend == ["Parse"] or frontend == ["Query"], trace.read_text()
     stored = query(
         database_url,
         "SELECT id, cover_letter, price_amount, status, created_at FROM proposals WHERE id = %s",

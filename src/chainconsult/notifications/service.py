@@ -7,12 +7,27 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CTE, Select, Text, cast
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    DateTime,
+    FromClause,
+    Select,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
 from chainconsult.infra.jobs import defer_each, deferring_each
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.models.notifications import Notification
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.repository import (
     INSERTED,
@@ -46,6 +61,42 @@ def notifying_with(write: CTE) -> Select[list[int] | None]:
     the CTE's bind parameter names must differ from ``notify``'s own (``ids``,
     ``recipients``, ``kind``, ``payload``, ``created_at``)."""
     return _WITH_EMAILS.add_cte(write)
+
+
+def notifying_from(
+    kind: NotificationKind,
+    *,
+    recipient: ColumnElement[uuid.UUID],
+    payload: Mapping[str, ColumnElement[Any]],
+    source: FromClause,
+) -> Select[list[int] | None]:
+    """``notify()`` for a statement that learns the recipient and the payload from its own
+    rows: one notification per row of ``source`` (CTEs of the same statement, joined), with
+    ``recipient`` and each payload field computed in SQL from that row, and its email job.
+    Embed it as a scalar subquery; the statement binds ``notification_created_at``. For a
+    write whose checks, row and notice are one statement (a proposal: its project's owner is
+    known only once the project is locked). The payload must hold exactly the kind's fields,
+    checked here, when the statement is built."""
+    if set(payload) != PAYLOAD_FIELDS[kind]:
+        raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
+    rows = (
+        insert(Notification)
+        .from_select(
+            ["id", "recipient_id", "kind", "payload", "created_at"],
+            select(
+                func.gen_random_uuid(),
+                recipient,
+                literal(kind.value, String()),
+                func.jsonb_build_object(
+                    *(part for name, value in payload.items() for part in (literal(name), value))
+                ),
+                bindparam("notification_created_at", type_=DateTime(timezone=True)),
+            ).select_from(source),
+        )
+        .returning(Notification.id)
+        .cte(f"{kind.value}_notified")
+    )
+    return deferring_each(send_notification_email, rows, {"notification_id": cast(rows.c.id, Text)})
 
 
 class NotificationService:

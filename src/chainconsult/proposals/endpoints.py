@@ -25,9 +25,9 @@ async def propose(
 ) -> ProposalResponse:
     """Propose on an open project (approved experts only; not on your own project; one
     active proposal per project). The owner is notified."""
-    proposal = await unit_of_work(
-        session,
-        lambda s: ProposalService(s).submit(project_id=project_id, principal=principal, body=body),
+    # One autocommitted statement (ProposalService.submit), not a unit of work.
+    proposal = await ProposalService(session).submit(
+        project_id=project_id, principal=principal, body=body
     )
     return ProposalResponse.model_validate(proposal)
 

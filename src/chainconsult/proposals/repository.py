@@ -5,18 +5,39 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    Row,
+    Uuid,
+    and_,
+    bindparam,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.experts import ExpertProfile
-from chainconsult.models.projects import Project, Proposal, ProposalStatus
+from chainconsult.models.projects import (
+    Project,
+    ProjectInvitation,
+    ProjectStatus,
+    Proposal,
+    ProposalStatus,
+    Visibility,
+)
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import notifying_from
 
-# Built once, with bind parameters: composing the statement from ORM attributes on every call
-# showed as about 8 % of a proposal's CPU in a profile (SQLAlchemy caches the compiled SQL,
-# not the expression objects). Only the columns a proposal needs, run on the Core connection:
-# no Project entity loaded through the ORM (its arrays, the identity map, populate_existing),
-# 2-3 % of a proposal's CPU (bench/RESULTS.md, "A proposal in one write statement").
-_PROJECT_WITH_STANDING = (
+_EXPERT = bindparam("expert_id", type_=Uuid())
+
+# The project, locked, with what decides whether the caller may propose on it: one row, or
+# none when there is no such project.
+_PROJECT = (
     select(
         Project.id,
         Project.client_id,
@@ -25,32 +46,42 @@ _PROJECT_WITH_STANDING = (
         Project.status,
         Project.budget_currency,
         Project.title,
-        select(ExpertProfile.id).where(ExpertProfile.id == bindparam("expert_id")).exists(),
+        select(ExpertProfile.id).where(ExpertProfile.id == _EXPERT).exists().label("has_profile"),
         select(Proposal.id)
         .where(
             Proposal.project_id == Project.id,
-            Proposal.expert_id == bindparam("expert_id"),
+            Proposal.expert_id == _EXPERT,
             Proposal.status.in_((ProposalStatus.pending, ProposalStatus.accepted)),
         )
-        .exists(),
+        .exists()
+        .label("has_active"),
+        select(ProjectInvitation.expert_id)
+        .where(ProjectInvitation.project_id == Project.id, ProjectInvitation.expert_id == _EXPERT)
+        .exists()
+        .label("invited"),
     )
     .where(Project.id == bindparam("project_id"))
     .with_for_update(of=Project)
+    .cte("project")
 )
 
-
-@dataclass(frozen=True, slots=True)
-class ProposedOn:
-    """What a proposal needs of its project, read under the project's row lock."""
-
-    id: uuid.UUID
-    client_id: uuid.UUID
-    expert_id: uuid.UUID | None
-    visibility: str
-    status: str
-    budget_currency: str
-    title: str
-
+# Every rule of ProposalService.submit, in SQL: the statement writes nothing unless all hold.
+# The visibility part is ProjectService.may_see's rule; keep the two in step.
+_ALLOWED = and_(
+    bindparam("is_expert", type_=Boolean()),
+    _PROJECT.c.has_profile,
+    _PROJECT.c.client_id != _EXPERT,
+    _PROJECT.c.status == ProjectStatus.open.value,
+    _PROJECT.c.budget_currency == bindparam("proposal_price_currency"),
+    not_(_PROJECT.c.has_active),
+    or_(
+        _PROJECT.c.visibility == Visibility.public.value,
+        bindparam("is_admin", type_=Boolean()),
+        _PROJECT.c.client_id == _EXPERT,
+        _PROJECT.c.expert_id == _EXPERT,
+        _PROJECT.c.invited,
+    ),
+)
 
 _NEW_COLUMNS = (
     "id",
@@ -65,21 +96,96 @@ _NEW_COLUMNS = (
     "updated_at",
 )
 
-INSERTED_PROPOSAL = (
+_PROPOSAL = (
     insert(Proposal)
-    .values({name: bindparam(f"proposal_{name}") for name in _NEW_COLUMNS})
+    .from_select(
+        list(_NEW_COLUMNS),
+        select(
+            *(
+                bindparam(f"proposal_{name}", type_=Proposal.__table__.c[name].type)
+                for name in _NEW_COLUMNS
+            )
+        )
+        .select_from(_PROJECT)
+        .where(_ALLOWED),
+    )
+    .returning(Proposal.id)
     .cte("proposal")
 )
-"""A new proposal as a CTE, for a statement that also notifies its project's owner
-(proposals/service.py); parameters from ``inserted_proposal_parameters``. Every value comes
-from Python (the ORM's defaults included), so the caller knows the row without reading it
-back."""
+
+SUBMIT = select(
+    _PROJECT,
+    select(_PROPOSAL.c.id).scalar_subquery().label("proposal_id"),
+    notifying_from(
+        NotificationKind.proposal_received,
+        recipient=_PROJECT.c.client_id,
+        payload={
+            "project_id": _PROJECT.c.id,
+            "project_title": _PROJECT.c.title,
+            "proposal_id": _PROPOSAL.c.id,
+        },
+        source=_PROPOSAL.join(_PROJECT, true()),
+    )
+    .scalar_subquery()
+    .label("job_ids"),
+)
+"""A proposal as one statement: the project locked with the caller's standing, the proposal
+if every rule holds, the owner's notification and its email job. Built once (SQLAlchemy
+compiles it once); parameters from ``submit_parameters``. Its row (none: no such project)
+holds the project's columns, ``has_profile``, ``has_active``, ``invited`` and
+``proposal_id`` (NULL when a rule refused it).
+
+Under READ COMMITTED, when the statement waited for the project's lock, the project row is
+read again as the lock holder left it, but the EXISTS subqueries see the snapshot taken
+before the wait: a proposal by the same expert committed meanwhile is missed there, and the
+unique index on active proposals refuses the insert instead (a 409 all the same)."""
 
 
-def inserted_proposal_parameters(proposal: Proposal) -> dict[str, Any]:
-    """``INSERTED_PROPOSAL``'s parameters for a transient ``proposal`` with every column of
+@dataclass(frozen=True, slots=True)
+class ProposedOn:
+    """What a proposal needs of its project, read under the project's row lock."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    expert_id: uuid.UUID | None
+    visibility: str
+    status: str
+    budget_currency: str
+    title: str
+    has_profile: bool
+    has_active: bool
+    invited: bool
+
+
+def proposed_on(row: Row[Any]) -> ProposedOn:
+    """The project part of a ``SUBMIT`` row."""
+    return ProposedOn(
+        id=row.id,
+        client_id=row.client_id,
+        expert_id=row.expert_id,
+        visibility=row.visibility,
+        status=row.status,
+        budget_currency=row.budget_currency,
+        title=row.title,
+        has_profile=row.has_profile,
+        has_active=row.has_active,
+        invited=row.invited,
+    )
+
+
+def submit_parameters(
+    proposal: Proposal, *, is_expert: bool, is_admin: bool, now: dt.datetime
+) -> dict[str, Any]:
+    """``SUBMIT``'s parameters for a transient ``proposal`` with every column of
     ``_NEW_COLUMNS`` set."""
-    return {f"proposal_{name}": getattr(proposal, name) for name in _NEW_COLUMNS}
+    return {
+        "project_id": proposal.project_id,
+        "expert_id": proposal.expert_id,
+        "is_expert": is_expert,
+        "is_admin": is_admin,
+        "notification_created_at": now,
+        **{f"proposal_{name}": getattr(proposal, name) for name in _NEW_COLUMNS},
+    }
 
 
 class ProposalRepository:
@@ -93,30 +199,6 @@ class ProposalRepository:
             .execution_options(populate_existing=True)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def project_with_standing(
-        self, project_id: uuid.UUID, expert_id: uuid.UUID
-    ) -> tuple[ProposedOn, bool, bool] | None:
-        """The project, locked (FOR UPDATE), with whether ``expert_id`` has an expert profile
-        and whether they already have an active (pending or accepted) proposal on it; None if
-        there is no such project. One statement for the three, on the platform's most
-        frequent write, where each statement costs more CPU in the ORM and the driver than
-        its SQL does in PostgreSQL.
-
-        Under READ COMMITTED, a statement that waited for the row lock returns the project
-        row as the lock holder left it, but its EXISTS subqueries see the snapshot taken
-        before the wait: a proposal by the same expert committed meanwhile is missed here,
-        and the unique index on active proposals refuses the insert instead (a 409 all the
-        same)."""
-        connection = await self.session.connection()
-        row = (
-            await connection.execute(
-                _PROJECT_WITH_STANDING, {"project_id": project_id, "expert_id": expert_id}
-            )
-        ).one_or_none()
-        if row is None:
-            return None
-        return ProposedOn(*row[:7]), bool(row[7]), bool(row[8])
 
     async def page(
         self,

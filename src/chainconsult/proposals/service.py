@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,28 +13,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.service import Principal
 from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from chainconsult.infra.db.faults import constraint_name
+from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
-from chainconsult.notifications.service import NotificationService, notifying_with
+from chainconsult.notifications.service import NotificationService
 from chainconsult.projects.service import ProjectService, open_projects_changed
 from chainconsult.proposals.repository import (
-    INSERTED_PROPOSAL,
+    SUBMIT,
     ProposalRepository,
-    inserted_proposal_parameters,
+    ProposedOn,
+    proposed_on,
+    submit_parameters,
 )
 from chainconsult.proposals.schemas import ProposalRequest, ProposalResponse
 
 _CURSOR_KIND = "proposals"
 
-# The proposal, the owner's notification and its email job: one statement. A proposal is the
-# platform's most frequent write, and an ORM flush plus a statement of its own cost a fifth of
-# its CPU (bench/RESULTS.md, "A proposal in one write statement").
-_SUBMITTED = notifying_with(INSERTED_PROPOSAL)
 _ONE_ACTIVE = "uq_proposals_one_active"
+_ALREADY_ACTIVE = "You already have an active proposal on this project."
 
 
 class ProposalService:
@@ -45,30 +46,17 @@ class ProposalService:
     async def submit(
         self, *, project_id: uuid.UUID, principal: Principal, body: ProposalRequest
     ) -> Proposal:
-        # The project's row lock orders this against a concurrent accept or cancel.
-        found = await self.repository.project_with_standing(project_id, principal.account_id)
-        if found is None or not await self.projects.may_see(found[0], principal):
-            raise NotFound("No such project.")
-        project, has_profile, has_active = found
-        if principal.role is not Role.expert or not has_profile:
-            raise Forbidden("Only approved experts can propose; apply to become one first.")
-        if project.client_id == principal.account_id:
-            raise Forbidden("You cannot propose on your own project.")
-        if project.status != ProjectStatus.open:
-            raise Conflict(f"The project is {project.status}; proposals are closed.")
-        if body.price.currency.value != project.budget_currency:
-            raise InvalidInput(
-                "Price the proposal in the project's budget currency.",
-                errors=[field_error("price.currency", f"must be {project.budget_currency}")],
-            )
-        if has_active:
-            raise Conflict("You already have an active proposal on this project.")
+        """One statement, in autocommit (``SUBMIT``, proposals/repository.py): the project
+        locked, the proposal if every rule holds, the owner's notification and its email
+        job. The rules are decided in its SQL; ``_refused`` only names the one that failed.
+        The project's row lock orders it against a concurrent accept or cancel, and the
+        unique index on active proposals stays the last word."""
         now = utcnow()
-        # Never added to the session: the statement below writes it, with the values set
-        # here, and the caller answers from it.
+        # Never added to the session: the statement writes it, with the values set here,
+        # and the caller answers from it.
         proposal = Proposal(
             id=uuid.uuid4(),
-            project_id=project.id,
+            project_id=project_id,
             expert_id=principal.account_id,
             cover_letter=body.cover_letter,
             price_amount=body.price.amount,
@@ -79,27 +67,47 @@ class ProposalService:
             updated_at=now,
             decided_at=None,
         )
-        # The project's row lock serializes proposals on it, so the check above holds; the
-        # unique index stays the last word. No savepoint around the insert: a violation ends
-        # the whole unit of work (rolled back as a 409), so there is nothing to go on with.
+        parameters = submit_parameters(
+            proposal,
+            is_expert=principal.role is Role.expert,
+            is_admin=principal.is_admin,
+            now=now,
+        )
         try:
-            await NotificationService(self.session).notify(
-                recipients=[project.client_id],
-                kind=NotificationKind.proposal_received,
-                payload={
-                    "project_id": project.id,
-                    "project_title": project.title,
-                    "proposal_id": proposal.id,
-                },
-                statement=_SUBMITTED,
-                parameters=inserted_proposal_parameters(proposal),
-            )
+            row = await one_statement(self.session, SUBMIT, parameters)
         except IntegrityError as exc:
             if constraint_name(exc) != _ONE_ACTIVE:
                 raise
-            raise Conflict("You already have an active proposal on this project.") from exc
+            raise Conflict(_ALREADY_ACTIVE) from exc
+        if row is None:
+            raise NotFound("No such project.")
+        if row.proposal_id is None:
+            await self._refused(proposed_on(row), principal, body)
         count_after_commit(self.session, "proposal_submitted")
         return proposal
+
+    async def _refused(
+        self, project: ProposedOn, principal: Principal, body: ProposalRequest
+    ) -> NoReturn:
+        """The error for a proposal ``SUBMIT`` did not write, checked in the order a caller
+        should hear them."""
+        if not await self.projects.may_see(project, principal):
+            raise NotFound("No such project.")
+        if principal.role is not Role.expert or not project.has_profile:
+            raise Forbidden("Only approved experts can propose; apply to become one first.")
+        if project.client_id == principal.account_id:
+            raise Forbidden("You cannot propose on your own project.")
+        if project.status != ProjectStatus.open:
+            raise Conflict(f"The project is {project.status}; proposals are closed.")
+        if body.price.currency.value != project.budget_currency:
+            raise InvalidInput(
+                "Price the proposal in the project's budget currency.",
+                errors=[field_error("price.currency", f"must be {project.budget_currency}")],
+            )
+        if project.has_active:
+            raise Conflict(_ALREADY_ACTIVE)
+        # The SQL refused what these rules allow: the two have drifted apart.
+        raise RuntimeError(f"SUBMIT refused a proposal on {project.id} that the rules allow")
 
     async def list_for_project(
         self, *, project_id: uuid.UUID, principal: Principal, cursor: str | None, limit: int

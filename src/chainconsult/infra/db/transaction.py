@@ -26,11 +26,12 @@ starts a transaction of its own with the isolation level it asks for.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import stamina
 import structlog
+from sqlalchemy import Executable, Row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -90,6 +91,36 @@ async def unit_of_work(
             result = await _run_once(session, work, isolation)
     await run_after_commit(session)
     return result  # type: ignore[return-value]  # set by the attempt that succeeded
+
+
+async def one_statement(
+    session: AsyncSession, statement: Executable, parameters: Mapping[str, Any]
+) -> Row[Any] | None:
+    """A unit of work that is a single statement, sent without a transaction block
+    (autocommit): PostgreSQL runs one statement atomically, so it needs no BEGIN and no
+    COMMIT, two round trips fewer than ``unit_of_work``. For a write whose checks are all in
+    its SQL (it writes nothing when they fail) and whose first row tells the caller what
+    happened; returns that row.
+
+    Any error but a lost connection means nothing was written. A connection lost once the
+    statement may have reached the server leaves the outcome unknown: ``CommitOutcomeUnknown``,
+    never replayed. The session's after-commit callbacks run after it succeeds."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("one_statement cannot carry the session's unsaved changes")
+    await commit(session)
+    await run_after_commit(session)
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        row = (await connection.execute(statement, parameters)).first()
+    except sa_exc.DBAPIError as exc:
+        await _abandon(session)
+        if is_connection_loss(exc):
+            raise CommitOutcomeUnknown() from exc
+        raise
+    # Ends the session's transaction object; in autocommit nothing is sent.
+    await session.commit()
+    await run_after_commit(session)
+    return row
 
 
 async def run_in_transaction(
