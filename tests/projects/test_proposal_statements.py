@@ -14,11 +14,15 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import event
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.models.projects import Project
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import notifying_from
 from tests.helpers import serving, statements_sent
 from tests.market import (
     admin,
@@ -38,7 +42,7 @@ async def test_a_proposal_is_one_statement_without_begin_or_commit(
     async with serving(app) as http:
         admins = await admin(http, database_url)
         _, expert_headers = await approved_expert(http, admins, name="Ada")
-        _, owner_headers = await client_account(http, "Owner")
+        owner, owner_headers = await client_account(http, "Owner")
         project = await http.post("/api/v2/projects", json=project_body(), headers=owner_headers)
         assert project.status_code == 201, project.text
         # The caller's lookup is cached from here on: only the write itself is counted.
@@ -88,6 +92,38 @@ async def test_a_proposal_is_one_statement_without_begin_or_commit(
     assert str(stored[0][2]) == answer["price"]["amount"]
     assert stored[0][3] == answer["status"] == "pending"
     assert stored[0][4].isoformat().replace("+00:00", "Z") == answer["created_at"]
+    # The owner's notice, built in SQL from the locked project, as notify() would write it.
+    notices = query(
+        database_url,
+        "SELECT id, kind, payload FROM notifications WHERE recipient_id = %s",
+        owner["id"],
+    )
+    assert [(kind, payload) for _, kind, payload in notices] == [
+        (
+            "proposal_received",
+            {
+                "project_id": project.json()["id"],
+                "project_title": project.json()["title"],
+                "proposal_id": answer["id"],
+            },
+        )
+    ]
+    jobs = query(
+        database_url,
+        "SELECT task_name FROM procrastinate_jobs WHERE args->>'notification_id' = %s",
+        str(notices[0][0]),
+    )
+    assert jobs == [("notifications.send_email",)]
+
+
+def test_a_notice_built_in_sql_must_carry_exactly_its_kinds_fields() -> None:
+    with pytest.raises(ValueError, match="proposal_received payload needs"):
+        notifying_from(
+            NotificationKind.proposal_received,
+            recipient=Project.client_id,
+            payload={"project_id": Project.id},
+            source=Project.__table__,
+        )
 
 
 async def _waiting_for_a_lock(database_url: str, timeout_s: float = 10) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     DateTime,
     FromClause,
@@ -49,18 +48,6 @@ _CURSOR_KIND = "notifications"
 _WITH_EMAILS = deferring_each(
     send_notification_email, INSERTED, {"notification_id": cast(INSERTED.c.id, Text)}
 )
-
-
-def notifying_with(write: CTE) -> Select[list[int] | None]:
-    """The statement of ``notify()`` carrying one more write: ``write`` (an INSERT, UPDATE or
-    DELETE as a CTE; PostgreSQL runs a data-modifying CTE whether or not anything reads it)
-    reaches the database in the same round trip as the notifications and their email jobs,
-    and fails or commits with them. For an event whose own row is the notification's reason
-    (a proposal and the owner's notice of it): one statement instead of two. Build it once,
-    as a module constant, and pass it to ``notify(..., statement=..., parameters=...)``;
-    the CTE's bind parameter names must differ from ``notify``'s own (``ids``,
-    ``recipients``, ``kind``, ``payload``, ``created_at``)."""
-    return _WITH_EMAILS.add_cte(write)
 
 
 def notifying_from(
@@ -110,28 +97,18 @@ class NotificationService:
         recipients: Sequence[uuid.UUID],
         kind: NotificationKind,
         payload: dict[str, Any],
-        statement: Select[list[int] | None] | None = None,
-        parameters: Mapping[str, Any] | None = None,
     ) -> list[uuid.UUID]:
         """Write one in-app notification per recipient, and queue its email, in the caller's
         transaction: both exist exactly when the event they announce does. Returns the new
-        notification ids. ``statement`` (from ``notifying_with``) and its ``parameters``
-        send the event's own write in the same statement."""
+        notification ids."""
         if set(payload) != PAYLOAD_FIELDS[kind]:
             # A programming error, not user input: the payload contract is per kind.
             raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
         unique = list(dict.fromkeys(recipients))
         if not unique:
-            # Nobody to tell, so no round trip; but the event's own write must not vanish.
-            if statement is not None:
-                raise ValueError("a statement with a write of its own needs a recipient")
             return []
-        ids, own = inserted_parameters(unique, kind.value, _jsonable(payload))
-        extra = dict(parameters or {})
-        if clash := own.keys() & extra.keys():
-            raise ValueError(f"parameters {sorted(clash)} are notify()'s own")
-        chosen = _WITH_EMAILS if statement is None else statement
-        await defer_each(self.session, chosen, {**own, **extra})
+        ids, parameters = inserted_parameters(unique, kind.value, _jsonable(payload))
+        await defer_each(self.session, _WITH_EMAILS, parameters)
         return ids
 
     async def list_for(
