@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.session import after_commit
-from chainconsult.infra.db.transaction import run_in_transaction, unit_of_work
+from chainconsult.infra.db.transaction import one_statement, run_in_transaction, unit_of_work
 from tests.conftest import make_settings
 from tests.infra.db.conftest import AppClient
 
@@ -318,3 +318,35 @@ async def test_unit_of_work_refuses_a_session_with_unsaved_changes(
         session.add(Account(email="x@example.com", password_hash="x", display_name="X"))
         with pytest.raises(RuntimeError, match="unsaved changes"):
             await unit_of_work(session, lambda s: asyncio.sleep(0))
+
+
+async def test_one_statement_commits_without_a_transaction_block(
+    sessionmaker: async_sessionmaker[AsyncSession], synthetic_tables: str
+) -> None:
+    async with sessionmaker() as session:
+        row = await one_statement(
+            session,
+            text("INSERT INTO dbres_usage (account) VALUES (:account) RETURNING account"),
+            {"account": 7},
+        )
+        # Autocommit: the row is visible to another connection at once, and the session
+        # holds no transaction (nor its connection) afterwards.
+        with psycopg.connect(synthetic_tables) as conn:
+            stored = conn.execute("SELECT account FROM dbres_usage").fetchall()
+        assert not session.in_transaction()
+
+    assert row is not None
+    assert row.account == 7
+    assert stored == [(7,)]
+
+
+async def test_one_statement_whose_connection_is_lost_has_an_unknown_outcome(
+    sessionmaker: async_sessionmaker[AsyncSession], synthetic_tables: str
+) -> None:
+    async with sessionmaker() as session:
+        with pytest.raises(CommitOutcomeUnknown):
+            # The backend ends itself while running the statement: the client cannot tell
+            # whether a write in it committed, so nothing may replay it.
+            await one_statement(session, text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
+        # The session stays usable for the rest of the request.
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1

@@ -104,7 +104,9 @@ async def one_statement(
 
     Any error but a lost connection means nothing was written. A connection lost once the
     statement may have reached the server leaves the outcome unknown: ``CommitOutcomeUnknown``,
-    never replayed. The session's after-commit callbacks run after it succeeds."""
+    never replayed. Work done on the session before is committed first, as in
+    ``unit_of_work``; callbacks the caller registers afterwards (``after_commit``) run when
+    the request's session ends."""
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("one_statement cannot carry the session's unsaved changes")
     await commit(session)
@@ -119,7 +121,6 @@ async def one_statement(
         raise
     # Ends the session's transaction object; in autocommit nothing is sent.
     await session.commit()
-    await run_after_commit(session)
     return row
 
 
