@@ -103,7 +103,9 @@ class ProjectService:
         return project
 
     async def may_see(self, project: Placed, principal: Principal) -> bool:
-        """Whether the caller may see ``project`` (public, their own, invited, or admin)."""
+        """Whether the caller may see ``project`` (public, their own, invited, or admin). The
+        proposal statement (proposals/repository.py, ``SUBMIT``) applies the same rule in
+        SQL: change both together."""
         if project.visibility == Visibility.public or principal.is_admin:
             return True
         if principal.account_id in (project.client_id, project.expert_id):
