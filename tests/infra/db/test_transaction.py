@@ -350,3 +350,25 @@ async def test_one_statement_whose_connection_is_lost_has_an_unknown_outcome(
             await one_statement(session, text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
         # The session stays usable for the rest of the request.
         assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def test_the_connection_one_statement_used_goes_back_to_transactions(
+    database_url: str, tmp_path: Path
+) -> None:
+    # One pooled connection: the next checkout is the one the statement ran on. Left in
+    # autocommit, every later unit of work on it would lose its atomicity.
+    engine = build_engine(
+        make_settings(
+            database_url, tmp_path, DATABASE_MAX_CONNECTIONS=1, DATABASE_MAX_OVERFLOW=0
+        ).database
+    )
+    try:
+        async with build_sessionmaker(engine)() as session:
+            await one_statement(session, text("SELECT 1"), {})
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            await connection.execute(text("SELECT 1"))
+            assert raw.autocommit is False
+            assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    finally:
+        await engine.dispose()
