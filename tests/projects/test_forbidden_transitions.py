@@ -234,6 +234,22 @@ async def test_invite_only_project_is_404_to_outsiders(market: Market) -> None:
     assert invited_view.json()["invited_experts"] is None  # only the owner sees the list
 
 
+async def test_an_invited_expert_hears_the_rule_that_refused_not_a_404(market: Market) -> None:
+    private = await market.create_project(
+        market.owner_headers, visibility="invite_only", invited_experts=[market.expert["id"]]
+    )
+    wrong_currency = await refused(
+        market,
+        market.http.post(
+            f"/api/v2/projects/{private['id']}/proposals",
+            json=proposal_body(price={"amount": "9000.00", "currency": "EUR"}),
+            headers=market.expert_headers,
+        ),
+        422,
+    )
+    assert wrong_currency.json()["detail"] == "Price the proposal in the project's budget currency."
+
+
 async def test_nothing_happens_on_a_cancelled_project(market: Market) -> None:
     project_id = market.project["id"]
     cancelled = await market.http.patch(

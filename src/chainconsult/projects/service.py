@@ -85,6 +85,16 @@ class Placed(Protocol):
     def visibility(self) -> str: ...
 
 
+def sees_without_invitation(project: Placed, principal: Principal) -> bool:
+    """The part of ``ProjectService.may_see`` that needs no query: a public project, an admin,
+    the project's owner or its expert. Whoever else is invited may see it too."""
+    return (
+        project.visibility == Visibility.public
+        or principal.is_admin
+        or principal.account_id in (project.client_id, project.expert_id)
+    )
+
+
 class ProjectService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -106,9 +116,7 @@ class ProjectService:
         """Whether the caller may see ``project`` (public, their own, invited, or admin). The
         proposal statement (proposals/repository.py, ``SUBMIT``) applies the same rule in
         SQL: change both together."""
-        if project.visibility == Visibility.public or principal.is_admin:
-            return True
-        if principal.account_id in (project.client_id, project.expert_id):
+        if sees_without_invitation(project, principal):
             return True
         return await self.repository.is_invited(project.id, principal.account_id)
 

@@ -21,7 +21,11 @@ from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
-from chainconsult.projects.service import ProjectService, open_projects_changed
+from chainconsult.projects.service import (
+    ProjectService,
+    open_projects_changed,
+    sees_without_invitation,
+)
 from chainconsult.proposals.repository import (
     SUBMIT,
     ProposalRepository,
@@ -82,32 +86,9 @@ class ProposalService:
         if row is None:
             raise NotFound("No such project.")
         if row.proposal_id is None:
-            await self._refused(proposed_on(row), principal, body)
+            _refused(proposed_on(row), principal, body)
         count_after_commit(self.session, "proposal_submitted")
         return proposal
-
-    async def _refused(
-        self, project: ProposedOn, principal: Principal, body: ProposalRequest
-    ) -> NoReturn:
-        """The error for a proposal ``SUBMIT`` did not write, checked in the order a caller
-        should hear them."""
-        if not await self.projects.may_see(project, principal):
-            raise NotFound("No such project.")
-        if principal.role is not Role.expert or not project.has_profile:
-            raise Forbidden("Only approved experts can propose; apply to become one first.")
-        if project.client_id == principal.account_id:
-            raise Forbidden("You cannot propose on your own project.")
-        if project.status != ProjectStatus.open:
-            raise Conflict(f"The project is {project.status}; proposals are closed.")
-        if body.price.currency.value != project.budget_currency:
-            raise InvalidInput(
-                "Price the proposal in the project's budget currency.",
-                errors=[field_error("price.currency", f"must be {project.budget_currency}")],
-            )
-        if project.has_active:
-            raise Conflict(_ALREADY_ACTIVE)
-        # The SQL refused what these rules allow: the two have drifted apart.
-        raise RuntimeError(f"SUBMIT refused a proposal on {project.id} that the rules allow")
 
     async def list_for_project(
         self, *, project_id: uuid.UUID, principal: Principal, cursor: str | None, limit: int
@@ -207,3 +188,26 @@ class ProposalService:
         proposal = await self.repository.get(proposal_id)
         assert proposal is not None  # proposals are never deleted while their project exists
         return project, proposal
+
+
+def _refused(project: ProposedOn, principal: Principal, body: ProposalRequest) -> NoReturn:
+    """The error for a proposal ``SUBMIT`` did not write, checked in the order a caller should
+    hear them. Who may see the project is ``may_see``'s rule, with the invitation read by the
+    statement itself."""
+    if not (sees_without_invitation(project, principal) or project.invited):
+        raise NotFound("No such project.")
+    if principal.role is not Role.expert or not project.has_profile:
+        raise Forbidden("Only approved experts can propose; apply to become one first.")
+    if project.client_id == principal.account_id:
+        raise Forbidden("You cannot propose on your own project.")
+    if project.status != ProjectStatus.open:
+        raise Conflict(f"The project is {project.status}; proposals are closed.")
+    if body.price.currency.value != project.budget_currency:
+        raise InvalidInput(
+            "Price the proposal in the project's budget currency.",
+            errors=[field_error("price.currency", f"must be {project.budget_currency}")],
+        )
+    if project.has_active:
+        raise Conflict(_ALREADY_ACTIVE)
+    # The SQL refused what these rules allow: the two have drifted apart.
+    raise RuntimeError(f"SUBMIT refused a proposal on {project.id} that the rules allow")
