@@ -2,20 +2,36 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, String, Uuid, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    DateTime,
+    FromClause,
+    String,
+    Uuid,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.base import utcnow
 from chainconsult.models.notifications import Notification
 
+_COLUMNS = ["id", "recipient_id", "kind", "payload", "created_at"]
+
 INSERTED = (
     insert(Notification)
     .from_select(
-        ["id", "recipient_id", "kind", "payload", "created_at"],
+        _COLUMNS,
         select(
             func.unnest(bindparam("ids", type_=ARRAY(Uuid()))),
             func.unnest(bindparam("recipients", type_=ARRAY(Uuid()))),
@@ -31,6 +47,36 @@ INSERTED = (
 more in the same round trip (notify(): their email jobs). A constant, so SQLAlchemy compiles
 it once (a multi-row ``VALUES`` is compiled again on every call); parameters from
 ``inserted_parameters``."""
+
+
+def inserted_from(
+    name: str,
+    source: FromClause,
+    *,
+    recipient: ColumnElement[uuid.UUID],
+    kind: str,
+    payload: Mapping[str, ColumnElement[Any]],
+) -> CTE:
+    """``INSERTED`` for a statement that computes the recipient and the payload in SQL: one
+    notification per row of ``source`` (the statement's own CTEs), as a CTE named ``name``
+    returning ``id``; it binds ``notification_created_at``."""
+    return (
+        insert(Notification)
+        .from_select(
+            _COLUMNS,
+            select(
+                func.gen_random_uuid(),
+                recipient,
+                literal(kind, String()),
+                func.jsonb_build_object(
+                    *(part for field, value in payload.items() for part in (literal(field), value))
+                ),
+                bindparam("notification_created_at", type_=DateTime(timezone=True)),
+            ).select_from(source),
+        )
+        .returning(Notification.id)
+        .cte(name)
+    )
 
 
 def inserted_parameters(

@@ -7,30 +7,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    FromClause,
-    Select,
-    String,
-    Text,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal,
-    select,
-)
+from sqlalchemy import CTE, ColumnElement, FromClause, Select, Text, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
 from chainconsult.infra.jobs import defer_each, deferring_each
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
-from chainconsult.models.notifications import Notification
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.repository import (
     INSERTED,
     NotificationRepository,
+    inserted_from,
     inserted_parameters,
 )
 from chainconsult.notifications.schemas import (
@@ -41,13 +28,16 @@ from chainconsult.notifications.schemas import (
 
 _CURSOR_KIND = "notifications"
 
-# The rows and their email jobs in one statement. The id is the job's only argument:
-# procrastinate stores and logs arguments, and the job reads names and addresses itself when
-# it runs. No job lock: one job per notification, and the delivery's idempotency key stops a
-# re-run sending twice.
-_WITH_EMAILS = deferring_each(
-    send_notification_email, INSERTED, {"notification_id": cast(INSERTED.c.id, Text)}
-)
+
+def _with_emails(rows: CTE) -> Select[list[int] | None]:
+    """The notification rows of ``rows`` and their email jobs in one statement. The id is the
+    job's only argument: procrastinate stores and logs arguments, and the job reads names and
+    addresses itself when it runs. No job lock: one job per notification, and the delivery's
+    idempotency key stops a re-run sending twice."""
+    return deferring_each(send_notification_email, rows, {"notification_id": cast(rows.c.id, Text)})
+
+
+_WITH_EMAILS = _with_emails(INSERTED)
 
 
 def notifying_from(
@@ -66,24 +56,10 @@ def notifying_from(
     checked here, when the statement is built."""
     if set(payload) != PAYLOAD_FIELDS[kind]:
         raise ValueError(f"{kind} payload needs {sorted(PAYLOAD_FIELDS[kind])}")
-    rows = (
-        insert(Notification)
-        .from_select(
-            ["id", "recipient_id", "kind", "payload", "created_at"],
-            select(
-                func.gen_random_uuid(),
-                recipient,
-                literal(kind.value, String()),
-                func.jsonb_build_object(
-                    *(part for name, value in payload.items() for part in (literal(name), value))
-                ),
-                bindparam("notification_created_at", type_=DateTime(timezone=True)),
-            ).select_from(source),
-        )
-        .returning(Notification.id)
-        .cte(f"{kind.value}_notified")
+    rows = inserted_from(
+        f"{kind.value}_notified", source, recipient=recipient, kind=kind.value, payload=payload
     )
-    return deferring_each(send_notification_email, rows, {"notification_id": cast(rows.c.id, Text)})
+    return _with_emails(rows)
 
 
 class NotificationService:

@@ -66,16 +66,7 @@ async def unit_of_work(
 ) -> T:
     """Run ``work(session)`` in a transaction of its own and commit it, running it again on
     a serialization failure, deadlock or lost connection before the commit."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError(
-            "unit_of_work must hold every write of the request, but the session already has "
-            "unsaved changes"
-        )
-    # End the request's transaction (its reads so far): the unit of work needs a fresh one
-    # to set its isolation level, and holding two connections per request could starve the
-    # pool under load.
-    await commit(session)
-    await run_after_commit(session)
+    await _end_earlier_work(session, "unit_of_work")
     result: T | None = None
     async for attempt in stamina.retry_context(
         on=is_retryable,
@@ -107,10 +98,7 @@ async def one_statement(
     never replayed. Work done on the session before is committed first, as in
     ``unit_of_work``; callbacks the caller registers afterwards (``after_commit``) run when
     the request's session ends."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("one_statement cannot carry the session's unsaved changes")
-    await commit(session)
-    await run_after_commit(session)
+    await _end_earlier_work(session, "one_statement")
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         row = (await connection.execute(statement, parameters)).first()
@@ -122,6 +110,20 @@ async def one_statement(
     # Ends the session's transaction object; in autocommit nothing is sent.
     await session.commit()
     return row
+
+
+async def _end_earlier_work(session: AsyncSession, what: str) -> None:
+    """End the request's transaction (its reads so far): the unit of work needs a fresh one
+    to set its isolation level (or autocommit), and holding two connections per request
+    could starve the pool under load. Unsaved changes are refused: the unit of work must
+    hold every write of the request."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError(
+            f"{what} must hold every write of the request, but the session already has "
+            "unsaved changes"
+        )
+    await commit(session)
+    await run_after_commit(session)
 
 
 async def run_in_transaction(
