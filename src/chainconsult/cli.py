@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import logging
 import math
 import os
 import resource
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -184,6 +186,20 @@ def granian_server(
     )
 
 
+def public_url_for(host: str, port: int) -> str:
+    """Where emails link when PUBLIC_URL is unset: the address `serve` listens on. A wildcard
+    address (0.0.0.0, ::) is nowhere to browse to; the machine's host name stands in for it."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        return f"http://{socket.gethostname()}:{port}"
+    if address.version == 6:
+        return f"http://[{host}]:{port}"
+    return f"http://{host}:{port}"
+
+
 @cli.command()
 def serve(
     host: Annotated[
@@ -203,6 +219,10 @@ def serve(
     and runs a job worker in-process. Links in emails start with PUBLIC_URL; unset, it is the
     address the server listens on."""
     settings = _settings()
+    if "public_url" not in settings.email.model_fields_set:
+        # The server workers, and the job worker inside them, read it from the environment.
+        os.environ["PUBLIC_URL"] = public_url_for(host, port)
+        typer.echo(f"emails link to {os.environ['PUBLIC_URL']} (PUBLIC_URL is unset)", err=True)
     embedded = settings.database.is_embedded
     lock = ServeLock(settings.app.data_dir.resolve())
     metrics_dir: Path | None = None
