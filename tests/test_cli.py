@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from chainconsult.cli import public_url_for
 from tests.helpers import PASSWORD
+from tests.smtp import SmtpSink
 
 
 def _free_port() -> int:
@@ -195,3 +198,68 @@ def test_serve_imports_no_metrics_library_before_its_workers_fork() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8123"),
+        ("localhost", "http://localhost:8123"),
+        ("::1", "http://[::1]:8123"),
+        ("0.0.0.0", f"http://{socket.gethostname()}:8123"),
+        ("::", f"http://{socket.gethostname()}:8123"),
+    ],
+)
+def test_public_url_defaults_to_the_address_serve_listens_on(host: str, expected: str) -> None:
+    assert public_url_for(host, 8123) == expected
+
+
+@pytest.mark.parametrize("explicit", [None, "https://chainconsult.example"])
+def test_the_in_process_worker_links_emails_to_where_serve_listens_unless_public_url_is_set(
+    database_url: str, tmp_path: Path, explicit: str | None
+) -> None:
+    sink = SmtpSink().start()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {key: value for key, value in os.environ.items() if key != "PUBLIC_URL"}
+    env.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY="k" * 40,
+        REDIS_URL="",
+        EMAIL_SERVICE="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(sink.port),
+        SMTP_TLS="none",
+        CHAINCONSULT_DATA_DIR=str(tmp_path / "var"),
+    )
+    if explicit is not None:
+        env["PUBLIC_URL"] = explicit
+    command = ["serve", "--port", str(port), "--with-worker"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chainconsult", *command],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        _wait_until_up(base, process)
+        created = httpx.post(
+            f"{base}/api/v2/auth/register",
+            json={"email": "new@example.com", "password": PASSWORD, "display_name": "New"},
+        )
+        assert created.status_code == 201, created.text
+        [welcome] = sink.wait_for(1)
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0
+        sink.stop()
+
+    links = re.findall(r"https?://\S+", welcome.part("plain"))
+    public_url = explicit or base
+    assert links
+    assert all(link.startswith(f"{public_url}/api/v2/docs") for link in links), links
+    said = log.read_text()
+    assert (f"emails link to {base} (PUBLIC_URL is unset)" in said) is (explicit is None)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import logging
 import math
 import os
 import resource
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from chainconsult import __version__
 from chainconsult.config import ConfigError, Settings, load_settings
 from chainconsult.infra.embedded.postgres import (
     EmbeddedDatabaseError,
@@ -37,13 +40,38 @@ if TYPE_CHECKING:
 APP_FACTORY = "chainconsult.app:create_app"
 """What `serve` runs in each worker."""
 
+# Plain click help, not rich: rich markup ate bracketed text ("[default: ...]") and kept the
+# line breaks of docstrings in command lists. Each command's docstring opens with one short
+# sentence, which click lists whole; tests/test_cli_help.py holds every help text to that.
 cli = typer.Typer(
     name="chainconsult",
     help="Blockchain consultant marketplace: API server, job worker and operator tools.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"chainconsult {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _fail(message: str) -> typer.Exit:
@@ -158,18 +186,43 @@ def granian_server(
     )
 
 
+def public_url_for(host: str, port: int) -> str:
+    """Where emails link when PUBLIC_URL is unset: the address `serve` listens on. A wildcard
+    address (0.0.0.0, ::) is nowhere to browse to; the machine's host name stands in for it."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        return f"http://{socket.gethostname()}:{port}"
+    if address.version == 6:
+        return f"http://[{host}]:{port}"
+    return f"http://{host}:{port}"
+
+
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address of the interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Number of server worker processes.")
+    ] = 1,
     with_worker: Annotated[
         bool, typer.Option("--with-worker", help="Also run a job worker in each API process.")
     ] = False,
 ) -> None:
-    """Run the API server. Without DATABASE_URL it starts the embedded PostgreSQL under the
-    data dir, migrates it and runs a job worker in-process."""
+    """Run the API server.
+
+    Without DATABASE_URL it starts the embedded PostgreSQL under the data dir, migrates it
+    and runs a job worker in-process. Links in emails start with PUBLIC_URL; unset, it is the
+    address the server listens on."""
     settings = _settings()
+    if "public_url" not in settings.email.model_fields_set:
+        # The server workers, and the job worker inside them, read it from the environment.
+        os.environ["PUBLIC_URL"] = public_url_for(host, port)
+        typer.echo(f"emails link to {os.environ['PUBLIC_URL']} (PUBLIC_URL is unset)", err=True)
     embedded = settings.database.is_embedded
     lock = ServeLock(settings.app.data_dir.resolve())
     metrics_dir: Path | None = None
@@ -218,12 +271,17 @@ def migrate() -> None:
 
 @cli.command("create-admin")
 def create_admin(
-    email: Annotated[str, typer.Argument(help="Email of the admin account.")],
+    email: Annotated[
+        str, typer.Argument(metavar="EMAIL", help="Email address of the admin account.")
+    ],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
 ) -> None:
-    """Create an admin account, or promote an existing account to admin."""
+    """Create an admin account, or promote an existing one.
+
+    The password comes from a prompt or from standard input; it needs at least 12
+    characters. Promoting an existing account keeps its password when none is given."""
     import asyncio
 
     from email_validator import EmailNotValidError, validate_email
@@ -275,8 +333,10 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
 
 @cli.command("demo-data")
 def demo_data() -> None:
-    """Load the demo marketplace (200 experts, 100 clients, 500 projects with proposals and
-    reviews). Idempotent: a second run adds nothing. Prints the demo accounts' password."""
+    """Load the demo marketplace data set.
+
+    200 experts, 100 clients and 500 projects with proposals and reviews. A second run adds
+    nothing. It prints the demo accounts' password."""
     from chainconsult.admin.demo_data import DemoDataError, load_from_cli
 
     settings = _settings()
@@ -294,42 +354,67 @@ def demo_data() -> None:
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=1000, help="Jobs run at once [default: MAX_CONCURRENT_JOBS]."),
+        typer.Option(
+            min=1,
+            max=1000,
+            metavar="N",
+            show_default="MAX_CONCURRENT_JOBS",
+            help="Number of jobs this worker runs at once.",
+        ),
     ] = None,
     queue: Annotated[
         list[str] | None,
-        typer.Option("--queue", "-q", help="Serve only this queue (repeatable) [default: all]."),
+        typer.Option(
+            "--queue",
+            "-q",
+            metavar="QUEUE",
+            show_default="every queue",
+            help="Take jobs only from this queue (critical, default or low); repeat the "
+            "option for several queues.",
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
             min=1,
             max=65535,
+            metavar="PORT",
+            show_default="no metrics port",
             help="Serve this worker's Prometheus metrics (jobs_total, process) on this port.",
         ),
     ] = None,
     metrics_host: Annotated[
         str,
-        typer.Option(help="Address of the metrics port; it has no access control of its own."),
+        typer.Option(
+            metavar="ADDRESS",
+            help="Address of the metrics port; it has no access control of its own.",
+        ),
     ] = "127.0.0.1",
 ) -> None:
-    """Run a job worker. SIGTERM or Ctrl-C: it takes no new job, lets running ones finish
-    within JOB_SHUTDOWN_GRACE_SECONDS, and exits 0. Run any number, on any hosts."""
+    """Run a background job worker.
+
+    On SIGTERM or Ctrl-C it takes no new job, lets running ones finish within
+    JOB_SHUTDOWN_GRACE_SECONDS, and exits 0. Run any number of workers, on any hosts."""
     import asyncio
 
-    from chainconsult.infra.jobs import Queue
     from chainconsult.infra.monitoring.logging import configure_logging
 
-    known = {q.value for q in Queue}
     for name in queue or []:
-        if name not in known:
-            raise _fail(f"--queue: {name!r} is not one of {', '.join(sorted(known))}")
+        _check_queue(name)
     settings = _settings()
     configure_logging(settings.app.log_level)
     if metrics_port is not None:
         _serve_worker_metrics(metrics_host, metrics_port)
     with _database(settings) as ready:
         asyncio.run(_run_worker(ready, concurrency, queue or []))
+
+
+def _check_queue(name: str) -> None:
+    from chainconsult.infra.jobs import Queue
+
+    known = sorted(q.value for q in Queue)
+    if name not in known:
+        raise _fail(f"--queue: {name!r} is not one of {', '.join(known)}.")
 
 
 def _serve_worker_metrics(host: str, port: int) -> None:
@@ -362,40 +447,66 @@ async def _run_worker(settings: Settings, concurrency: int | None, queues: list[
         await engine.dispose()
 
 
-jobs_cli = typer.Typer(help="Inspect and steer background jobs.", no_args_is_help=True)
+jobs_cli = typer.Typer(
+    help="Inspect and steer background jobs.", no_args_is_help=True, rich_markup_mode=None
+)
 cli.add_typer(jobs_cli, name="jobs")
 
 
 @jobs_cli.command("list")
 def jobs_list(
     status: Annotated[
-        str | None, typer.Option(help="todo, doing, succeeded, failed, cancelled or aborted.")
+        str | None,
+        typer.Option(
+            metavar="STATUS",
+            help="Only jobs in this status: todo, doing, succeeded, failed, cancelled or aborted.",
+        ),
     ] = None,
-    queue: Annotated[str | None, typer.Option(help="critical, default or low.")] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(metavar="QUEUE", help="Only jobs of this queue: critical, default or low."),
+    ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task name, e.g. notifications.send_email.")
+        str | None,
+        typer.Option(
+            metavar="TASK", help="Only jobs of this task, such as accounts.send_welcome_email."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest N jobs.")] = 50,
+    limit: Annotated[
+        int,
+        typer.Option(min=1, max=10_000, metavar="N", help="How many of the newest jobs to list."),
+    ] = 50,
 ) -> None:
-    """The newest jobs, with the first line of their last error."""
+    """List the newest jobs and their last errors.
+
+    One line per job: its id, queue, status, runs so far, task, and the last line of its
+    last recorded error (the exception and its message)."""
     from chainconsult.infra.jobs.operations import STATUSES, list_jobs
 
     if status is not None and status not in STATUSES:
-        raise _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+        raise _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}.")
+    if queue is not None:
+        _check_queue(queue)
     rows = _in_transaction(
         lambda session: list_jobs(session, status=status, queue=queue, task=task, limit=limit)
     )
+    if not rows:
+        typer.echo("No job matches.")
+        return
     typer.echo(f"{'ID':>8}  {'QUEUE':<8}  {'STATUS':<9}  {'RUNS':>4}  {'TASK':<36}  LAST ERROR")
     for row in rows:
+        # The whole line: the exception's name and message, which the operator needs whole.
         error = (row.last_error or "").strip().splitlines()
         typer.echo(
             f"{row.id:>8}  {row.queue:<8}  {row.status:<9}  {row.attempts:>4}  "
-            f"{row.task_name:<36}  {error[-1][:100] if error else ''}"
+            f"{row.task_name:<36}  {error[-1] if error else ''}"
         )
 
 
 @jobs_cli.command("retry")
-def jobs_retry(job_id: Annotated[int, typer.Argument(help="Id of a failed job.")]) -> None:
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(metavar="JOB_ID", help="Id of a failed job.")],
+) -> None:
     """Queue a failed job again, to run now."""
     from chainconsult.infra.jobs.operations import JobNotFound, JobStateConflict, retry_job
 
@@ -403,21 +514,26 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(help="Id of a failed job.")
         _in_transaction(lambda session: retry_job(session, job_id))
     except (JobNotFound, JobStateConflict) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"job {job_id} queued again")
+    typer.echo(f"job {job_id} is queued again; the next free worker runs it.")
 
 
 @jobs_cli.command("cancel")
 def jobs_cancel(
-    job_id: Annotated[int, typer.Argument(help="Id of a waiting or running job.")],
+    job_id: Annotated[
+        int, typer.Argument(metavar="JOB_ID", help="Id of a waiting or running job.")
+    ],
 ) -> None:
-    """Cancel a waiting job; a running one is asked to abort."""
+    """Cancel a waiting job, or abort a running one.
+
+    A waiting job is cancelled and never runs; the worker running a job is asked to abort
+    it."""
     from chainconsult.infra.jobs.operations import JobNotFound, JobStateConflict, cancel_job
 
     try:
         outcome = _in_transaction(lambda session: cancel_job(session, job_id))
     except (JobNotFound, JobStateConflict) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"job {job_id}: {outcome}")
+    typer.echo(outcome)
 
 
 T = TypeVar("T")
@@ -445,14 +561,25 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def api_guide(
     output: Annotated[
         Path | None,
-        typer.Option(help="Write the guide to this file (default: print it)."),
+        typer.Option(
+            metavar="FILE",
+            show_default="standard output",
+            help="Write the guide to this file.",
+        ),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 when OUTPUT differs from the generated guide.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit with status 2 when the --output file differs from the "
+            "generated guide.",
+        ),
     ] = False,
 ) -> None:
-    """Write the API v1 -> v2 migration guide (docs/api-versions.md) from the declared
-    version changes."""
+    """Write the API v1 to v2 migration guide.
+
+    It is generated from the declared version changes; the repository keeps it in
+    docs/api-versions.md."""
     from chainconsult.api_versions import migration_guide
 
     text = migration_guide()
@@ -473,10 +600,17 @@ def db_stats(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of text tables.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, max=100, help="Slowest statements to list.")] = 10,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=1, max=100, metavar="N", help="How many of the slowest statements to list."
+        ),
+    ] = 10,
 ) -> None:
-    """Table sizes, index use, maintenance hints and the slowest statements
-    (pg_stat_statements, when the server has it)."""
+    """Show table sizes, index use and the slowest queries.
+
+    Also maintenance hints; the slowest statements come from pg_stat_statements, when the
+    server has it."""
     import asyncio
 
     import orjson

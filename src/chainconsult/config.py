@@ -410,7 +410,8 @@ class EmailSettings(BaseSettings):
     public_url: AnyHttpUrl = Field(
         AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
     )
-    """Where users reach the platform; links in emails start with it."""
+    """Where users reach the platform; links in emails start with it. Unset, `serve` sets it to
+    the address it listens on (cli.public_url_for)."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:

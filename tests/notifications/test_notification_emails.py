@@ -41,6 +41,14 @@ PRICES = {"ada": "7000.00", "grace": "9000.00", "linus": "8000.00"}
 REVIEW = "Found two critical bugs before launch & explained them well."
 
 
+def project_link(project_id: str) -> str:
+    """How an email names a project: its id, then the link that shows it."""
+    return (
+        f"id {project_id}):\n"
+        f"{PUBLIC_URL}/api/v2/docs#/projects/get_project_api_v2_projects__project_id__get\n"
+    )
+
+
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     server = SmtpSink().start()
@@ -156,7 +164,7 @@ async def test_an_accepted_proposal_emails_the_chosen_expert_and_declines_the_ot
 
     await drain(resources)
 
-    project_url = f"{PUBLIC_URL}/projects/{story.project['id']}"
+    project_url = project_link(story.project["id"])
     accepted_subject = f'Your proposal for "{TITLE}" was accepted'
     declined_subject = f'Your proposal for "{TITLE}" was declined'
     grace = by_subject(sink, story.email("grace"))
@@ -195,7 +203,7 @@ async def test_an_accepted_proposal_emails_the_chosen_expert_and_declines_the_ot
     assert sorted(senders) == sorted(EXPERTS)
     ada = by_subject(sink, story.email("ada"))
     [invitation] = ada.pop('Acme Labs invited you to propose on "Private bridge review"')
-    assert f"{PUBLIC_URL}/projects/{story.invite['id']}" in invitation.part("plain")
+    assert project_link(story.invite["id"]) in invitation.part("plain")
     for who in EXPERTS:
         theirs = by_subject(sink, story.email(who))
         [matched] = theirs[f'A new project matches your skills: "{TITLE}"']
@@ -313,7 +321,7 @@ async def test_an_email_no_longer_due_is_skipped_and_the_job_says_why(
     }
     [only] = sink.received
     assert only.recipients == [ada["email"]]
-    assert f"{PUBLIC_URL}/projects/{second['id']}" in only.part("plain")
+    assert project_link(second["id"]) in only.part("plain")
     assert {row["status"] for row in jobs(database_url)} == {"succeeded"}
 
 

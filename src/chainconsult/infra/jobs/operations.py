@@ -20,6 +20,20 @@ from chainconsult.infra.monitoring.metrics import jobs_queue_depth, jobs_total
 
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
+_WHERE = {
+    "todo": "is waiting to run",
+    "doing": "is running",
+    "succeeded": "has already succeeded",
+    "failed": "has failed",
+    "cancelled": "was cancelled",
+    "aborted": "was aborted",
+}
+"""Each status as the middle of a sentence about a job, for the messages of retry and cancel."""
+
+
+def _where(status: str) -> str:
+    return _WHERE.get(status, f"is {status}")
+
 
 class JobNotFound(LookupError):
     pass
@@ -100,7 +114,8 @@ _LIST = text(
     LIMIT :limit
     """
 )
-_STATUS = text("SELECT status::text, task_name FROM procrastinate_jobs WHERE id = :id")
+# Locked, so the status a message names is still the job's when retry or cancel acts on it.
+_STATUS = text("SELECT status::text, task_name FROM procrastinate_jobs WHERE id = :id FOR UPDATE")
 
 
 async def overview(session: AsyncSession, *, failures: int = 20) -> JobsOverview:
@@ -163,7 +178,7 @@ async def list_jobs(
 async def _status(session: AsyncSession, job_id: int) -> tuple[str, str]:
     row = (await session.execute(_STATUS, {"id": job_id})).one_or_none()
     if row is None:
-        raise JobNotFound(f"no job {job_id}")
+        raise JobNotFound(f"there is no job {job_id}.")
     return str(row[0]), str(row[1])
 
 
@@ -178,7 +193,7 @@ async def retry_job(session: AsyncSession, job_id: int) -> None:
     """Queue a failed job again, to run now."""
     status, _ = await _status(session, job_id)
     if status != "failed":
-        raise JobStateConflict(f"job {job_id} is {status}; only failed jobs can be retried")
+        raise JobStateConflict(f"job {job_id} {_where(status)}; only a failed job can be retried.")
     await job_app.connector.execute_query_all_async_with_connection(
         await _raw(session),
         procrastinate_sql.queries["retry_job"],
@@ -191,10 +206,13 @@ async def retry_job(session: AsyncSession, job_id: int) -> None:
 
 
 async def cancel_job(session: AsyncSession, job_id: int) -> str:
-    """Cancel a waiting job, or ask the worker running it to abort; returns which."""
+    """Cancel a waiting job, or ask the worker running it to abort; returns what happened, as
+    a sentence."""
     status, task_name = await _status(session, job_id)
     if status not in {"todo", "doing"}:
-        raise JobStateConflict(f"job {job_id} is {status}; only waiting or running jobs")
+        raise JobStateConflict(
+            f"job {job_id} {_where(status)}; only a waiting or running job can be cancelled."
+        )
     await job_app.connector.execute_query_all_async_with_connection(
         await _raw(session),
         procrastinate_sql.queries["cancel_job"],
@@ -204,5 +222,5 @@ async def cancel_job(session: AsyncSession, job_id: int) -> str:
     )
     if status == "todo":
         jobs_total.labels(task=task_name, status="cancelled").inc()
-        return "cancelled"
-    return "abort requested"
+        return f"job {job_id} is cancelled; it will not run."
+    return f"job {job_id} is running; its worker was asked to abort it."
