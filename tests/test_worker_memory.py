@@ -60,7 +60,7 @@ async def test_the_alert_http_client_is_made_by_the_first_delivery(settings: Set
             fingerprint="e" * 64, rule="high_error_rate", severity=Severity.high, summary="x"
         )
         alert.notified_channels = escalation.channels_for(alert.severity)
-        escalation.dispatch(alert, "trigger")
+        await escalation.dispatch(alert, "trigger")
         await escalation.aclose()
 
         assert escalation._http is not None

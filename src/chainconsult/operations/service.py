@@ -60,7 +60,7 @@ class AlertService:
             if acknowledgeable(record):
 
                 async def tell_pagerduty() -> None:
-                    monitoring.escalation.dispatch(record, "acknowledge")
+                    await monitoring.escalation.dispatch(record, "acknowledge")
 
                 after_commit(self.session, tell_pagerduty)
         return alert

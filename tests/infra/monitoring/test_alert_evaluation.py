@@ -1,6 +1,7 @@
 """The evaluator inside real app processes: two nodes never notify twice for one alert (with
 Redis through the lease, without it through the database's one firing row per fingerprint),
-and a real 5xx burst raises the error-rate alert through the metric window."""
+a real 5xx burst raises the error-rate alert through the metric window, and a few real
+(argon2) logins do not raise the latency alert."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES, AlertRule, Finding, Severity, Thresholds
 from chainconsult.infra.monitoring.runtime import Monitoring
 from tests.conftest import make_settings
-from tests.helpers import serving
+from tests.helpers import login, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
 
 pytestmark = pytest.mark.slow
@@ -135,3 +136,34 @@ async def test_a_burst_of_server_errors_raises_the_error_rate_alert(
     )
     assert "requests failed with 5xx" in message["text"]
     assert rows(database_url, "high_error_rate") == [("firing", ["webhook"])]
+
+
+async def test_a_handful_of_logins_does_not_raise_the_latency_alert(
+    database_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        REDIS_URL=None,
+        ALERT_EVALUATION_INTERVAL="3600",  # the test runs the evaluation itself
+        ALERT_WEBHOOK_URLS=f"{receiver.base_url}/slack",
+    )
+    app = create_app(settings)
+    async with serving(app) as http:
+        evaluator = monitoring(app).evaluator
+        evaluator.rules = tuple(rule for rule in RULES if rule.name == "high_latency_p95")
+        # A 250 ms API budget: one argon2 login (about 0.5 s on two cores) is past it alone.
+        evaluator.thresholds = Thresholds(p95_s=0.25)
+        account = await register(http)
+        for _ in range(5):
+            await login(http, account["email"])
+        for _ in range(60):
+            assert (await http.get("/api/v2/experts")).status_code == 200
+
+        await evaluator.tick()
+        await evaluator.escalation.drain()
+
+    assert receiver.at("/slack") == []
+    assert rows(database_url, "high_latency_p95") == []
+    # The evaluation saw the six password checks, on their own budget.
+    assert evaluator.cluster_traffic.counts.slow_buckets[-1][1] == 6

@@ -191,6 +191,60 @@ async def test_database_down_fails_health_pages_and_resolves(
     assert sorted(channels) == ["pagerduty", "webhook"]
 
 
+async def test_database_down_resolves_once_after_a_restart_during_the_outage(
+    private_postgres: PrivatePostgres, receiver: Receiver, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        private_postgres.url,
+        tmp_path,
+        REDIS_URL=None,
+        ALERT_EVALUATION_INTERVAL="0.25",
+        HEALTH_CACHE_SECONDS="0.5",
+        ALERT_WEBHOOK_URLS=f"{receiver.base_url}/slack",
+        PAGERDUTY_EVENTS_URL=f"{receiver.base_url}/pagerduty",
+        PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+    )
+    async with LifespanManager(create_app(settings)):
+        await asyncio.to_thread(private_postgres.stop)
+        trigger = await asyncio.to_thread(
+            receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "trigger"
+        )
+
+    # The service restarts while the database is still down, then the database comes back.
+    restarted = create_app(settings)
+    async with LifespanManager(restarted) as manager:
+        store = restarted.state.monitoring.evaluator.store
+
+        async def outage_known() -> bool:
+            return [alert.rule for alert in store.active.values()] == ["database_down"]
+
+        await wait_until(outage_known, timeout=5.0)
+        await asyncio.to_thread(private_postgres.start)
+        resolve = await asyncio.to_thread(
+            receiver.wait_for, "/pagerduty", lambda e: e["event_action"] == "resolve"
+        )
+        async with AsyncClient(
+            transport=ASGITransport(app=manager.app), base_url="http://testserver"
+        ) as http:
+
+            async def ready_again() -> bool:
+                return (await http.get("/readyz")).status_code == 200
+
+            await wait_until(ready_again, timeout=10.0)
+
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    assert [e["event_action"] for e in receiver.at("/pagerduty")] == ["trigger", "resolve"]
+    texts = [message["text"] for message in receiver.at("/slack")]
+    assert [("[FIRING]" in t, "[RESOLVED]" in t) for t in texts] == [(True, False), (False, True)]
+    with psycopg.connect(private_postgres.url) as conn:
+        rows = conn.execute(
+            "SELECT status, notified_channels FROM alerts WHERE rule = 'database_down'"
+        ).fetchall()
+    assert [(status, sorted(channels)) for status, channels in rows] == [
+        ("resolved", ["pagerduty", "webhook"])
+    ]
+
+
 class PrivateRedis:
     def __init__(self, binary: str) -> None:
         port = free_port()

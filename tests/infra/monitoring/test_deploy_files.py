@@ -13,13 +13,15 @@ import yaml
 from httpx import AsyncClient
 
 from chainconsult.app import create_app
-from chainconsult.infra.monitoring.alerts import RULES
+from chainconsult.infra.monitoring.alerts import RULES, Thresholds
 from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
+from chainconsult.infra.monitoring.traffic import SLOW_ROUTES
 from tests.conftest import make_settings
 from tests.helpers import serving
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 METRIC = re.compile(r"\bchainconsult_[a-z0-9_]+")
+RULE = {rule.name: rule for rule in RULES}
 
 
 def prometheus_rules() -> list[dict[str, object]]:
@@ -44,15 +46,47 @@ def test_prometheus_rules_match_the_built_in_rules() -> None:
 
 
 def test_prometheus_traffic_rules_leave_out_the_same_probe_routes() -> None:
-    selector = re.compile(r'route!~"([^"]+)"')
+    excluded = re.compile(r'route!~"([^"]+)"')
+    included = re.compile(r'route=~"([^"]+)"')
     for rule in prometheus_rules():
-        if rule["labels"]["rule"] not in {"high_error_rate", "high_latency_p95"}:  # type: ignore[index]
+        name = rule["labels"]["rule"]  # type: ignore[index]
+        if name not in {"high_error_rate", "high_latency_p95"}:
             continue
         expr = str(rule["expr"])
-        found = selector.findall(expr)
-        assert found, expr
-        assert all(set(routes.split("|")) == PROBE_ROUTES for routes in found)
-        assert expr.count("chainconsult_http_requests") == len(found) - expr.count("_bucket{")
+        left_out = {frozenset(routes.split("|")) for routes in excluded.findall(expr)}
+        only = {frozenset(routes.split("|")) for routes in included.findall(expr)}
+        if name == "high_error_rate":
+            assert left_out == {PROBE_ROUTES}
+            assert only == set()
+        else:
+            # The password-checking routes are judged apart, on their own budget.
+            assert left_out == {PROBE_ROUTES | SLOW_ROUTES}
+            assert only == {SLOW_ROUTES}
+
+
+def test_prometheus_traffic_rules_use_the_built_in_window_budgets_and_hysteresis() -> None:
+    by_name = {rule["labels"]["rule"]: rule for rule in prometheus_rules()}  # type: ignore[index]
+    t = Thresholds()
+    minutes = f"[{t.window_s / 60:.0f}m]"
+    for name in ("high_error_rate", "high_latency_p95", "brute_force_spike"):
+        ranges = set(re.findall(r"\[\d+[smh]\]", str(by_name[name]["expr"])))
+        assert ranges == {minutes}, name
+        assert "the last 5 min" in str(by_name[name]["annotations"])
+    for name in ("high_error_rate", "high_latency_p95"):
+        rule = RULE[name]
+        assert by_name[name]["keep_firing_for"] == f"{rule.resolve_after_s / 60:.0f}m"
+        assert f'ALERTS{{alertname="{by_name[name]["alert"]}",alertstate="firing"}}' in str(
+            by_name[name]["expr"]
+        )
+    latency = str(by_name["high_latency_p95"]["expr"])
+    assert f">= {t.latency_min_requests}" in latency
+    for budget in (t.p95_s, t.slow_p95_s):
+        assert f"> {budget:g}" in latency
+        assert f"> {budget * t.clear_ratio:g}" in latency
+    errors = str(by_name["high_error_rate"]["expr"])
+    assert f">= {t.min_requests}" in errors
+    assert f"> {t.error_rate:g}" in errors
+    assert f"> {t.error_rate * t.clear_ratio:g}" in errors
 
 
 @pytest.fixture

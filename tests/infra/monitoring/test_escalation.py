@@ -42,7 +42,7 @@ async def test_a_delivery_retries_until_the_receiver_accepts(receiver: Receiver)
     )
     alert.notified_channels = escalation.channels_for(alert.severity)
 
-    escalation.dispatch(alert, "trigger")
+    await escalation.dispatch(alert, "trigger")
     await escalation.aclose()
 
     assert receiver.attempts == 3

@@ -37,6 +37,21 @@ def traffic(requests: float, errors: float = 0, slow: float = 0, auth: float = 0
     return TrafficStats(seconds=300, counts=counts)
 
 
+def with_p95(p95_ms: float, requests: float = 200) -> TrafficStats:
+    """``requests`` API requests over the window whose interpolated p95 is ``p95_ms``: a
+    share ``fast`` of them under 100 ms, the rest inside the bucket holding ``p95_ms``."""
+    bounds = (0.1, 0.25, 0.5, 1.0, 2.5)
+    upper = next(bound for bound in bounds if bound > p95_ms / 1000)
+    lower = bounds[bounds.index(upper) - 1]
+    fraction = (p95_ms / 1000 - lower) / (upper - lower)
+    fast = (0.95 - fraction) / (1 - fraction)
+    buckets = tuple((bound, requests * (fast if bound < upper else 1)) for bound in bounds)
+    counts = TrafficCounts(requests=requests, buckets=(*buckets, (math.inf, requests)))
+    stats = TrafficStats(seconds=300, counts=counts)
+    assert stats.latency_quantile(0.95) == pytest.approx(p95_ms / 1000)
+    return stats
+
+
 def fired(name: str, health: HealthReport = CALM, stats: TrafficStats | None = None) -> bool:
     signals = Signals(health=health, traffic=stats or traffic(100))
     return RULE[name].evaluate(signals, Thresholds()) is not None
@@ -69,6 +84,65 @@ def test_error_rate_above_five_percent(stats: TrafficStats, expected: bool) -> N
 def test_p95_above_500_ms() -> None:
     assert fired("high_latency_p95", stats=traffic(100, slow=10))
     assert not fired("high_latency_p95", stats=traffic(100, slow=4))
+
+
+def test_latency_is_not_judged_on_fewer_than_fifty_requests() -> None:
+    assert not fired("high_latency_p95", stats=traffic(49, slow=49))
+    assert fired("high_latency_p95", stats=traffic(50, slow=50))
+
+
+def with_logins(api: float, logins: float, login_s: float) -> TrafficStats:
+    """``api`` fast requests and ``logins`` on the password routes taking ``login_s``."""
+    counts = dataclasses.replace(
+        traffic(api).counts,
+        requests=api + logins,
+        slow_buckets=(
+            *((le, logins if le >= login_s else 0.0) for le in (1.0, 2.5, 5.0)),
+            (math.inf, logins),
+        ),
+    )
+    return TrafficStats(seconds=300, counts=counts)
+
+
+def test_password_routes_are_judged_on_their_own_budget() -> None:
+    # Argon2 logins of about a second: never against the API's 500 ms.
+    assert not fired("high_latency_p95", stats=with_logins(100, 20, login_s=1.0))
+    assert not fired("high_latency_p95", stats=with_logins(100, 200, login_s=1.0))
+    # A queue for the hasher: many logins past their 2.5 s budget.
+    finding = RULE["high_latency_p95"].evaluate(
+        Signals(health=CALM, traffic=with_logins(100, 60, login_s=5.0)), Thresholds()
+    )
+    assert finding is not None
+    assert "password-checking routes" in finding.summary
+    assert "threshold 2500 ms" in finding.summary
+
+
+def test_traffic_alert_summaries_name_the_rule_window_not_the_time_seen_so_far() -> None:
+    young = dataclasses.replace(traffic(100, errors=50, slow=50, auth=60), seconds=20)
+    signals = Signals(health=CALM, traffic=young)
+    for name in ("high_error_rate", "high_latency_p95", "brute_force_spike"):
+        finding = RULE[name].evaluate(signals, Thresholds())
+        assert finding is not None
+        assert "the last 5 min" in finding.summary
+        assert "20 s" not in finding.summary
+
+
+@pytest.mark.parametrize(
+    ("name", "hovering", "calm"),
+    [
+        ("high_error_rate", traffic(100, errors=5), traffic(100, errors=3)),
+        ("high_latency_p95", with_p95(450), with_p95(350)),
+    ],
+)
+def test_a_firing_traffic_alert_stays_until_clearly_below_its_threshold(
+    name: str, hovering: TrafficStats, calm: TrafficStats
+) -> None:
+    rule = RULE[name]
+    assert rule.still_firing is not None
+    assert rule.evaluate(Signals(CALM, hovering), Thresholds()) is None
+    assert rule.still_firing(Signals(CALM, hovering), Thresholds()) is not None
+    assert rule.still_firing(Signals(CALM, calm), Thresholds()) is None
+    assert rule.resolve_after_s == 120
 
 
 def test_failed_jobs_and_backlog() -> None:

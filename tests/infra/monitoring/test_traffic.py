@@ -7,8 +7,12 @@ import math
 import pytest
 
 from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES
-from chainconsult.infra.monitoring.metrics import http_requests_total
+from chainconsult.infra.monitoring.metrics import (
+    http_request_duration_seconds,
+    http_requests_total,
+)
 from chainconsult.infra.monitoring.traffic import (
+    SLOW_ROUTES,
     TrafficCounts,
     TrafficStats,
     TrafficWindow,
@@ -85,3 +89,18 @@ def test_probes_and_scrapes_stay_out_of_the_window() -> None:
 
     assert increase.requests == 4
     assert increase.errors == 1
+
+
+def test_password_routes_are_timed_apart_from_the_rest_and_travel_between_nodes() -> None:
+    before = read_counts()
+    for route in SLOW_ROUTES:
+        http_request_duration_seconds.labels("POST", route).observe(0.8)
+    http_request_duration_seconds.labels("GET", "/api/v2/experts").observe(0.02)
+
+    increase = TrafficStats(60, read_counts().minus(before))
+    received, _at = TrafficStats.from_json(increase.to_json())
+
+    assert dict(received.counts.slow_buckets)[1.0] == len(SLOW_ROUTES)
+    assert dict(received.counts.slow_buckets)[0.5] == 0
+    assert dict(received.counts.buckets)[0.025] == 1
+    assert dict(received.counts.buckets)[INF] == 1

@@ -18,6 +18,7 @@ from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, Poo
 from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.alerts import (
     AlertEvaluator,
+    AlertSpool,
     AlertStore,
     Escalation,
     EvaluatorLease,
@@ -67,10 +68,12 @@ class Monitoring:
     log_handler: DatabaseLogHandler | None = None
     log_writer: DatabaseLogWriter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _delivery: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.evaluator.window.record()
         self._tasks.append(asyncio.create_task(self._evaluate_later(), name="alert-evaluator"))
+        self._delivery = asyncio.create_task(self.escalation.run(), name="alert-delivery")
         if self.log_writer is not None and self.log_handler is not None:
             logging.getLogger().addHandler(self.log_handler)
             self._tasks.append(asyncio.create_task(self.log_writer.run(), name="log-writer"))
@@ -88,6 +91,7 @@ class Monitoring:
             await self.log_writer.stop(self._tasks[1])
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
+        await self.escalation.stop(self._delivery)
         await self.escalation.aclose()
         await self.health.aclose()
         await self.probe_engine.dispose()
@@ -107,6 +111,7 @@ def build_monitoring(
     probe_engine = build_probe_engine(settings)
     providers = providers or default_providers(settings, engine, probe_engine)
     window = TrafficWindow()
+    spool = AlertSpool(settings.app.data_dir / "alerts")
     exchange = lease = None
     if redis is not None:
         prefix = settings.redis.key_prefix
@@ -120,6 +125,7 @@ def build_monitoring(
             if monitoring_settings.pagerduty_routing_key is not None
             else None
         ),
+        spool=spool,
         http=http,
     )
     evaluator: AlertEvaluator
@@ -138,7 +144,7 @@ def build_monitoring(
     )
     evaluator = AlertEvaluator(
         health=health,
-        store=AlertStore(engine),
+        store=AlertStore(engine, spool),
         escalation=escalation,
         window=window,
         exchange=exchange,

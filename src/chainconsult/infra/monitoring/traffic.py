@@ -37,6 +37,33 @@ _BUCKET = f"{NAMESPACE}_http_request_duration_seconds_bucket"
 _AUTH = f"{NAMESPACE}_auth_failures_total"
 _CACHE = f"{NAMESPACE}_cache_requests_total"
 _WANTED = {"http_requests", "http_request_duration_seconds", "auth_failures", "cache_requests"}
+SLOW_ROUTES = frozenset({"/api/v2/auth/register", "/api/v2/auth/login", "/api/v2/me"})
+"""Routes slow by design: each checks or hashes a password with argon2 (0.5-1 s of CPU on two
+cores). Their latency is judged on its own budget, apart from every other route's; a new
+route that checks a password belongs here (and in deploy/prometheus/alerts.yml)."""
+Buckets = tuple[tuple[float, float], ...]
+"""(upper bound in seconds, cumulative count), ascending, ending with +Inf."""
+
+
+def _minus(later: Buckets, earlier: Buckets) -> Buckets:
+    before = dict(earlier)
+    return tuple((le, max(0.0, n - before.get(le, 0.0))) for le, n in later)
+
+
+def _plus(one: Buckets, other: Buckets) -> Buckets:
+    merged: dict[float, float] = dict(one)
+    for le, n in other:
+        merged[le] = merged.get(le, 0.0) + n
+    return tuple(sorted(merged.items()))
+
+
+def _buckets_json(buckets: Buckets) -> list[list[float | None]]:
+    # JSON has no infinity: +Inf travels as null.
+    return [[None if math.isinf(le) else le, n] for le, n in buckets]
+
+
+def _buckets_from_json(raw: list[list[float | None]]) -> Buckets:
+    return tuple((math.inf if le is None else float(le), float(n or 0.0)) for le, n in raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,31 +72,31 @@ class TrafficCounts:
 
     requests: float = 0.0
     errors: float = 0.0
-    buckets: tuple[tuple[float, float], ...] = ()
-    """(upper bound in seconds, cumulative count), ascending, ending with +Inf."""
+    buckets: Buckets = ()
+    """Request durations of every route but ``SLOW_ROUTES``."""
+    slow_buckets: Buckets = ()
+    """Request durations of ``SLOW_ROUTES``."""
     auth_failures: float = 0.0
     cache_hits: float = 0.0
     cache_misses: float = 0.0
 
     def minus(self, earlier: TrafficCounts) -> TrafficCounts:
-        before = dict(earlier.buckets)
         return TrafficCounts(
             requests=max(0.0, self.requests - earlier.requests),
             errors=max(0.0, self.errors - earlier.errors),
-            buckets=tuple((le, max(0.0, n - before.get(le, 0.0))) for le, n in self.buckets),
+            buckets=_minus(self.buckets, earlier.buckets),
+            slow_buckets=_minus(self.slow_buckets, earlier.slow_buckets),
             auth_failures=max(0.0, self.auth_failures - earlier.auth_failures),
             cache_hits=max(0.0, self.cache_hits - earlier.cache_hits),
             cache_misses=max(0.0, self.cache_misses - earlier.cache_misses),
         )
 
     def plus(self, other: TrafficCounts) -> TrafficCounts:
-        merged: dict[float, float] = dict(self.buckets)
-        for le, n in other.buckets:
-            merged[le] = merged.get(le, 0.0) + n
         return TrafficCounts(
             requests=self.requests + other.requests,
             errors=self.errors + other.errors,
-            buckets=tuple(sorted(merged.items())),
+            buckets=_plus(self.buckets, other.buckets),
+            slow_buckets=_plus(self.slow_buckets, other.slow_buckets),
             auth_failures=self.auth_failures + other.auth_failures,
             cache_hits=self.cache_hits + other.cache_hits,
             cache_misses=self.cache_misses + other.cache_misses,
@@ -101,7 +128,7 @@ class TrafficStats:
 
     def latency_quantile(self, q: float) -> float | None:
         """Seconds, interpolated inside the histogram bucket like PromQL's
-        ``histogram_quantile``; None without requests."""
+        ``histogram_quantile``; None without requests. ``SLOW_ROUTES`` left out."""
         return histogram_quantile(q, self.counts.buckets)
 
     def to_json(self) -> bytes:
@@ -111,8 +138,8 @@ class TrafficStats:
                 "at": time.time(),
                 "requests": self.counts.requests,
                 "errors": self.counts.errors,
-                # JSON has no infinity: +Inf travels as null.
-                "buckets": [[None if math.isinf(le) else le, n] for le, n in self.counts.buckets],
+                "buckets": _buckets_json(self.counts.buckets),
+                "slow_buckets": _buckets_json(self.counts.slow_buckets),
                 "auth_failures": self.counts.auth_failures,
                 "cache_hits": self.counts.cache_hits,
                 "cache_misses": self.counts.cache_misses,
@@ -125,9 +152,9 @@ class TrafficStats:
         counts = TrafficCounts(
             requests=float(data["requests"]),
             errors=float(data["errors"]),
-            buckets=tuple(
-                (math.inf if le is None else float(le), float(n)) for le, n in data["buckets"]
-            ),
+            buckets=_buckets_from_json(data["buckets"]),
+            # Absent from what a node of an older release published.
+            slow_buckets=_buckets_from_json(data.get("slow_buckets", [])),
             auth_failures=float(data["auth_failures"]),
             cache_hits=float(data["cache_hits"]),
             cache_misses=float(data["cache_misses"]),
@@ -181,6 +208,7 @@ def read_counts() -> TrafficCounts:
     metric scrapes left out (see ``PROBE_ROUTES``)."""
     requests = errors = auth = hits = misses = 0.0
     buckets: dict[float, float] = {}
+    slow_buckets: dict[float, float] = {}
     for family in _families():
         for sample in family.samples:
             if sample.labels.get("route") in PROBE_ROUTES:
@@ -191,7 +219,8 @@ def read_counts() -> TrafficCounts:
                     errors += sample.value
             elif sample.name == _BUCKET:
                 le = float(sample.labels["le"])
-                buckets[le] = buckets.get(le, 0.0) + sample.value
+                into = slow_buckets if sample.labels.get("route") in SLOW_ROUTES else buckets
+                into[le] = into.get(le, 0.0) + sample.value
             elif sample.name == _AUTH:
                 auth += sample.value
             elif sample.name == _CACHE:
@@ -203,6 +232,7 @@ def read_counts() -> TrafficCounts:
         requests=requests,
         errors=errors,
         buckets=tuple(sorted(buckets.items())),
+        slow_buckets=tuple(sorted(slow_buckets.items())),
         auth_failures=auth,
         cache_hits=hits,
         cache_misses=misses,

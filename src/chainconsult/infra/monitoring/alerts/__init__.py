@@ -1,5 +1,6 @@
 """Alerting: rules over metric windows and health, stored with fingerprint dedup, escalated by
-severity. See ``_evaluator`` for how it keeps working while PostgreSQL or Redis is down."""
+severity. See ``_evaluator`` for how it keeps working while PostgreSQL or Redis is down, and
+``_spool`` for what a restart keeps."""
 
 from chainconsult.infra.monitoring.alerts._escalation import (
     PAGERDUTY,
@@ -11,7 +12,7 @@ from chainconsult.infra.monitoring.alerts._escalation import (
 )
 from chainconsult.infra.monitoring.alerts._evaluator import AlertEvaluator
 from chainconsult.infra.monitoring.alerts._lease import EvaluatorLease
-from chainconsult.infra.monitoring.alerts._model import AlertRecord, AlertStatus, Severity
+from chainconsult.infra.monitoring.alerts._model import Action, AlertRecord, AlertStatus, Severity
 from chainconsult.infra.monitoring.alerts._rules import (
     RULES,
     AlertRule,
@@ -19,22 +20,27 @@ from chainconsult.infra.monitoring.alerts._rules import (
     Signals,
     Thresholds,
 )
+from chainconsult.infra.monitoring.alerts._spool import AlertSpool, Delivery, SpoolState
 from chainconsult.infra.monitoring.alerts._store import AlertStore
 
 __all__ = [
     "PAGERDUTY",
     "RULES",
     "WEBHOOK",
+    "Action",
     "AlertEvaluator",
     "AlertRecord",
     "AlertRule",
+    "AlertSpool",
     "AlertStatus",
     "AlertStore",
+    "Delivery",
     "Escalation",
     "EvaluatorLease",
     "Finding",
     "Severity",
     "Signals",
+    "SpoolState",
     "Thresholds",
     "acknowledgeable",
     "pagerduty_payload",

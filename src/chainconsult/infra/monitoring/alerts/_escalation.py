@@ -2,27 +2,34 @@
 webhooks (Slack incoming-webhook JSON), medium and low to the dashboard only. A resolution
 (and a PagerDuty acknowledgement) goes to the channels the alert went to.
 
-Deliveries run as tasks beside the evaluator and retry with backoff (stamina). They never wait
-on the database, so a database-down page goes out while PostgreSQL is down. PagerDuty's
-``dedup_key`` is the alert fingerprint, so two nodes triggering the same alert open one
-incident. (Once job support lands, non-critical webhook deliveries can become jobs; until then
-they retry in-process.)"""
+A notification is owed in the host's spool (``_spool``) before it is sent, and sent by a task
+beside the evaluator until the target accepts it, with backoff, for up to a day: a restart or a
+receiver's bad hour delays a resolve, never loses it. Sending never waits on the database, so a
+database-down page goes out while PostgreSQL is down. PagerDuty's ``dedup_key`` is the alert
+fingerprint, so two hosts triggering the same alert open one incident."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
-from typing import Any, Literal
+import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
-import stamina
 import structlog
 
-from chainconsult.infra.monitoring.alerts._model import AlertRecord, AlertStatus, Severity
+from chainconsult.infra.monitoring.alerts._model import (
+    Action,
+    AlertRecord,
+    AlertStatus,
+    Severity,
+)
+from chainconsult.infra.monitoring.alerts._spool import AlertSpool, Delivery, SpoolState, snapshot
 
 log = structlog.get_logger("chainconsult.alerts")
-Action = Literal["trigger", "resolve", "acknowledge"]
 PAGERDUTY = "pagerduty"
 WEBHOOK = "webhook"
 _PD_SEVERITY = {
@@ -90,18 +97,29 @@ class Escalation:
         webhook_urls: list[str],
         pagerduty_url: str,
         pagerduty_routing_key: str | None,
+        spool: AlertSpool | None = None,
         http: httpx.AsyncClient | None = None,
-        attempts: int = 5,
-        timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        attempt_timeout_s: float = 5.0,
+        backoff_s: tuple[float, float] = (0.2, 300.0),
+        give_up_after_s: float = 86_400.0,
     ) -> None:
         self.webhook_urls = webhook_urls
         self.pagerduty_url = pagerduty_url
         self.routing_key = pagerduty_routing_key
+        self.spool = spool or AlertSpool(None)
         self._http = http
-        self.attempts = attempts
-        self.timeout_s = timeout_s
+        self.clock = clock
+        self.attempt_timeout_s = attempt_timeout_s
+        self.backoff_s = backoff_s
+        """First wait after a failed attempt and the longest; the wait doubles in between."""
+        self.give_up_after_s = give_up_after_s
         self.source = socket.gethostname()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._targets = {PAGERDUTY: pagerduty_url} | {
+            _webhook_target(url): url for url in webhook_urls
+        }
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -109,7 +127,7 @@ class Escalation:
         the CA bundle into an SSL context (about 7 MB of memory in every API worker), and
         most processes never send an alert."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.attempt_timeout_s))
         return self._http
 
     def channels_for(self, severity: Severity) -> list[str]:
@@ -120,63 +138,149 @@ class Escalation:
             channels.append(WEBHOOK)
         return channels
 
-    def dispatch(self, alert: AlertRecord, action: Action) -> None:
-        """Send in the background to ``alert.notified_channels``."""
+    def deliveries_for(self, alert: AlertRecord, action: Action) -> list[Delivery]:
+        """One delivery per target of ``alert.notified_channels`` (each webhook URL is one)."""
+        targets = []
         for channel in alert.notified_channels:
             if channel == PAGERDUTY and self.routing_key:
-                body = pagerduty_payload(
-                    alert, action, routing_key=self.routing_key, source=self.source
-                )
-                self._spawn(self.pagerduty_url, body, alert, action)
+                targets.append(PAGERDUTY)
             elif channel == WEBHOOK and action != "acknowledge":
-                for url in self.webhook_urls:
-                    self._spawn(
-                        url, slack_payload(alert, action, source=self.source), alert, action
-                    )
+                targets.extend(_webhook_target(url) for url in self.webhook_urls)
+        now = self.clock()
+        copy = snapshot(alert)
+        return [Delivery(copy, action, target, created_at=now, due_at=now) for target in targets]
 
-    def _spawn(self, url: str, body: dict[str, Any], alert: AlertRecord, action: Action) -> None:
-        task = asyncio.create_task(self._deliver(url, body, alert, action))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def owe(self) -> None:
+        """Deliveries were added to the spool: send them now."""
+        self._wake.set()
 
-    async def _deliver(
-        self, url: str, body: dict[str, Any], alert: AlertRecord, action: Action
-    ) -> None:
-        try:
-            async for attempt in stamina.retry_context(
-                on=httpx.HTTPError,
-                attempts=self.attempts,
-                timeout=self.timeout_s,
-                wait_initial=0.2,
-                wait_max=5.0,
-            ):
-                with attempt:
-                    response = await self.http.post(url, json=body)
-                    response.raise_for_status()
-        except httpx.HTTPError as exc:
+    async def dispatch(self, alert: AlertRecord, action: Action) -> None:
+        """Owe ``action`` on every channel of ``alert`` and send it."""
+        deliveries = self.deliveries_for(alert, action)
+        if deliveries:
+            await self.spool.change(lambda state: state.deliveries.extend(deliveries))
+            self.owe()
+
+    async def run(self, idle_s: float = 10.0) -> None:
+        """Send what is owed until stopped; also look every ``idle_s`` for what other processes
+        of the host owe and could not send (they crashed, or stopped before it was done)."""
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                pause = await self.deliver_due()
+            except Exception:
+                log.exception("alert_delivery_pass_failed")
+                pause = idle_s
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle_s if pause is None else min(pause, idle_s)):
+                    await self._wake.wait()
+
+    async def deliver_due(self) -> float | None:
+        """Send every delivery that is due (each once); the seconds until the next one is due,
+        None when nothing is owed."""
+        now = self.clock()
+        until = now + self.attempt_timeout_s * 2
+
+        def claim(state: SpoolState) -> tuple[list[Delivery], float | None]:
+            return state.claim(now, until), state.next_due()
+
+        claimed, next_due = await self.spool.change(claim)
+        if claimed:
+            sent = await asyncio.gather(*(self._send(delivery) for delivery in claimed))
+            settled = self.clock()
+            outcomes = {
+                delivery.id: self._retry_at(delivery, settled, ok)
+                for delivery, ok in zip(claimed, sent, strict=True)
+            }
+
+            def settle(state: SpoolState) -> float | None:
+                state.settle(outcomes)
+                return state.next_due()
+
+            next_due = await self.spool.change(settle)
+        return None if next_due is None else max(0.0, next_due - self.clock())
+
+    def _retry_at(self, delivery: Delivery, now: float, ok: bool) -> float | None:
+        if ok:
+            return None
+        if now - delivery.created_at >= self.give_up_after_s:
             log.error(
+                "alert_delivery_abandoned",
+                rule=delivery.alert.rule,
+                action=delivery.action,
+                attempts=delivery.attempts + 1,
+            )
+            return None
+        first, longest = self.backoff_s
+        return now + min(longest, first * 2.0**delivery.attempts)
+
+    async def _send(self, delivery: Delivery) -> bool:
+        """True when the delivery is done with: accepted, or refused for good (a 4xx other
+        than 408 and 429: sending it again cannot help), or its target is no longer set up."""
+        alert, action = delivery.alert, delivery.action
+        url = self._targets.get(delivery.target)
+        if url is None or (delivery.target == PAGERDUTY and not self.routing_key):
+            log.warning("alert_delivery_dropped", rule=alert.rule, reason="target no longer set")
+            return True
+        if delivery.target == PAGERDUTY:
+            assert self.routing_key is not None
+            body = pagerduty_payload(
+                alert, action, routing_key=self.routing_key, source=self.source
+            )
+        else:
+            body = slack_payload(alert, action, source=self.source)
+        target = httpx.URL(url).host
+        try:
+            response = await self.http.post(url, json=body, timeout=self.attempt_timeout_s)
+        except httpx.HTTPError as exc:
+            log.warning(
                 "alert_delivery_failed",
                 rule=alert.rule,
                 action=action,
-                target=httpx.URL(url).host,
+                target=target,
                 error=type(exc).__name__,
             )
-        else:
-            log.info("alert_delivered", rule=alert.rule, action=action, target=httpx.URL(url).host)
+            return False
+        if response.is_success:
+            log.info("alert_delivered", rule=alert.rule, action=action, target=target)
+            return True
+        permanent = response.is_client_error and response.status_code not in {408, 429}
+        log.warning(
+            "alert_delivery_failed",
+            rule=alert.rule,
+            action=action,
+            target=target,
+            status=response.status_code,
+            permanent=permanent,
+        )
+        return permanent
 
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Let deliveries in flight finish (on shutdown), then give up on the rest."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        for task in set(self._tasks):
-            task.cancel()
+        """Send what is owed for up to ``timeout_s`` (on shutdown, and in tests); what is left
+        stays owed in the spool for the next process."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                # Waiting for a retry's due time, not for an event.
+                while (pause := await self.deliver_due()) is not None:  # noqa: ASYNC110
+                    await asyncio.sleep(max(pause, 0.01))
+
+    async def stop(self, task: asyncio.Task[None] | None = None) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def aclose(self) -> None:
+        await self.stop()
         await self.drain()
         if self._http is not None:
             await self._http.aclose()
+
+
+def _webhook_target(url: str) -> str:
+    """A webhook's name in the spool: its URL is a secret and is not written there."""
+    return f"{WEBHOOK}:{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
 def acknowledgeable(alert: AlertRecord) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -19,9 +21,10 @@ from chainconsult.infra.monitoring.alerts._model import (
     AlertRecord,
     AlertStatus,
     Severity,
-    utcnow,
+    at,
 )
 from chainconsult.infra.monitoring.alerts._rules import RULES, AlertRule, Signals, Thresholds
+from chainconsult.infra.monitoring.alerts._spool import snapshot
 from chainconsult.infra.monitoring.alerts._store import AlertStore
 from chainconsult.infra.monitoring.exposition import (
     jobs_failed_last_hour,
@@ -57,6 +60,7 @@ class AlertEvaluator:
         interval_s: float,
         thresholds: Thresholds | None = None,
         rules: tuple[AlertRule, ...] = RULES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.health = health
         self.store = store
@@ -67,11 +71,14 @@ class AlertEvaluator:
         self.interval_s = interval_s
         self.thresholds = thresholds or Thresholds()
         self.rules = rules
+        self.clock = clock
+        """Wall-clock seconds; tests pass their own."""
         self.node = node_key()
         self.cluster_traffic = TrafficStats(seconds=self.thresholds.window_s)
         """The latest window numbers, cluster-wide when Redis shares them (for the dashboard)."""
         self._bad: dict[str, int] = {}
         self._good: dict[str, int] = {}
+        self._clear_since: dict[str, float] = {}
         self._queues: set[str] = set()
         self.stopping = asyncio.Event()
 
@@ -96,15 +103,9 @@ class AlertEvaluator:
         if path is not None:
             reap_dead_workers(path)
         leader = await self.lease.hold() if self.lease is not None else True
-        if report.database_ok:
-            try:
-                await self.store.flush()
-                await self.store.refresh()
-            except Exception as exc:
-                # The probe passed a moment ago; this write did not. Keep it for next time.
-                log.warning("alert_store_unavailable", error=type(exc).__name__)
+        await self.store.sync(database_ok=report.database_ok)
         if leader:
-            await self._evaluate(Signals(health=report, traffic=self.cluster_traffic), report)
+            await self.evaluate(Signals(health=report, traffic=self.cluster_traffic))
         for severity in Severity:
             alerts_active.labels(severity.value).set(
                 sum(1 for a in self.store.active.values() if a.severity is severity)
@@ -137,58 +138,66 @@ class AlertEvaluator:
             if jobs.worker_heartbeat_age_s is not None:
                 jobs_worker_heartbeat_age_seconds.set(jobs.worker_heartbeat_age_s)
 
-    async def _evaluate(self, signals: Signals, report: HealthReport) -> None:
-        db_ok = report.database_ok
+    async def evaluate(self, signals: Signals) -> None:
+        """Run every rule once and store and notify what changed (the lease holder's part of
+        a tick; ``store.sync`` first)."""
+        db_ok = signals.health.database_ok
+        now = self.clock()
         for rule in self.rules:
             fingerprint = rule.fingerprint
-            finding = rule.evaluate(signals, self.thresholds)
             active = self.store.active.get(fingerprint)
+            # Hysteresis: a firing alert is judged by its rule's (laxer) condition to stay.
+            judge = rule.still_firing if active is not None and rule.still_firing else rule.evaluate
+            finding = judge(signals, self.thresholds)
             if finding is not None:
                 self._good[fingerprint] = 0
+                self._clear_since.pop(fingerprint, None)
                 self._bad[fingerprint] = self._bad.get(fingerprint, 0) + 1
                 if active is not None:
-                    active.last_seen_at = utcnow()
+                    active.last_seen_at = at(now)
                     active.summary, active.details = finding.summary, finding.details
-                    if self.store.needs_touch(active):
-                        await self._write(active, db_ok)
+                    await self.store.touch(active, database_ok=db_ok)
                 elif self._bad[fingerprint] >= rule.fire_after:
-                    record = AlertRecord(
-                        fingerprint=fingerprint,
-                        rule=rule.name,
-                        severity=rule.severity,
-                        summary=finding.summary,
-                        details=finding.details,
-                    )
-                    record.notified_channels = self.escalation.channels_for(rule.severity)
-                    if await self._write(record, db_ok):
-                        log.warning(
-                            "alert_firing",
-                            rule=rule.name,
-                            severity=rule.severity.value,
-                            summary=finding.summary,
-                        )
-                        self.escalation.dispatch(record, "trigger")
+                    await self._fire(rule, finding.summary, finding.details, now, db_ok)
             else:
                 self._bad[fingerprint] = 0
                 self._good[fingerprint] = self._good.get(fingerprint, 0) + 1
-                if active is not None and self._good[fingerprint] >= rule.resolve_after:
-                    active.status = AlertStatus.resolved
-                    active.resolved_at = active.last_seen_at = utcnow()
-                    if await self._write(active, db_ok):
-                        log.warning("alert_resolved", rule=rule.name, severity=rule.severity.value)
-                        self.escalation.dispatch(active, "resolve")
+                clear_since = self._clear_since.setdefault(fingerprint, now)
+                if (
+                    active is not None
+                    and self._good[fingerprint] >= rule.resolve_after
+                    and now - clear_since >= rule.resolve_after_s
+                ):
+                    await self._resolve(rule, active, now, db_ok)
 
-    async def _write(self, record: AlertRecord, db_ok: bool) -> bool:
-        """Store a transition; True when this process owns it and must notify."""
-        if db_ok:
-            try:
-                return await self.store.save(record)
-            except Exception as exc:
-                log.warning("alert_store_unavailable", error=type(exc).__name__)
-        # The database is down: remember, and notify anyway (this process holds the lease,
-        # or nothing can coordinate; PagerDuty's dedup key merges duplicates).
-        self.store.remember(record)
-        return True
+    async def _fire(
+        self, rule: AlertRule, summary: str, details: dict[str, Any], now: float, db_ok: bool
+    ) -> None:
+        record = AlertRecord(
+            fingerprint=rule.fingerprint,
+            rule=rule.name,
+            severity=rule.severity,
+            summary=summary,
+            details=details,
+            first_seen_at=at(now),
+            last_seen_at=at(now),
+        )
+        record.notified_channels = self.escalation.channels_for(rule.severity)
+        deliveries = self.escalation.deliveries_for(record, "trigger")
+        if await self.store.transition(record, database_ok=db_ok, deliveries=deliveries):
+            log.warning(
+                "alert_firing", rule=rule.name, severity=rule.severity.value, summary=summary
+            )
+            self.escalation.owe()
+
+    async def _resolve(self, rule: AlertRule, active: AlertRecord, now: float, db_ok: bool) -> None:
+        resolved = snapshot(active)
+        resolved.status = AlertStatus.resolved
+        resolved.resolved_at = resolved.last_seen_at = at(now)
+        deliveries = self.escalation.deliveries_for(resolved, "resolve")
+        if await self.store.transition(resolved, database_ok=db_ok, deliveries=deliveries):
+            log.warning("alert_resolved", rule=rule.name, severity=rule.severity.value)
+            self.escalation.owe()
 
     async def stop(self, task: asyncio.Task[None], *, grace_s: float = 3.0) -> None:
         """Let the current evaluation finish (cancelling it mid-query would make the
@@ -203,4 +212,5 @@ class AlertEvaluator:
         if self.lease is not None:
             await self.lease.release()
         with contextlib.suppress(Exception):
+            # Whatever is not written now stays in the spool for the next process.
             await self.store.flush()
