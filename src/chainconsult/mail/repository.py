@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.models.accounts import Account
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery
+
+
+def recorded_subject(subject: str) -> str:
+    """The subject as the delivery record can hold it: the longest name and title together
+    overrun the column, and the email must still go (the message itself keeps it whole)."""
+    column = EmailDelivery.__table__.c.subject.type
+    limit = column.length if isinstance(column, String) else None
+    if limit is None or len(subject) <= limit:
+        return subject
+    return subject[: limit - 1] + "\u2026"
 
 
 class EmailDeliveryRepository:
@@ -41,7 +51,7 @@ class EmailDeliveryRepository:
                 kind=kind,
                 account_id=account_id,
                 recipient=recipient,
-                subject=subject,
+                subject=recorded_subject(subject),
                 message_id=message_id,
                 status=DeliveryStatus.sending,
                 attempts=1,

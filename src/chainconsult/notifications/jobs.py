@@ -7,6 +7,7 @@ import uuid
 
 import structlog
 from procrastinate import JobContext
+from pydantic import ValidationError
 
 from chainconsult.infra.jobs import PermanentJobError, Queue, job_transaction, task
 from chainconsult.infra.jobs import resources as job_resources
@@ -31,6 +32,10 @@ async def send_notification_email(context: JobContext, *, notification_id: str) 
     except NothingToSend as skipped:
         log.info("notification_email_skipped", notification_id=notification_id, reason=str(skipped))
         return f"skipped: {skipped}"
+    except ValidationError as exc:
+        # Stored data the email cannot say (written by hand, or before a rule): another
+        # attempt reads the same. The error names fields, never their values.
+        raise PermanentJobError(f"notification cannot be emailed: {exc}") from exc
     found = job_resources(context)
     outbox = EmailOutbox(settings=found.settings, sessionmaker=found.sessionmaker)
     outcome = await outbox.deliver(
