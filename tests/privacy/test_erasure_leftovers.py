@@ -7,6 +7,8 @@ column by column, before and after."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chainconsult.accounts.repository import AccountRepository
 from chainconsult.app import create_app
+from chainconsult.mail.service import EmailOutbox, Outcome
+from chainconsult.models import Account
+from chainconsult.notifications.emails import compose
 from chainconsult.privacy.quotes import REDACTED_SUBJECT
 from chainconsult.privacy.tables import ERASED_PROJECT_TITLE
+from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, login, register
+from tests.infra.jobs.conftest import drain, eventually
+from tests.mail.test_email_delivery import smtp_settings
 from tests.market import admin, approved_expert, project_body, proposal_body, query
 from tests.privacy.test_export_and_erasure import deliver, personal_values_left, sink
 from tests.smtp import SmtpSink
@@ -186,3 +197,116 @@ async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_kee
         "SELECT DISTINCT recipient_id::text FROM notifications WHERE payload::text LIKE %s",
         f"%{KEEP}%",
     ) == [(history["partner"]["id"],)]
+
+
+async def test_an_email_composed_before_its_clients_erasure_is_composed_again_not_sent(
+    served: tuple[FastAPI, AsyncClient],
+    database_url: str,
+    tmp_path: Path,
+    sink: SmtpSink,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    deliver: Callable[[], Awaitable[None]],
+) -> None:
+    """The erasure commits between the job reading the project (title and client) and the
+    delivery being claimed: the claim finds the quoted client erased, sends and records
+    nothing, and the job's next composition finds the project gone."""
+    _, http = served
+    admin_headers = await admin(http, database_url)
+    expert, _ = await approved_expert(http, admin_headers)
+    await deliver()
+    welcomed = sink.messages_to(expert["email"])
+    own = await login(http, (await register(http, email=EMAIL, name=NAME))["email"])
+    posted = await http.post(
+        "/api/v2/projects", json=project_body(title=f"Public {MARK} lending audit"), headers=own
+    )
+    assert posted.status_code == 201
+    [[notification_id]] = query(
+        database_url,
+        "SELECT id FROM notifications WHERE kind = 'project_matched' AND recipient_id = %s",
+        expert["id"],
+    )
+    async with sessionmaker() as session:
+        composed = await compose(session, notification_id)
+    assert composed.quoting == {uuid.UUID(posted.json()["client_id"])}
+    erased = await http.request("DELETE", "/api/v2/me", json={"password": PASSWORD}, headers=own)
+    assert erased.status_code == 204
+    outbox = EmailOutbox(
+        settings=smtp_settings(database_url, tmp_path, sink.port), sessionmaker=sessionmaker
+    )
+
+    outcome = await outbox.deliver(
+        key=f"notification:{notification_id}",
+        kind=composed.kind,
+        account_id=composed.account_id,
+        to=composed.to,
+        display_name=composed.display_name,
+        context=composed.context.model_dump(mode="json"),
+        quoting=composed.quoting,
+    )
+
+    assert outcome is Outcome.quoted_inactive
+    assert query(
+        database_url,
+        "SELECT count(*) FROM email_deliveries WHERE idempotency_key = %s",
+        f"notification:{notification_id}",
+    ) == [(0,)]
+    await deliver()
+    assert sink.messages_to(expert["email"]) == welcomed
+    assert personal_values_left(database_url, ERASED) == []
+
+
+async def test_a_job_whose_quoted_client_is_erased_while_it_claims_composes_again(
+    served: tuple[FastAPI, AsyncClient],
+    database_url: str,
+    tmp_path: Path,
+    sink: SmtpSink,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    deliver: Callable[[], Awaitable[None]],
+) -> None:
+    """The job composes while the client is active; its claim waits on the erasure's lock on
+    the client's row; the erasure commits (the name is gone); the job composes again in the
+    same run and the invitation names nobody."""
+    _, http = served
+    admin_headers = await admin(http, database_url)
+    expert, _ = await approved_expert(http, admin_headers)
+    client = await register(http, email=EMAIL, name=NAME)
+    own = await login(http, EMAIL)
+    await deliver()
+    invited = await http.post(
+        "/api/v2/projects",
+        json=project_body(visibility="invite_only", invited_experts=[expert["id"]]),
+        headers=own,
+    )
+    assert invited.status_code == 201
+    worker = worker_resources(smtp_settings(database_url, tmp_path, sink.port), sessionmaker)
+
+    async with sessionmaker() as erasure, erasure.begin():
+        await AccountRepository(erasure).lock(uuid.UUID(client["id"]))
+        draining = asyncio.create_task(drain(worker))
+        await eventually(lambda: _waiting_on_a_lock(database_url))
+        await erasure.execute(
+            update(Account)
+            .where(Account.id == uuid.UUID(client["id"]))
+            .values(is_active=False, display_name="Deleted user")
+        )
+    await draining
+
+    [invitation] = sink.messages_to(expert["email"])[-1:]
+    assert invitation.message["Subject"].startswith('Deleted user invited you to propose on "')
+    assert NAME not in invitation.part("plain")
+    [[recorded]] = query(
+        database_url,
+        "SELECT subject FROM email_deliveries WHERE account_id = %s AND kind = %s",
+        expert["id"],
+        "project_invitation",
+    )
+    assert recorded == invitation.message["Subject"]
+
+
+async def _waiting_on_a_lock(database_url: str) -> bool:
+    rows = query(
+        database_url,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    )
+    return bool(rows[0][0])
