@@ -89,6 +89,7 @@ class SmtpSink:
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.received: list[Received] = []
@@ -100,6 +101,7 @@ class SmtpSink:
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls
         self.credentials = credentials
+        self.smtputf8 = smtputf8
         self.controller: Controller | None = None
 
     def _authenticate(
@@ -114,7 +116,7 @@ class SmtpSink:
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpSink:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.tls_context is not None and self.implicit_tls:
             kwargs["ssl_context"] = self.tls_context
         elif self.tls_context is not None:

@@ -130,7 +130,9 @@ def exported(row: dict[str, Any], export_rows: list[dict[str, Any]]) -> bool:
     )
 
 
-def personal_values_left(database_url: str) -> list[tuple[str, str, str]]:
+def personal_values_left(
+    database_url: str, values: list[str] = PERSONAL_VALUES
+) -> list[tuple[str, str, str]]:
     """(table, column, value) for every personal value still found anywhere."""
     columns = query(
         database_url,
@@ -146,7 +148,7 @@ def personal_values_left(database_url: str) -> list[tuple[str, str, str]]:
     )
     found = []
     for table, column in columns:
-        for value in PERSONAL_VALUES:
+        for value in values:
             hits = query(
                 database_url,
                 f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s',

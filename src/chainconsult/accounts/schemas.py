@@ -4,11 +4,12 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from chainconsult.infra.text import SingleLine
 from chainconsult.models.accounts import Plan, Role
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DisplayName = Annotated[str, SingleLine(max_length=100)]
 
 
 class RegisterRequest(BaseModel):

@@ -5,13 +5,16 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from chainconsult.experts.vocabulary import Chain, ChainList, Currency, Money, SkillList
+from chainconsult.infra.text import MultiLine, SingleLine
 from chainconsult.models.experts import ApplicationStatus
 
-Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=160)]
-Bio = Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=5000)]
+Headline = Annotated[str, SingleLine(min_length=5, max_length=160)]
+Bio = Annotated[str, MultiLine(min_length=20, max_length=5000)]
+WalletAddress = Annotated[str, SingleLine(min_length=2, max_length=128)]
+DecisionNote = Annotated[str, MultiLine(max_length=2000)]
 PortfolioLink = Annotated[HttpUrl, Field(max_length=2048)]
 
 
@@ -30,10 +33,8 @@ class ApplicationRequest(BaseModel):
     portfolio_links: list[PortfolioLink] = Field(
         default_factory=list, max_length=10, description="http(s) URLs only."
     )
-    wallet_address: str | None = Field(
+    wallet_address: WalletAddress | None = Field(
         None,
-        min_length=2,
-        max_length=128,
         description="Optional payout wallet, validated for `wallet_chain` (EVM: 0x + 40 hex, "
         "EIP-55 checksum when mixed case; bitcoin, solana, cosmos, polkadot, near, sui, aptos, "
         "starknet by their own formats).",
@@ -90,6 +91,4 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    note: str = Field(
-        "", max_length=2000, description="Shown to the applicant; say why on a rejection."
-    )
+    note: DecisionNote = Field("", description="Shown to the applicant; say why on a rejection.")

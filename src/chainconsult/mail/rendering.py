@@ -9,6 +9,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from chainconsult.infra.text import one_line
+
 
 @dataclass(frozen=True, slots=True)
 class RenderedEmail:
@@ -38,7 +40,7 @@ class EmailTemplates:
     def render(self, kind: str, context: dict[str, Any]) -> RenderedEmail:
         text_template = self.env.get_template(f"{kind}.txt")
         subject = "".join(text_template.blocks["subject"](text_template.new_context(context)))
-        subject = " ".join(subject.split())
+        subject = one_line(subject)
         full = {**context, "subject": subject}
         return RenderedEmail(
             subject=subject,

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,9 +11,30 @@ from chainconsult.models.accounts import Account
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery
 
 
+def recorded_subject(subject: str) -> str:
+    """The subject as the delivery record can hold it: the longest name and title together
+    overrun the column, and the email must still go (the message itself keeps it whole)."""
+    column = EmailDelivery.__table__.c.subject.type
+    limit = column.length if isinstance(column, String) else None
+    if limit is None or len(subject) <= limit:
+        return subject
+    return subject[: limit - 1] + "\u2026"
+
+
 class EmailDeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def active_of(self, account_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of the accounts are active, each under a share lock that lasts until the
+        caller's transaction ends (an erasure locks its account first: it waits for the
+        caller, or the caller waits for it and sees the account inactive)."""
+        rows = await self.session.execute(
+            select(Account.id)
+            .where(Account.id.in_(account_ids), Account.is_active)
+            .with_for_update(read=True, key_share=True)
+        )
+        return set(rows.scalars())
 
     async def claim(
         self,
@@ -23,17 +45,9 @@ class EmailDeliveryRepository:
         recipient: str,
         subject: str,
         message_id: str,
-    ) -> str | None:
+    ) -> str:
         """Record an attempt for ``key`` and return the status it had before (a new key
-        comes back as ``sending``); None, recording nothing, when the account is no longer
-        active. The share lock on the account lasts until the caller's transaction ends."""
-        active = await self.session.execute(
-            select(Account.is_active)
-            .where(Account.id == account_id)
-            .with_for_update(read=True, key_share=True)
-        )
-        if not active.scalar_one_or_none():
-            return None
+        comes back as ``sending``)."""
         statement = (
             insert(EmailDelivery)
             .values(
@@ -41,7 +55,7 @@ class EmailDeliveryRepository:
                 kind=kind,
                 account_id=account_id,
                 recipient=recipient,
-                subject=subject,
+                subject=recorded_subject(subject),
                 message_id=message_id,
                 status=DeliveryStatus.sending,
                 attempts=1,

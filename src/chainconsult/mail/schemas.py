@@ -19,7 +19,9 @@ Currency = Annotated[str, StringConstraints(min_length=3, max_length=10)]
 
 
 class EmailContext(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A context that does not fit fails its job with an error text kept in job_failures and
+    # the logs: naming the field is enough, quoting someone's stored words is not wanted there.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class ApplicationDecidedEmail(EmailContext):

@@ -10,12 +10,16 @@ duplicate carries the same id and mail clients show it once.
 The claim also checks, under a share lock on the recipient's account row, that the account is
 still active. Erasure locks that row first (chainconsult.privacy), so either the erasure waits
 for the claim and then deletes the delivery row with the others, or the claim waits for the
-erasure and sends nothing: no delivery row with an erased person's address is left behind."""
+erasure and sends nothing: no delivery row with an erased person's address is left behind.
+The accounts whose words the email quotes (a client's project title or name) are locked and
+checked the same way: one erased since the email was composed sends it back to be composed
+again, so neither the message nor its recorded subject carries what the erasure removed."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +46,9 @@ class Outcome(StrEnum):
     already_done = "already_done"
     recipient_inactive = "recipient_inactive"
     """The account was deactivated or erased before the message could be claimed."""
+    quoted_inactive = "quoted_inactive"
+    """An account the message quotes was deactivated or erased after it was composed:
+    nothing was sent or recorded; compose it again."""
 
 
 def message_id(key: str, sender: str) -> str:
@@ -71,10 +78,13 @@ class EmailOutbox:
         to: str,
         display_name: str,
         context: dict[str, Any],
+        quoting: Collection[uuid.UUID] = (),
     ) -> Outcome:
         """Render and send ``kind`` to ``to``, the address of account ``account_id`` (whose
-        export and erasure then cover the delivery record); raises PermanentJobError when it
-        can never be delivered, any other error when a later attempt may succeed."""
+        export and erasure then cover the delivery record), provided the ``quoting``
+        accounts, whose words the context carries, are still active; raises
+        PermanentJobError when it can never be delivered, any other error when a later
+        attempt may succeed."""
         try:
             rendered = templates.render(
                 kind,
@@ -96,7 +106,15 @@ class EmailOutbox:
             message_id=message_id(key, self.settings.email.smtp_from),
         )
         async with self.sessionmaker() as session, session.begin():
-            before = await EmailDeliveryRepository(session).claim(
+            deliveries = EmailDeliveryRepository(session)
+            active = await deliveries.active_of({account_id, *quoting})
+            if account_id not in active:
+                log.info("email_skipped", key=key, reason="recipient inactive")
+                return Outcome.recipient_inactive
+            if not active.issuperset(quoting):
+                log.info("email_recompose", key=key, reason="quoted account inactive")
+                return Outcome.quoted_inactive
+            before = await deliveries.claim(
                 key=key,
                 kind=kind,
                 account_id=account_id,
@@ -104,9 +122,6 @@ class EmailOutbox:
                 subject=email.subject,
                 message_id=email.message_id,
             )
-        if before is None:
-            log.info("email_skipped", key=key, reason="recipient inactive")
-            return Outcome.recipient_inactive
         if before in {DeliveryStatus.sent, DeliveryStatus.dropped}:
             log.info("email_already_delivered", key=key, status=before)
             return Outcome.already_done

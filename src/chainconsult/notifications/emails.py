@@ -3,13 +3,14 @@
 The job carries the notification id only (procrastinate stores and logs job arguments), so
 names, prices and review texts are looked up here, at send time, which also means the email
 reflects the latest state: an edited project title, a recipient who has since been erased
-(nothing is sent), a proposal withdrawn before its email went out (nothing is sent)."""
+(nothing is sent), a proposal withdrawn before its email went out (nothing is sent), a client
+erased since (their name reads "Deleted user", their deleted project's title is gone)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,44 @@ class NotificationEmail:
     to: str
     display_name: str
     context: EmailContext
+    quoting: frozenset[uuid.UUID]
+    """The active accounts whose words the email carries (a project's title, a name): the
+    delivery is claimed only while they still are (chainconsult.mail.service)."""
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What composing one email reads, and whose words it quotes."""
+
+    session: AsyncSession
+    quoting: set[uuid.UUID] = field(default_factory=set)
+
+    async def row(self, model: type[Row], payload: Payload, name: str) -> Row:
+        found = await self.session.get(model, uuid.UUID(str(payload[name])))
+        if found is None:
+            raise NothingToSend(f"{name.removesuffix('_id')} gone")
+        return found
+
+    async def quote(self, account_id: uuid.UUID) -> Account:
+        # Accounts are never deleted, only anonymised: the foreign key guarantees the row.
+        account = await self.session.get(Account, account_id)
+        assert account is not None
+        if account.is_active:
+            self.quoting.add(account.id)
+        return account
+
+    async def project(self, payload: Payload) -> Project:
+        """The payload's project, its title quoted from its client."""
+        project = await self.row(Project, payload, "project_id")
+        await self.quote(project.client_id)
+        return project
+
+    async def open_project(self, payload: Payload) -> Project:
+        project = await self.project(payload)
+        if project.status != ProjectStatus.open:
+            # An invitation to propose on a project that no longer takes proposals helps nobody.
+            raise NothingToSend(f"project {project.status}")
+        return project
 
 
 async def compose(session: AsyncSession, notification_id: uuid.UUID) -> NotificationEmail:
@@ -60,69 +99,52 @@ async def compose(session: AsyncSession, notification_id: uuid.UUID) -> Notifica
     if not recipient.is_active:
         raise NothingToSend("recipient inactive")
     kind = NotificationKind(notification.kind)
-    context = await _CONTEXT_OF[kind](session, notification.payload)
+    reading = _Reading(session)
+    context = await _CONTEXT_OF[kind](reading, notification.payload)
     return NotificationEmail(
         kind=kind,
         account_id=recipient.id,
         to=recipient.email,
         display_name=recipient.display_name,
         context=context,
+        quoting=frozenset(reading.quoting - {recipient.id}),
     )
 
 
-async def _row(session: AsyncSession, model: type[Row], payload: Payload, field: str) -> Row:
-    found = await session.get(model, uuid.UUID(str(payload[field])))
-    if found is None:
-        raise NothingToSend(f"{field.removesuffix('_id')} gone")
-    return found
-
-
-async def _name_of(session: AsyncSession, account_id: uuid.UUID) -> str:
-    # Accounts are never deleted, only anonymised: the foreign key guarantees the row.
-    account = await session.get(Account, account_id)
-    assert account is not None
-    return account.display_name
-
-
-async def _open_project(session: AsyncSession, payload: Payload) -> Project:
-    project = await _row(session, Project, payload, "project_id")
-    if project.status != ProjectStatus.open:
-        # An invitation to propose on a project that no longer takes proposals helps nobody.
-        raise NothingToSend(f"project {project.status}")
-    return project
-
-
-async def _application_decided(session: AsyncSession, payload: Payload) -> EmailContext:
+async def _application_decided(reading: _Reading, payload: Payload) -> EmailContext:
     return ApplicationDecidedEmail(decision=payload["decision"], note=payload["note"] or None)
 
 
-async def _proposal_received(session: AsyncSession, payload: Payload) -> EmailContext:
-    project = await _row(session, Project, payload, "project_id")
-    proposal = await _row(session, Proposal, payload, "proposal_id")
+async def _proposal_received(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.project(payload)
+    proposal = await reading.row(Proposal, payload, "proposal_id")
     if proposal.status == ProposalStatus.withdrawn:
         raise NothingToSend("proposal withdrawn")
+    expert = await reading.quote(proposal.expert_id)
     return ProposalReceivedEmail(
         project_id=project.id,
         project_title=project.title,
-        expert_name=await _name_of(session, proposal.expert_id),
+        expert_name=expert.display_name,
         price_amount=proposal.price_amount,
         price_currency=proposal.price_currency,
         estimated_days=proposal.estimated_days,
     )
 
 
-async def _proposal_accepted(session: AsyncSession, payload: Payload) -> EmailContext:
-    project = await _row(session, Project, payload, "project_id")
+async def _proposal_accepted(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.project(payload)
+    client = await reading.quote(project.client_id)
     return ProposalAcceptedEmail(
-        project_id=project.id,
-        project_title=project.title,
-        client_name=await _name_of(session, project.client_id),
+        project_id=project.id, project_title=project.title, client_name=client.display_name
     )
 
 
-async def _proposal_declined(session: AsyncSession, payload: Payload) -> EmailContext:
-    # From the payload alone: a project cancelled by its client's erasure is deleted, and
-    # its bidders must still hear that their proposal is closed.
+async def _proposal_declined(reading: _Reading, payload: Payload) -> EmailContext:
+    # From the payload alone: a project deleted by its client's erasure must still tell its
+    # bidders that their proposal is closed (the erasure put a placeholder title there).
+    project = await reading.session.get(Project, uuid.UUID(str(payload["project_id"])))
+    if project is not None:
+        await reading.quote(project.client_id)
     return ProposalDeclinedEmail(
         project_id=payload["project_id"],
         project_title=payload["project_title"],
@@ -130,14 +152,14 @@ async def _proposal_declined(session: AsyncSession, payload: Payload) -> EmailCo
     )
 
 
-async def _project_completed(session: AsyncSession, payload: Payload) -> EmailContext:
-    project = await _row(session, Project, payload, "project_id")
+async def _project_completed(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.project(payload)
     return ProjectCompletedEmail(project_id=project.id, project_title=project.title)
 
 
-async def _review_received(session: AsyncSession, payload: Payload) -> EmailContext:
-    project = await _row(session, Project, payload, "project_id")
-    review = await _row(session, Review, payload, "review_id")
+async def _review_received(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.project(payload)
+    review = await reading.row(Review, payload, "review_id")
     return ReviewReceivedEmail(
         project_id=project.id, project_title=project.title, rating=review.rating, text=review.text
     )
@@ -155,18 +177,17 @@ def _offer(project: Project) -> dict[str, Any]:
     }
 
 
-async def _project_matched(session: AsyncSession, payload: Payload) -> EmailContext:
-    return ProjectMatchedEmail(**_offer(await _open_project(session, payload)))
+async def _project_matched(reading: _Reading, payload: Payload) -> EmailContext:
+    return ProjectMatchedEmail(**_offer(await reading.open_project(payload)))
 
 
-async def _project_invitation(session: AsyncSession, payload: Payload) -> EmailContext:
-    project = await _open_project(session, payload)
-    return ProjectInvitationEmail(
-        **_offer(project), client_name=await _name_of(session, project.client_id)
-    )
+async def _project_invitation(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.open_project(payload)
+    client = await reading.quote(project.client_id)
+    return ProjectInvitationEmail(**_offer(project), client_name=client.display_name)
 
 
-_CONTEXT_OF: dict[NotificationKind, Callable[[AsyncSession, Payload], Awaitable[EmailContext]]] = {
+_CONTEXT_OF: dict[NotificationKind, Callable[[_Reading, Payload], Awaitable[EmailContext]]] = {
     NotificationKind.application_decided: _application_decided,
     NotificationKind.proposal_received: _proposal_received,
     NotificationKind.proposal_accepted: _proposal_accepted,

@@ -1,6 +1,6 @@
 """Personal data in the job queue's tables: which jobs are about an account, the error texts
-of their failed attempts (a refused recipient's address, say), and the record of every email
-sent to the account.
+of their failed attempts (a refused recipient's address, say), the same errors in the stored
+log lines (LOG_TO_DATABASE), and the record of every email sent to the account.
 
 Job arguments never hold a name or an address, only ids; a job is about an account when one
 of the arguments below names it. A task taking another argument that points at a person must
@@ -44,6 +44,22 @@ def jobs_about(alias: str) -> str:
 _OF_JOBS_ABOUT = f"t.job_id IN (SELECT j.id FROM procrastinate_jobs j WHERE {jobs_about('j')})"  # noqa: S608
 
 
+# A stored warning or error line about one of the jobs, or one quoting the address (a job's
+# traceback, a refused recipient); read before the account row is anonymised.
+_LOG_LINES_ABOUT = (
+    f"(t.context->>'job_id') IN (SELECT CAST(j.id AS text) FROM procrastinate_jobs j "  # noqa: S608
+    f"WHERE {jobs_about('j')}) OR strpos(lower(t.event || ' ' || t.context::text), "
+    "(SELECT lower(a.email) FROM accounts a WHERE a.id = :id)) > 0"
+)
+
+
+async def _erase_log_lines(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(
+        text(f"DELETE FROM log_entries t WHERE {_LOG_LINES_ABOUT}"),  # noqa: S608
+        {"id": account_id},
+    )
+
+
 async def _erase_job_failures(session: AsyncSession, account_id: uuid.UUID) -> None:
     await session.execute(
         text(f"DELETE FROM job_failures t WHERE {_OF_JOBS_ABOUT}"),  # noqa: S608
@@ -71,6 +87,7 @@ async def _erase_jobs(session: AsyncSession, account_id: uuid.UUID) -> None:
 
 JOB_TABLES = [
     # Before the jobs themselves and before the notifications: both lead to the rows here.
+    PersonalTable("log_entries", (), _erase_log_lines, also_about=_LOG_LINES_ABOUT),
     PersonalTable("job_failures", (), _erase_job_failures, also_about=_OF_JOBS_ABOUT),
     PersonalTable("procrastinate_events", (), _erase_job_events, also_about=_OF_JOBS_ABOUT),
     PersonalTable("procrastinate_jobs", (), _erase_jobs, also_about=jobs_about("t")),

@@ -15,23 +15,28 @@ from chainconsult.models.projects import Project, ProjectStatus, Proposal, Propo
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
 from chainconsult.privacy.job_tables import JOB_TABLES
+from chainconsult.privacy.quotes import unquote_client
 from chainconsult.privacy.registry import PersonalTable, delete_rows, personal_data, set_null
 
 ERASED_NAME = "Deleted user"
+ERASED_PROJECT_TITLE = "Deleted project"
 
 
 async def _erase_projects(session: AsyncSession, account_id: uuid.UUID) -> None:
     """A project nobody was hired for goes (its pending proposers are told it was cancelled);
-    one with a hired expert stays, since the expert keeps the record of the work."""
-    unhired = (
+    one with a hired expert stays, since the expert keeps the record of the work. Copies of
+    the client's words in other people's rows go too (chainconsult.privacy.quotes)."""
+    # Locked: an acceptance racing the erasure hires before it, or not at all.
+    owned = (
         await session.execute(
-            select(Project.id, Project.title).where(
-                Project.client_id == account_id, Project.expert_id.is_(None)
-            )
+            select(Project.id, Project.title, Project.expert_id)
+            .where(Project.client_id == account_id)
+            .with_for_update()
         )
     ).all()
+    unhired = [(project_id, title) for project_id, title, expert_id in owned if expert_id is None]
     notifications = NotificationService(session)
-    for project_id, title in unhired:
+    for project_id, _ in unhired:
         pending = await session.execute(
             select(Proposal.id, Proposal.expert_id).where(
                 Proposal.project_id == project_id, Proposal.status == ProposalStatus.pending
@@ -43,11 +48,18 @@ async def _erase_projects(session: AsyncSession, account_id: uuid.UUID) -> None:
                 kind=NotificationKind.proposal_declined,
                 payload={
                     "project_id": project_id,
-                    "project_title": title,
+                    "project_title": ERASED_PROJECT_TITLE,
                     "proposal_id": proposal_id,
                     "reason": "project_cancelled",
                 },
             )
+    await unquote_client(
+        session,
+        account_id,
+        projects=[row[0] for row in owned],
+        deleted=dict(unhired),
+        placeholder=ERASED_PROJECT_TITLE,
+    )
     if unhired:
         await session.execute(delete(Project).where(Project.id.in_([row[0] for row in unhired])))
     # Kept projects that were still open or running end here: their client is gone.

@@ -6,15 +6,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainconsult.experts.vocabulary import Amount, Chain, ChainList, Currency, Skill, SkillList
+from chainconsult.infra.text import MultiLine, SingleLine
 from chainconsult.models.projects import ProjectStatus, Visibility
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=200)]
-Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=20, max_length=20_000)
-]
+Title = Annotated[str, SingleLine(min_length=5, max_length=200)]
+Description = Annotated[str, MultiLine(min_length=20, max_length=20_000)]
+ReviewText = Annotated[str, MultiLine(min_length=1, max_length=5000)]
 
 
 class Budget(BaseModel):
@@ -136,7 +136,7 @@ class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: int = Field(ge=1, le=5)
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    text: ReviewText
 
 
 class ReviewResponse(BaseModel):

@@ -5,18 +5,19 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainconsult.experts.vocabulary import Money
+from chainconsult.infra.text import MultiLine
 from chainconsult.models.projects import ProposalStatus
+
+CoverLetter = Annotated[str, MultiLine(min_length=20, max_length=10_000)]
 
 
 class ProposalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cover_letter: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=20, max_length=10_000)
-    ]
+    cover_letter: CoverLetter
     price: Money = Field(description="Total price, in the project's budget currency.")
     estimated_days: int = Field(ge=1, le=3650)
 

@@ -1,21 +1,29 @@
 """How an email leaves the platform, chosen by EMAIL_SERVICE: ``smtp`` sends through
 aiosmtplib, ``console`` writes it to the log, ``disabled`` drops it with a log line.
 
-The caller decides what to do with failures: ``EmailRejected`` means the server refused the
-message for good (a 5xx about the recipient or the content); anything else is transient."""
+The caller decides what to do with failures: ``EmailRejected`` means the message can never
+go (a 5xx about the recipient or the content, an address no header can carry); anything else
+is transient.
+
+Headers are built in one place, ``OutgoingEmail.to_mime``, from whatever is stored: the
+subject and the recipient's name become one line there (a name with a line break must not
+fail the job on every retry, nor add a header), and an internationalised domain goes as
+punycode."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr
 from typing import Protocol
 
 import aiosmtplib
 import structlog
+from email_validator import EmailNotValidError, validate_email
 
 from chainconsult.config import EmailService, EmailSettings, SmtpTls
+from chainconsult.infra.text import one_line
 
 log = structlog.get_logger("chainconsult.email")
 
@@ -40,14 +48,26 @@ class OutgoingEmail:
     crash carries the same id and mail clients show it once."""
 
     def to_mime(self, sender: str) -> EmailMessage:
+        # aiosmtplib sends a non-ASCII local part by SMTPUTF8 when the server offers it.
+        username, domain = header_address(self.to).rsplit("@", 1)
         message = EmailMessage()
         message["From"] = sender
-        message["To"] = formataddr((self.to_name, self.to))
-        message["Subject"] = self.subject
+        message["To"] = Address(one_line(self.to_name), username, domain)
+        message["Subject"] = one_line(self.subject)
         message["Message-ID"] = self.message_id
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message
+
+
+def header_address(address: str) -> str:
+    """``address`` as a header carries it: the domain in ASCII (punycode) whenever the local
+    part allows an all-ASCII form. EmailRejected when it is no address at all."""
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise EmailRejected(f"not a deliverable address: {exc}", code=None) from exc
+    return valid.ascii_email or valid.normalized
 
 
 class Mailer(Protocol):
@@ -92,6 +112,9 @@ class SmtpMailer:
             if exc.code >= 500:
                 raise EmailRejected(f"message refused: {exc}", code=exc.code) from exc
             raise
+        except aiosmtplib.SMTPNotSupported as exc:
+            # A non-ASCII local part needs SMTPUTF8, which this server does not offer.
+            raise EmailRejected(f"server cannot carry this message: {exc}", code=None) from exc
         log.info("email_sent", to=email.to, subject=email.subject, message_id=email.message_id)
 
 
