@@ -198,6 +198,7 @@ _HTTP_SLUGS = {
     400: BadRequest.slug,
     404: NotFound.slug,
     405: "method-not-allowed",
+    408: "request-timeout",
     413: PayloadTooLarge.slug,
 }
 
@@ -208,6 +209,7 @@ async def _problem_from_http(request: Request, exc: Exception) -> Response:
         400: BadRequest.title,
         404: "Not found",
         405: "Method not allowed",
+        408: "Request timeout",
         413: PayloadTooLarge.title,
     }
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
