@@ -29,6 +29,9 @@ class BodyReadTimeout(HTTPException):
     body parsing lets it through as it is and the problem handlers render it; a layer that
     reads the body itself (the v1 conversion) answers it with ``answer``."""
 
+    title = "Request timeout"
+    slug = "request-timeout"
+
     def __init__(self, seconds: float) -> None:
         # The rest of the body may still be on its way: the connection cannot be reused.
         super().__init__(
@@ -42,9 +45,9 @@ class BodyReadTimeout(HTTPException):
             scope,
             send,
             status=self.status_code,
-            title="Request timeout",
+            title=self.title,
             detail=self.detail,
-            slug="request-timeout",
+            slug=self.slug,
             headers=self.headers,
         )
 
