@@ -239,6 +239,9 @@ class SecuritySettings(BaseSettings):
     )
     """Seconds an idle keep-alive connection stays open between requests (one timer with
     HTTP_HEADER_TIMEOUT: the shorter of the two applies to both)."""
+    body_timeout_seconds: float = Field(30.0, gt=0, le=3600, validation_alias="HTTP_BODY_TIMEOUT")
+    """Seconds a client may take to send a whole request body, from its first read; a slower
+    one gets 408 and the connection is closed."""
     cors_max_age_seconds: int = Field(600, ge=0, le=86_400, validation_alias="CORS_MAX_AGE")
     """How long browsers may cache a CORS preflight answer."""
 

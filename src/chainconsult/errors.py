@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from chainconsult.infra.db.faults import UNAVAILABLE, classify
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
+from chainconsult.infra.security.body import BodyReadTimeout
 
 
 class ChainconsultError(Exception):
@@ -198,6 +199,7 @@ _HTTP_SLUGS = {
     400: BadRequest.slug,
     404: NotFound.slug,
     405: "method-not-allowed",
+    408: BodyReadTimeout.slug,
     413: PayloadTooLarge.slug,
 }
 
@@ -208,6 +210,7 @@ async def _problem_from_http(request: Request, exc: Exception) -> Response:
         400: BadRequest.title,
         404: "Not found",
         405: "Method not allowed",
+        408: BodyReadTimeout.title,
         413: PayloadTooLarge.title,
     }
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."

@@ -20,6 +20,7 @@ from chainconsult.infra.monitoring.http_metrics import PROBE_ROUTES, HttpMetrics
 from chainconsult.infra.monitoring.request_context import (
     CrashBarrierMiddleware,
     RequestContextMiddleware,
+    last_resort_problem,
 )
 from chainconsult.infra.ratelimit import (
     EndpointGroup,
@@ -28,7 +29,7 @@ from chainconsult.infra.ratelimit import (
     RateLimitPolicy,
     SharedRateLimiter,
 )
-from chainconsult.infra.security.body import BodyGuardMiddleware
+from chainconsult.infra.security.body import BodyDeadlineMiddleware, BodyGuardMiddleware
 from chainconsult.infra.security.client_ip import ClientIPMiddleware
 from chainconsult.infra.security.cors import ExactOriginCORSMiddleware
 from chainconsult.infra.security.headers import (
@@ -65,23 +66,30 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     next one runs, when it answers at all):
 
     0. HttpMetrics: counts every request by route template and final status.
-    1. ClientIP: the real client IP (X-Forwarded-For only via TRUSTED_PROXIES); BLOCKED_IPS get
-       403 here, before a request id, a log line or any lookup is spent on them.
-    2. RequestContext: X-Request-ID and the access log line, for everything past this point.
-    3. SecurityHeaders: outside every answer below, so a 429, 403 or 500 carries them too.
-    4. CORS: answers preflights itself, and is outside the rate limit so that a 429 reaches
+    1. RequestContext: X-Request-ID and the access log line, for every answer below (a
+       blocked address's 403 included: every error names its request id).
+    2. SecurityHeaders: outside every answer below, so a 403, 429 or 500 carries them too, and
+       the platform's Server header rather than the server software's.
+    3. CrashBarrier (edge): a crash in any layer from 4 to 9 still answers a 500 problem
+       through 0 to 2. (A crash in 0 to 2 themselves meets ``last_resort_problem``.)
+    4. ClientIP: the real client IP (X-Forwarded-For only via TRUSTED_PROXIES); BLOCKED_IPS get
+       403 here, before any lookup is spent on them.
+    5. CORS: answers preflights itself, and is outside the rate limit so that a 429 reaches
        the page's script readably instead of as an opaque network error.
-    5. HeadAsGet: a HEAD goes on as a GET (on a copy of the scope) and leaves without its body.
-    6. ApiVersion: /api/v1 rewritten onto v2 (and its answers converted back), the unversioned
+    6. HeadAsGet: a HEAD goes on as a GET (on a copy of the scope) and leaves without its body.
+    7. BodyDeadline: the whole request body within HTTP_BODY_TIMEOUT of its first read, else
+       408; outside the versioning layer, which reads v1 bodies itself.
+    8. ApiVersion: /api/v1 rewritten onto v2 (and its answers converted back), the unversioned
        /api/... routed by header; everything inside sees v2 paths only, and every answer from
        inside (a 429, a 413) reaches a v1 caller in v1 form with the v1 headers.
-    7. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
+    9. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs.
-    8. BodyGuard: size, JSON type and nesting depth, before validation.
-    9. CrashBarrier: so even a crash's 500 passes back through 1 to 8.
-    10. CachedReadShortcut: inside every policy above: answers a repeat public cached GET
+    10. BodyGuard: size, JSON type and nesting depth, before validation.
+    11. CrashBarrier: so a handler's crash answers a 500 problem through 1 to 10 (CORS, v1
+        form, rate-limit headers).
+    12. CachedReadShortcut: inside every policy above: answers a repeat public cached GET
         (the expert directory and profiles) from L1 without routing.
-    11. ProbeShortcut: innermost: answers GET of the health probes with the routes' own
+    13. ProbeShortcut: innermost: answers GET of the health probes with the routes' own
         functions, without routing.
     """
     security = settings.security
@@ -119,6 +127,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         probe_paths=PROBE_ROUTES - {"/metrics"},
     )
     install_api_versions(app, settings)
+    app.add_middleware(BodyDeadlineMiddleware, timeout_seconds=security.body_timeout_seconds)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(
         ExactOriginCORSMiddleware,
@@ -126,15 +135,19 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         max_age=security.cors_max_age_seconds,
     )
     app.add_middleware(
-        SecurityHeadersMiddleware, default=api_headers(production=production), by_path=by_path
-    )
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(
         ClientIPMiddleware,
         blocked_ips=security.blocked_ips,
         trusted_ips=security.trusted_ips,
         trusted_proxies=security.trusted_proxies,
     )
+    app.add_middleware(CrashBarrierMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware, default=api_headers(production=production), by_path=by_path
+    )
+    app.add_middleware(RequestContextMiddleware)
     # Outermost: counts every request with its final status, whatever answered it (a blocked
     # IP's 403 included).
     app.add_middleware(HttpMetricsMiddleware)
+    # Starlette's own outermost layer answers a crash of the three above with a text/plain
+    # page; this handler makes that a problem too.
+    app.add_exception_handler(Exception, last_resort_problem)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from starlette.types import Receive, Scope, Send
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
@@ -84,6 +88,49 @@ async def test_crash_becomes_500_problem_without_trace(settings: Settings) -> No
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret internals" not in response.text
     assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_crash_in_any_middleware_is_a_500_problem_with_the_request_id(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every layer of the stack in turn is made to crash (a fault no real input produces on
+    demand): the caller still gets the one 500 problem, naming its request id, under the
+    platform's Server header; never the server's text/plain page."""
+    layers = {middleware.cls for middleware in create_app(settings).user_middleware}
+    answers: dict[str, tuple[Any, ...]] = {}
+    for layer in layers:
+        original = layer.__call__
+
+        async def crash(
+            self: Any, scope: Scope, receive: Receive, send: Send, original: Any = original
+        ) -> None:
+            if scope["type"] == "http":
+                raise RuntimeError("secret internals")
+            await original(self, scope, receive, send)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(layer, "__call__", crash)
+            app = create_app(settings)
+            async with LifespanManager(app) as manager:
+                # Starlette's outermost layer re-raises after answering (for the server's log).
+                transport = ASGITransport(app=manager.app, raise_app_exceptions=False)
+                async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+                    response = await http.get("/api/v2/experts")
+        problem = response.headers.get("content-type") == "application/problem+json"
+        body = response.json() if problem else {}
+        request_id = response.headers.get("x-request-id")
+        answers[layer.__name__] = (
+            response.status_code,
+            response.headers.get("content-type"),
+            body.get("type", "").rsplit("/", 1)[-1],
+            request_id is not None and body.get("request_id") == request_id,
+            response.headers.get("server"),
+            "secret internals" in response.text,
+        )
+
+    expected = (500, "application/problem+json", "internal-error", True, "chainconsult", False)
+    assert answers == dict.fromkeys(answers, expected)
+    assert len(answers) >= 10
 
 
 async def test_nul_character_in_text_is_422_and_nothing_stored(

@@ -39,6 +39,33 @@ async def test_status_refuses_a_non_admin(client: AsyncClient) -> None:
     assert "needs an admin account" in response.text
 
 
+async def test_status_refusals_are_the_pages_its_openapi_entry_documents(
+    client: AsyncClient,
+) -> None:
+    document = (await client.get("/api/v2/openapi.json")).json()
+    documented = document["paths"]["/status"]["get"]["responses"]
+    answers = {
+        "no login": await client.get("/status"),
+        "ended login": await client.get("/status", headers={"Authorization": "Bearer gone"}),
+    }
+    account = await register(client)
+    answers["not an admin"] = await client.get(
+        "/status", headers=await login(client, account["email"])
+    )
+
+    seen = {
+        case: (response.status_code, response.headers["content-type"].split(";")[0])
+        for case, response in answers.items()
+    }
+    assert seen == {
+        "no login": (401, "text/html"),
+        "ended login": (401, "text/html"),
+        "not an admin": (403, "text/html"),
+    }
+    for status, media_type in seen.values():
+        assert media_type in documented[str(status)]["content"]
+
+
 async def test_status_renders_the_dashboard_for_an_admin(
     client: AsyncClient, database_url: str
 ) -> None:

@@ -13,12 +13,12 @@ from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import lazily_closed
 from chainconsult.infra.monitoring.metrics import auth_failures_total
+from chainconsult.infra.security.csrf import CSRF_COOKIE as CSRF_COOKIE
+from chainconsult.infra.security.csrf import CSRF_HEADER as CSRF_HEADER
 from chainconsult.infra.security.csrf import request_origin_allowed
 from chainconsult.infra.security.tokens import csrf_token_valid
 
 SESSION_COOKIE = "session"
-CSRF_COOKIE = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _bearer = HTTPBearer(auto_error=False, description="The access_token returned by login.")

@@ -41,7 +41,11 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation["responses"]
             for status, response in responses.items():
-                if str(status)[0] in {"4", "5"}:
+                # A route that declares an error answer in a media type of its own (a page's
+                # text/html login form) answers it itself; FastAPI's JSON error shapes and
+                # undeclared contents are the problem handlers' answers.
+                media_types = set(response.get("content", {}))
+                if str(status)[0] in {"4", "5"} and media_types <= {"application/json"}:
                     response["content"] = dict(_PROBLEM_CONTENT)
             # Any status not listed (401, 403, 413, 429, ...) is a problem too.
             responses.setdefault(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from chainconsult.accounts.auth import AdminAccount
-from chainconsult.errors import ServiceUnavailable
+from chainconsult.errors import ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.health.endpoints import HealthResponse, http_status
 from chainconsult.infra.health.formats import draft_body
@@ -157,7 +157,22 @@ def _page(request: Request, name: str, status_code: int, **context: Any) -> HTML
     return response
 
 
-@router.get("/status", response_class=HTMLResponse, summary="Status dashboard (admins)")
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    "/status",
+    response_class=HTMLResponse,
+    summary="Status dashboard (admins)",
+    # A page answers its refusals as pages (the login form), not as problems; only what the
+    # middleware answers before the page runs (429, a crash) is a problem.
+    responses={
+        401: _html("Not logged in, or the login has ended: the login form."),
+        403: _html("Logged in without an admin account: the login form, saying so."),
+        503: _html("The database is unreachable, so no login can be checked: a page saying so."),
+    },
+)
 async def status_page(request: Request, session: DbSession) -> Response:
     """The HTML dashboard: health checks, traffic, alerts with acknowledge buttons, failed
     jobs, slow queries. Without an admin login it answers with the login form (401/403); while
@@ -166,6 +181,8 @@ async def status_page(request: Request, session: DbSession) -> Response:
         principal = await resolve_caller(request, session)
     except ServiceUnavailable as exc:
         return _page(request, "login.html", 503, message=exc.detail)
+    except Unauthorized:
+        principal = None
     if principal is None:
         page = _page(request, "login.html", 401, message=None)
         # A 401 names its scheme (RFC 9110); the form below logs in and sets the cookie.

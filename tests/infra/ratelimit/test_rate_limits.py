@@ -220,6 +220,37 @@ async def test_repeat_offender_is_refused_for_longer_each_time(
     assert penalties[2] > penalties[1]
 
 
+async def test_during_a_penalty_every_quota_reads_used_up_until_retry_after(
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
+) -> None:
+    """The per-minute quota has plenty left, but a penalty refuses everything: RateLimit must
+    not say otherwise, nor promise a reset before Retry-After."""
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        **backend,
+        RATE_LIMIT_ANONYMOUS="2/second;1000/minute",
+        RATE_LIMIT_PENALTY_MAX=60,
+    )
+    async with app_client(settings) as client:
+        refused: list[Any] = []
+        # The first refusal is a strike, the second starts a penalty, the third is served under
+        # it (a penalty lasts at least the one-second window, far longer than three requests).
+        while len(refused) < 3:
+            response = await client.get(LIMITED)
+            if response.status_code == 429:
+                refused.append(response)
+
+    for response in refused[1:]:
+        retry_after = int(response.headers["Retry-After"])
+        quotas = {q.name: q.params for q in rate_fields(response, "RateLimit")}
+        assert set(quotas) == {"anonymous-1s", "anonymous-60s"}
+        assert all(params == {"r": 0, "t": retry_after} for params in quotas.values()), quotas
+    served = refused[2]
+    assert "keep exceeding" in served.json()["detail"]
+    assert served.json()["retry_after"] == int(served.headers["Retry-After"])
+
+
 async def test_health_probes_are_never_limited_but_the_detailed_report_is(
     database_url: str, tmp_path: Path
 ) -> None:

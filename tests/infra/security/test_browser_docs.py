@@ -1,18 +1,21 @@
 """The API docs pages work in a real browser with no CDN in reach and under their strict CSP:
 headless Chromium loads each page from a real `chainconsult serve`, Swagger UI renders the
-operations of that version's document, and the browser reports no blocked resource."""
+operations of that version's document, the browser reports no blocked resource, and "Try it
+out" works for a cookie session."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.edge_support import StartServers, server_env
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +61,58 @@ def test_docs_page_renders_its_version_from_local_assets(
         if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
     ]
     assert problems == []
+
+
+def _wait_for(browser: Any, selector: str) -> Any:
+    return WebDriverWait(browser, 20).until(
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, selector))
+    )
+
+
+def test_try_it_out_writes_with_the_cookie_session_of_a_login_on_the_page(
+    servers: StartServers, database_url: str, tmp_path: Path, browser: Any
+) -> None:
+    """Logged in through the page (the session and CSRF cookies set, no Authorize), a write
+    run with "Try it out" passes the CSRF check: logout answers 204, not 403 csrf."""
+    (server,) = servers(server_env(database_url, tmp_path), 1)
+    origin = f"http://127.0.0.1:{server.port}"
+    account = {"email": "docs@example.com", "password": PASSWORD, "display_name": "Docs"}
+    assert httpx.post(f"{origin}/api/v2/auth/register", json=account).status_code == 201
+    browser.get(origin + "/api/v2/docs")
+    operation = '.opblock-post:has([data-path="/api/v2/auth/logout"])'
+    _wait_for(browser, f"{operation} .opblock-summary-control")
+    logged_in = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        fetch('/api/v2/auth/login', {
+            method: 'POST',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({email: arguments[0], password: arguments[1]}),
+        }).then((response) => done(response.status));
+        """,
+        account["email"],
+        account["password"],
+    )
+    assert logged_in == 200
+
+    browser.find_element(By.CSS_SELECTOR, f"{operation} .opblock-summary-control").click()
+    _wait_for(browser, f"{operation} .try-out__btn").click()
+    _wait_for(browser, f"{operation} .execute").click()
+    status = WebDriverWait(browser, 20).until(
+        lambda driver: (
+            driver.find_element(
+                By.CSS_SELECTOR,
+                f"{operation} .live-responses-table tr.response .response-col_status",
+            ).text
+        )
+    )
+
+    assert status.split()[0] == "204"
+    # The session really ended: the cookie no longer logs in.
+    me = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        fetch('/api/v2/auth/me').then((response) => done(response.status));
+        """
+    )
+    assert me == 401

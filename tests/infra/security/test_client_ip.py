@@ -29,6 +29,20 @@ async def test_blocked_ip_gets_403_before_anything_else(database_url: str, tmp_p
         assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
 
 
+async def test_blocked_ip_403_names_its_request_id_under_the_platform_headers(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, REDIS_URL=None, BLOCKED_IPS="198.51.100.0/24")
+    async with app_client(settings, client_ip="198.51.100.7") as client:
+        response = await client.get(LIMITED, headers={"X-Request-ID": "blocked-caller-1"})
+
+    assert response.status_code == 403
+    assert response.headers["x-request-id"] == "blocked-caller-1"
+    assert response.json()["request_id"] == "blocked-caller-1"
+    assert response.headers["server"] == "chainconsult"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
     database_url: str, tmp_path: Path
 ) -> None:

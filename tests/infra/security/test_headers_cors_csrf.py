@@ -107,6 +107,23 @@ async def test_cors_gives_an_unlisted_origin_nothing(database_url: str, tmp_path
     assert "Origin" in simple.headers["vary"]
 
 
+async def test_a_refused_preflight_names_its_request_id_and_path(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, REDIS_URL=None, ALLOWED_ORIGINS=ALLOWED)
+    async with app_client(settings) as client:
+        preflight = await client.options(
+            "/api/v2/auth/me",
+            headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "GET"},
+        )
+
+    assert preflight.status_code == 400
+    problem = preflight.json()
+    assert problem["type"].endswith("/cors-refused")
+    assert problem["request_id"] == preflight.headers["x-request-id"]
+    assert problem["instance"] == "/api/v2/auth/me"
+
+
 async def test_a_429_is_readable_by_an_allowed_page(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(
         database_url,

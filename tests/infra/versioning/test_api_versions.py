@@ -141,6 +141,29 @@ async def test_v1_answers_404_and_405_for_what_v1_never_had(client: AsyncClient)
     assert wrong_method.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "successor"),
+    [
+        ("/api/v1/experts/中文", {}, 422, "/api/v2/experts/%E4%B8%AD%E6%96%87"),
+        ("/api/experts/ü€", {"API-Version": "1"}, 422, "/api/v2/experts/%C3%BC%E2%82%AC"),
+        ("/api/v1/项目", {}, 404, "/api/v2/%E9%A1%B9%E7%9B%AE"),
+        # Decoded, the path holds CR LF and ">": they must not end the header or the URI.
+        ("/api/v1/experts/a%3E%0D%0AX-Evil:%201", {}, 422, "/api/v2/experts/a%3E%0D%0AX-Evil:%201"),
+    ],
+)
+async def test_v1_path_outside_latin1_gets_a_problem_and_a_percent_encoded_successor_link(
+    client: AsyncClient, path: str, headers: dict[str, str], status: int, successor: str
+) -> None:
+    response = await client.get(path, headers=headers)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert response.links["successor-version"]["url"] == successor
+    assert "x-evil" not in response.headers
+    assert response.headers["link"].isascii()
+
+
 def _v1_count(route: str, client_label: str) -> float:
     value = REGISTRY.get_sample_value(
         "chainconsult_api_v1_requests_total",

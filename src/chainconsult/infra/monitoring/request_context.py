@@ -1,5 +1,6 @@
 """Per-request context: the X-Request-ID on every response and in every log line, one access
-log line per request, and the barrier that turns an unexpected crash into a 500 problem."""
+log line per request, and the barrier that turns an unexpected crash into a 500 problem (with
+a last resort for a crash outside every barrier)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,28 @@ import re
 import time
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chainconsult.infra.http import send_problem
+from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body, send_problem
+from chainconsult.infra.security.headers import SERVER_HEADER
 
 log = structlog.get_logger("chainconsult.access")
 _access = logging.getLogger("chainconsult.access")
 
 # Accept the caller's id only when it cannot smuggle anything into logs or headers.
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+_CRASH_TITLE = "Internal server error"
+_CRASH_DETAIL = "Something went wrong on our side; quote the request id when reporting it."
+_CRASH_SLUG = "internal-error"
+
+
+def new_request_id() -> str:
+    # 128 random bits in uuid4().hex's form, from the `random` module rather than the
+    # kernel: an id correlates log lines and is no secret, and uuid4's system call cost
+    # eight times as much on every request (`random` is reseeded in each forked worker).
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestContextMiddleware:
@@ -35,10 +49,7 @@ class RequestContextMiddleware:
                 if _WELL_FORMED.fullmatch(candidate):
                     request_id = candidate
                 break
-        # 128 random bits in uuid4().hex's form, from the `random` module rather than the
-        # kernel: an id correlates log lines and is no secret, and uuid4's system call cost
-        # eight times as much on every request (`random` is reseeded in each forked worker).
-        request_id = request_id or f"{random.getrandbits(128):032x}"
+        request_id = request_id or new_request_id()
         # A per-request copy of the lifespan state, as the ASGI spec asks of servers (not every
         # harness copies it; a shared dict would leak one request's state into the next).
         scope["state"] = {**scope.get("state", {}), "request_id": request_id}
@@ -70,9 +81,10 @@ class RequestContextMiddleware:
 
 
 class CrashBarrierMiddleware:
-    """Innermost middleware: an exception no handler knows becomes a 500 problem carrying only
-    the request id, so it passes back through every outer middleware (request id, security
-    headers) like any other response. Starlette's own 500 page is outside all of them."""
+    """An exception no handler knows becomes a 500 problem carrying only the request id, so it
+    passes back through every middleware outside the barrier (request id, security headers)
+    like any other response. Starlette's own 500 page is outside all of them; see
+    ``last_resort_problem`` for what stands in for it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -101,7 +113,33 @@ class CrashBarrierMiddleware:
                 scope,
                 send,
                 status=500,
-                title="Internal server error",
-                detail="Something went wrong on our side; quote the request id when reporting it.",
-                slug="internal-error",
+                title=_CRASH_TITLE,
+                detail=_CRASH_DETAIL,
+                slug=_CRASH_SLUG,
             )
+
+
+async def last_resort_problem(request: Request, exc: Exception) -> Response:
+    """The handler of Starlette's outermost ServerErrorMiddleware, for a crash in a layer
+    outside every crash barrier (the metrics, request context and security headers layers):
+    the same 500 problem instead of a text/plain page. Its answer goes straight to the server,
+    past those layers, so it carries the request id and the Server header itself."""
+    request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
+    request.scope.setdefault("state", {})["request_id"] = request_id
+    structlog.get_logger("chainconsult.errors").error(
+        "unhandled_error",
+        method=request.scope.get("method"),
+        path=request.scope.get("path"),
+        request_id=request_id,
+        exc_info=exc,
+    )
+    body = problem_body(
+        request.scope,
+        status=500,
+        title=_CRASH_TITLE,
+        detail=_CRASH_DETAIL,
+        type_=PROBLEM_BASE + _CRASH_SLUG,
+    )
+    response = ProblemResponse(body, status_code=500)
+    response.raw_headers += [(b"x-request-id", request_id.encode()), SERVER_HEADER]
+    return response

@@ -64,6 +64,42 @@ class Decision:
     """Refused because the caller is serving a penalty, not by a quota."""
 
 
+def _used_up(states: list[QuotaState], seconds: int, index: int | None) -> list[QuotaState]:
+    """``states`` with the quota at ``index`` (every quota when None) at nothing left for
+    ``seconds``: what the RateLimit header says of a refusal, in agreement with Retry-After."""
+    return [
+        QuotaState(state.quota, 0, seconds) if index is None or position == index else state
+        for position, state in enumerate(states)
+    ]
+
+
+def _serving_penalty(states: list[QuotaState], seconds: int) -> Decision:
+    """Refused because the caller is serving a penalty for ``seconds`` more. Nothing passes
+    until it ends, so every quota reads as used up until then, whatever its window has
+    refilled meanwhile."""
+    return Decision(
+        allowed=False,
+        states=_used_up(states, seconds, None),
+        limited_by=states[-1].quota,
+        retry_after=seconds,
+        penalized=True,
+    )
+
+
+def _refused(states: list[QuotaState], index: int, penalty: int) -> Decision:
+    """Refused by the quota at ``index``: used up until its window moves on. When this
+    refusal started a ``penalty``, nothing passes until both have ended: every quota reads as
+    used up until then, as during the rest of the penalty."""
+    natural = max(1, states[index].reset_seconds)
+    retry_after = max(natural, penalty)
+    return Decision(
+        allowed=False,
+        states=_used_up(states, retry_after, None if penalty > 0 else index),
+        limited_by=states[index].quota,
+        retry_after=retry_after,
+    )
+
+
 def _limits_uri(redis_url: str) -> str:
     scheme, sep, rest = redis_url.partition("://")
     if scheme == "unix":
@@ -201,24 +237,11 @@ class SharedRateLimiter:
         ]
         # An absent key's expiry reads as the moment it was asked, which is before ``now``.
         if penalty_until > now:
-            return Decision(
-                allowed=False,
-                states=states,
-                limited_by=checks[-1].quota,
-                retry_after=whole_seconds(penalty_until - now),
-                penalized=True,
-            )
+            return _serving_penalty(states, whole_seconds(penalty_until - now))
         for index, check in enumerate(checks):
             if not await strategy.hit(check.quota.item, check.key, cost=check.cost):
                 penalty = await self._punish(storage, subject, penalty_key, check.quota)
-                natural = max(1, states[index].reset_seconds)
-                states[index] = QuotaState(check.quota, 0, states[index].reset_seconds)
-                return Decision(
-                    allowed=False,
-                    states=states,
-                    limited_by=check.quota,
-                    retry_after=max(natural, penalty),
-                )
+                return _refused(states, index, penalty)
             state = states[index]
             states[index] = QuotaState(
                 check.quota, state.remaining - check.cost, state.reset_seconds
@@ -251,25 +274,11 @@ class SharedRateLimiter:
             if not acquired and refused is None:
                 refused = index
         if penalty_ttl > 0:
-            return Decision(
-                allowed=False,
-                states=states,
-                limited_by=checks[-1].quota,
-                retry_after=penalty_ttl,
-                penalized=True,
-            )
+            return _serving_penalty(states, penalty_ttl)
         if refused is None:
             return Decision(allowed=True, states=states)
-        quota = checks[refused].quota
-        penalty = await self._punish(storage, subject, penalty_key, quota)
-        natural = max(1, states[refused].reset_seconds)
-        states[refused] = QuotaState(quota, 0, states[refused].reset_seconds)
-        return Decision(
-            allowed=False,
-            states=states,
-            limited_by=quota,
-            retry_after=max(natural, penalty),
-        )
+        penalty = await self._punish(storage, subject, penalty_key, checks[refused].quota)
+        return _refused(states, refused, penalty)
 
     def _window_keys(self, storage: RedisStorage, quota: Quota, key: str) -> tuple[str, str]:
         """The Redis keys of ``quota``'s previous and current window for ``key``, exactly as

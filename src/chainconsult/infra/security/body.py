@@ -1,10 +1,12 @@
-"""Request body guards for the JSON API: a size cap (413), a JSON content type (415) and a
-cap on JSON nesting depth (400).
+"""Request body guards: a time limit for the whole body (408), and for the JSON API a size
+cap (413), a JSON content type (415) and a cap on JSON nesting depth (400).
 
-Both run before any handler reads the body, so an oversized or mistyped request never reaches
-validation, the database or the logs."""
+They run before any handler reads the body, so a slow, oversized or mistyped request never
+reaches validation, the database or the logs."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +22,81 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+class BodyReadTimeout(HTTPException):
+    """The body did not arrive within the time limit. An HTTPException, so that FastAPI's
+    body parsing lets it through as it is and the problem handlers render it; a layer that
+    reads the body itself (the v1 conversion) answers it with ``answer``."""
+
+    title = "Request timeout"
+    slug = "request-timeout"
+
+    def __init__(self, seconds: float) -> None:
+        # The rest of the body may still be on its way: the connection cannot be reused.
+        super().__init__(
+            408,
+            f"The request body did not arrive within {seconds:g} s.",
+            headers={"Connection": "close"},
+        )
+
+    async def answer(self, scope: Scope, send: Send) -> None:
+        await send_problem(
+            scope,
+            send,
+            status=self.status_code,
+            title=self.title,
+            detail=self.detail,
+            slug=self.slug,
+            headers=self.headers,
+        )
+
+
+class BodyDeadlineMiddleware:
+    """The whole request body must arrive within ``timeout_seconds`` of its first read, or the
+    read raises ``BodyReadTimeout`` (408). The server times out headers but not bodies: without
+    this a client sending a byte every few seconds holds a connection and a request forever.
+    Outside every layer that reads a body, so they all read through it."""
+
+    def __init__(self, app: ASGIApp, *, timeout_seconds: float) -> None:
+        self.app = app
+        self.timeout_seconds = timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        complete = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal deadline, complete
+            if complete:
+                # After the body, receive only waits for the client to disconnect: no limit.
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.timeout_seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyReadTimeout(self.timeout_seconds) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except BodyReadTimeout as exc:
+            if started:
+                raise
+            await exc.answer(scope, send)
 
 
 class BodyGuardMiddleware:

@@ -2,8 +2,9 @@
 the connecting peer is a TRUSTED_PROXY), BLOCKED_IPS refused with 403 before any other work,
 and whether the caller is one of the TRUSTED_IPS.
 
-Outermost middleware, so a blocked source costs one header scan and a short answer: no
-request id, no log line, no database or Redis call."""
+It runs inside only the request id, the security headers and the crash barrier, so a blocked
+source costs a header scan and a short answer that names its request id like every other
+error: no database or Redis call."""
 
 from __future__ import annotations
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chainconsult.infra.http import PROBLEM_BASE, PROBLEM_JSON
+from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 ALLOWED_HEADERS = (
@@ -53,8 +52,18 @@ class ExactOriginCORSMiddleware(CORSMiddleware):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
-            await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if any(name == b"origin" for name, _ in scope["headers"]):
+            headers = Headers(scope=scope)
+            if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code >= 400:
+                    response = _refused(scope, response)
+                await response(scope, receive, send)
+                return
+            await self.simple_response(scope, receive, send, request_headers=headers)
             return
 
         # No Origin (most API traffic: servers, scripts, same-origin pages): Starlette only
@@ -80,28 +89,24 @@ class ExactOriginCORSMiddleware(CORSMiddleware):
             return
         await super().send(message, send, request_headers)
 
-    def preflight_response(self, request_headers: Headers) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code < 400:
-            return response
-        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
-        body = {
-            "type": PROBLEM_BASE + "cors-refused",
-            "title": "Cross-origin request refused",
-            "status": 400,
-            "detail": f"This cross-origin request is not allowed: {refused}.",
-            "instance": None,
-            "request_id": None,
-        }
-        dropped = {"content-length", "content-type"}
-        if "access-control-allow-origin" not in response.headers:
-            dropped.add("access-control-allow-credentials")
-        headers = {
-            name: value for name, value in response.headers.items() if name.lower() not in dropped
-        }
-        return Response(
-            orjson.dumps(body), status_code=400, headers=headers, media_type=PROBLEM_JSON
-        )
+
+def _refused(scope: Scope, response: Response) -> Response:
+    """Starlette's refused preflight (text/plain) as a problem like every other error."""
+    refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+    body = problem_body(
+        scope,
+        status=400,
+        title="Cross-origin request refused",
+        detail=f"This cross-origin request is not allowed: {refused}.",
+        type_=PROBLEM_BASE + "cors-refused",
+    )
+    dropped = {"content-length", "content-type"}
+    if "access-control-allow-origin" not in response.headers:
+        dropped.add("access-control-allow-credentials")
+    headers = {
+        name: value for name, value in response.headers.items() if name.lower() not in dropped
+    }
+    return ProblemResponse(body, status_code=400, headers=headers)
 
 
 def vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

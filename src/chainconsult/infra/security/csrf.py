@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
+CSRF_COOKIE = "csrf_token"
+"""Set by login beside the session cookie, readable by the page's script."""
+CSRF_HEADER = "X-CSRF-Token"
+"""Where a cookie-authenticated unsafe request echoes the CSRF cookie's value."""
+
 
 def request_origin_allowed(
     headers: Mapping[str, str], *, allowed_origins: Collection[str], host: str | None

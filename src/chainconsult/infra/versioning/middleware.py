@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
 from chainconsult.infra.monitoring.metrics import api_v1_requests_total
+from chainconsult.infra.security.body import BodyReadTimeout
 from chainconsult.infra.versioning.changes import UpConversionError
 from chainconsult.infra.versioning.lifecycle import V1Lifecycle
 from chainconsult.infra.versioning.negotiation import (
@@ -221,6 +222,9 @@ class ApiVersionMiddleware:
                 receive = _replay(body, receive)
         except UpConversionError as exc:
             await self._invalid_v1_input(scope, send, headers, exc)
+            return
+        except BodyReadTimeout as exc:
+            await exc.answer(scope, _with_headers(send, headers))
             return
         inner = _rewritten(scope, successor, prefix_length, keep_raw=route.v2_path is None)
         inner["query_string"] = query_string
