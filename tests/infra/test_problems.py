@@ -146,7 +146,9 @@ async def test_nul_character_in_text_is_422_and_nothing_stored(
     )
 
     assert response.status_code == 422
-    assert "NUL" in response.json()["detail"]
+    [error] = response.json()["errors"]
+    assert error["pointer"] == "#/display_name"
+    assert "U+0000" in error["detail"]
     assert count_rows(database_url, "accounts") == 0
 
 
