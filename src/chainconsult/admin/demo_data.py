@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from chainconsult.admin._demo_profiles import expert_texts
 from chainconsult.config import Settings
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.db.engine import build_engine
@@ -56,20 +57,6 @@ _LAST = (
     "Horvat", "Jensen", "Costa", "Yilmaz", "Ivanova", "Larsen", "Park",
 )
 # fmt: on
-_ROLES = {
-    Skill.solidity: "Solidity engineer",
-    Skill.rust: "Rust protocol engineer",
-    Skill.smart_contract_audit: "Smart contract auditor",
-    Skill.zk_proofs: "Zero-knowledge cryptographer",
-    Skill.defi: "DeFi protocol designer",
-    Skill.move: "Move developer",
-    Skill.cairo: "Cairo developer",
-    Skill.mev: "MEV researcher",
-    Skill.tokenomics: "Tokenomics consultant",
-    Skill.indexing: "Indexing and data engineer",
-    Skill.bridges: "Cross-chain bridge engineer",
-    Skill.wallets: "Wallet and key-management engineer",
-}
 _WORK = (
     ("Security audit of a {chain} lending protocol", "Four core contracts, about {n} lines."),
     (
@@ -184,17 +171,10 @@ def _generate(rng: random.Random, password_hash: str) -> list[tuple[Table, list[
         name = f"{_FIRST[n % len(_FIRST)]} {_LAST[(n * 7) % len(_LAST)]}"
         mine = rng.sample(skills, rng.randint(2, 4))
         their_chains = rng.sample(chains, rng.randint(1, 3))
-        role = next((_ROLES[s] for s in mine if s in _ROLES), "Blockchain engineer")
         years = rng.randint(1, 12)
         rate = Decimal(rng.randrange(60, 400, 5))
         approved = _EPOCH - dt.timedelta(days=rng.randint(1, 400), minutes=n)
-        headline = f"{role} for {', '.join(c.value.title() for c in their_chains)}"
-        bio = (
-            f"{years} years building on {their_chains[0].value}. "
-            f"Focus: {', '.join(s.value for s in mine)}. "
-            f"Shipped {rng.randint(3, 40)} production contracts and led "
-            f"{rng.randint(1, 15)} audits for protocols with real TVL."
-        )
+        headline, bio = expert_texts(rng, mine, their_chains, years)
         accounts.append(
             _account(expert_id, f"expert{n:03d}@{DEMO_DOMAIN}", name, "expert", password_hash)
         )

@@ -50,8 +50,10 @@ async def search_experts(
         Query(
             min_length=1,
             max_length=200,
-            description='Full-text search over name, headline and bio ("solidity auditor", '
-            '"rust -solana", quoted phrases).',
+            description='Full-text search over name, headline, skills and bio ("solidity '
+            'auditor", "rust -solana", quoted phrases). A word no profile contains is read as '
+            'the closest word of the names, headlines and skills ("soldity": Solidity). Each '
+            "item gains `highlight`.",
         ),
     ] = None,
     min_rating: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
@@ -62,7 +64,10 @@ async def search_experts(
         Currency | None,
         Query(description="Only rates in this currency; USD when max_rate is given alone."),
     ] = None,
-    sort: Annotated[ExpertSort, Query()] = ExpertSort.rating,
+    sort: Annotated[
+        ExpertSort | None,
+        Query(description="Default: `relevance` with `q`, `rating` without (as is relevance)."),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: NumberedOffset = None,

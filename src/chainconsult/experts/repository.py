@@ -1,26 +1,135 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Numeric, Select, cast, func, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import aliased
+from sqlalchemy.types import Text
 
 from chainconsult.experts.schemas import DirectoryFilters, ExpertSort
 from chainconsult.models.experts import ExpertProfile
 from chainconsult.models.projects import Review
 
+# Relevance, tuned on tests/experts/relevance_queries.yaml. ts_rank's weights of the classes
+# D, C, B, A of the search vector: bio, skills, headline, name (models/experts.py).
+_FIELD_WEIGHTS: ColumnElement[Any] = literal_column("'{0.05, 0.3, 0.6, 1.0}'::real[]")
+_LENGTH_NORMALISATION = 1
+"""ts_rank divides by 1 + log(words): a long bio listing everything does not win by length."""
+RATING_WEIGHT = 0.2
+"""A five-star average ranks a match this much higher (x1.2) than an unrated profile."""
 
-def _sort_key(sort: ExpertSort) -> tuple[InstrumentedAttribute[Any], bool]:
-    """The column a sort orders by and whether it runs descending (the id follows suit)."""
-    if sort is ExpertSort.rating:
-        return ExpertProfile.rating_avg, True
-    if sort is ExpertSort.rate:
+# Typo tolerance: a query word no profile contains is replaced by the most similar word of
+# the names, headlines and skills.
+WORD_SIMILARITY = 0.4
+"""pg_trgm word similarity for a profile to offer candidates ("soldity" in "Solidity" 0.55)."""
+MIN_SIMILARITY = 0.4
+"""Similarity a candidate word needs to replace a query word."""
+_CANDIDATE_PROFILES = 500
+"""Profiles read for candidate words: the best candidate is common to many of them, and the
+cost stays bounded on a directory where thousands match."""
+
+# Highlights: escape the text, let ts_headline mark it with control characters (stored text
+# cannot hold them, infra/text.py; they are blanked anyway), then make the marks tags.
+# Escaping first keeps text such as "a<b" that ts_headline would drop as a tag.
+_MARK_START, _MARK_END, _FRAGMENTS = "\x02", "\x03", "\x1e"
+_HEADLINE_OPTIONS = (
+    f"StartSel={_MARK_START}, StopSel={_MARK_END}, FragmentDelimiter={_FRAGMENTS}, "
+    "MaxFragments=2, MaxWords=16, MinWords=6"
+)
+_HTML_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
+_AS_HTML = ((_MARK_START, "<mark>"), (_MARK_END, "</mark>"), (_FRAGMENTS, " … "))
+
+
+def _replaced(value: ColumnElement[str], pairs: Sequence[tuple[str, str]]) -> ColumnElement[str]:
+    for old, new in pairs:
+        value = func.replace(value, old, new)
+    return value
+
+
+def highlight_html(
+    q: str, headline: SQLColumnExpression[str], bio: SQLColumnExpression[str]
+) -> ColumnElement[str]:
+    """Where a profile's headline and bio match ``q``: escaped HTML, matches in <mark>."""
+    text_ = func.regexp_replace(
+        headline + " — " + bio,
+        f"[\\s{_MARK_START}{_MARK_END}{_FRAGMENTS}]+",
+        " ",
+        "g",
+    )
+    marked = func.ts_headline(
+        "english", _replaced(text_, _HTML_ENTITIES), _tsquery(q), _HEADLINE_OPTIONS
+    )
+    return _replaced(marked, _AS_HTML)
+
+
+def _tsquery(q: str) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery("english", q)
+
+
+def relevance(q: str) -> ColumnElement[float]:
+    """The relevance score of a profile for ``q``: a double, so a cursor can carry it
+    exactly."""
+    rank = func.ts_rank(_FIELD_WEIGHTS, ExpertProfile.search, _tsquery(q), _LENGTH_NORMALISATION)
+    boost = 1 + cast(ExpertProfile.rating_avg, DOUBLE_PRECISION) * (RATING_WEIGHT / 5)
+    return cast(rank, DOUBLE_PRECISION) * boost
+
+
+def _sort_key(filters: DirectoryFilters) -> tuple[SQLColumnExpression[Any], bool]:
+    """What a sort orders by and whether it runs descending (the id follows suit)."""
+    if filters.sort is ExpertSort.relevance and filters.q:
+        return relevance(filters.q), True
+    if filters.sort is ExpertSort.rate:
         return ExpertProfile.hourly_rate_amount, False
-    return ExpertProfile.approved_at, True
+    if filters.sort is ExpertSort.newest:
+        return ExpertProfile.approved_at, True
+    return ExpertProfile.rating_avg, True
+
+
+_KNOWN_WORDS = text(
+    "SELECT w FROM unnest(:words) AS w "
+    "WHERE numnode(plainto_tsquery('english', w)) = 0 "
+    "OR EXISTS (SELECT FROM expert_profiles p WHERE p.search @@ plainto_tsquery('english', w))"
+).bindparams(bindparam("words", type_=ARRAY(Text)))
+_CLOSEST_WORDS = text(
+    "SELECT m.word, best.candidate FROM unnest(:words) AS m(word) "
+    "CROSS JOIN LATERAL ("
+    "  SELECT c.candidate FROM ("
+    "    SELECT DISTINCT lower(x) AS candidate FROM ("
+    "      SELECT p.search_words FROM expert_profiles p WHERE m.word <% p.search_words"
+    "      LIMIT :profiles"
+    "    ) p, regexp_split_to_table(p.search_words, '[^[:alnum:]]+') AS x"
+    "  ) c WHERE similarity(c.candidate, m.word) >= :min_similarity"
+    "  ORDER BY similarity(c.candidate, m.word) DESC, c.candidate LIMIT 1"
+    ") best"
+).bindparams(bindparam("words", type_=ARRAY(Text)))
+_TRIGRAMS_KNOWN = "chainconsult.pg_trgm"
+
+
+class DirectoryRow(NamedTuple):
+    profile: ExpertProfile
+    sort_key: Any
+    """What the page is ordered by, the id aside: a cursor carries it."""
+    highlight: str | None
 
 
 class ExpertRepository:
@@ -52,19 +161,67 @@ class ExpertRepository:
         after: tuple[Any, uuid.UUID] | None,
         limit: int,
         offset: int = 0,
-    ) -> list[ExpertProfile]:
-        column, descending = _sort_key(filters.sort)
-        query = self._filtered(filters)
+    ) -> list[DirectoryRow]:
+        """A page of profiles, each with its sort key (what a cursor carries) and, with a
+        query, its highlight."""
+        key, descending = _sort_key(filters)
+        query = self._filtered(filters).add_columns(key.label("sort_key"))
         if after is not None:
-            position = tuple_(column, ExpertProfile.id)
+            position = tuple_(key, ExpertProfile.id)
             query = query.where(position < after if descending else position > after)
         if descending:
-            query = query.order_by(column.desc(), ExpertProfile.id.desc())
+            query = query.order_by(key.desc(), ExpertProfile.id.desc())
         else:
-            query = query.order_by(column.asc(), ExpertProfile.id.asc())
+            query = query.order_by(key.asc(), ExpertProfile.id.asc())
         if offset:
             query = query.offset(offset)
-        return list((await self.session.execute(query.limit(limit))).scalars())
+        query = query.limit(limit)
+        if not filters.q:
+            return [DirectoryRow(p, value, None) for p, value in await self.session.execute(query)]
+        # Highlights of the page's rows only: ts_headline reparses the text, so after the limit.
+        page = query.subquery()
+        profile = aliased(ExpertProfile, page)
+        highlight = highlight_html(filters.q, profile.headline, profile.bio)
+        order = (page.c.sort_key, page.c.id)
+        outer = select(profile, page.c.sort_key, highlight).order_by(
+            *(column.desc() if descending else column.asc() for column in order)
+        )
+        return [DirectoryRow(*row) for row in await self.session.execute(outer)]
+
+    async def known_words(self, words: Sequence[str]) -> set[str]:
+        """The ``words`` a search may keep as they are: those some profile contains, and
+        words full-text search ignores ("the", "for")."""
+        result = await self.session.execute(_KNOWN_WORDS, {"words": list(words)})
+        return set(result.scalars())
+
+    async def closest_words(self, words: Sequence[str]) -> dict[str, str]:
+        """For each of ``words``, the most similar word of the profiles' names, headlines and
+        skills, where one is similar enough. Nothing where pg_trgm is not installed."""
+        if not await self._has_trigrams():
+            return {}
+        # SET LOCAL: the operator <% reads its threshold from a setting; this transaction's.
+        await self.session.execute(
+            text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY}")
+        )
+        result = await self.session.execute(
+            _CLOSEST_WORDS,
+            {
+                "words": list(words),
+                "profiles": _CANDIDATE_PROFILES,
+                "min_similarity": MIN_SIMILARITY,
+            },
+        )
+        return dict(result.all())
+
+    async def _has_trigrams(self) -> bool:
+        # Asked once per pooled connection: the answer changes only with a migration.
+        connection = await self.session.connection()
+        known = connection.info.get(_TRIGRAMS_KNOWN)
+        if known is None:
+            query = text("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')")
+            known = bool((await connection.execute(query)).scalar_one())
+            connection.info[_TRIGRAMS_KNOWN] = known
+        return bool(known)
 
     async def count(self, filters: DirectoryFilters) -> int:
         query = select(func.count()).select_from(self._filtered(filters).subquery())
@@ -112,4 +269,9 @@ class ExpertRepository:
 def parse_sort_value(sort: ExpertSort, raw: str) -> Any:
     if sort is ExpertSort.newest:
         return dt.datetime.fromisoformat(raw)
+    if sort is ExpertSort.relevance:
+        score = float(raw)
+        if not math.isfinite(score):
+            raise ValueError(raw)
+        return score
     return Decimal(raw)

@@ -18,6 +18,9 @@ class ExpertSort(StrEnum):
     """Lowest hourly rate first."""
     newest = "newest"
     """Most recently approved first."""
+    relevance = "relevance"
+    """Best match for ``q`` first: the text match (name, headline and skills weigh more than
+    the bio) combined with the rating. The default when ``q`` is given; rating without it."""
 
 
 class DirectoryFilters(BaseModel):
@@ -33,6 +36,17 @@ class DirectoryFilters(BaseModel):
     currency: Currency | None = None
     sort: ExpertSort = ExpertSort.rating
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sort(cls, value: Any) -> Any:
+        """Relevance when there is a query and no sort, rating otherwise: relevance ranks
+        matches and has nothing to rank without a query."""
+        if isinstance(value, dict):
+            sort, query = value.get("sort"), value.get("q")
+            if sort is None or (sort == ExpertSort.relevance and not query):
+                return {**value, "sort": ExpertSort.relevance if query else ExpertSort.rating}
+        return value
+
 
 class RatingSummary(BaseModel):
     average: Decimal = Field(description="Mean of all reviews, two decimals; 0 with none.")
@@ -43,8 +57,8 @@ def _money(amount: Any, currency: Any) -> dict[str, Any]:
     return {"amount": Decimal(amount), "currency": currency}
 
 
-class ExpertSummary(BaseModel):
-    """One directory entry. ``id`` is also the expert's account id in proposals."""
+class ExpertBasics(BaseModel):
+    """What a directory entry and a profile both show."""
 
     id: uuid.UUID
     display_name: str
@@ -69,6 +83,17 @@ class ExpertSummary(BaseModel):
         return value
 
 
+class ExpertSummary(ExpertBasics):
+    """One directory entry. ``id`` is also the expert's account id in proposals."""
+
+    highlight: str | None = Field(
+        None,
+        description="With `q`: where the profile matches, as HTML: escaped text in which "
+        "the matched words are wrapped in `<mark>`, fragments joined by ` … `. Null "
+        "without `q`.",
+    )
+
+
 class ReviewSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -78,7 +103,7 @@ class ReviewSummary(BaseModel):
     created_at: dt.datetime
 
 
-class ExpertDetail(ExpertSummary):
+class ExpertDetail(ExpertBasics):
     bio: str
     portfolio_links: list[str]
     rating_distribution: dict[str, int] = Field(

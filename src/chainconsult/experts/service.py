@@ -3,23 +3,25 @@ objects, so a cache can wrap them (the cache key is the filters, cursor and limi
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
-from chainconsult.experts.repository import ExpertRepository, parse_sort_value
+from chainconsult.experts.repository import DirectoryRow, ExpertRepository, parse_sort_value
 from chainconsult.experts.schemas import (
     DirectoryFilters,
+    ExpertBasics,
     ExpertDetail,
-    ExpertSort,
     ExpertSummary,
     ReviewSummary,
 )
 from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
-from chainconsult.models.experts import ExpertProfile
 
 RECENT_REVIEWS = 10
 
@@ -43,12 +45,22 @@ def directory_changed(session: AsyncSession, expert_id: uuid.UUID) -> None:
     invalidate_after_commit(session, [expert_tag(expert_id), DIRECTORY_TAG])
 
 
-def _sort_value(profile: ExpertProfile, sort: ExpertSort) -> str:
-    if sort is ExpertSort.rating:
-        return str(profile.rating_avg)
-    if sort is ExpertSort.rate:
-        return str(profile.hourly_rate_amount)
-    return profile.approved_at.isoformat()
+# Query words typo tolerance looks at: letters only, at least four (shorter ones match too
+# many words by a letter or two).
+_CORRECTABLE_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def _cursor_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def _summaries(rows: list[DirectoryRow]) -> list[ExpertSummary]:
+    summaries = []
+    for row in rows:
+        summary = ExpertSummary.model_validate(row.profile)
+        summary.highlight = row.highlight
+        summaries.append(summary)
+    return summaries
 
 
 class ExpertDirectory:
@@ -65,24 +77,60 @@ class ExpertDirectory:
                 cursor, kind, partial(parse_sort_value, filters.sort), uuid.UUID
             )
             after = (value, expert_id)
-        rows = await self.repository.page(filters, after=after, limit=limit + 1)
+        filters, rows = await self._rows(filters, after=after, limit=limit + 1)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = encode_cursor(kind, _sort_value(last, filters.sort), last.id)
-        return Page[ExpertSummary](
-            data=[ExpertSummary.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
-        )
+            next_cursor = encode_cursor(kind, _cursor_value(last.sort_key), last.profile.id)
+        return Page[ExpertSummary](data=_summaries(rows[:limit]), next_cursor=next_cursor)
 
     async def numbered_page(
         self, filters: DirectoryFilters, offset: int, limit: int
     ) -> tuple[Page[ExpertSummary], int]:
         """A page by position, with the total: API v1's numbered pages. Unlike cursors,
         offsets can repeat or skip an expert while others are added; v1 always had that."""
-        rows = await self.repository.page(filters, after=None, limit=limit, offset=offset)
-        page = Page[ExpertSummary](data=[ExpertSummary.model_validate(row) for row in rows])
+        filters, rows = await self._rows(filters, after=None, limit=limit, offset=offset)
+        page = Page[ExpertSummary](data=_summaries(rows))
         return page, await self.repository.count(filters)
+
+    async def _rows(
+        self,
+        filters: DirectoryFilters,
+        *,
+        after: tuple[Any, uuid.UUID] | None,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[DirectoryFilters, list[DirectoryRow]]:
+        """A page, and the filters that found it: when a query finds nothing, the query
+        with its misspelt words corrected. (With results, every word of the query was found
+        somewhere, so there is nothing to correct: the common case costs no extra query.)"""
+        page = partial(self.repository.page, after=after, limit=limit, offset=offset)
+        rows = await page(filters)
+        if rows or not filters.q:
+            return filters, rows
+        spelled = await self._spelled(filters)
+        if spelled == filters:
+            return filters, rows
+        return spelled, await page(spelled)
+
+    async def _spelled(self, filters: DirectoryFilters) -> DirectoryFilters:
+        """``filters`` with each query word that no profile contains replaced by the closest
+        word of the names, headlines and skills (pg_trgm), so "soldity" finds Solidity."""
+        if not filters.q:
+            return filters
+        words = {match.group().lower() for match in _CORRECTABLE_WORD.finditer(filters.q)}
+        if not words:
+            return filters
+        unknown = sorted(words - await self.repository.known_words(sorted(words)))
+        if not unknown:
+            return filters
+        closest = await self.repository.closest_words(unknown)
+        if not closest:
+            return filters
+        q = _CORRECTABLE_WORD.sub(
+            lambda match: closest.get(match.group().lower(), match.group()), filters.q
+        )
+        return filters.model_copy(update={"q": q})
 
     async def get(self, expert_id: uuid.UUID) -> ExpertDetail:
         profile = await self.repository.get(expert_id)
@@ -90,7 +138,7 @@ class ExpertDirectory:
             raise NotFound("No such expert.")
         distribution = await self.repository.rating_distribution(expert_id)
         reviews = await self.repository.recent_reviews(expert_id, RECENT_REVIEWS)
-        summary = ExpertSummary.model_validate(profile)
+        summary = ExpertBasics.model_validate(profile)
         return ExpertDetail(
             **summary.model_dump(),
             bio=profile.bio,

@@ -118,13 +118,26 @@ class ExpertProfile(TimestampMixin, Base):
     rating_avg: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0"))
     rating_count: Mapped[int] = mapped_column(default=0)
     rating_sum: Mapped[int] = mapped_column(default=0)
-    # Weighted so a match in the name outranks one in the headline, which outranks the bio.
+    # One weight class per field (name A, headline B, skills C, bio D): the ranking weighs
+    # them in experts/repository.py. expert_skills_text is migration search1's.
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed(
             "setweight(to_tsvector('english', coalesce(display_name, '')), 'A') || "
             "setweight(to_tsvector('english', coalesce(headline, '')), 'B') || "
-            "setweight(to_tsvector('english', coalesce(bio, '')), 'C')",
+            "setweight(to_tsvector('english', coalesce(expert_skills_text(skills), '')), 'C') || "
+            "setweight(to_tsvector('english', coalesce(bio, '')), 'D')",
+            persisted=True,
+        ),
+        deferred=True,
+    )
+    # The words a misspelt query term is matched against (pg_trgm index
+    # ix_expert_profiles_search_words, created by the migration where pg_trgm exists).
+    search_words: Mapped[str] = mapped_column(
+        Text,
+        Computed(
+            "coalesce(display_name, '') || ' ' || coalesce(headline, '') || ' ' || "
+            "coalesce(expert_skills_text(skills), '')",
             persisted=True,
         ),
         deferred=True,
