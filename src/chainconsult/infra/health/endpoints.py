@@ -62,7 +62,8 @@ async def health_v2(request: Request) -> Response:
     pass/warn/fail (HTTP 200/200/503) and `checks` keyed `component:measurement`:
     postgres:responseTime, postgres:connections, redis:responseTime, cache:hitRate,
     jobs:queueDepth, jobs:oldestAge, jobs:failedLastHour, jobs:workerHeartbeatAge,
-    process:memory, process:cpu, disk:utilization."""
+    process:memory, process:cpu, disk:utilization. Public, so each check has its status only;
+    their values are in the detailed report (`POST /api/health`, admins and TRUSTED_IPS)."""
     report = await health_monitor(request).report()
     return HealthResponse(
         draft_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
@@ -76,7 +77,8 @@ async def health_v2(request: Request) -> Response:
     responses={503: {"description": "The service is unhealthy."}},
 )
 async def health_v1(request: Request) -> Response:
-    """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`."""
+    """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`,
+    each service with its state only (numbers: `POST /api/health`)."""
     report = await health_monitor(request).report()
     return JSONResponse(
         v1_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
