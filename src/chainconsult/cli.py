@@ -27,6 +27,7 @@ from chainconsult.infra.monitoring.multiproc import (
     prepare_multiprocess_dir,
     remove_multiprocess_dir,
 )
+from chainconsult.infra.parent_death import forked_children_stop_with_this_process
 
 if TYPE_CHECKING:
     from granian.server.common import AbstractServer
@@ -124,7 +125,8 @@ def granian_server(
     - On SIGTERM/SIGINT the listening socket closes at once, each worker stops accepting, lets
       its in-flight requests finish, runs the lifespan's shutdown (pools closed) and exits; a
       worker still busy after SHUTDOWN_GRACE_SECONDS is killed.
-    - A worker that dies (crash, OOM kill) is started again; the others keep serving.
+    - A worker that dies (crash, OOM kill) is started again; the others keep serving. When
+      `serve` itself dies, even by SIGKILL, its workers get SIGTERM (infra/parent_death.py).
     - Its log lines go through our JSON logging (the root logger), at LOG_LEVEL or above
       WARNING, whichever is higher: its startup chatter is not an operator's business."""
     from granian import Granian
@@ -190,7 +192,9 @@ def serve(
                 typer.echo(f"warning: {warning}", err=True)
             configure_logging(ready.app.log_level)
             # granian handles SIGTERM and SIGINT itself (graceful, see granian_server) and
-            # returns: the embedded PostgreSQL is then stopped by the block above.
+            # returns: the embedded PostgreSQL is then stopped by the block above. A SIGKILL
+            # leaves that to the next `serve`, but its workers must not outlive it.
+            forked_children_stop_with_this_process()
             granian_server(
                 APP_FACTORY,
                 host=host,
