@@ -21,6 +21,8 @@ from chainconsult.infra.embedded.postgres import (
     ServeLock,
     embedded_database,
 )
+from chainconsult.infra.embedded.state import STATE_FILE_NAME
+from chainconsult.infra.embedded.supervisor import supervised_embedded_database
 from chainconsult.infra.listen_queue import migration_warning
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.multiproc import (
@@ -60,14 +62,22 @@ def _settings() -> Settings:
 
 
 @contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
+def _database(settings: Settings, *, supervised: bool = False) -> Iterator[Settings]:
     """Settings with a reachable DATABASE_URL: the configured one, or the embedded server's
-    (started, or attached to, for as long as the block runs)."""
+    (started, or attached to, for as long as the block runs; ``supervised``: `serve`'s, also
+    restarted whenever it dies, see infra/embedded/supervisor.py)."""
     if not settings.database.is_embedded:
         yield settings
         return
+    if supervised:
+        state_file = settings.app.data_dir.resolve() / STATE_FILE_NAME
+        server = supervised_embedded_database(settings.app.data_dir, state_file)
+        # The server workers' /livez reads what the supervisor reports there.
+        os.environ["CHAINCONSULT_EMBEDDED_STATE"] = str(state_file)
+    else:
+        server = embedded_database(settings.app.data_dir)
     try:
-        with embedded_database(settings.app.data_dir) as url:
+        with server as url:
             # Child processes (server workers) inherit the URL through the environment.
             os.environ["DATABASE_URL"] = url
             yield load_settings()
@@ -181,7 +191,7 @@ def serve(
         except EmbeddedDatabaseError as exc:
             raise _fail(str(exc)) from None
     try:
-        with _database(settings) as ready:
+        with _database(settings, supervised=True) as ready:
             if embedded:
                 _migrate(ready)
             if embedded or with_worker:

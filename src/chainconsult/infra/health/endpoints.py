@@ -16,6 +16,7 @@ from chainconsult.infra.health.formats import draft_body, v1_body
 from chainconsult.infra.http import JSONResponse
 
 HEALTH_JSON = "application/health+json"
+EMBEDDED_DOWN = "embedded database down, restarts failing"
 
 router = APIRouter(tags=["health"])
 
@@ -85,9 +86,19 @@ async def health_v1(request: Request) -> Response:
     )
 
 
-@router.get("/livez", response_class=HealthResponse, summary="Liveness")
+@router.get(
+    "/livez",
+    response_class=HealthResponse,
+    summary="Liveness",
+    responses={503: {"description": "The embedded PostgreSQL cannot be restarted: restart."}},
+)
 async def livez(request: Request) -> Response:
-    """The process answers; nothing else is checked."""
+    """The process answers; no dependency is checked, except in `serve`'s embedded mode: an
+    embedded PostgreSQL that stays down longer than EMBEDDED_POSTGRES_MAX_DOWN_SECONDS while
+    `serve` keeps restarting it fails (503), so that whatever runs `serve` restarts it."""
+    embedded = health_monitor(request).embedded
+    if embedded is not None and embedded.gave_up():
+        return HealthResponse({"status": "fail", "notes": [EMBEDDED_DOWN]}, 503)
     return HealthResponse({"status": "pass"})
 
 
