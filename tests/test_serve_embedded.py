@@ -1,5 +1,6 @@
-"""`chainconsult serve` in embedded mode survives the death of its PostgreSQL: a killed
-embedded server is restarted without restarting `serve`, and /livez fails when it cannot be."""
+"""`chainconsult serve` in embedded mode survives the death of its PostgreSQL and of itself:
+a killed embedded server is restarted without restarting `serve`, /livez fails when it cannot
+be, and a `serve` started after one killed with SIGKILL takes over what it left."""
 
 from __future__ import annotations
 
@@ -260,3 +261,27 @@ def test_livez_fails_while_the_embedded_postgres_cannot_be_restarted(
         assert time.monotonic() < deadline, "/livez still fails 30 s after the repair"
         time.sleep(0.2)
     assert httpx.get(f"{embedded.base}/api/v2/experts").status_code == 200
+
+
+def test_serve_after_one_killed_with_sigkill_takes_over_and_leaves_nothing_behind(
+    embedded: EmbeddedServe,
+) -> None:
+    first = embedded.start()
+    _register(embedded.base)
+    workers = psutil.Process(first.pid).children()
+    assert workers
+    postmaster = embedded.postmaster_pid()
+
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    # Its server workers stop with it: nothing keeps serving on the port.
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == []
+
+    embedded.start()
+    assert _can_log_in(embedded.base)
+    assert embedded.postmaster_pid() == postmaster  # the running server was adopted
+    embedded.stop()
+
+    # The clean stop stopped the server the killed `serve` had started.
+    assert _processes_on(embedded.pgdata) == []

@@ -16,11 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from chainconsult.config import ConfigError, Settings, load_settings
-from chainconsult.infra.embedded.postgres import (
-    EmbeddedDatabaseError,
-    ServeLock,
-    embedded_database,
-)
+from chainconsult.infra.embedded.lock import ServeLock
+from chainconsult.infra.embedded.postgres import EmbeddedDatabaseError, embedded_database
 from chainconsult.infra.embedded.state import STATE_FILE_NAME
 from chainconsult.infra.embedded.supervisor import supervised_embedded_database
 from chainconsult.infra.listen_queue import migration_warning

