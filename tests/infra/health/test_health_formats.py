@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import jsonschema
@@ -87,11 +87,14 @@ async def test_v2_health_follows_the_draft_with_every_check(client: AsyncClient)
 
 def numbers_in(body: object, path: str = "") -> dict[str, float]:
     """Every number in a JSON document, by its path (``checks.postgres:connections.0.x``)."""
-    if isinstance(body, bool) or body is None or isinstance(body, str):
-        return {}
-    if isinstance(body, int | float):
+    if isinstance(body, dict):
+        items: Iterable[tuple[object, object]] = body.items()
+    elif isinstance(body, list):
+        items = enumerate(body)
+    elif isinstance(body, int | float) and not isinstance(body, bool):
         return {path: body}
-    items = body.items() if isinstance(body, dict) else enumerate(body)  # type: ignore[attr-defined]
+    else:
+        return {}
     found: dict[str, float] = {}
     for key, value in items:
         found |= numbers_in(value, f"{path}.{key}" if path else str(key))
