@@ -49,15 +49,18 @@ class EmbeddedServe:
     def postmaster_pid(self) -> int:
         return int((self.pgdata / "postmaster.pid").read_text().split()[0])
 
-    def welcome_email_job(self, account_id: str) -> str | None:
-        """The status of the account's welcome-email job, read from the embedded server."""
+    def query_one(self, statement: str, *params: object) -> object:
+        """The first column of the first row, read straight from the embedded server."""
         with psycopg.connect(f"postgresql://postgres@/chainconsult?host={self.pgdata}") as conn:
-            row = conn.execute(
-                "SELECT status FROM procrastinate_jobs "
-                "WHERE task_name = 'accounts.send_welcome_email' AND args->>'account_id' = %s",
-                (account_id,),
-            ).fetchone()
-        return None if row is None else str(row[0])
+            row = conn.execute(statement, params).fetchone()
+        return None if row is None else row[0]
+
+    def welcome_email_job(self, account_id: str) -> object:
+        return self.query_one(
+            "SELECT status FROM procrastinate_jobs "
+            "WHERE task_name = 'accounts.send_welcome_email' AND args->>'account_id' = %s",
+            account_id,
+        )
 
     def start(self, **env: str) -> subprocess.Popen[bytes]:
         environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -210,6 +213,8 @@ def test_a_killed_embedded_postgres_is_restarted_without_restarting_serve(
     serve = embedded.start()
     _register(embedded.base)
     killed = embedded.postmaster_pid()
+    # A file-by-file sync of the data dir before the recovery took half the restart.
+    assert embedded.query_one("SHOW recovery_init_sync_method") == "syncfs"
 
     with steady_reader(embedded.base) as reader:
         reader.wait_for(200, after=0, timeout=10)

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import platform
+import re
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +85,7 @@ class EmbeddedPostgres:
         self.ensure_running()
         admin_url: str = self._server.get_uri()
         _create_database(admin_url, DATABASE_NAME)
+        _sync_with_syncfs_before_crash_recovery(admin_url)
         return str(self._server.get_uri(database=DATABASE_NAME))
 
     def ensure_running(self) -> None:
@@ -158,6 +162,22 @@ def _create_database(admin_url: str, name: str) -> None:
         if exists is None:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _sync_with_syncfs_before_crash_recovery(admin_url: str) -> None:
+    """After a crash PostgreSQL syncs its whole data dir before replaying the WAL; file by
+    file (its default) took 4 of the 8 s a restart after kill -9 took here, one syncfs() of
+    the file system 0.5 s. Linux only, and from 5.8 on, where syncfs reports write errors."""
+    kernel = re.match(r"(\d+)\.(\d+)", platform.release())
+    if not sys.platform.startswith("linux") or kernel is None:
+        return
+    if (int(kernel[1]), int(kernel[2])) < (5, 8):
+        return
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        current = conn.execute("SHOW recovery_init_sync_method").fetchone()
+        if current is not None and current[0] != "syncfs":
+            conn.execute("ALTER SYSTEM SET recovery_init_sync_method = 'syncfs'")
+            conn.execute("SELECT pg_reload_conf()")
 
 
 @contextlib.contextmanager
