@@ -178,8 +178,10 @@ class InProcessWorker:
         self._resources = resources
         self._schedules = schedules
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="in-process job worker")
         self._task.add_done_callback(_report_crash)
 
@@ -197,6 +199,12 @@ class InProcessWorker:
                 )
                 return
             except Exception:
+                task = asyncio.current_task()
+                if self._stopping or (task is not None and task.cancelling()):
+                    # It failed on its way out (stopped, or cancelled with the event loop):
+                    # restarting it would keep the loop from ever closing.
+                    log.warning("in_process_worker_failed_stopping", exc_info=True)
+                    return
                 log.error("in_process_worker_crashed", exc_info=True)
             steady = time.monotonic() - started >= STEADY_RUN_S
             failures = 1 if steady else failures + 1
@@ -208,6 +216,7 @@ class InProcessWorker:
         """Take no new job; wait for running ones up to the grace period."""
         if self._task is None:
             return
+        self._stopping = True
         # procrastinate turns a cancellation of run_worker_async into its graceful stop.
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
