@@ -19,17 +19,17 @@ import typer
 
 from chainconsult import __version__
 from chainconsult.config import ConfigError, Settings, load_settings
-from chainconsult.infra.embedded.postgres import (
-    EmbeddedDatabaseError,
-    ServeLock,
-    embedded_database,
-)
+from chainconsult.infra.embedded.lock import ServeLock
+from chainconsult.infra.embedded.postgres import EmbeddedDatabaseError, embedded_database
+from chainconsult.infra.embedded.state import STATE_FILE_NAME
+from chainconsult.infra.embedded.supervisor import supervised_embedded_database
 from chainconsult.infra.listen_queue import migration_warning
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.multiproc import (
     prepare_multiprocess_dir,
     remove_multiprocess_dir,
 )
+from chainconsult.infra.parent_death import forked_children_stop_with_this_process
 
 if TYPE_CHECKING:
     from granian.server.common import AbstractServer
@@ -87,14 +87,22 @@ def _settings() -> Settings:
 
 
 @contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
+def _database(settings: Settings, *, supervised: bool = False) -> Iterator[Settings]:
     """Settings with a reachable DATABASE_URL: the configured one, or the embedded server's
-    (started, or attached to, for as long as the block runs)."""
+    (started, or attached to, for as long as the block runs; ``supervised``: `serve`'s, also
+    restarted whenever it dies, see infra/embedded/supervisor.py)."""
     if not settings.database.is_embedded:
         yield settings
         return
+    if supervised:
+        state_file = settings.app.data_dir.resolve() / STATE_FILE_NAME
+        server = supervised_embedded_database(settings.app.data_dir, state_file)
+        # The server workers' /livez reads what the supervisor reports there.
+        os.environ["CHAINCONSULT_EMBEDDED_STATE"] = str(state_file)
+    else:
+        server = embedded_database(settings.app.data_dir)
     try:
-        with embedded_database(settings.app.data_dir) as url:
+        with server as url:
             # Child processes (server workers) inherit the URL through the environment.
             os.environ["DATABASE_URL"] = url
             yield load_settings()
@@ -152,7 +160,8 @@ def granian_server(
     - On SIGTERM/SIGINT the listening socket closes at once, each worker stops accepting, lets
       its in-flight requests finish, runs the lifespan's shutdown (pools closed) and exits; a
       worker still busy after SHUTDOWN_GRACE_SECONDS is killed.
-    - A worker that dies (crash, OOM kill) is started again; the others keep serving.
+    - A worker that dies (crash, OOM kill) is started again; the others keep serving. When
+      `serve` itself dies, even by SIGKILL, its workers get SIGTERM (infra/parent_death.py).
     - Its log lines go through our JSON logging (the root logger), at LOG_LEVEL or above
       WARNING, whichever is higher: its startup chatter is not an operator's business."""
     from granian import Granian
@@ -232,7 +241,7 @@ def serve(
         except EmbeddedDatabaseError as exc:
             raise _fail(str(exc)) from None
     try:
-        with _database(settings) as ready:
+        with _database(settings, supervised=True) as ready:
             if embedded:
                 _migrate(ready)
             if embedded or with_worker:
@@ -243,7 +252,9 @@ def serve(
                 typer.echo(f"warning: {warning}", err=True)
             configure_logging(ready.app.log_level)
             # granian handles SIGTERM and SIGINT itself (graceful, see granian_server) and
-            # returns: the embedded PostgreSQL is then stopped by the block above.
+            # returns: the embedded PostgreSQL is then stopped by the block above. A SIGKILL
+            # leaves that to the next `serve`, but its workers must not outlive it.
+            forked_children_stop_with_this_process()
             granian_server(
                 APP_FACTORY,
                 host=host,

@@ -137,6 +137,14 @@ class DatabaseSettings(BaseSettings):
     """Milliseconds a single statement of a request may run (0: no limit)."""
     slow_query_ms: int = Field(200, ge=1, validation_alias="SLOW_QUERY_MS")
     """Statements slower than this are logged and counted as slow."""
+    embedded_max_down_seconds: float = Field(
+        60.0, gt=0, le=86_400, validation_alias="EMBEDDED_POSTGRES_MAX_DOWN_SECONDS"
+    )
+    """Seconds the embedded PostgreSQL may stay down while `serve` restarts it before /livez
+    fails (so that whatever supervises `serve` restarts it)."""
+    embedded_state_file: Path | None = Field(None, validation_alias="CHAINCONSULT_EMBEDDED_STATE")
+    """Where `serve`'s supervisor of the embedded PostgreSQL reports to its server workers (set
+    by `serve` in embedded mode)."""
 
     @field_validator("url")
     @classmethod

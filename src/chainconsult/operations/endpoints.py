@@ -46,8 +46,9 @@ def monitoring_of(request: Request) -> Monitoring:
     },
 )
 async def detailed_health(request: Request) -> Response:
-    """Every check of `GET /api/v2/health` with its details (pool numbers, per-queue depth,
-    disk free), plus the active alerts, the slowest recent queries and this node's identity.
+    """Every check of `GET /api/v2/health` with its value and details (response times, pool
+    numbers, per-queue depth, disk free: the public GET shows statuses only), plus the active
+    alerts, the slowest recent queries and this node's identity.
     Works while the database is down (alerts then come from the evaluator's memory)."""
     monitoring = monitoring_of(request)
     report = await monitoring.health.report()

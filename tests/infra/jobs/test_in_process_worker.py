@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from procrastinate.exceptions import ConnectorException
+
 from chainconsult.app import create_app
+from chainconsult.infra.jobs import runtime
 from tests.conftest import make_settings
 from tests.helpers import register, serving
 from tests.infra.jobs.conftest import FAST_JOBS, query
@@ -41,7 +47,88 @@ async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
     assert query(database_url, "SELECT count(*) AS n FROM procrastinate_workers") == [{"n": 0}]
 
 
-async def _in_thread(function: object, *args: object) -> object:
-    import asyncio
+async def test_the_in_process_worker_runs_jobs_again_after_the_database_cut_it_off(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A database outage (or a restart of the embedded server) stops procrastinate's worker;
+    the API process is its supervisor and starts it again."""
+    sink = SmtpSink().start()
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        REDIS_URL=None,
+        CHAINCONSULT_IN_PROCESS_WORKER="1",
+        EMAIL_SERVICE="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(sink.port),
+        SMTP_TLS="none",
+        **FAST_JOBS,
+    )
+    try:
+        async with serving(create_app(settings)) as http:
+            await _until(lambda: _listening(database_url))
+            # What the server does to its sessions when it shuts down or crashes: the
+            # worker's LISTEN fails and procrastinate stops the worker.
+            query(
+                database_url,
+                "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
+                "WHERE application_name = 'chainconsult-worker' "
+                "AND datname = current_database()",
+            )
+            await register(http, email="after@example.com", name="After")
+            mails = await _in_thread(sink.wait_for, 1, 30)
+    finally:
+        sink.stop()
 
+    assert [mail.recipients for mail in mails] == [["after@example.com"]]  # type: ignore[attr-defined]
+
+
+async def test_a_worker_failing_on_its_way_out_is_not_started_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A graceful stop during a database outage fails; restarting the worker then would keep
+    the lifespan (and `serve`'s shutdown) waiting for ever. A stand-in worker fails so on
+    demand, as the real one does only when the database goes away at that very moment."""
+    runs = 0
+
+    async def fails_when_stopped(*_: object, **__: object) -> None:
+        nonlocal runs
+        runs += 1
+        if runs > 1:
+            return  # started again: the test sees it in the count
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ConnectorException("the database went away during the graceful stop") from None
+
+    monkeypatch.setattr(runtime, "run_worker", fails_when_stopped)
+    worker = runtime.InProcessWorker(None, schedules=None)  # type: ignore[arg-type]
+    worker.start()
+    await asyncio.sleep(0)
+
+    await asyncio.wait_for(worker.stop(), timeout=10)
+
+    assert runs == 1
+
+
+def _listening(database_url: str) -> bool:
+    """The worker has opened its LISTEN connection (its last step before taking jobs)."""
+    [row] = query(
+        database_url,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = "
+        "'chainconsult-worker' AND datname = current_database() AND starts_with(query, 'LISTEN')",
+    )
+    return int(row["n"]) > 0
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def _in_thread(function: object, *args: object) -> object:
     return await asyncio.to_thread(function, *args)  # type: ignore[arg-type]

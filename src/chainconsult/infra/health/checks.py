@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.db.pool import pool_status
+from chainconsult.infra.embedded.state import EmbeddedDatabaseWatch
 from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.exposition import data_dir_disk, dependency_up, sample_process
 from chainconsult.infra.monitoring.providers import JobQueueStats, MonitoringProviders
@@ -147,6 +148,7 @@ class HealthMonitor:
         providers: MonitoringProviders,
         cache_hit_rate: Callable[[], float | None],
         cache_seconds: float,
+        embedded: EmbeddedDatabaseWatch | None = None,
     ) -> None:
         self.pings = pings
         self.pool_watch = pool_watch
@@ -154,6 +156,8 @@ class HealthMonitor:
         self.providers = providers
         self.cache_hit_rate = cache_hit_rate
         self.cache_seconds = cache_seconds
+        self.embedded = embedded
+        """Set in `serve`'s workers in embedded mode: its supervisor's view of the server."""
         self._cached: HealthReport | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()

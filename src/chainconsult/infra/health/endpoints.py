@@ -16,6 +16,7 @@ from chainconsult.infra.health.formats import draft_body, v1_body
 from chainconsult.infra.http import JSONResponse
 
 HEALTH_JSON = "application/health+json"
+EMBEDDED_DOWN = "embedded database down, restarts failing"
 
 router = APIRouter(tags=["health"])
 
@@ -62,7 +63,8 @@ async def health_v2(request: Request) -> Response:
     pass/warn/fail (HTTP 200/200/503) and `checks` keyed `component:measurement`:
     postgres:responseTime, postgres:connections, redis:responseTime, cache:hitRate,
     jobs:queueDepth, jobs:oldestAge, jobs:failedLastHour, jobs:workerHeartbeatAge,
-    process:memory, process:cpu, disk:utilization."""
+    process:memory, process:cpu, disk:utilization. Public, so each check has its status only;
+    their values are in the detailed report (`POST /api/health`, admins and TRUSTED_IPS)."""
     report = await health_monitor(request).report()
     return HealthResponse(
         draft_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
@@ -76,16 +78,27 @@ async def health_v2(request: Request) -> Response:
     responses={503: {"description": "The service is unhealthy."}},
 )
 async def health_v1(request: Request) -> Response:
-    """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`."""
+    """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`,
+    each service with its state only (numbers: `POST /api/health`)."""
     report = await health_monitor(request).report()
     return JSONResponse(
         v1_body(report, uptime_s=uptime_of(request)), status_code=http_status(report)
     )
 
 
-@router.get("/livez", response_class=HealthResponse, summary="Liveness")
+@router.get(
+    "/livez",
+    response_class=HealthResponse,
+    summary="Liveness",
+    responses={503: {"description": "The embedded PostgreSQL cannot be restarted: restart."}},
+)
 async def livez(request: Request) -> Response:
-    """The process answers; nothing else is checked."""
+    """The process answers; no dependency is checked, except in `serve`'s embedded mode: an
+    embedded PostgreSQL that stays down longer than EMBEDDED_POSTGRES_MAX_DOWN_SECONDS while
+    `serve` keeps restarting it fails (503), so that whatever runs `serve` restarts it."""
+    embedded = health_monitor(request).embedded
+    if embedded is not None and embedded.gave_up():
+        return HealthResponse({"status": "fail", "notes": [EMBEDDED_DOWN]}, 503)
     return HealthResponse({"status": "pass"})
 
 

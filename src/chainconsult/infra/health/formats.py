@@ -1,5 +1,10 @@
 """The shapes health is reported in: draft-inadarei-api-health-check (v2, brief and detailed)
-and the v1 ``{status: healthy|degraded|unhealthy, timestamp, services}`` shape."""
+and the v1 ``{status: healthy|degraded|unhealthy, timestamp, services}`` shape.
+
+The public shapes (every GET) say only the status of each check: response times, pool use, cache
+hit rate, queue depth and host figures would be a live gauge for an attacker (how close the
+pool is to exhaustion, whether an attack is biting). Their numbers are in the detailed report
+(POST /api/health, admins and TRUSTED_IPS), which is the only caller of ``detailed=True``."""
 
 from __future__ import annotations
 
@@ -20,13 +25,15 @@ def _check_body(check: Check, time_iso: str, *, detailed: bool) -> dict[str, Any
         "status": check.status,
         "time": time_iso,
     }
+    if not detailed:
+        return body
     if check.observed_value is not None:
         body["observedValue"] = check.observed_value
     if check.observed_unit is not None:
         body["observedUnit"] = check.observed_unit
     if check.output:
         body["output"] = check.output
-    if detailed and check.detail:
+    if check.detail:
         body["detail"] = check.detail
     return body
 
@@ -56,10 +63,7 @@ def draft_body(
 
 
 def v1_body(report: HealthReport, *, uptime_s: float) -> dict[str, Any]:
-    def value(key: str) -> Any:
-        check = report.check(key)
-        return check.observed_value if check is not None else None
-
+    """Public, so states only (see above)."""
     if not report.redis_configured:
         redis_state = "not_configured"
     else:
@@ -71,23 +75,9 @@ def v1_body(report: HealthReport, *, uptime_s: float) -> dict[str, Any]:
         "version": __version__,
         "uptime_seconds": round(uptime_s, 3),
         "services": {
-            "database": {
-                "status": "up" if report.database_ok else "down",
-                "response_time_ms": value("postgres:responseTime"),
-                "pool": {
-                    "checked_out": report.pool.checked_out,
-                    "capacity": report.pool.capacity,
-                },
-            },
-            "redis": {"status": redis_state, "response_time_ms": value("redis:responseTime")},
-            "cache": {
-                "backend": "redis" if report.redis_ok else "memory",
-                "hit_rate_percent": value("cache:hitRate"),
-            },
-            "jobs": {
-                "status": "not_installed" if jobs is None or not jobs.installed else "up",
-                "queue_depth": jobs.depth if jobs is not None else None,
-                "failed_last_hour": jobs.failed_last_hour if jobs is not None else None,
-            },
+            "database": {"status": "up" if report.database_ok else "down"},
+            "redis": {"status": redis_state},
+            "cache": {"backend": "redis" if report.redis_ok else "memory"},
+            "jobs": {"status": "not_installed" if jobs is None or not jobs.installed else "up"},
         },
     }

@@ -160,31 +160,63 @@ async def run_worker(
             log.info("worker_stopped")
 
 
+FIRST_RESTART_S = 1.0
+MAX_RESTART_S = 30.0
+STEADY_RUN_S = 60.0
+"""A worker that ran this long before it stopped counts as healthy: its restart comes soon."""
+
+
 class InProcessWorker:
-    """A worker running as a task of the API's event loop (embedded mode, --with-worker)."""
+    """A worker running as a task of the API's event loop (embedded mode, --with-worker).
+
+    A lost database connection stops procrastinate's worker (its fetch, heartbeat or LISTEN
+    fails), which a `chainconsult worker` leaves to its process supervisor. Here the API process
+    is that supervisor: it starts the worker again, after 1 s, then up to 30 s between tries
+    while the database stays away; the jobs the stopped worker held are recovered as stalled."""
 
     def __init__(self, resources: JobResources, *, schedules: Schedules | None) -> None:
         self._resources = resources
         self._schedules = schedules
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(
-            run_worker(
-                self._resources,
-                schedules=self._schedules,
-                # The server owns the signals; it stops us from its lifespan.
-                install_signal_handlers=False,
-                name="in-process-worker",
-            ),
-            name="in-process job worker",
-        )
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="in-process job worker")
         self._task.add_done_callback(_report_crash)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await run_worker(
+                    self._resources,
+                    schedules=self._schedules,
+                    # The server owns the signals; it stops us from its lifespan.
+                    install_signal_handlers=False,
+                    name="in-process-worker",
+                )
+                return
+            except Exception:
+                task = asyncio.current_task()
+                if self._stopping or (task is not None and task.cancelling()):
+                    # It failed on its way out (stopped, or cancelled with the event loop):
+                    # restarting it would keep the loop from ever closing.
+                    log.warning("in_process_worker_failed_stopping", exc_info=True)
+                    return
+                log.error("in_process_worker_crashed", exc_info=True)
+            steady = time.monotonic() - started >= STEADY_RUN_S
+            failures = 1 if steady else failures + 1
+            delay = min(MAX_RESTART_S, FIRST_RESTART_S * 2.0 ** (failures - 1))
+            log.warning("in_process_worker_restarting", in_s=delay)
+            await asyncio.sleep(delay)
 
     async def stop(self) -> None:
         """Take no new job; wait for running ones up to the grace period."""
         if self._task is None:
             return
+        self._stopping = True
         # procrastinate turns a cancellation of run_worker_async into its graceful stop.
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chainconsult.config import Settings
+from chainconsult.infra.embedded.state import EmbeddedDatabaseWatch
 from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, PoolWatch
 from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.alerts import (
@@ -129,6 +130,7 @@ def build_monitoring(
         http=http,
     )
     evaluator: AlertEvaluator
+    state_file = settings.database.embedded_state_file
     health = HealthMonitor(
         pings=DependencyPings(
             postgres_url=settings.database.libpq_url(),
@@ -141,6 +143,11 @@ def build_monitoring(
         providers=providers,
         cache_hit_rate=lambda: evaluator.cluster_traffic.cache_hit_rate,
         cache_seconds=monitoring_settings.health_cache_s,
+        embedded=None
+        if state_file is None
+        else EmbeddedDatabaseWatch(
+            state_file, max_down_s=settings.database.embedded_max_down_seconds
+        ),
     )
     evaluator = AlertEvaluator(
         health=health,
