@@ -31,7 +31,7 @@ def client_ip(request: Request) -> str | None:
 async def register(body: RegisterRequest, session: DbSession, origin: Origin) -> AccountResponse:
     """Create an account. A 409 means the email (in any letter case) is taken."""
     account = await AccountService(session).register(
-        email=str(body.email),
+        email=body.email,
         password=body.password,
         display_name=body.display_name,
         wants_expert=body.role == "expert",

@@ -29,6 +29,7 @@ from chainconsult.models.login_throttle import LoginFailureCounter
 
 
 def account_key(email: str) -> str:
+    """The counter key of an address (already normalised: accounts.schemas.normalize_email)."""
     return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
