@@ -15,6 +15,7 @@ from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, re
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
+from chainconsult.infra.monitoring.metrics import auth_failures_total
 from chainconsult.infra.security.tokens import new_csrf_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -59,22 +60,19 @@ async def login(
     admin unlocks the account. Unknown addresses are treated exactly the same."""
     settings = request.app.state.settings
     origin = request_origin(request)
-    throttle = LoginThrottle(settings.login_throttle)
-    ip = client_ip(request)
-    await throttle.ensure_allowed(session, email=body.email, ip=ip)
     try:
         result = await AccountService(session).log_in(
             email=body.email,
             password=body.password,
+            throttle=LoginThrottle(settings.login_throttle),
             ttl_seconds=settings.security.session_ttl_seconds,
-            ip=ip,
+            ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
     except Unauthorized:
-        await throttle.record_failure(request.app.state.sessionmaker, email=body.email, ip=ip)
+        auth_failures_total.inc()
         await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
         raise
-    await throttle.clear_account(session, email=body.email)
     await AuditTrail(session).record(
         actor_id=result.account.id,
         action="auth.login",
