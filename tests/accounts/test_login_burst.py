@@ -1,6 +1,6 @@
 """Login bursts: every attempt is counted before its password is checked, so a burst cannot
 check more passwords than the throttle allows; a login waiting for the hasher holds no
-database connection."""
+database connection, and one that would wait too long is shed with 503."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import psycopg
+import pytest
 
 from chainconsult.app import create_app
 from chainconsult.infra.security.passwords import hashing_limiter
@@ -34,6 +35,8 @@ def _settings(database_url: str, tmp_path: Path, **env: Any) -> Any:
         "TRUSTED_PROXIES": "127.0.0.1/32",
         "LOGIN_THROTTLE_FREE_FAILURES": 2,
         "LOGIN_THROTTLE_LOCKOUT_FAILURES": 4,
+        # Long enough that nothing is shed unless a test wants it.
+        "LOGIN_HASH_WAIT_MS": 60_000,
     }
     values.update(env)
     return make_settings(database_url, tmp_path, **values)
@@ -171,3 +174,34 @@ async def test_logins_waiting_for_the_hasher_hold_no_database_connection(
     assert [read.status_code for read in reads] == [200] * 5
     assert ready.status_code == 200
     assert [answer.status_code for answer in answers] == [401] * 12
+
+
+@pytest.mark.usefixtures("clock")  # no delay runs out while the test looks
+async def test_logins_that_would_wait_too_long_for_the_hasher_are_shed_with_503(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(
+        database_url,
+        tmp_path,
+        LOGIN_THROTTLE_FREE_FAILURES=3,
+        LOGIN_THROTTLE_LOCKOUT_FAILURES=4,
+        LOGIN_HASH_WAIT_MS=50,
+    )
+    app = create_app(settings)
+    async with serving(app) as client:
+        await register(client, email=VICTIM)
+        async with HeldHasher():
+            async with asyncio.timeout(20):
+                shed = [await _attempt(client, VICTIM, WRONG) for _ in range(3)]
+            directory = await client.get("/api/v2/experts")
+        # The shed attempts used up the free failures: shedding buys no extra checks.
+        after = await _attempt(client, VICTIM, PASSWORD)
+
+    for answer in shed:
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["Retry-After"] == "1"
+        assert answer.json()["reason"] == "login-busy"
+        assert answer.json()["request_id"] == answer.headers["x-request-id"]
+    assert directory.status_code == 200
+    assert after.status_code == 429

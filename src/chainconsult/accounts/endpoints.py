@@ -57,7 +57,9 @@ async def login(
 
     Repeated failures for one address (or from one IP) are answered with 429 and Retry-After:
     first a delay that doubles with each failure, then a lockout until the hour is over or an
-    admin unlocks the account. Unknown addresses are treated exactly the same."""
+    admin unlocks the account. Unknown addresses are treated exactly the same. When more
+    logins arrive than the server can check in time, the excess is answered with 503 and
+    Retry-After."""
     settings = request.app.state.settings
     origin = request_origin(request)
     try:
@@ -65,6 +67,7 @@ async def login(
             email=body.email,
             password=body.password,
             throttle=LoginThrottle(settings.login_throttle),
+            hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
             ttl_seconds=settings.security.session_ttl_seconds,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),

@@ -4,6 +4,7 @@ request's transaction commits."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -17,11 +18,11 @@ from chainconsult.accounts.repository import (
     login_tag,
 )
 from chainconsult.accounts.throttle import LoginThrottle
-from chainconsult.errors import Conflict, NotFound, Unauthorized
+from chainconsult.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.jobs import defer
-from chainconsult.infra.security.passwords import passwords
+from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.base import utcnow
@@ -84,6 +85,7 @@ class AccountService:
         email: str,
         password: str,
         throttle: LoginThrottle,
+        hash_wait_seconds: float,
         ttl_seconds: int,
         ip: str | None,
         user_agent: str | None,
@@ -94,14 +96,26 @@ class AccountService:
         is read, each committed at once; the password is checked with no transaction open;
         a right one opens the login in the request's transaction.
 
-        Raises Unauthorized (the same for an unknown address) or TooManyRequests
-        (throttled)."""
+        Raises Unauthorized (the same for an unknown address), TooManyRequests (throttled)
+        or ServiceUnavailable (no hashing slot within ``hash_wait_seconds``)."""
         session = self.repository.session
         await throttle.reserve(session, email=email, ip=ip)
         found = await unit_of_work(session, lambda s: AccountRepository(s).credentials(email))
         stored = found.password_hash if found is not None and found.is_active else None
-        # Same work and the same answer whether or not the account exists.
-        if not await passwords.verify(stored, password) or found is None:
+        try:
+            # Same work and the same answer whether or not the account exists.
+            matched = await passwords.verify(stored, password, wait_seconds=hash_wait_seconds)
+        except HashingBusy:
+            # Still counted: an attempt that passed the throttle is a failure unless proved
+            # right, so a burst cannot buy more checks by getting some of it shed.
+            seconds = max(1, math.ceil(hash_wait_seconds))
+            raise ServiceUnavailable(
+                f"Too many logins are being checked; try again in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+                reason="login-busy",
+                retry_after=seconds,
+            ) from None
+        if not matched or found is None:
             await throttle.failed(session, email=email, ip=ip)
             raise Unauthorized("Wrong email or password.")
         rehashed = (

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from chainconsult.infra.security.passwords import (
     HASH_CONCURRENCY,
+    HashingBusy,
     hashing_limiter,
     passwords,
 )
@@ -32,3 +35,19 @@ async def test_a_burst_of_logins_runs_at_most_one_hash_per_core() -> None:
     assert most_borrowed == HASH_CONCURRENCY
     assert most_waiting > 0
     assert await passwords.verify(None, "anything") is False
+
+
+async def test_a_hash_that_cannot_start_within_its_wait_is_refused_at_once() -> None:
+    limiter = hashing_limiter()
+    holders = [object() for _ in range(HASH_CONCURRENCY)]
+    for holder in holders:
+        await limiter.acquire_on_behalf_of(holder)
+    try:
+        with pytest.raises(HashingBusy):
+            await passwords.verify(None, "anything", wait_seconds=0.01)
+    finally:
+        for holder in holders:
+            limiter.release_on_behalf_of(holder)
+
+    assert limiter.borrowed_tokens == 0
+    assert await passwords.verify(None, "anything", wait_seconds=0.01) is False

@@ -4,8 +4,11 @@ at most one hash per core at a time in each process."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+from collections.abc import Callable
 from functools import cache
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 import anyio
@@ -34,6 +37,29 @@ def hashing_limiter() -> anyio.CapacityLimiter:
     return limiter
 
 
+class HashingBusy(Exception):
+    """No hashing slot came free within the caller's wait: the caller sheds its request."""
+
+
+T = TypeVar("T")
+
+
+async def _on_hashing_thread(work: Callable[[], T], wait_seconds: float | None) -> T:
+    limiter = hashing_limiter()
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        with anyio.move_on_after(math.inf if wait_seconds is None else wait_seconds) as waiting:
+            await limiter.acquire()
+        if waiting.cancelled_caught:
+            raise HashingBusy() from None
+    try:
+        # The slot is already held: the thread needs only anyio's default thread limiter.
+        return await anyio.to_thread.run_sync(work)
+    finally:
+        limiter.release()
+
+
 @cache
 def _dummy_hash() -> str:
     # Verified against when the account does not exist, so an unknown email costs the same
@@ -47,7 +73,12 @@ class PasswordHashing:
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=hashing_limiter())
 
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
+    async def verify(
+        self, stored_hash: str | None, password: str, *, wait_seconds: float | None = None
+    ) -> bool:
+        """Whether ``password`` matches; with ``wait_seconds``, HashingBusy when no hashing
+        slot comes free within that time (a burst's excess is shed, not queued)."""
+
         def check() -> bool:
             try:
                 matched = _hasher.verify(stored_hash or _dummy_hash(), password)
@@ -55,7 +86,7 @@ class PasswordHashing:
                 return False
             return matched and stored_hash is not None
 
-        return await anyio.to_thread.run_sync(check, limiter=hashing_limiter())
+        return await _on_hashing_thread(check, wait_seconds)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return _hasher.check_needs_rehash(stored_hash)
