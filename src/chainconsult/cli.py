@@ -295,11 +295,11 @@ def create_admin(
     characters. Promoting an existing account keeps its password when none is given."""
     import asyncio
 
-    from email_validator import EmailNotValidError, validate_email
+    from chainconsult.accounts.schemas import normalize_email
 
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        email = normalize_email(email)
+    except ValueError as exc:
         raise _fail(f"EMAIL: {exc}") from None
     password: str | None = None
     if password_stdin:

@@ -326,6 +326,9 @@ class LoginThrottleSettings(BaseSettings):
         100, ge=2, le=100_000, validation_alias="LOGIN_THROTTLE_IP_LOCKOUT_FAILURES"
     )
     """Failures from one client IP within the window that stop its logins until it ends."""
+    hash_wait_ms: int = Field(2000, ge=0, le=60_000, validation_alias="LOGIN_HASH_WAIT_MS")
+    """Longest wait of a login for a password-hashing slot (ms); past it the login is shed
+    with 503 and Retry-After."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LoginThrottleSettings:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY
 
+from tests.accounts.conftest import FrozenClock
 from tests.conftest import make_settings
 from tests.edge_support import app_client
 from tests.helpers import PASSWORD, login, promote_to_admin, register
@@ -42,25 +43,35 @@ def _shape(response: httpx.Response) -> tuple[int, str, str | None]:
     return response.status_code, re.sub(r"\d+", "N", body["detail"]), body.get("reason")
 
 
-async def _delay_then_lockout(client: httpx.AsyncClient, email: str) -> list[httpx.Response]:
-    seen = [await _attempt(client, email), await _attempt(client, email)]
-    seen.append(await _attempt(client, email))  # too soon: must wait
-    await asyncio.sleep(int(seen[-1].headers["Retry-After"]) + 0.1)
-    seen.append(await _attempt(client, email))  # the third failure: locks
-    seen.append(await _attempt(client, email))
+async def _delay_then_lockout(
+    client: httpx.AsyncClient, clock: FrozenClock, emails: list[str]
+) -> list[list[httpx.Response]]:
+    """The same steps for each address, side by side: two failures, one too soon, then (once
+    the delay is over) the third failure that locks, and one more."""
+    seen: list[list[httpx.Response]] = [[] for _ in emails]
+
+    async def each() -> None:
+        answers = await asyncio.gather(*(_attempt(client, email) for email in emails))
+        for index, answer in enumerate(answers):
+            seen[index].append(answer)
+
+    for _ in range(3):
+        await each()
+    clock.advance(int(seen[0][-1].headers["Retry-After"]))
+    for _ in range(2):
+        await each()
     return seen
 
 
 async def test_wrong_passwords_are_delayed_then_locked_the_same_for_an_unknown_email(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
     failures_before = REGISTRY.get_sample_value("chainconsult_auth_failures_total") or 0.0
     settings = _throttle_settings(database_url, tmp_path)
     async with app_client(settings) as client:
         await register(client, email="victim@example.com")
-        known, unknown = await asyncio.gather(
-            _delay_then_lockout(client, "victim@example.com"),
-            _delay_then_lockout(client, "nobody-here@example.com"),
+        known, unknown = await _delay_then_lockout(
+            client, clock, ["victim@example.com", "nobody-here@example.com"]
         )
 
     assert [r.status_code for r in known] == [401, 401, 429, 401, 429]
@@ -75,7 +86,7 @@ async def test_wrong_passwords_are_delayed_then_locked_the_same_for_an_unknown_e
 
 
 async def test_right_password_is_refused_while_locked_until_an_admin_unlocks(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
     settings = _throttle_settings(
         database_url, tmp_path, LOGIN_THROTTLE_FREE_FAILURES=1, LOGIN_THROTTLE_LOCKOUT_FAILURES=2
@@ -86,7 +97,7 @@ async def test_right_password_is_refused_while_locked_until_an_admin_unlocks(
         admin_headers = await login(client, "admin@example.com")
         victim = await register(client, email="locked@example.com")
         await _attempt(client, "locked@example.com")
-        await asyncio.sleep(1.1)
+        clock.advance(1)
         await _attempt(client, "locked@example.com")
 
         right_while_locked = await _attempt(client, "locked@example.com", PASSWORD)
@@ -105,7 +116,9 @@ async def test_right_password_is_refused_while_locked_until_an_admin_unlocks(
     assert right_after_unlock.status_code == 200
 
 
-async def test_lockout_ends_with_its_window(database_url: str, tmp_path: Path) -> None:
+async def test_lockout_ends_with_its_window(
+    database_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
     settings = _throttle_settings(
         database_url,
         tmp_path,
@@ -116,10 +129,10 @@ async def test_lockout_ends_with_its_window(database_url: str, tmp_path: Path) -
     async with app_client(settings) as client:
         await register(client, email="window@example.com")
         await _attempt(client, "window@example.com")
-        await asyncio.sleep(1.1)
+        clock.advance(1)
         await _attempt(client, "window@example.com")
         locked = await _attempt(client, "window@example.com", PASSWORD)
-        await asyncio.sleep(int(locked.headers["Retry-After"]) + 0.2)
+        clock.advance(int(locked.headers["Retry-After"]))
         after_window = await _attempt(client, "window@example.com", PASSWORD)
 
     assert locked.status_code == 429

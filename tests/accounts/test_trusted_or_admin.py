@@ -58,14 +58,16 @@ async def test_expired_login_counters_are_purged(database_url: str, tmp_path: Pa
     throttle = LoginThrottle(settings.login_throttle)
     async with LifespanManager(app):
         maker = app.state.sessionmaker
-        await throttle.record_failure(maker, email="old@example.com", ip="192.0.2.1")
+        async with maker() as session:  # the throttle commits each count itself
+            await throttle.reserve(session, email="old@example.com", ip="192.0.2.1")
         async with maker() as session, session.begin():
             await session.execute(
                 update(LoginFailureCounter).values(
                     window_started_at=utcnow() - dt.timedelta(seconds=120)
                 )
             )
-        await throttle.record_failure(maker, email="new@example.com", ip=None)
+        async with maker() as session:  # the throttle commits each count itself
+            await throttle.reserve(session, email="new@example.com", ip=None)
         async with maker() as session, session.begin():
             purged = await throttle.purge_expired(session)
         async with maker() as session:

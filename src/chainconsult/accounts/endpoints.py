@@ -15,6 +15,7 @@ from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, re
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
+from chainconsult.infra.monitoring.metrics import auth_failures_total
 from chainconsult.infra.security.tokens import new_csrf_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -31,7 +32,7 @@ def client_ip(request: Request) -> str | None:
 async def register(body: RegisterRequest, session: DbSession, origin: Origin) -> AccountResponse:
     """Create an account. A 409 means the email (in any letter case) is taken."""
     account = await AccountService(session).register(
-        email=str(body.email),
+        email=body.email,
         password=body.password,
         display_name=body.display_name,
         wants_expert=body.role == "expert",
@@ -56,25 +57,25 @@ async def login(
 
     Repeated failures for one address (or from one IP) are answered with 429 and Retry-After:
     first a delay that doubles with each failure, then a lockout until the hour is over or an
-    admin unlocks the account. Unknown addresses are treated exactly the same."""
+    admin unlocks the account. Unknown addresses are treated exactly the same. When more
+    logins arrive than the server can check in time, the excess is answered with 503 and
+    Retry-After."""
     settings = request.app.state.settings
     origin = request_origin(request)
-    throttle = LoginThrottle(settings.login_throttle)
-    ip = client_ip(request)
-    await throttle.ensure_allowed(session, email=body.email, ip=ip)
     try:
         result = await AccountService(session).log_in(
             email=body.email,
             password=body.password,
+            throttle=LoginThrottle(settings.login_throttle),
+            hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
             ttl_seconds=settings.security.session_ttl_seconds,
-            ip=ip,
+            ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
     except Unauthorized:
-        await throttle.record_failure(request.app.state.sessionmaker, email=body.email, ip=ip)
+        auth_failures_total.inc()
         await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
         raise
-    await throttle.clear_account(session, email=body.email)
     await AuditTrail(session).record(
         actor_id=result.account.id,
         action="auth.login",

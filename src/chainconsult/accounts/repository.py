@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.cache import cached
@@ -46,13 +46,36 @@ class AccountState:
     created_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    account_id: uuid.UUID
+    password_hash: str
+    is_active: bool
+
+
+def _same_address(email: str) -> ColumnElement[bool]:
+    # Both sides lowered by PostgreSQL, as the unique index lower(email) is: one notion of
+    # letter case, whatever Python's differs in.
+    return func.lower(Account.email) == func.lower(email)
+
+
 class AccountRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def by_email(self, email: str) -> Account | None:
-        query = select(Account).where(func.lower(Account.email) == email.strip().lower())
+        """The account of a normalised address (accounts.schemas.normalize_email)."""
+        query = select(Account).where(_same_address(email))
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def credentials(self, email: str) -> Credentials | None:
+        """What a login checks, as plain values: they outlive the short transaction that
+        reads them, and no ORM object stays in the session."""
+        query = select(Account.id, Account.password_hash, Account.is_active).where(
+            _same_address(email)
+        )
+        row = (await self.session.execute(query)).one_or_none()
+        return Credentials(*row) if row is not None else None
 
     async def by_id(self, account_id: uuid.UUID) -> Account | None:
         return await self.session.get(Account, account_id)

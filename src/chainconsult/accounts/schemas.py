@@ -4,10 +4,28 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from email_validator import validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chainconsult.infra.text import SingleLine
 from chainconsult.models.accounts import Plan, Role
+
+
+def normalize_email(address: str) -> str:
+    """The one form in which an address is stored and compared (register, login, throttle
+    keys, create-admin): surrounding blanks dropped, an IDNA (punycode) domain in Unicode and
+    lower case, the whole address in Unicode normal form C. The local part keeps its letter
+    case for display; comparisons ignore case. A malformed address raises ValueError."""
+    return validate_email(address.strip(), check_deliverability=False).normalized
+
+
+Email = Annotated[
+    str,
+    Field(min_length=1, max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(normalize_email),
+]
+"""An email address in a request body, normalised by ``normalize_email`` (a malformed one is a
+422 pointing at the field)."""
 
 DisplayName = Annotated[str, SingleLine(max_length=100)]
 
@@ -15,7 +33,7 @@ DisplayName = Annotated[str, SingleLine(max_length=100)]
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=320)
+    email: Email
     password: str = Field(min_length=12, max_length=256, description="At least 12 characters.")
     display_name: DisplayName
     role: Literal["client", "expert"] = Field(
@@ -28,7 +46,7 @@ class RegisterRequest(BaseModel):
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=320)
+    email: Email
     password: str = Field(min_length=1, max_length=256)
 
 

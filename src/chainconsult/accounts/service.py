@@ -4,6 +4,7 @@ request's transaction commits."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -16,10 +17,12 @@ from chainconsult.accounts.repository import (
     account_tag,
     login_tag,
 )
-from chainconsult.errors import Conflict, NotFound, Unauthorized
+from chainconsult.accounts.throttle import LoginThrottle
+from chainconsult.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
+from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.jobs import defer
-from chainconsult.infra.security.passwords import passwords
+from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.base import utcnow
@@ -81,17 +84,50 @@ class AccountService:
         *,
         email: str,
         password: str,
+        throttle: LoginThrottle,
+        hash_wait_seconds: float,
         ttl_seconds: int,
         ip: str | None,
         user_agent: str | None,
     ) -> Login:
-        account = await self.repository.by_email(email)
-        stored = account.password_hash if account is not None and account.is_active else None
-        # Same work and the same answer whether or not the account exists.
-        if not await passwords.verify(stored, password) or account is None:
+        """Check the password of a normalised address and open a login. In three steps, so
+        that no database connection is held while the password waits for the hasher (a burst
+        of logins once held the whole pool): ``throttle`` counts the attempt and the account
+        is read, each committed at once; the password is checked with no transaction open;
+        a right one opens the login in the request's transaction.
+
+        Raises Unauthorized (the same for an unknown address), TooManyRequests (throttled)
+        or ServiceUnavailable (no hashing slot within ``hash_wait_seconds``)."""
+        session = self.repository.session
+        await throttle.reserve(session, email=email, ip=ip)
+        found = await unit_of_work(session, lambda s: AccountRepository(s).credentials(email))
+        stored = found.password_hash if found is not None and found.is_active else None
+        try:
+            # Same work and the same answer whether or not the account exists.
+            matched = await passwords.verify(stored, password, wait_seconds=hash_wait_seconds)
+        except HashingBusy:
+            # Still counted: an attempt that passed the throttle is a failure unless proved
+            # right, so a burst cannot buy more checks by getting some of it shed.
+            seconds = max(1, math.ceil(hash_wait_seconds))
+            raise ServiceUnavailable(
+                f"Too many logins are being checked; try again in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+                reason="login-busy",
+                retry_after=seconds,
+            ) from None
+        if not matched or found is None:
+            await throttle.failed(session, email=email, ip=ip)
             raise Unauthorized("Wrong email or password.")
-        if passwords.needs_rehash(account.password_hash):
-            account.password_hash = await passwords.hash(password)
+        rehashed = (
+            await passwords.hash(password) if passwords.needs_rehash(found.password_hash) else None
+        )
+        account = await self.repository.by_id(found.account_id)
+        if account is None or not account.is_active or account.password_hash != stored:
+            # Changed while the password was checked (a new password, an erasure).
+            raise Unauthorized("Wrong email or password.")
+        await throttle.succeeded(session, email=email, ip=ip)
+        if rehashed is not None:
+            account.password_hash = rehashed
         now = utcnow()
         token = new_login_token()
         login = await self.repository.add_session(

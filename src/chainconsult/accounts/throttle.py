@@ -3,12 +3,18 @@ few, each further attempt must wait a delay that doubles; past the lockout count
 refused until its window ends (ASVS 2.2.1: at most 100 failed attempts per hour per account)
 or an admin unlocks it. A success clears the account's count.
 
-Accounts are keyed by a hash of the address typed, not by the account row, so an address
-without an account is delayed and locked exactly like one with: the answers never tell them
-apart. Refused attempts do not check the password at all, so they also cost no argon2 time.
+An attempt is counted as a failure *before* its password is checked (``reserve``): one
+conditional upsert per key adds it only while the key may try, so however many attempts arrive
+at once, no more passwords are checked than the rules allow (a check-then-count let a burst of
+110 through a lockout at 20). The count commits before the check and stays unless the password
+proves right: then the account's count is cleared and the IP gets its attempt back.
 
-The repository sits in this module rather than accounts/repository.py because its rows live
-outside the request's transaction (see ``record_failure``)."""
+Accounts are keyed by a hash of the normalised address typed, not by the account row, so an
+address without an account is delayed and locked exactly like one with: the answers never tell
+them apart. Refused attempts do not check the password at all, so they also cost no argon2 time.
+
+The repository sits in this module rather than accounts/repository.py because its rows are
+written outside the request's transaction (see ``reserve``)."""
 
 from __future__ import annotations
 
@@ -17,24 +23,31 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import ColumnElement, Update, case, delete, extract, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.config import LoginThrottleSettings
 from chainconsult.errors import TooManyRequests
-from chainconsult.infra.monitoring.metrics import auth_failures_total
+from chainconsult.infra.db.transaction import one_statement
 from chainconsult.models.base import utcnow
 from chainconsult.models.login_throttle import LoginFailureCounter
 
+_COUNTER = LoginFailureCounter.__table__.c
+
 
 def account_key(email: str) -> str:
+    """The counter key of an address (already normalised: accounts.schemas.normalize_email)."""
     return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def ip_key(ip: str) -> str:
     # Hashed like the address: the table holds no raw personal value to erase or leak.
     return "ip:" + hashlib.sha256(ip.encode()).hexdigest()
+
+
+def _keys(email: str, ip: str | None) -> list[str]:
+    return [account_key(email), *([ip_key(ip)] if ip else [])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,54 +57,90 @@ class ThrottleRule:
     max_delay_seconds: int
     window_seconds: int
 
-    def wait(self, counter: LoginFailureCounter, now: dt.datetime) -> float:
-        """Seconds before this key may try again (0: now)."""
-        window_end = counter.window_started_at + dt.timedelta(seconds=self.window_seconds)
-        if window_end <= now:
-            return 0.0
-        if counter.failures >= self.lockout_failures:
-            return (window_end - now).total_seconds()
-        if counter.failures < self.free_failures:
-            return 0.0
-        delay = min(self.max_delay_seconds, 2 ** (counter.failures - self.free_failures))
-        allowed_at = counter.last_failure_at + dt.timedelta(seconds=delay)
-        return max(0.0, (allowed_at - now).total_seconds())
+    def wait(self, now: dt.datetime) -> ColumnElement[float]:
+        """Seconds before a counter's key may try again (0 or less: now), as SQL over its row,
+        so that the check and the count it guards are one statement."""
+        window_end = _COUNTER.window_started_at + dt.timedelta(seconds=self.window_seconds)
+        delay = func.least(
+            self.max_delay_seconds, func.power(2, _COUNTER.failures - self.free_failures)
+        )
+        return case(
+            (window_end <= now, 0.0),
+            (_COUNTER.failures >= self.lockout_failures, extract("epoch", window_end - now)),
+            (_COUNTER.failures < self.free_failures, 0.0),
+            else_=extract("epoch", _COUNTER.last_failure_at - now) + delay,
+        )
+
+
+def _uncounted(keys: list[str]) -> Update:
+    return (
+        update(LoginFailureCounter)
+        .where(_COUNTER.key.in_(keys))
+        .values(failures=func.greatest(_COUNTER.failures - 1, 0))
+        .returning(_COUNTER.key)
+    )
 
 
 class LoginFailureRepository:
+    """Writes about one attempt (count, give back, stamp a failure) are single statements sent
+    in autocommit: a key's row is locked only while its statement runs, so a burst on one
+    account queues on it for microseconds rather than holding a pooled connection each (a
+    transaction around the count kept 30 connections waiting on one row)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def counters(self, keys: list[str]) -> list[LoginFailureCounter]:
-        query = select(LoginFailureCounter).where(LoginFailureCounter.key.in_(keys))
-        return list((await self.session.execute(query)).scalars())
+    async def count_attempt(self, key: str, rule: ThrottleRule, now: dt.datetime) -> float | None:
+        """Add one attempt to ``key`` if its rule lets it try now (a stale window restarts)
+        and answer None; else count nothing and answer the seconds it must wait. The row
+        lock orders concurrent attempts, and each sees the count the one before it left."""
+        stale = _COUNTER.window_started_at <= now - dt.timedelta(seconds=rule.window_seconds)
+        counted = (
+            insert(LoginFailureCounter)
+            .values(key=key, failures=1, window_started_at=now, last_failure_at=now)
+            .on_conflict_do_update(
+                index_elements=[_COUNTER.key],
+                set_={
+                    "failures": case((stale, 1), else_=_COUNTER.failures + 1),
+                    "window_started_at": case((stale, now), else_=_COUNTER.window_started_at),
+                    "last_failure_at": now,
+                },
+                where=rule.wait(now) <= 0,
+            )
+            .returning(_COUNTER.key)
+            .cte("counted")
+        )
+        statement = select(
+            select(func.count()).select_from(counted).scalar_subquery().label("counted"),
+            # The row as the statement's snapshot saw it: close enough for a Retry-After.
+            select(rule.wait(now)).where(_COUNTER.key == key).scalar_subquery().label("wait"),
+        )
+        row = await one_statement(self.session, statement, {})
+        assert row is not None  # a SELECT without FROM answers one row
+        return None if row.counted else float(row.wait or 0)
 
-    async def add_failure(self, key: str, now: dt.datetime, window_seconds: int) -> None:
-        """One atomic upsert, so concurrent failures are all counted; a stale window restarts."""
-        table = LoginFailureCounter.__table__
-        stale = table.c.window_started_at <= now - dt.timedelta(seconds=window_seconds)
-        statement = insert(LoginFailureCounter).values(
-            key=key, failures=1, window_started_at=now, last_failure_at=now
+    async def uncount_attempt(self, keys: list[str]) -> None:
+        await one_statement(self.session, _uncounted(keys), {})
+
+    async def failed_at(self, keys: list[str], now: dt.datetime) -> None:
+        await one_statement(
+            self.session,
+            update(LoginFailureCounter)
+            .where(_COUNTER.key.in_(keys))
+            .values(last_failure_at=now)
+            .returning(_COUNTER.key),
+            {},
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "failures": case((stale, 1), else_=table.c.failures + 1),
-                "window_started_at": case((stale, now), else_=table.c.window_started_at),
-                "last_failure_at": now,
-            },
-        )
-        await self.session.execute(statement)
 
     async def clear(self, keys: list[str]) -> int:
         result = await self.session.execute(
-            delete(LoginFailureCounter).where(LoginFailureCounter.key.in_(keys))
+            delete(LoginFailureCounter).where(_COUNTER.key.in_(keys))
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def purge_older_than(self, cutoff: dt.datetime) -> int:
         result = await self.session.execute(
-            delete(LoginFailureCounter).where(LoginFailureCounter.window_started_at < cutoff)
+            delete(LoginFailureCounter).where(_COUNTER.window_started_at < cutoff)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -112,15 +161,19 @@ class LoginThrottle:
             settings.window_seconds,
         )
 
-    async def ensure_allowed(self, session: AsyncSession, *, email: str, ip: str | None) -> None:
-        """Raise 429 with Retry-After while the account or the IP must wait."""
-        keys = {account_key(email): self.account_rule}
-        if ip:
-            keys[ip_key(ip)] = self.ip_rule
+    async def reserve(self, session: AsyncSession, *, email: str, ip: str | None) -> None:
+        """Count this attempt as a failure before its password is checked, committed at once,
+        or raise 429 with Retry-After while the account or the IP must wait (counting
+        nothing)."""
+        repository = LoginFailureRepository(session)
         now = utcnow()
-        counters = await LoginFailureRepository(session).counters(list(keys))
-        wait = max((keys[c.key].wait(c, now) for c in counters), default=0.0)
-        if wait > 0:
+        wait = await repository.count_attempt(account_key(email), self.account_rule, now)
+        if wait is None and ip:
+            wait = await repository.count_attempt(ip_key(ip), self.ip_rule, now)
+            if wait is not None:
+                # Counted on the account for an attempt that will not be checked after all.
+                await repository.uncount_attempt([account_key(email)])
+        if wait is not None:
             seconds = max(1, math.ceil(wait))
             # One wording for a delay and a lockout, for known and unknown addresses alike.
             raise TooManyRequests(
@@ -130,21 +183,20 @@ class LoginThrottle:
                 retry_after=seconds,
             )
 
-    async def record_failure(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, email: str, ip: str | None
-    ) -> None:
-        """In a transaction of its own: the login's transaction rolls back with its 401, and
-        the failure must be counted all the same."""
-        auth_failures_total.inc()
-        now = utcnow()
-        async with sessionmaker() as session, session.begin():
-            repository = LoginFailureRepository(session)
-            await repository.add_failure(account_key(email), now, self.window_seconds)
-            if ip:
-                await repository.add_failure(ip_key(ip), now, self.window_seconds)
+    async def failed(self, session: AsyncSession, *, email: str, ip: str | None) -> None:
+        """After a wrong password (already counted): the next delay runs from this answer,
+        not from when the attempt began, which is a password check earlier."""
+        await LoginFailureRepository(session).failed_at(_keys(email, ip), utcnow())
+
+    async def succeeded(self, session: AsyncSession, *, email: str, ip: str | None) -> None:
+        """After the right password, in the login's transaction: the account's count starts
+        again, and the IP, which counts failures only, gets this attempt back."""
+        if ip:
+            await session.execute(_uncounted([ip_key(ip)]))
+        await LoginFailureRepository(session).clear([account_key(email)])
 
     async def clear_account(self, session: AsyncSession, *, email: str) -> bool:
-        """After a successful login, or an admin's unlock; True when a count was cleared."""
+        """After an admin's unlock; True when a count was cleared."""
         return await LoginFailureRepository(session).clear([account_key(email)]) > 0
 
     async def clear_ip(self, session: AsyncSession, *, ip: str) -> bool:

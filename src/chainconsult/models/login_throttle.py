@@ -11,10 +11,12 @@ from chainconsult.models.base import Base
 
 
 class LoginFailureCounter(Base):
-    """Failures within the current window for one key: ``email:<sha256 of the address>``
-    (so an address that has no account is counted exactly like one that has) or
-    ``ip:<client address>``. Kept in PostgreSQL, not Redis, so the ASVS cap holds across every
-    process even while Redis is down."""
+    """Failures within the current window for one key: ``email:<sha256 of the normalised
+    address>`` (so an address that has no account is counted exactly like one that has) or
+    ``ip:<sha256 of the client address>``. An attempt is counted before its password is checked
+    (accounts/throttle.py), and ``last_failure_at`` is when the latest attempt began or, once
+    checked, failed. Kept in PostgreSQL, not Redis, so the ASVS cap holds across every process
+    even while Redis is down."""
 
     __tablename__ = "login_failure_counters"
 

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from chainconsult.models.base import utcnow
+
+
+class FrozenClock:
+    """The login throttle's clock, moved only by the test: no delay or window runs out
+    behind its back, and none needs a real wait."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    frozen = FrozenClock()
+    monkeypatch.setattr("chainconsult.accounts.throttle.utcnow", frozen)
+    return frozen
