@@ -5,6 +5,8 @@ backups of the test database, stamped by a test clock; alerts go to a real HTTP 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -147,3 +149,41 @@ async def test_the_limit_is_backup_max_age_hours(
     assert STALE.evaluate(signals, thresholds) is not None
     assert STALE.evaluate(signals, Thresholds()) is None  # the default: 26 h
     assert STALE.evaluate(Signals(CALM, traffic(100)), thresholds) is None  # not watched
+
+
+class SlowStore(NewestBackupWatch):
+    """A store that answers only when the test says so (an S3 endpoint hanging), or fails."""
+
+    def __init__(self, settings: Settings, *, fails: bool = False) -> None:
+        super().__init__(settings, refresh_s=0, wait_s=0.2)
+        self.answer = threading.Event()
+        self.fails = fails
+
+    def _read(self) -> float | None:
+        if self.fails:
+            raise RuntimeError("the store refused the credentials")
+        self.answer.wait(30)
+        return 1_800_000_000.0
+
+
+async def test_a_hanging_or_failing_backup_store_never_holds_up_the_evaluator(
+    database_url: str, tmp_path: Path, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    settings = backup_settings(database_url, tmp_path)
+    clock = Clock()
+    process = evaluator(settings, engine, receiver, clock)
+    process.backups = hanging = SlowStore(settings)
+
+    started = time.monotonic()
+    await tick(process)
+    waited = time.monotonic() - started
+    hanging.answer.set()
+    clock.advance(10)
+    await tick(process)  # the answer the hanging read finally gave is used
+
+    assert waited < 2
+    assert gauge() == 1_800_000_000.0
+    hanging.fails = True
+    clock.advance(10)
+    await tick(process)
+    assert gauge() == 1_800_000_000.0  # the last answer stands

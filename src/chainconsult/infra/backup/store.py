@@ -212,7 +212,10 @@ def _s3_client(settings: Settings) -> Any:
         "s3",
         endpoint_url=str(storage.s3_endpoint_url) if storage.s3_endpoint_url else None,
         region_name=storage.s3_region,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+        # A dead endpoint fails in seconds; a slow part upload still has a minute per read.
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60
+        ),
     )
 
 
