@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from chainconsult import __version__
+from chainconsult.commands.backup import backup_cli, restore
 from chainconsult.config import ConfigError, Settings, load_settings
 from chainconsult.infra.embedded.lock import ServeLock
 from chainconsult.infra.embedded.postgres import EmbeddedDatabaseError, embedded_database
@@ -546,6 +547,9 @@ def jobs_cancel(
         raise _fail(str(exc)) from None
     typer.echo(outcome)
 
+
+cli.add_typer(backup_cli, name="backup")
+cli.command("restore")(restore)
 
 T = TypeVar("T")
 

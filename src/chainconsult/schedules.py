@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import chainconsult.notifications.jobs  # noqa: F401  (registers its tasks)
 from chainconsult.accounts.jobs import purge_login_counters
 from chainconsult.config import Settings
+from chainconsult.infra.backup.jobs import scheduled_backup
 from chainconsult.infra.jobs import JobResources
 from chainconsult.infra.jobs.maintenance import (
     PurgeRule,
@@ -82,6 +83,8 @@ def register_schedules(app: App, settings: Settings) -> None:
     app.periodic(cron="47 3 * * *")(analyze_hot_tables)
     # Hourly: a counter is useless once its window (LOGIN_THROTTLE_WINDOW, 1 h) has ended.
     app.periodic(cron="23 * * * *")(purge_login_counters)
+    # BACKUP_SCHEDULE, daily by default: a dump, then pruning by BACKUP_RETENTION.
+    app.periodic(cron=settings.backup.schedule)(scheduled_backup)
 
 
 def worker_resources(

@@ -152,6 +152,7 @@ def test_schedules_are_registered_in_one_place(database_url: str, tmp_path: Path
         "maintenance.purge_expired_rows": "17 3 * * *",
         "maintenance.analyze_hot_tables": "47 3 * * *",
         "accounts.purge_login_counters": "23 * * * *",
+        "backup.scheduled_backup": "37 2 * * *",
     }
     _install_schedules(settings, None)
     assert job_app.periodic_registry.periodic_tasks == {}

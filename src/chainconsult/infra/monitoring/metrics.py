@@ -108,6 +108,14 @@ api_v1_requests_total = Counter(
     namespace=NAMESPACE,
 )
 
+backup_last_success_timestamp_seconds = Gauge(
+    "backup_last_success_timestamp_seconds",
+    "When the newest verified backup in BACKUP_URL was taken, seconds since the epoch (0: "
+    "none found yet).",
+    namespace=NAMESPACE,
+    multiprocess_mode="max",
+)
+
 # Beyond the contract: added by the database resilience work.
 db_pool_wait_seconds = Histogram(
     "db_pool_wait_seconds",

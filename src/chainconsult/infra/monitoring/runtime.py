@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chainconsult.config import Settings
+from chainconsult.infra.backup.freshness import NewestBackupWatch
 from chainconsult.infra.embedded.state import EmbeddedDatabaseWatch
 from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, PoolWatch
 from chainconsult.infra.health.probes import DependencyPings
@@ -23,6 +24,7 @@ from chainconsult.infra.monitoring.alerts import (
     AlertStore,
     Escalation,
     EvaluatorLease,
+    Thresholds,
 )
 from chainconsult.infra.monitoring.dblog import DatabaseLogHandler, DatabaseLogWriter
 from chainconsult.infra.monitoring.job_tables import ProcrastinateTables
@@ -157,6 +159,8 @@ def build_monitoring(
         exchange=exchange,
         lease=lease,
         interval_s=interval,
+        thresholds=Thresholds(backup_max_age_s=settings.backup.max_age_hours * 3600),
+        backups=NewestBackupWatch(settings),
     )
     handler = writer = None
     if settings.app.log_to_database:

@@ -16,6 +16,7 @@ from chainconsult.infra.monitoring.alerts._model import Action, AlertRecord, Ale
 from chainconsult.infra.monitoring.alerts._rules import (
     RULES,
     AlertRule,
+    BackupAge,
     Finding,
     Signals,
     Thresholds,
@@ -34,6 +35,7 @@ __all__ = [
     "AlertSpool",
     "AlertStatus",
     "AlertStore",
+    "BackupAge",
     "Delivery",
     "Escalation",
     "EvaluatorLease",

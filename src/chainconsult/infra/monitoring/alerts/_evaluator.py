@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -23,7 +23,13 @@ from chainconsult.infra.monitoring.alerts._model import (
     Severity,
     at,
 )
-from chainconsult.infra.monitoring.alerts._rules import RULES, AlertRule, Signals, Thresholds
+from chainconsult.infra.monitoring.alerts._rules import (
+    RULES,
+    AlertRule,
+    BackupAge,
+    Signals,
+    Thresholds,
+)
 from chainconsult.infra.monitoring.alerts._spool import snapshot
 from chainconsult.infra.monitoring.alerts._store import AlertStore
 from chainconsult.infra.monitoring.exposition import (
@@ -33,6 +39,7 @@ from chainconsult.infra.monitoring.exposition import (
 )
 from chainconsult.infra.monitoring.metrics import (
     alerts_active,
+    backup_last_success_timestamp_seconds,
     db_pool_connections,
     jobs_queue_depth,
 )
@@ -61,6 +68,7 @@ class AlertEvaluator:
         thresholds: Thresholds | None = None,
         rules: tuple[AlertRule, ...] = RULES,
         clock: Callable[[], float] = time.time,
+        backups: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
         self.health = health
         self.store = store
@@ -73,6 +81,9 @@ class AlertEvaluator:
         self.rules = rules
         self.clock = clock
         """Wall-clock seconds; tests pass their own."""
+        self.backups = backups
+        """The newest verified backup's time (infra.backup.freshness); None: not watched."""
+        self._watching_since: float | None = None
         self.node = node_key()
         self.cluster_traffic = TrafficStats(seconds=self.thresholds.window_s)
         """The latest window numbers, cluster-wide when Redis shares them (for the dashboard)."""
@@ -103,9 +114,12 @@ class AlertEvaluator:
         if path is not None:
             reap_dead_workers(path)
         leader = await self.lease.hold() if self.lease is not None else True
+        backups = await self._backup_age()
         await self.store.sync(database_ok=report.database_ok)
         if leader:
-            await self.evaluate(Signals(health=report, traffic=self.cluster_traffic))
+            await self.evaluate(
+                Signals(health=report, traffic=self.cluster_traffic, backups=backups)
+            )
         for severity in Severity:
             alerts_active.labels(severity.value).set(
                 sum(1 for a in self.store.active.values() if a.severity is severity)
@@ -121,6 +135,16 @@ class AlertEvaluator:
                 return await self.exchange.cluster(local, self.node)
         except Exception:
             return local
+
+    async def _backup_age(self) -> BackupAge | None:
+        if self.backups is None:
+            return None
+        newest = await self.backups()
+        backup_last_success_timestamp_seconds.set(newest or 0)
+        now = self.clock()
+        if self._watching_since is None:
+            self._watching_since = now
+        return BackupAge(newest, now - (newest if newest is not None else self._watching_since))
 
     def _update_gauges(self, report: HealthReport) -> None:
         pool = report.pool

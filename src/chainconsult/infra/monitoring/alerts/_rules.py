@@ -38,12 +38,25 @@ class Thresholds:
     memory_ratio: float = 0.90
     disk_medium_ratio: float = 0.90
     disk_low_ratio: float = 0.80
+    backup_max_age_s: float = 26 * 3600.0
+    """BACKUP_MAX_AGE_HOURS: the newest verified backup may be this old."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupAge:
+    newest_at: float | None
+    """When the newest verified backup was taken (epoch seconds); None: none found."""
+    age_s: float
+    """Seconds since then or, with none found, since this process started looking (a new
+    deployment has until its first scheduled backup)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Signals:
     health: HealthReport
     traffic: TrafficStats
+    backups: BackupAge | None = None
+    """None where backups are not watched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +207,23 @@ def _disk(limit: Callable[[Thresholds], float]) -> Evaluate:
     return evaluate
 
 
+def _backup_stale(s: Signals, t: Thresholds) -> Finding | None:
+    backups = s.backups
+    if backups is None or backups.age_s <= t.backup_max_age_s:
+        return None
+    hours, limit = backups.age_s / 3600, t.backup_max_age_s / 3600
+    if backups.newest_at is None:
+        return Finding(
+            f"no verified backup found in {hours:.0f} h (limit {limit:g} h): "
+            "is the scheduled backup running?",
+            {"age_hours": round(hours, 1)},
+        )
+    return Finding(
+        f"the newest verified backup is {hours:.1f} h old (limit {limit:g} h)",
+        {"age_hours": round(hours, 1), "newest_at": backups.newest_at},
+    )
+
+
 TRAFFIC_RESOLVE_AFTER_S = 120.0
 """A traffic alert resolves after its number stayed below the clear level this long
 (Prometheus: ``keep_firing_for: 2m``)."""
@@ -221,4 +251,7 @@ RULES: tuple[AlertRule, ...] = (
     AlertRule("memory_high", Severity.medium, _memory, fire_after=3),
     AlertRule("disk_almost_full", Severity.medium, _disk(lambda t: t.disk_medium_ratio)),
     AlertRule("disk_filling", Severity.low, _disk(lambda t: t.disk_low_ratio)),
+    # A new backup is a plain fact, not a noisy number: the first evaluation that sees it
+    # resolves the alert.
+    AlertRule("backup_stale", Severity.high, _backup_stale, resolve_after=1),
 )

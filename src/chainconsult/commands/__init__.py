@@ -1,0 +1,1 @@
+"""Groups of `chainconsult` commands that live apart from cli.py, which registers them."""
