@@ -171,6 +171,20 @@ async def test_query_integers_refuse_true(client: AsyncClient) -> None:
         assert [e["parameter"] for e in response.json()["errors"]] == [parameter]
 
 
+async def test_partial_update_documents_no_null_it_would_refuse(
+    client: AsyncClient, database_url: str
+) -> None:
+    headers = await admin(client, database_url)
+    document = (await client.get("/api/v2/openapi.json")).json()
+    update = document["components"]["schemas"]["ProjectUpdate"]["properties"]
+
+    assert [name for name, field in update.items() if "null" in str(field)] == []
+    response = await client.patch(
+        f"/api/v2/projects/{uuid.uuid4()}", json={"budget": None}, headers=headers
+    )
+    assert response.status_code == 422
+
+
 async def test_dates_are_iso_text_never_unix_timestamps(
     client: AsyncClient, database_url: str
 ) -> None:

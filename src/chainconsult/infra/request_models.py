@@ -15,6 +15,7 @@ import re
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -63,3 +64,27 @@ def _number(value: Any) -> Any:
 JsonInt = Annotated[int, Strict(False), BeforeValidator(_number)]
 """An integer as JSON Schema means one: ``5`` or ``5.0`` (the same JSON number), never ``true``
 or ``"5"``, nor ``5.5``."""
+
+
+_NULL: JsonDict = {"type": "null"}
+
+
+def omit_instead_of_null(schema: JsonDict) -> None:
+    """``json_schema_extra`` of a partial update whose fields may be omitted but not nulled:
+    the schema offers no null branch (nor a null default) that the validator would refuse."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    for field in properties.values():
+        if not isinstance(field, dict):
+            continue
+        branches = field.get("anyOf")
+        if isinstance(branches, list) and _NULL in branches:
+            kept = [branch for branch in branches if branch != _NULL]
+            del field["anyOf"]
+            if len(kept) == 1 and isinstance(kept[0], dict):
+                field.update(kept[0])
+            else:
+                field["anyOf"] = kept
+        if "default" in field and field["default"] is None:
+            del field["default"]

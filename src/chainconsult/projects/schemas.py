@@ -9,7 +9,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainconsult.experts.vocabulary import Amount, Chain, ChainList, Currency, Skill, SkillList
-from chainconsult.infra.request_models import FromIsoText, FromText, JsonInt, RequestModel
+from chainconsult.infra.request_models import (
+    FromIsoText,
+    FromText,
+    JsonInt,
+    RequestModel,
+    omit_instead_of_null,
+)
 from chainconsult.infra.text import MultiLine, SingleLine
 from chainconsult.models.projects import ProjectStatus, Visibility
 
@@ -54,6 +60,8 @@ class ProjectRequest(RequestModel):
 class ProjectUpdate(RequestModel):
     """Fields to change while the project is open; `status: "cancelled"` cancels it (also
     allowed while in progress)."""
+
+    model_config = ConfigDict(json_schema_extra=omit_instead_of_null)
 
     title: Title | None = None
     description: Description | None = None
