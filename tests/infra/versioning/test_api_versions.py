@@ -270,3 +270,18 @@ def test_committed_migration_guide_is_up_to_date() -> None:
     committed = (REPO / "docs" / "api-versions.md").read_text()
 
     assert committed == migration_guide(), "docs/api-versions.md is stale: run `make api-guide`"
+
+
+async def test_v1_pages_end_where_the_document_says(client: AsyncClient) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    parameters = document["paths"]["/api/v1/experts"]["get"]["parameters"]
+    last_page = next(p for p in parameters if p["name"] == "page")["schema"]["maximum"]
+
+    deepest = await client.get("/api/v1/experts", params={"page": last_page, "per_page": 100})
+    beyond = await client.get("/api/v1/experts", params={"page": last_page + 1})
+
+    assert deepest.status_code == 200, deepest.text
+    assert deepest.json() == []
+    assert beyond.status_code == 422
+    assert beyond.json()["errors"][0]["parameter"] == "page"
+

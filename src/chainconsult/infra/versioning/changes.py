@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
+from chainconsult.infra.pagination import MAX_OFFSET
+
 JsonObject = dict[str, Any]
 Direction = Literal["request", "response"]
 
@@ -287,6 +289,7 @@ class PageNumbers(QueryChange):
     per_page: str = "per_page"
     default_per_page: int = 20
     max_per_page: int = 100
+    max_offset: int = MAX_OFFSET
     v2_limit: str = "limit"
     v2_offset: str = "offset"
     v2_cursor: str = "cursor"
@@ -298,7 +301,13 @@ class PageNumbers(QueryChange):
             f"`{self.v2_cursor}`: pass the previous page's `next_cursor` to get the next one."
         )
 
-    def _positive(self, name: str, raw: str | None, default: int, most: int | None) -> int:
+    @property
+    def max_page(self) -> int:
+        """The last page v1 serves at any page size: its rows start within the v2 offset's
+        bound."""
+        return self.max_offset // self.max_per_page + 1
+
+    def _positive(self, name: str, raw: str | None, default: int, most: int) -> int:
         if raw is None:
             return default
         try:
@@ -307,13 +316,13 @@ class PageNumbers(QueryChange):
             raise UpConversionError(name, "must be a whole number", where="query") from None
         if value < 1:
             raise UpConversionError(name, "must be at least 1", where="query")
-        if most is not None and value > most:
+        if value > most:
             raise UpConversionError(name, f"must be at most {most}", where="query")
         return value
 
     def query_up(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         given = dict(params)
-        page = self._positive(self.page, given.get(self.page), 1, None)
+        page = self._positive(self.page, given.get(self.page), 1, self.max_page)
         per_page = self._positive(
             self.per_page, given.get(self.per_page), self.default_per_page, self.max_per_page
         )
@@ -336,7 +345,9 @@ class PageNumbers(QueryChange):
         return [
             *kept,
             _query_parameter(
-                self.page, {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."
+                self.page,
+                {"type": "integer", "minimum": 1, "maximum": self.max_page, "default": 1},
+                "Page number, from 1.",
             ),
             _query_parameter(
                 self.per_page,
