@@ -102,6 +102,9 @@ ChainList = Annotated[
 AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
 """Exactly the amounts Amount accepts: above 0, at most 10 digits before the point and 2 after,
 so a client (or a schema-driven fuzzer) can tell a valid amount from the document alone."""
+AMOUNT_MAXIMUM = Decimal("9999999999.99")
+AMOUNT_STEP = Decimal("0.01")
+"""The same bounds as numbers, for API v1, which sends amounts as JSON numbers."""
 _AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
 
 

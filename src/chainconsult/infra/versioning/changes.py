@@ -173,6 +173,10 @@ class RangeAsNumber(FieldChange):
     v1: str
     v2: str
     currency: str = "USD"
+    maximum: Decimal | None = None
+    """The largest v2 amount, documented as the v1 number's maximum."""
+    step: Decimal | None = None
+    """The v2 amount's smallest unit (0.01 for cents), documented as ``multipleOf``."""
 
     def describe(self) -> str:
         v2 = "in v2" if self.v1 == self.v2 else f"is `{self.v2}` in v2,"
@@ -209,13 +213,19 @@ class RangeAsNumber(FieldChange):
 
     def schema_down(self, schema: JsonObject, direction: Direction) -> None:
         number: JsonObject = {"type": "number", "minimum": 0}
+        # A request's number becomes a v2 amount, which must be positive and fit its digits.
+        request: JsonObject = {"type": "number", "exclusiveMinimum": 0}
+        if self.maximum is not None:
+            request["maximum"] = float(self.maximum)
+        if self.step is not None:
+            request["multipleOf"] = float(self.step)
         replacement: JsonObject = (
             {
                 "anyOf": [number, {"type": "null"}],
                 "description": f"Upper bound in {self.currency}; null for another currency.",
             }
             if direction == "response"
-            else {**number, "description": f"Amount in {self.currency}."}
+            else {**request, "description": f"Amount in {self.currency}."}
         )
         _rename_property(schema, self.v2, self.v1, replacement)
 
