@@ -7,11 +7,16 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from httpx import AsyncClient
+from pydantic import BaseModel
 
+from chainconsult.app import create_app
+from chainconsult.config import Settings
+from chainconsult.infra.request_models import RequestModel
 from tests.market import admin, application_body
+from tests.test_routes import _api_routes
 
 JsonObject = dict[str, Any]
 
@@ -114,6 +119,28 @@ async def test_every_request_body_field_refuses_a_json_value_of_another_type(
         ("v1", "#/title"),
     } <= pointers
     assert len(cases) > 100
+
+
+def _models(annotation: Any) -> Iterator[type[BaseModel]]:
+    """Every pydantic model inside ``annotation``, nested fields included."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        for field in annotation.model_fields.values():
+            yield from _models(field.annotation)
+    for argument in get_args(annotation):
+        yield from _models(argument)
+
+
+def test_every_request_body_is_a_strict_request_model(settings: Settings) -> None:
+    models = {
+        model
+        for route in _api_routes(create_app(settings).router.routes)
+        for body in route.dependant.body_params
+        for model in _models(body.field_info.annotation)
+    }
+
+    assert {model.__name__ for model in models} >= {"ProposalRequest", "Money", "Budget"}
+    assert sorted(m.__name__ for m in models if not issubclass(m, RequestModel)) == []
 
 
 async def test_integer_fields_take_a_whole_json_number(
