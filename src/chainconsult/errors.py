@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from chainconsult.infra.db.faults import UNAVAILABLE, classify
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
@@ -204,8 +205,26 @@ _HTTP_SLUGS = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path answers to. Starlette's 405 names only the first
+    route that matched the path, while GET and POST of one path are often two routes."""
+    allowed = []
+    for method in _METHODS:
+        # HEAD is answered as GET (infra.http.HeadAsGetMiddleware).
+        probe = {**request.scope, "method": "GET" if method == "HEAD" else method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed) or None
+
+
 async def _problem_from_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     titles = {
         400: BadRequest.title,
         404: "Not found",
@@ -225,7 +244,7 @@ async def _problem_from_http(request: Request, exc: Exception) -> Response:
             type_=PROBLEM_BASE + _HTTP_SLUGS.get(exc.status_code, "http-error"),
         ),
         status_code=exc.status_code,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 

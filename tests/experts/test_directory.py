@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from decimal import Decimal
 from fractions import Fraction
@@ -190,6 +191,30 @@ async def test_bad_filters_are_422_and_bad_cursor_400(client: AsyncClient) -> No
         "/api/v2/experts", params={"sort": "rating", "cursor": first.json()["next_cursor"]}
     )
     assert other_sort.status_code == 400
+
+
+async def test_rate_filters_accept_exactly_what_the_document_says(client: AsyncClient) -> None:
+    document = (await client.get("/api/v2/openapi.json")).json()
+    parameters = {
+        p["name"]: p["schema"] for p in document["paths"]["/api/v2/experts"]["get"]["parameters"]
+    }
+    (max_rate,) = [
+        branch for branch in parameters["max_rate"]["anyOf"] if branch != {"type": "null"}
+    ]
+    (min_rating,) = [
+        branch for branch in parameters["min_rating"]["anyOf"] if branch != {"type": "null"}
+    ]
+
+    assert min_rating == {"type": "number", "minimum": 0, "maximum": 5}
+    for value, allowed in (("180", True), ("0.5", True), ("5e-324", False), ("", False)):
+        assert (re.fullmatch(max_rate["pattern"], value) is not None) == allowed, value
+        response = await client.get("/api/v2/experts", params={"max_rate": value})
+        assert (response.status_code == 200) == allowed, (value, response.text)
+    for value in ("5e-324", "4.5", "0"):
+        response = await client.get("/api/v2/experts", params={"min_rating": value})
+        assert response.status_code == 200, (value, response.text)
+    empty = await client.get("/api/v2/experts", params={"min_rating": ""})
+    assert empty.status_code == 422
 
 
 async def test_unknown_expert_is_404(client: AsyncClient) -> None:

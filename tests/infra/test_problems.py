@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -156,3 +157,18 @@ async def test_nul_character_in_a_query_parameter_is_422(client: AsyncClient) ->
     response = await client.get("/api/v2/experts", params={"q": "solidity\u0000"})
 
     assert response.status_code == 422
+
+
+async def test_method_not_allowed_lists_every_method_of_the_path(client: AsyncClient) -> None:
+    # GET and POST of /api/v2/projects are two routes; Starlette's 405 named only the first.
+    for path, allowed in (
+        ("/api/v2/projects", "GET, HEAD, POST"),
+        (f"/api/v2/projects/{uuid.uuid4()}", "GET, HEAD, PATCH"),
+        ("/api/health", "GET, HEAD, POST"),
+        ("/api/projects", "GET, HEAD, POST"),
+    ):
+        response = await client.request("PUT", path)
+
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == allowed, path
+        assert response.headers["content-type"] == "application/problem+json"

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from email_validator import validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chainconsult.infra.request_models import FromText, RequestModel
 from chainconsult.infra.text import SingleLine
 from chainconsult.models.accounts import Plan, Role
 
@@ -30,9 +31,7 @@ Email = Annotated[
 DisplayName = Annotated[str, SingleLine(max_length=100)]
 
 
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegisterRequest(RequestModel):
     email: Email
     password: str = Field(min_length=12, max_length=256, description="At least 12 characters.")
     display_name: DisplayName
@@ -43,9 +42,7 @@ class RegisterRequest(BaseModel):
     )
 
 
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LoginRequest(RequestModel):
     email: Email
     password: str = Field(min_length=1, max_length=256)
 
@@ -67,7 +64,5 @@ class AccountResponse(BaseModel):
     created_at: dt.datetime
 
 
-class PlanChangeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    plan: Plan
+class PlanChangeRequest(RequestModel):
+    plan: FromText[Plan]

@@ -22,6 +22,7 @@ from chainconsult.admin.service import AuditLog
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.jobs import operations as jobs_operations
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.infra.request_models import FromIsoText
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -59,8 +60,12 @@ async def audit_log(
     ] = None,
     resource_type: Annotated[str | None, Query(max_length=40)] = None,
     resource_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[dt.datetime | None, Query(description="Inclusive, ISO 8601.")] = None,
-    until: Annotated[dt.datetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    since: Annotated[
+        FromIsoText[dt.datetime] | None, Query(description="Inclusive, ISO 8601.")
+    ] = None,
+    until: Annotated[
+        FromIsoText[dt.datetime] | None, Query(description="Exclusive, ISO 8601.")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> Page[AuditEntryResponse]:

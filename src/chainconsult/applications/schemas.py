@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from chainconsult.experts.vocabulary import Chain, ChainList, Currency, Money, SkillList
+from chainconsult.infra.request_models import FromText, JsonInt, RequestModel
 from chainconsult.infra.text import MultiLine, SingleLine
 from chainconsult.models.experts import ApplicationStatus
 
@@ -18,18 +19,16 @@ DecisionNote = Annotated[str, MultiLine(max_length=2000)]
 PortfolioLink = Annotated[HttpUrl, Field(max_length=2048)]
 
 
-class ApplicationRequest(BaseModel):
+class ApplicationRequest(RequestModel):
     """An application to become an expert. Resubmitting after a rejection starts a new
     revision; the earlier ones are kept."""
-
-    model_config = ConfigDict(extra="forbid")
 
     headline: Headline = Field(description="One line shown under the name in the directory.")
     bio: Bio = Field(description="What you have built and audited; searchable in the directory.")
     skills: SkillList
     chains: ChainList
     hourly_rate: Money
-    years_experience: int = Field(ge=0, le=70)
+    years_experience: JsonInt = Field(ge=0, le=70)
     portfolio_links: list[PortfolioLink] = Field(
         default_factory=list, max_length=10, description="http(s) URLs only."
     )
@@ -39,7 +38,7 @@ class ApplicationRequest(BaseModel):
         "EIP-55 checksum when mixed case; bitcoin, solana, cosmos, polkadot, near, sui, aptos, "
         "starknet by their own formats).",
     )
-    wallet_chain: Chain | None = Field(
+    wallet_chain: FromText[Chain] | None = Field(
         None, description="Chain of the payout wallet; defaults to the first of `chains`."
     )
 
@@ -87,8 +86,6 @@ class ApplicationResponse(BaseModel):
         return value
 
 
-class DecisionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecisionRequest(RequestModel):
     decision: Literal["approve", "reject"]
     note: DecisionNote = Field("", description="Shown to the applicant; say why on a rejection.")

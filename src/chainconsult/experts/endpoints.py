@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,7 +13,7 @@ from chainconsult.experts.service import (
     ExpertDirectory,
     expert_tag,
 )
-from chainconsult.experts.vocabulary import Chain, Currency, Skill
+from chainconsult.experts.vocabulary import Amount, Chain, Currency, Skill
 from chainconsult.infra.cache import AppCache, cached_json
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.pagination import (
@@ -56,10 +55,10 @@ async def search_experts(
             "item gains `highlight`.",
         ),
     ] = None,
-    min_rating: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
-    max_rate: Annotated[
-        Decimal | None, Query(gt=0, max_digits=12, decimal_places=2, description="Hourly rate.")
-    ] = None,
+    # A number, so the document says exactly what is accepted (a Decimal's schema also offers
+    # any string); DirectoryFilters holds it as a Decimal.
+    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
+    max_rate: Annotated[Amount | None, Query(description="Hourly rate.")] = None,
     currency: Annotated[
         Currency | None,
         Query(description="Only rates in this currency; USD when max_rate is given alone."),

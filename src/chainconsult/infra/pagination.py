@@ -22,11 +22,13 @@ MAX_PAGE_SIZE = 100
 
 
 TOTAL_COUNT_HEADER = "X-Total-Count"
+MAX_OFFSET = 1_000_000
+"""The deepest numbered page start (API v1's pages): OFFSET reads and drops every row before."""
 NumberedOffset = Annotated[
     int | None,
     Query(
         ge=0,
-        le=1_000_000,
+        le=MAX_OFFSET,
         include_in_schema=False,
         description="Rows to skip: how API v1's page numbers reach the v2 handler (see "
         "infra/versioning). Answers with the total in X-Total-Count and no cursor.",

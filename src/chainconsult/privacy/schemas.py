@@ -4,7 +4,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from chainconsult.infra.request_models import RequestModel
 
 
 class ExportResponse(BaseModel):
@@ -17,7 +19,5 @@ class ExportResponse(BaseModel):
     )
 
 
-class ErasureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ErasureRequest(RequestModel):
     password: str = Field(min_length=1, max_length=256, description="Your current password.")

@@ -9,6 +9,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainconsult.experts.vocabulary import Amount, Chain, ChainList, Currency, Skill, SkillList
+from chainconsult.infra.request_models import (
+    FromIsoText,
+    FromText,
+    JsonInt,
+    RequestModel,
+    omit_instead_of_null,
+)
 from chainconsult.infra.text import MultiLine, SingleLine
 from chainconsult.models.projects import ProjectStatus, Visibility
 
@@ -17,12 +24,10 @@ Description = Annotated[str, MultiLine(min_length=20, max_length=20_000)]
 ReviewText = Annotated[str, MultiLine(min_length=1, max_length=5000)]
 
 
-class Budget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Budget(RequestModel):
     min: Amount
     max: Amount
-    currency: Currency
+    currency: FromText[Currency]
 
     @model_validator(mode="after")
     def _ordered(self) -> Budget:
@@ -32,7 +37,7 @@ class Budget(BaseModel):
 
 
 InvitedExperts = Annotated[
-    list[uuid.UUID],
+    list[FromText[uuid.UUID]],
     Field(
         max_length=50,
         description="Expert ids (from the directory) who may see and propose on an "
@@ -41,32 +46,30 @@ InvitedExperts = Annotated[
 ]
 
 
-class ProjectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectRequest(RequestModel):
     title: Title
     description: Description
     chains: ChainList
     skills: SkillList
     budget: Budget
-    deadline: dt.date = Field(description="ISO date; must be after today.")
-    visibility: Visibility = Visibility.public
+    deadline: FromIsoText[dt.date] = Field(description="ISO date; must be after today.")
+    visibility: FromText[Visibility] = Visibility.public
     invited_experts: InvitedExperts = Field(default_factory=list)
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(RequestModel):
     """Fields to change while the project is open; `status: "cancelled"` cancels it (also
     allowed while in progress)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(json_schema_extra=omit_instead_of_null)
 
     title: Title | None = None
     description: Description | None = None
     chains: ChainList | None = None
     skills: SkillList | None = None
     budget: Budget | None = None
-    deadline: dt.date | None = None
-    visibility: Visibility | None = None
+    deadline: FromIsoText[dt.date] | None = None
+    visibility: FromText[Visibility] | None = None
     invited_experts: InvitedExperts | None = None
     status: Literal["cancelled"] | None = None
 
@@ -132,10 +135,8 @@ class ProjectFilters(BaseModel):
     chains: tuple[Chain, ...] = ()
 
 
-class ReviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rating: int = Field(ge=1, le=5)
+class ReviewRequest(RequestModel):
+    rating: JsonInt = Field(ge=1, le=5)
     text: ReviewText
 
 

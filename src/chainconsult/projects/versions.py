@@ -4,6 +4,7 @@ visibility (its projects are all public)."""
 
 from __future__ import annotations
 
+from chainconsult.experts.vocabulary import AMOUNT_MAXIMUM, AMOUNT_STEP
 from chainconsult.infra.versioning import (
     FixedParameter,
     ListShape,
@@ -16,7 +17,7 @@ from chainconsult.infra.versioning import (
 
 PROJECT_V1 = ObjectShape(
     (
-        RangeAsNumber(v1="budget", v2="budget"),
+        RangeAsNumber(v1="budget", v2="budget", maximum=AMOUNT_MAXIMUM, step=AMOUNT_STEP),
         NewInV2("visibility", v1_value="public", has_v1_value=True),
         NewInV2("invited_experts"),
     )

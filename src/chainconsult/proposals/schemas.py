@@ -5,21 +5,20 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from chainconsult.experts.vocabulary import Money
+from chainconsult.infra.request_models import JsonInt, RequestModel
 from chainconsult.infra.text import MultiLine
 from chainconsult.models.projects import ProposalStatus
 
 CoverLetter = Annotated[str, MultiLine(min_length=20, max_length=10_000)]
 
 
-class ProposalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProposalRequest(RequestModel):
     cover_letter: CoverLetter
     price: Money = Field(description="Total price, in the project's budget currency.")
-    estimated_days: int = Field(ge=1, le=3650)
+    estimated_days: JsonInt = Field(ge=1, le=3650)
 
 
 class ProposalResponse(BaseModel):

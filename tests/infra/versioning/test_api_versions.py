@@ -270,3 +270,52 @@ def test_committed_migration_guide_is_up_to_date() -> None:
     committed = (REPO / "docs" / "api-versions.md").read_text()
 
     assert committed == migration_guide(), "docs/api-versions.md is stale: run `make api-guide`"
+
+
+async def test_v1_pages_end_where_the_document_says(client: AsyncClient) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    parameters = document["paths"]["/api/v1/experts"]["get"]["parameters"]
+    last_page = next(p for p in parameters if p["name"] == "page")["schema"]["maximum"]
+
+    deepest = await client.get("/api/v1/experts", params={"page": last_page, "per_page": 100})
+    beyond = await client.get("/api/v1/experts", params={"page": last_page + 1})
+
+    assert deepest.status_code == 200, deepest.text
+    assert deepest.json() == []
+    assert beyond.status_code == 422
+    assert beyond.json()["errors"][0]["parameter"] == "page"
+
+
+async def test_v1_budget_is_documented_with_the_bounds_of_a_v2_amount(
+    client: AsyncClient,
+) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    budget = document["components"]["schemas"]["ProjectRequestV1"]["properties"]["budget"]
+    await register(client, email="ada@example.com")
+    token = (await _login(client, "/api/v1/auth/login")).json()["access_token"]
+    project = {
+        "title": "Audit our lending pool",
+        "description": "Two contracts, about 900 lines of Solidity in total.",
+        "chains": ["ethereum"],
+        "skills": ["solidity"],
+        "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
+    }
+
+    assert budget["exclusiveMinimum"] == 0
+    assert budget["maximum"] == 9999999999.99
+    assert budget["multipleOf"] == 0.01
+    for outside in (0, 0.001, 10_000_000_000):
+        response = await client.post(
+            "/api/v1/projects",
+            json={**project, "budget": outside},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 422, (outside, response.text)
+        assert {e["pointer"] for e in response.json()["errors"]} == {"#/budget"}
+    created = await client.post(
+        "/api/v1/projects",
+        json={**project, "budget": 9999999999.99},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["budget"] == 9999999999.99

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
+from chainconsult.infra.pagination import MAX_OFFSET
+
 JsonObject = dict[str, Any]
 Direction = Literal["request", "response"]
 
@@ -171,6 +173,10 @@ class RangeAsNumber(FieldChange):
     v1: str
     v2: str
     currency: str = "USD"
+    maximum: Decimal | None = None
+    """The largest v2 amount, documented as the v1 number's maximum."""
+    step: Decimal | None = None
+    """The v2 amount's smallest unit (0.01 for cents), documented as ``multipleOf``."""
 
     def describe(self) -> str:
         v2 = "in v2" if self.v1 == self.v2 else f"is `{self.v2}` in v2,"
@@ -207,13 +213,19 @@ class RangeAsNumber(FieldChange):
 
     def schema_down(self, schema: JsonObject, direction: Direction) -> None:
         number: JsonObject = {"type": "number", "minimum": 0}
+        # A request's number becomes a v2 amount, which must be positive and fit its digits.
+        request: JsonObject = {"type": "number", "exclusiveMinimum": 0}
+        if self.maximum is not None:
+            request["maximum"] = float(self.maximum)
+        if self.step is not None:
+            request["multipleOf"] = float(self.step)
         replacement: JsonObject = (
             {
                 "anyOf": [number, {"type": "null"}],
                 "description": f"Upper bound in {self.currency}; null for another currency.",
             }
             if direction == "response"
-            else {**number, "description": f"Amount in {self.currency}."}
+            else {**request, "description": f"Amount in {self.currency}."}
         )
         _rename_property(schema, self.v2, self.v1, replacement)
 
@@ -287,6 +299,7 @@ class PageNumbers(QueryChange):
     per_page: str = "per_page"
     default_per_page: int = 20
     max_per_page: int = 100
+    max_offset: int = MAX_OFFSET
     v2_limit: str = "limit"
     v2_offset: str = "offset"
     v2_cursor: str = "cursor"
@@ -298,7 +311,13 @@ class PageNumbers(QueryChange):
             f"`{self.v2_cursor}`: pass the previous page's `next_cursor` to get the next one."
         )
 
-    def _positive(self, name: str, raw: str | None, default: int, most: int | None) -> int:
+    @property
+    def max_page(self) -> int:
+        """The last page v1 serves at any page size: its rows start within the v2 offset's
+        bound."""
+        return self.max_offset // self.max_per_page + 1
+
+    def _positive(self, name: str, raw: str | None, default: int, most: int) -> int:
         if raw is None:
             return default
         try:
@@ -307,13 +326,13 @@ class PageNumbers(QueryChange):
             raise UpConversionError(name, "must be a whole number", where="query") from None
         if value < 1:
             raise UpConversionError(name, "must be at least 1", where="query")
-        if most is not None and value > most:
+        if value > most:
             raise UpConversionError(name, f"must be at most {most}", where="query")
         return value
 
     def query_up(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         given = dict(params)
-        page = self._positive(self.page, given.get(self.page), 1, None)
+        page = self._positive(self.page, given.get(self.page), 1, self.max_page)
         per_page = self._positive(
             self.per_page, given.get(self.per_page), self.default_per_page, self.max_per_page
         )
@@ -336,7 +355,9 @@ class PageNumbers(QueryChange):
         return [
             *kept,
             _query_parameter(
-                self.page, {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."
+                self.page,
+                {"type": "integer", "minimum": 1, "maximum": self.max_page, "default": 1},
+                "Page number, from 1.",
             ),
             _query_parameter(
                 self.per_page,
