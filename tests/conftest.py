@@ -1,6 +1,8 @@
 """Test fixtures: a real PostgreSQL database per test session (TEST_DATABASE_URL's server, else
 an embedded one), migrated once and emptied after every test; a real Redis when one is
 available (TEST_REDIS_URL, else a private redis-server), otherwise Redis tests skip.
+Passwords are hashed at the cheapest argon2id cost (TEST_PASSWORD_HASH), in this process and
+in every server process a test starts.
 
 With CHAINCONSULT_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails the test
 instead of skipping it, so CI cannot pass by silently testing less."""
@@ -25,8 +27,9 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from chainconsult.app import create_app
-from chainconsult.config import Settings, load_settings
+from chainconsult.config import PasswordHashSettings, Settings, load_settings
 from chainconsult.infra.db.migrate import migrate
+from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.models import Base
 from tests.helpers import serving
 
@@ -34,6 +37,16 @@ REQUIRE_SERVICES = os.environ.get("CHAINCONSULT_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hmac-signing"
 # Keys of this run never meet another run's on a shared Redis.
 REDIS_PREFIX = f"cctest-{uuid.uuid4().hex[:8]}"
+# At RFC 9106's cost a hash takes ~0.2 s of a core and the suite hashes thousands of
+# passwords. Set in the environment so that server processes the tests start inherit it;
+# tests of the cost itself build their settings without it.
+TEST_PASSWORD_HASH = {
+    "PASSWORD_HASH_MEMORY_KIB": "8",
+    "PASSWORD_HASH_TIME_COST": "1",
+    "PASSWORD_HASH_PARALLELISM": "1",
+}
+os.environ.update(TEST_PASSWORD_HASH)
+use_password_hash_parameters(PasswordHashSettings())
 
 
 def missing_service(reason: str) -> None:
