@@ -1,6 +1,6 @@
 """Test fixtures: a real PostgreSQL database per test session (TEST_DATABASE_URL's server, else
-an embedded one), migrated once and emptied after every test; a real Redis when one is
-available (TEST_REDIS_URL, else a private redis-server), otherwise Redis tests skip.
+an embedded one), migrated once and emptied after every test that used it; a real Redis when
+one is available (TEST_REDIS_URL, else a private redis-server), otherwise Redis tests skip.
 Passwords are hashed at the cheapest argon2id cost (TEST_PASSWORD_HASH), in this process and
 in every server process a test starts.
 
@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -110,19 +111,60 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
         )
 
 
+# The job queue's tables, outside the ORM metadata.
+JOB_QUEUE_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+)
+
+
+@pytest.fixture(scope="session")
+def _emptying_statement(database_url: str) -> str:
+    """DELETE every app table (referencing tables before the ones they reference) and restart
+    their sequences, as one statement. TRUNCATE did the same in ~0.5 s a test: it gives each
+    table and index a new file; a DELETE of a test's few rows takes about a millisecond."""
+    tables = [table.name for table in Base.metadata.sorted_tables] + list(JOB_QUEUE_TABLES)
+    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
+        references = conn.execute(
+            "SELECT child.relname, parent.relname FROM pg_constraint"
+            " JOIN pg_class child ON child.oid = conrelid"
+            " JOIN pg_class parent ON parent.oid = confrelid"
+            " WHERE contype = 'f' AND child.relname = ANY(%(t)s) AND parent.relname = ANY(%(t)s)",
+            {"t": tables},
+        ).fetchall()
+        sequences = conn.execute(
+            "SELECT seqrelid::regclass::text, seqstart FROM pg_sequence"
+            " JOIN pg_depend ON classid = 'pg_class'::regclass AND objid = seqrelid"
+            " AND deptype IN ('a', 'i')"
+            " JOIN pg_class owner ON owner.oid = refobjid WHERE owner.relname = ANY(%s)",
+            (tables,),
+        ).fetchall()
+    # A table's rows go before the rows they reference.
+    graph: dict[str, set[str]] = {table: set() for table in tables}
+    for child, parent in references:
+        if child != parent:
+            graph[parent].add(child)
+    order = TopologicalSorter(graph).static_order()
+    statements = [f'DELETE FROM "{table}"' for table in order]
+    if sequences:
+        restarts = ", ".join(f"setval('{name}', {start}, false)" for name, start in sequences)
+        statements.append(f"SELECT {restarts}")
+    return "; ".join(statements)
+
+
 @pytest.fixture(autouse=True)
 def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the database, empty every app table."""
-    yield
     if "database_url" not in request.fixturenames:
+        yield
         return
     url = _libpq(request.getfixturevalue("database_url"))
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    # The job queue's tables (procrastinate's, outside the ORM metadata).
-    tables += ", procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers"
-    tables += ", procrastinate_workers"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+    statement = request.getfixturevalue("_emptying_statement")
+    yield
+    with psycopg.connect(url) as conn:  # one transaction, committed on leaving the block
+        conn.execute(statement)
 
 
 def _free_port() -> int:
