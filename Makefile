@@ -26,8 +26,10 @@ install: $(STAMP) ## Create the virtualenv and install the package with its pinn
 run: $(STAMP) ## Start the platform on http://$(HOST):$(PORT) (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/chainconsult serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## Run the whole test suite (real PostgreSQL; Redis tests need TEST_REDIS_URL or redis-server)
-	$(BIN)/pytest
+TEST_WORKERS ?= 2
+
+test: $(STAMP) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 static: $(STAMP) ## Format check, lint and strict types
 	$(BIN)/ruff format --check src tests bench

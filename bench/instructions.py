@@ -48,13 +48,16 @@ def _parse_request(value: str) -> tuple[str, str]:
     return method.upper(), path
 
 
-async def _send(requests: list[tuple[str, str]], measured: tuple[str, str] | None, n: int) -> None:
+async def _send(
+    factory: str, requests: list[tuple[str, str]], measured: tuple[str, str] | None, n: int
+) -> None:
+    import importlib
+
     from asgi_lifespan import LifespanManager
     from bench._asgi import asgi_status
 
-    from chainconsult.app import create_app
-
-    app = create_app()
+    module, _, name = factory.partition(":")
+    app = getattr(importlib.import_module(module), name)()
     async with LifespanManager(app) as manager:
         asgi = manager.app
         headers = [(b"host", b"bench"), (b"content-length", b"0")]
@@ -72,7 +75,7 @@ async def _send(requests: list[tuple[str, str]], measured: tuple[str, str] | Non
 
 def _child(args: argparse.Namespace) -> None:
     measured = _parse_request(args.measure) if args.measure else None
-    asyncio.run(_send([_parse_request(r) for r in args.request], measured, args.requests))
+    asyncio.run(_send(args.app, [_parse_request(r) for r in args.request], measured, args.requests))
 
 
 def _count(src: str | None, args: argparse.Namespace, measure: str | None) -> tuple[int, str]:
@@ -92,7 +95,7 @@ def _count(src: str | None, args: argparse.Namespace, measure: str | None) -> tu
     command = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
         sys.executable, "-m", "bench.instructions", "--child",
-        "--requests", str(args.requests),
+        "--requests", str(args.requests), "--app", args.app,
         *(part for request in args.request for part in ("--request", request)),
         *(["--measure", measure] if measure else []),
     ]  # fmt: skip
@@ -112,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=400, help="measured calls per request")
     parser.add_argument(
         "--request", action="append", help="'METHOD /path' (repeatable; default: three routes)"
+    )
+    parser.add_argument(
+        "--app",
+        default="chainconsult.app:create_app",
+        help="module:function that builds the app to count (its self-test counts a tiny one)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)

@@ -38,6 +38,7 @@ from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.runtime import build_monitoring
+from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.operations.endpoints import admin_router as operations_admin_router
@@ -103,6 +104,7 @@ routers and auth dependencies")."""
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.app.log_level)
+    use_password_hash_parameters(settings.password_hash)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -31,6 +31,7 @@ from chainconsult.infra.monitoring.multiproc import (
     remove_multiprocess_dir,
 )
 from chainconsult.infra.parent_death import forked_children_stop_with_this_process
+from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 
 if TYPE_CHECKING:
     from granian.server.common import AbstractServer
@@ -82,9 +83,12 @@ def _fail(message: str) -> typer.Exit:
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    # create-admin and demo-data hash passwords in this process.
+    use_password_hash_parameters(settings.password_hash)
+    return settings
 
 
 @contextlib.contextmanager

@@ -343,6 +343,27 @@ class LoginThrottleSettings(BaseSettings):
         return self
 
 
+class PasswordHashSettings(BaseSettings):
+    """argon2id cost; the defaults are RFC 9106's second recommended option."""
+
+    model_config = _COMMON
+
+    memory_kib: int = Field(65_536, ge=8, le=4_194_304, validation_alias="PASSWORD_HASH_MEMORY_KIB")
+    """KiB of memory one password hash uses."""
+    time_cost: int = Field(3, ge=1, le=100, validation_alias="PASSWORD_HASH_TIME_COST")
+    """Passes over that memory per hash."""
+    parallelism: int = Field(4, ge=1, le=64, validation_alias="PASSWORD_HASH_PARALLELISM")
+    """Lanes (threads) of one hash; PASSWORD_HASH_MEMORY_KIB must be at least 8 per lane."""
+
+    @model_validator(mode="after")
+    def _enough_memory_per_lane(self) -> PasswordHashSettings:
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError(
+                "PASSWORD_HASH_MEMORY_KIB must be at least 8 x PASSWORD_HASH_PARALLELISM"
+            )
+        return self
+
+
 class JobSettings(BaseSettings):
     model_config = _COMMON
 
@@ -580,6 +601,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

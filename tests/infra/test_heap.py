@@ -4,14 +4,29 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.infra.heap import startup_objects_frozen
 
 
+@pytest.fixture
+def real_start_up_freeze(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The freeze the other tests skip (conftest), on a heap nothing else has frozen; the
+    session's own freeze is put back afterwards."""
+    monkeypatch.setattr("chainconsult.app.startup_objects_frozen", startup_objects_frozen)
+    gc.unfreeze()
+    yield
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.mark.usefixtures("real_start_up_freeze")
 async def test_start_up_objects_are_frozen_while_the_app_runs(settings: Settings) -> None:
     app: FastAPI = create_app(settings)
     before = gc.get_freeze_count()

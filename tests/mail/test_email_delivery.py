@@ -453,6 +453,15 @@ async def _status(database_url: str, job_id: int | None, status: str) -> bool:
     return any(row["id"] == job_id and row["status"] == status for row in jobs(database_url))
 
 
+async def _waiting_on_a_lock(database_url: str) -> bool:
+    waiting = query(
+        database_url,
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return bool(waiting[0]["n"] > 0)
+
+
 async def test_an_erasure_in_progress_holds_back_a_delivery_which_then_sends_and_records_nothing(
     mail_settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -474,7 +483,8 @@ async def test_an_erasure_in_progress_holds_back_a_delivery_which_then_sends_and
                 context={"role": "client"},
             )
         )
-        await asyncio.sleep(0.5)
+        # The delivery waits for the erasure's row lock (seen from the server, not slept on).
+        await eventually(lambda: _waiting_on_a_lock(database_url))
         assert not delivery.done()
         await erasure.execute(
             update(Account).where(Account.id == account_id).values(is_active=False)

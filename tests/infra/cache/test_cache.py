@@ -36,15 +36,21 @@ CARD: CachedQuery[ExpertCard | None] = CachedQuery("test.card", ExpertCard | Non
 class CountingQuery:
     """Stands for a database query: returns the current 'row' and counts its runs."""
 
-    def __init__(self, name: str = "Ada", delay: float = 0.0) -> None:
+    def __init__(
+        self, name: str = "Ada", delay: float = 0.0, gate: asyncio.Event | None = None
+    ) -> None:
         self.name = name
         self.delay = delay
+        self.gate = gate
+        """When given, each run waits for it to be set (a query the test holds open)."""
         self.runs = 0
 
     async def __call__(self) -> ExpertCard:
         self.runs += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         return ExpertCard(id=1, name=self.name)
 
 
@@ -191,16 +197,21 @@ async def test_followers_load_for_themselves_when_the_leader_is_cancelled(
     make_cache: CacheFactory,
 ) -> None:
     cache = await make_cache()
-    query = CountingQuery(delay=0.1)
+    query = CountingQuery(gate=asyncio.Event())
     leader = asyncio.create_task(read(cache, query))
-    await asyncio.sleep(0.02)
+    await until(lambda: query.runs == 1)  # the leader's load is out
     follower = asyncio.create_task(read(cache, query))
-    await asyncio.sleep(0.02)
+    # One loop turn: the follower's read reaches the leader's load without awaiting anything.
+    await asyncio.sleep(0)
+    assert query.runs == 1  # joined it rather than loading
 
     leader.cancel()
+    assert query.gate is not None
+    query.gate.set()
 
     assert await follower == ExpertCard(id=1, name="Ada")
     assert leader.cancelled()
+    assert query.runs == 2  # the follower's own load
 
 
 async def test_a_failing_query_fails_its_waiters_and_is_not_cached(

@@ -81,7 +81,11 @@ def synthetic_tables(database_url: str) -> Iterator[str]:
         conn.execute(SYNTHETIC)
     yield libpq(database_url)
     with psycopg.connect(libpq(database_url), autocommit=True) as conn:
-        conn.execute("TRUNCATE dbres_proposals, dbres_projects, dbres_usage, dbres_counters")
+        # DELETE, not TRUNCATE: a few rows go in a millisecond, TRUNCATE's new files take ~0.1 s.
+        conn.execute(
+            "DELETE FROM dbres_proposals; DELETE FROM dbres_projects;"
+            " DELETE FROM dbres_usage; DELETE FROM dbres_counters"
+        )
 
 
 def terminate_backends(database_url: str, application_name: str = "chainconsult") -> int:

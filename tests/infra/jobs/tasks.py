@@ -63,12 +63,14 @@ async def slow(context: JobContext, *, label: str, seconds: float) -> None:
 async def sever_worker_connections(context: JobContext) -> None:
     """Terminates every connection of the worker's own pool (what a PostgreSQL restart or
     an operator's pg_terminate_backend does to it) while the job runs, so the worker
-    records the job's outcome on a connection the server has dropped."""
+    records the job's outcome on a connection the server has dropped. Only on this test
+    database: the workers of other sessions on the same server are not this test's."""
     async with resources(context).sessionmaker() as session:
         rows = await session.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = 'chainconsult-worker' AND pid <> pg_backend_pid()"
+                " AND datname = current_database()"
             )
         )
         severed.append(sum(1 for (done,) in rows if done))

@@ -38,6 +38,15 @@ def livez_count(metrics_text: str) -> float:
     return 0.0
 
 
+def gauge_pids(metrics_text: str) -> set[str]:
+    """The pids of the workers whose process gauges the metrics show."""
+    return {
+        line.split('pid="', 1)[1].split('"', 1)[0]
+        for line in metrics_text.splitlines()
+        if line.startswith("chainconsult_process_resident_memory_bytes{")
+    }
+
+
 def livez_count_in(counter_file: Path, scratch: Path) -> float:
     """What one worker's own counter file says, read with prometheus-client's collector."""
     scratch.mkdir()
@@ -100,13 +109,16 @@ async def test_metrics_count_requests_served_by_both_workers(
     base, data_dir = two_workers
     requests = 300
     # No keep-alive: every request is a new connection, accepted by whichever worker is free.
+    # A wait for a connection as long as the whole burst may take on a busy host.
     limits = httpx.Limits(max_keepalive_connections=0, max_connections=16)
-    async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
         responses = await asyncio.gather(*(http.get("/livez") for _ in range(requests)))
         assert all(response.status_code == 200 for response in responses)
-        # Let each worker's monitor tick (every 0.5 s) sample its process gauges.
-        await asyncio.sleep(1.5)
-        metrics = (await http.get("/metrics")).text
+        # Until each worker's monitor has ticked (every 0.5 s) and sampled its gauges.
+        deadline = time.monotonic() + 30
+        while len(gauge_pids(metrics := (await http.get("/metrics")).text)) < 2:
+            assert time.monotonic() < deadline, "a worker never reported its process gauges"
+            await asyncio.sleep(0.1)
 
     assert livez_count(metrics) == requests
     metrics_dirs = list((data_dir / "metrics").iterdir())
@@ -120,9 +132,4 @@ async def test_metrics_count_requests_served_by_both_workers(
     assert len(served) == 2, per_worker
     assert sum(served) == requests
     # Each live worker reports its own process gauges, labelled with its pid.
-    pids = {
-        line.split('pid="', 1)[1].split('"', 1)[0]
-        for line in metrics.splitlines()
-        if line.startswith("chainconsult_process_resident_memory_bytes{")
-    }
-    assert len(pids) == 2
+    assert len(gauge_pids(metrics)) == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 
 import pytest
 from limits import parse
@@ -14,6 +13,7 @@ from chainconsult.infra.ratelimit import Check, Decision, SharedRateLimiter
 from chainconsult.infra.ratelimit.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.limiter import MAX_DECISIONS_PER_CALL
 from chainconsult.infra.ratelimit.policies import Quota
+from tests.infra.ratelimit.conftest import ScriptRuns
 
 
 async def test_calls_of_one_loop_turn_are_one_send_and_keep_their_results() -> None:
@@ -121,10 +121,10 @@ async def decide_at_once(redis_url: str, quota: Quota, times: int) -> list[Decis
 
 @pytest.mark.redis
 async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
-    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
+    scripts_run: ScriptRuns,
 ) -> None:
     quota = Quota("anonymous", parse("30/minute"))
-    decisions = await decide_at_once(redis_url, quota, 40)
+    decisions = await decide_at_once(scripts_run.url, quota, 40)
 
     # One script call for the forty.
     assert await scripts_run() == 1
@@ -136,10 +136,10 @@ async def test_concurrent_decisions_on_redis_are_one_call_and_count_exactly(
 
 @pytest.mark.redis
 async def test_a_batch_larger_than_one_call_takes_is_split_and_still_exact(
-    redis_url: str, scripts_run: Callable[[], Awaitable[int]]
+    scripts_run: ScriptRuns,
 ) -> None:
     quota = Quota("anonymous", parse("500/minute"))
-    decisions = await decide_at_once(redis_url, quota, 2 * MAX_DECISIONS_PER_CALL + 88)
+    decisions = await decide_at_once(scripts_run.url, quota, 2 * MAX_DECISIONS_PER_CALL + 88)
 
     assert await scripts_run() == 3
     allowed = [d for d in decisions if d.allowed]

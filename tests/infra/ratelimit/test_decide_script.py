@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from limits import parse
@@ -17,18 +17,13 @@ from redis.asyncio import Redis
 from chainconsult.infra.ratelimit import Check, SharedRateLimiter
 from chainconsult.infra.ratelimit.limiter import _execute_packed
 from chainconsult.infra.ratelimit.policies import Quota
+from tests.infra.ratelimit.conftest import ScriptRuns
+from tests.private_redis import private_redis
 
 pytestmark = [pytest.mark.redis]
 
 MINUTE = Quota("anonymous", parse("20/minute"))
 HOUR = Quota("hourly", parse("100/hour"))
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -44,10 +39,14 @@ async def limiter(redis_url: str, prefix: str) -> AsyncIterator[SharedRateLimite
 
 
 async def test_each_decision_is_one_script_call_for_all_its_quotas(
-    limiter: SharedRateLimiter, scripts_run: Callable[[], Awaitable[int]]
+    scripts_run: ScriptRuns, prefix: str
 ) -> None:
+    limiter = SharedRateLimiter(redis_url=scripts_run.url, key_prefix=prefix, penalty_max_seconds=0)
     checks = [Check(MINUTE, "ip:192.0.2.1", 1), Check(HOUR, "ip:192.0.2.1", 1)]
-    decisions = [await limiter.decide("ip:192.0.2.1", checks) for _ in range(10)]
+    try:
+        decisions = [await limiter.decide("ip:192.0.2.1", checks) for _ in range(10)]
+    finally:
+        await limiter.aclose()
 
     assert all(d.allowed for d in decisions)
     # One script call per decision (made one after another: nothing to batch).
@@ -80,13 +79,19 @@ async def test_counts_are_limits_own_in_limits_own_keys(
     assert decision.states[0].remaining == 11
 
 
-async def test_a_redis_that_forgot_the_script_gets_it_again(
-    limiter: SharedRateLimiter, redis: Redis
-) -> None:
+async def test_a_redis_that_forgot_the_script_gets_it_again(prefix: str) -> None:
     key = "ip:192.0.2.3"
-    first = await limiter.decide(key, [Check(MINUTE, key, 1)])
-    await redis.script_flush()
-    second = await limiter.decide(key, [Check(MINUTE, key, 1)])
+    # A Redis of its own: SCRIPT FLUSH on a shared one would hit every other run's scripts.
+    with private_redis() as server:
+        limiter = SharedRateLimiter(redis_url=server.url, key_prefix=prefix, penalty_max_seconds=0)
+        redis = Redis.from_url(server.url)
+        try:
+            first = await limiter.decide(key, [Check(MINUTE, key, 1)])
+            await redis.script_flush()
+            second = await limiter.decide(key, [Check(MINUTE, key, 1)])
+        finally:
+            await limiter.aclose()
+            await redis.aclose()
 
     assert first.allowed
     assert second.allowed

@@ -18,8 +18,23 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-# argon2-cffi's defaults follow RFC 9106's second recommended option (64 MiB, t=3, p=4).
+from chainconsult.config import PasswordHashSettings
+
+# argon2-cffi's defaults follow RFC 9106's second recommended option (64 MiB, t=3, p=4);
+# use_parameters() replaces them with the configured ones when a process starts.
 _hasher = PasswordHasher()
+
+
+def use_parameters(settings: PasswordHashSettings) -> None:
+    """Hash, and judge stored hashes for re-hashing, at the cost PASSWORD_HASH_* set."""
+    global _hasher
+    _hasher = PasswordHasher(
+        time_cost=settings.time_cost,
+        memory_cost=settings.memory_kib,
+        parallelism=settings.parallelism,
+    )
+    _dummy_hash.cache_clear()
+
 
 HASH_CONCURRENCY = max(1, min(len(os.sched_getaffinity(0)), 8))
 """Hashes running at once per process: the CPUs this process may run on, at most 8 (a CPU quota
