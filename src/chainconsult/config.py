@@ -452,7 +452,8 @@ class EmailSettings(BaseSettings):
         AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
     )
     """Where users reach the platform; links in emails start with it. Unset, `serve` sets it to
-    the address it listens on (cli.public_url_for)."""
+    the address it listens on (cli.public_url_for: the host name for 0.0.0.0 or ::), and a
+    separate `worker` uses the default, so set it for workers."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:
@@ -480,7 +481,8 @@ class MonitoringSettings(BaseSettings):
     )
     """Seconds between two evaluations of the alert rules in each API process."""
     health_cache_s: float = Field(1.5, ge=0, le=60, validation_alias="HEALTH_CACHE_SECONDS")
-    """Seconds a health probe result is reused, so health stays cheap under load."""
+    """Seconds a health probe result is reused, so health stays cheap under load (0: probe on
+    every request)."""
 
     @field_validator("alert_webhook_urls", mode="before")
     @classmethod
