@@ -11,6 +11,7 @@ PORT ?= 8000
 .PHONY: help install run test check static format lint typecheck lock migration clean bench-health
 .PHONY: chaos multihost
 .PHONY: bench soak
+.PHONY: config-reference
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +55,10 @@ migration: $(STAMP) ## New Alembic migration from model changes: make migration 
 
 api-guide: $(STAMP) ## Regenerate docs/api-versions.md (the v1 -> v2 migration guide) from the declared changes
 	$(BIN)/chainconsult api-guide --output docs/api-versions.md
+
+config-reference: $(STAMP) ## Regenerate docs/configuration.md (every setting, its default and meaning) from the settings
+	$(BIN)/chainconsult config-reference --output docs/configuration.md
+
 bench-health: $(STAMP) ## Health endpoint latency under wrk load (BENCH_DATABASE_URL, BENCH_REDIS_URL)
 	$(BIN)/python bench/health_load.py
 

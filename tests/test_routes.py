@@ -1,6 +1,6 @@
 """How the routes are put together: FastAPI (0.165) pays a fixed CPU cost per level of router
-nesting and per level of a dependency tree on every request (bench/RESULTS.md, "Notification
-jobs in one statement, flat routers and auth dependencies"), so both are kept flat."""
+nesting and per level of a dependency tree on every request, so both are kept flat
+(docs/decisions/0008-flat-routers-and-auth-dependencies.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What an API worker does not load until it needs it: the EVM checksum library (eth_utils)
 and the alerts' HTTP client (its SSL context holds the CA bundle). Together about 10 MB of
-every worker's memory (bench/RESULTS.md, "Worker memory"), against the 200 MB per worker
-that the held-connection benchmark allows."""
+every worker's memory, against the 200 MB per worker that the held-connection benchmark
+allows (docs/decisions/0017-lazy-worker-imports.md)."""
 
 from __future__ import annotations
 

@@ -97,8 +97,7 @@ API_V2_ROUTERS = (
 """Included straight into the app, each under the prefix, not through a /api/v2 router of
 their own: FastAPI (0.165) matches an included router's routes again at every level of
 nesting on each request, and the extra level cost 13-24 % of the instructions of a request
-refused at its auth dependency (bench/RESULTS.md, "Notification jobs in one statement, flat
-routers and auth dependencies")."""
+refused at its auth dependency (docs/decisions/0008-flat-routers-and-auth-dependencies.md)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -145,7 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         # The platform's telemetry is its Prometheus metrics and JSON logs; FastAPI's native
         # OpenTelemetry (never configured here) would still look for providers on every
-        # request, about 3 % of a cached read's CPU (bench/RESULTS.md, "Hot path").
+        # request, about 3 % of a cached read's CPU
+        # (docs/decisions/0009-no-idle-work-per-request.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
         title="chainconsult",
         version=__version__,

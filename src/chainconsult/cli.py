@@ -19,6 +19,7 @@ import typer
 
 from chainconsult import __version__
 from chainconsult.commands.backup import backup_cli, restore
+from chainconsult.commands.config_reference import config_reference
 from chainconsult.config import ConfigError, Settings, load_settings
 from chainconsult.infra.embedded.lock import ServeLock
 from chainconsult.infra.embedded.postgres import EmbeddedDatabaseError, embedded_database
@@ -152,10 +153,10 @@ def granian_server(
     uses the same, so the two compare alike. ``target`` is a factory's import path (None when
     the caller hands granian a loader of its own).
 
-    granian rather than uvicorn, by measurement (bench/RESULTS.md, "The ASGI server"): 23 %
-    more requests on our app at 64 connections, 29-43 % more at 256, where uvicorn let a few
-    requests wait a second or more (wrk timeouts even on a bare one-route app) and granian
-    kept the p99 within a few times the median.
+    granian rather than uvicorn, by measurement: 23 % more requests on our app at 64
+    connections, 29-43 % more at 256, where uvicorn let a few requests wait a second or more
+    (wrk timeouts even on a bare one-route app) and granian kept the p99 within a few times
+    the median (docs/decisions/0003-serve-on-granian.md).
 
     - HTTP/1.1 only, no WebSockets (the API has none), uvloop, ASGI with the lifespan.
     - One timer covers a connection from its opening, or from the end of a response on a kept
@@ -554,6 +555,7 @@ def jobs_cancel(
 
 cli.add_typer(backup_cli, name="backup")
 cli.command("restore")(restore)
+cli.command("config-reference")(config_reference)
 
 T = TypeVar("T")
 

@@ -88,7 +88,8 @@ class AppSettings(BaseSettings):
     secret_key: SecretStr | None = Field(None, validation_alias="SECRET_KEY")
     """Key for signing CSRF tokens and other secrets; at least 32 characters."""
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
-    """Minimum level of the JSON log lines written to standard output."""
+    """Minimum level of the JSON log lines written to standard output: DEBUG, INFO, WARNING,
+    ERROR or CRITICAL."""
     log_to_database: bool = Field(False, validation_alias="LOG_TO_DATABASE")
     """Store warnings, errors and alerts in the database for the status dashboard."""
     shutdown_grace_seconds: int = Field(
@@ -136,7 +137,7 @@ class DatabaseSettings(BaseSettings):
     )
     """Milliseconds a single statement of a request may run (0: no limit)."""
     slow_query_ms: int = Field(200, ge=1, validation_alias="SLOW_QUERY_MS")
-    """Statements slower than this are logged and counted as slow."""
+    """Milliseconds after which a statement is logged and counted as slow."""
     embedded_max_down_seconds: float = Field(
         60.0, gt=0, le=86_400, validation_alias="EMBEDDED_POSTGRES_MAX_DOWN_SECONDS"
     )
@@ -232,9 +233,9 @@ class SecuritySettings(BaseSettings):
     session_ttl_seconds: int = Field(
         43_200, ge=60, le=30 * 86_400, validation_alias="SESSION_TTL_SECONDS"
     )
-    """Lifetime of a login (bearer token and session cookie)."""
+    """Seconds a login (bearer token and session cookie) lasts."""
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="MAX_BODY_BYTES")
-    """Largest request body accepted; larger ones get 413."""
+    """Largest request body accepted, in bytes; larger ones get 413."""
     max_json_depth: int = Field(32, ge=2, le=512, validation_alias="MAX_JSON_DEPTH")
     """Deepest nesting of arrays and objects accepted in a JSON body; deeper ones get 400."""
     header_timeout_seconds: float = Field(
@@ -251,7 +252,7 @@ class SecuritySettings(BaseSettings):
     """Seconds a client may take to send a whole request body, from its first read; a slower
     one gets 408 and the connection is closed."""
     cors_max_age_seconds: int = Field(600, ge=0, le=86_400, validation_alias="CORS_MAX_AGE")
-    """How long browsers may cache a CORS preflight answer."""
+    """Seconds browsers may cache a CORS preflight answer."""
 
     @field_validator("trusted_ips", "blocked_ips", "trusted_proxies", mode="before")
     @classmethod
@@ -270,6 +271,9 @@ class SecuritySettings(BaseSettings):
 
 
 class RateLimitSettings(BaseSettings):
+    """Limits are `limits` strings: a count per second, minute, hour, day, month or year
+    (`120/minute`, `10 per 5 seconds`), several separated by `;`."""
+
     model_config = _COMMON
 
     anonymous: str = Field("120/minute", validation_alias="RATE_LIMIT_ANONYMOUS")
@@ -287,11 +291,13 @@ class RateLimitSettings(BaseSettings):
     penalty_max_seconds: int = Field(
         900, ge=0, le=86_400, validation_alias="RATE_LIMIT_PENALTY_MAX"
     )
-    """Longest penalty for a caller who keeps exceeding a limit (0: no penalty)."""
+    """Seconds of the longest penalty for a caller who keeps exceeding a limit (0: no
+    penalty)."""
     redis_probe_seconds: float = Field(
         2.0, gt=0, le=300, validation_alias="RATE_LIMIT_REDIS_PROBE_INTERVAL"
     )
-    """While Redis is down, how often a background probe checks whether it is back."""
+    """Seconds between the background probes that check, while Redis is down, whether it is
+    back."""
 
     @field_validator("anonymous", "free", "pro", "enterprise", "auth")
     @classmethod
@@ -309,7 +315,7 @@ class LoginThrottleSettings(BaseSettings):
     model_config = _COMMON
 
     window_seconds: int = Field(3600, ge=1, le=86_400, validation_alias="LOGIN_THROTTLE_WINDOW")
-    """Failed logins are counted over this window (and a lockout lasts until it ends)."""
+    """Seconds over which failed logins are counted (a lockout lasts until the window ends)."""
     free_failures: int = Field(5, ge=1, le=100, validation_alias="LOGIN_THROTTLE_FREE_FAILURES")
     """Failures per account before each further attempt must wait a growing delay."""
     lockout_failures: int = Field(
@@ -317,7 +323,7 @@ class LoginThrottleSettings(BaseSettings):
     )
     """Failures per account within the window that lock it (ASVS 2.2.1 caps this at 100)."""
     max_delay_seconds: int = Field(300, ge=1, le=3600, validation_alias="LOGIN_THROTTLE_MAX_DELAY")
-    """Longest delay between attempts before the lockout."""
+    """Longest delay in seconds between attempts before the lockout."""
     ip_free_failures: int = Field(
         20, ge=1, le=10_000, validation_alias="LOGIN_THROTTLE_IP_FREE_FAILURES"
     )
@@ -446,7 +452,8 @@ class EmailSettings(BaseSettings):
         AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
     )
     """Where users reach the platform; links in emails start with it. Unset, `serve` sets it to
-    the address it listens on (cli.public_url_for)."""
+    the address it listens on (cli.public_url_for: the host name for 0.0.0.0 or ::), and a
+    separate `worker` uses the default, so set it for workers."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:
@@ -474,7 +481,8 @@ class MonitoringSettings(BaseSettings):
     )
     """Seconds between two evaluations of the alert rules in each API process."""
     health_cache_s: float = Field(1.5, ge=0, le=60, validation_alias="HEALTH_CACHE_SECONDS")
-    """Seconds a health probe result is reused, so health stays cheap under load."""
+    """Seconds a health probe result is reused, so health stays cheap under load (0: probe on
+    every request)."""
 
     @field_validator("alert_webhook_urls", mode="before")
     @classmethod

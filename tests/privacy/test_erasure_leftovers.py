@@ -1,7 +1,7 @@
 """Erasure reaches the copies of a client's words in other people's rows: the titles of their
 deleted projects in bidders' and invitees' notifications and email records, their name in
 recorded invitation subjects (also of a record whose notification was purged), and stored log
-lines quoting their address. What the README's privacy rules keep stays: a hired project's
+lines quoting their address. What docs/privacy.md says erasure keeps stays: a hired project's
 title with the expert who did the work, and the review they wrote. The database is dumped,
 column by column, before and after."""
 
@@ -182,7 +182,7 @@ async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_kee
         "SELECT count(*) FROM email_deliveries WHERE subject = %s",
         REDACTED_SUBJECT,
     ) == [(4,)]  # two matches, two invitations (one of them orphaned)
-    # Kept by the README's rules: the hired project and its review, with the expert.
+    # Kept by docs/privacy.md's rules: the hired project and its review, with the expert.
     assert query(
         database_url, "SELECT title, status FROM projects WHERE id = %s", history["kept"]
     ) == [(KEPT_TITLE, "completed")]

@@ -43,8 +43,8 @@ _Cookie = Annotated[str | None, Depends(_cookie)]
 # Each dependency below takes the credentials itself and calls ``_principal`` as a function
 # rather than depending on another principal dependency: FastAPI solves every level of a
 # dependency tree with a fixed cost of its own, and the extra level was about 7 % of the
-# instructions of a request refused at its auth dependency (bench/RESULTS.md, "Notification
-# jobs in one statement, flat routers and auth dependencies").
+# instructions of a request refused at its auth dependency
+# (docs/decisions/0008-flat-routers-and-auth-dependencies.md).
 
 
 async def _principal(

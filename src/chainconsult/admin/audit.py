@@ -34,7 +34,8 @@ def request_origin(request: Request) -> RequestOrigin:
 
 async def _origin(request: Request) -> RequestOrigin:
     # An async dependency: FastAPI runs a plain ``def`` dependency on its thread pool, a
-    # thread hand-off per request for what is a dict lookup (bench/RESULTS.md, "Hot path").
+    # thread hand-off per request for what is a dict lookup
+    # (docs/decisions/0009-no-idle-work-per-request.md).
     return request_origin(request)
 
 

@@ -5,8 +5,8 @@ the oldest generation; CPython then runs a full collection whenever those promot
 quarter of the old generation, and a full collection walks every object of the process: the
 imported modules, the routes, the models and schemas, the metric children. On our app that
 was a 110-150 ms stop of the event loop about once a second under a directory read at 64
-connections, the whole p99 of that read (140 ms before, 25 ms after: bench/RESULTS.md, "The
-switch, measured again").
+connections, the whole p99 of that read (140 ms before, 25 ms after:
+docs/decisions/0005-frozen-startup-heap.md).
 ``gc.freeze()`` moves everything alive at the end of start-up into a permanent generation that
 collections skip, so a full collection walks only what the requests have left.
 

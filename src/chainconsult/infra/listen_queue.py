@@ -5,7 +5,7 @@ granian gives each server worker a listening socket of its own on the same port
 worker dies (a crash, the OOM killer, a SIGKILL), the connections waiting in its queue, which
 no worker has accepted yet, are reset, unless ``net.ipv4.tcp_migrate_req`` is 1 (Linux 5.14
 and newer), in which case the kernel moves them to another worker's queue. `make chaos`
-measured the difference (bench/RESULTS.md, "The cause: one listening socket per worker"):
+measured the difference (docs/decisions/0004-tcp-migrate-req-on-api-hosts.md):
 with 0, a third of the runs had a request or two on new connections fail just after the kill;
 with 1, none did.
 deploy/sysctl.d/60-chainconsult.conf sets it; `chainconsult serve` warns when it is off."""

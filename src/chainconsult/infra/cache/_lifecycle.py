@@ -38,7 +38,7 @@ def build_cache(settings: Settings) -> Cache:
 
 async def request_cache(request: Request) -> Cache:
     # async: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hand-off
-    # per request for an attribute read (bench/RESULTS.md, "Hot path").
+    # per request for an attribute read (docs/decisions/0009-no-idle-work-per-request.md).
     cache: Cache = request.app.state.cache
     return cache
 

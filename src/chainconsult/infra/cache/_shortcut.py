@@ -1,6 +1,6 @@
 """Answers a repeat public cached GET straight from L1, before FastAPI's routing, dependency
 resolution and query validation, which cost several times what the edge stack and the cache
-lookup do together on such a read (bench/RESULTS.md, "Hot path (issue 10)").
+lookup do together on such a read (docs/decisions/0006-cached-read-shortcut.md).
 
 The shortcut never works out a cache key on its own, so it cannot disagree with the route
 about one: it remembers, per exact (path, query string), the key that the route itself

@@ -8,7 +8,7 @@ LISTEN). Polling the socket (no wait) tells the two apart: a dropped connection 
 at checkout, as SQLAlchemy's ``pool_pre_ping`` would, but a live one costs no ``SELECT 1``.
 
 The ping was one of five round trips of a proposal and about 5 % of its CPU
-(bench/RESULTS.md, "A proposal in one write statement"); under load each round trip is also
+(docs/decisions/0011-socket-check-at-pool-checkout.md); under load each round trip is also
 a turn of the event loop the request waits for.
 
 What neither this nor a ping can see in advance: a peer that vanished without closing the

@@ -5,7 +5,7 @@ recent reviews) waits for the slowest of them instead of their sum. Each read ge
 session of its own in autocommit mode, so reads see separate snapshots: use this only for
 reads (never writes) that do not have to agree with each other to the row. It pays off
 when the reads take milliseconds each; for sub-millisecond lookups the extra connections
-cost more than they save (bench/RESULTS.md has the numbers).
+cost more than they save (docs/decisions/0016-parallel-reads-when-idle.md).
 
 Bounded twice: at most ``limit`` reads of one call run at once, and unless the pool is
 mostly idle right now (at most half of DATABASE_MAX_CONNECTIONS in use, counting the new
@@ -99,7 +99,8 @@ class ParallelReader:
         free = status.capacity - status.checked_out
         # Side by side only while the pool is mostly idle: under load the database is busy
         # with other requests anyway, and extra connections per request cut throughput
-        # (bench/RESULTS.md), so the reads queue up on the request's own connection.
+        # (docs/decisions/0016-parallel-reads-when-idle.md), so the reads queue up on the
+        # request's own connection.
         lightly_used = status.checked_out + take <= max(status.size // 2, take)
         return free >= take and lightly_used
 

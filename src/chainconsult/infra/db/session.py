@@ -43,9 +43,10 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def lazily_closed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """``session``, closed on exit only when there is something to close. A request answered
     from the cache never queries, and ``AsyncSession.close()`` costs a greenlet switch even
-    then (about 70 µs of CPU, as much as the rest of the edge stack: bench/RESULTS.md, "Hot
-    path"). Nothing is held outside a transaction: no transaction and no ORM object in the
-    identity map means no connection to return and nothing to expunge."""
+    then (about 70 µs of CPU, as much as the rest of the edge stack:
+    docs/decisions/0010-lazily-closed-sessions.md). Nothing is held outside a transaction: no
+    transaction and no ORM object in the identity map means no connection to return and
+    nothing to expunge."""
     try:
         yield session
     finally:

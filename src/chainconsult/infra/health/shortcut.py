@@ -3,7 +3,7 @@
 
 Load balancers and monitors call these more than anything else, and on a probe FastAPI's
 route matching and request handling cost more than the probe itself (more than half of
-/livez's CPU in process, bench/RESULTS.md "Health endpoints under load"). The answer is the
+/livez's CPU in process: docs/decisions/0007-probe-shortcut.md). The answer is the
 route's own: the same function builds it, and the FastAPI routes stay for the OpenAPI
 document and as the way every other method takes (a POST to /api/health, the detailed report,
 never reaches this). Installed innermost, like the cached-read shortcut: metrics, request id

@@ -108,9 +108,8 @@ def deferring_each(
     The jobs go through procrastinate's own enqueue function (``procrastinate_defer_jobs_v1``,
     what ``defer_many`` runs), only built from SQL values: with ``defer_many`` the rows would
     need a round trip of their own first, and it dumps each job as a composite in Python
-    (bench/RESULTS.md, "Notification jobs in one statement, flat routers and auth
-    dependencies"). Tasks with a queueing lock are refused: a waiting duplicate would abort
-    the whole statement."""
+    (docs/decisions/0014-notification-jobs-in-one-statement.md). Tasks with a queueing lock
+    are refused: a waiting duplicate would abort the whole statement."""
     if task.queueing_lock is not None:
         raise ValueError(f"{task.name} has a queueing lock: use defer() for it")
     job = sql_cast(

@@ -41,7 +41,7 @@ SYNCHRONOUS_COMMIT = "off"
 """The queue's bookkeeping (fetched, finished, retried) need not wait for the WAL flush: a
 PostgreSQL crash can forget its last few hundred ms, which only re-runs those jobs (they are
 recovered like a dead worker's) and never loses one, because jobs are created in their
-caller's own durable transaction. Measured in bench/RESULTS.md."""
+caller's own durable transaction. Measured: docs/decisions/0015-job-worker-connections.md."""
 CHECK_AFTER_IDLE_SECONDS = 2.0
 """A pooled connection idle longer than this is checked before use (see below)."""
 

@@ -6,8 +6,8 @@ fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the F
 extension, not in `limits`), so the switch and the probe are written here. On Redis, the
 penalty lookup and every quota's acquire-and-read are one script made of `limits`' own
 scripts (``_DECIDE_LUA``), where its one-call-per-operation API takes three commands per quota
-(bench/RESULTS.md); and the decisions asked for while one call is at Redis go together as the
-next call of that script (batching.py)."""
+(docs/decisions/0012-one-rate-limit-script-per-decision.md); and the decisions asked for while
+one call is at Redis go together as the next call of that script (batching.py)."""
 
 from __future__ import annotations
 
@@ -347,11 +347,11 @@ class SharedRateLimiter:
 
 
 # One script per decision instead of a TTL and two scripts per quota: a third of the commands
-# to pack, send, run and parse, on the hot path of every request (bench/RESULTS.md, "Rate
-# limit: one script per decision"). The counting is still `limits`' own: its sliding-window
-# acquire and window scripts are pasted in unchanged as local functions (a chunk's ``KEYS``
-# and ``ARGV`` become their parameters), so keys, expiries and arithmetic stay exactly what
-# `limits` writes and reads everywhere else.
+# to pack, send, run and parse, on the hot path of every request
+# (docs/decisions/0012-one-rate-limit-script-per-decision.md). The counting is still `limits`'
+# own: its sliding-window acquire and window scripts are pasted in unchanged as local
+# functions (a chunk's ``KEYS`` and ``ARGV`` become their parameters), so keys, expiries and
+# arithmetic stay exactly what `limits` writes and reads everywhere else.
 # A call decides a batch of requests (batching.py), one after another, as separate calls would.
 # KEYS: per decision, its penalty key, then each of its quotas' previous and current window keys.
 # ARGV: the number of decisions; then per decision its number of quotas, then each quota's limit,
@@ -402,12 +402,13 @@ async def _execute_packed(client: Any, command: tuple[Any, ...]) -> Any:
 
     Written here because redis-py's asyncio connection packs commands in Python, argument by
     argument: a batch of decisions has hundreds of arguments, and packing them was about 5 % of
-    a cached read's CPU (bench/RESULTS.md). What ``execute_command`` adds beyond that is left
-    out on purpose: its retries (the limiter falls back to memory on the first failure
-    instead) and its reply callbacks (EVALSHA has none). A connection whose exchange was cut
-    short (a timeout, a lost connection, a cancelled request) is closed by the connection's
-    own send and read before it goes back to the pool, so no later command reads this one's
-    reply (tested in tests/infra/ratelimit/test_decide_script.py)."""
+    a cached read's CPU (docs/decisions/0013-rate-limit-group-commit.md). What
+    ``execute_command`` adds beyond that is left out on purpose: its retries (the limiter
+    falls back to memory on the first failure instead) and its reply callbacks (EVALSHA has
+    none). A connection whose exchange was cut short (a timeout, a lost connection, a
+    cancelled request) is closed by the connection's own send and read before it goes back to
+    the pool, so no later command reads this one's reply (tested in
+    tests/infra/ratelimit/test_decide_script.py)."""
     pool = client.connection_pool
     connection = await pool.get_connection()
     try:

@@ -99,7 +99,7 @@ def _database_down(s: Signals, t: Thresholds) -> Finding | None:
 
 
 def _window(t: Thresholds) -> str:
-    """The window as the README states it: what the rule looks at, whatever part of it this
+    """The window as docs/monitoring.md states it: what the rule looks at, whatever part of it this
     process has seen so far."""
     minutes, seconds = divmod(round(t.window_s), 60)
     return f"the last {minutes} min" if minutes and not seconds else f"the last {t.window_s:.0f} s"
