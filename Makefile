@@ -27,9 +27,14 @@ install: $(STAMP) ## Create the virtualenv and install the package with its pinn
 run: $(STAMP) ## Start the platform on http://$(HOST):$(PORT) (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/chainconsult serve --host $(HOST) --port $(PORT)
 
+AXE := tests/web/axe/node_modules/axe-core/axe.min.js
 TEST_WORKERS ?= 2
 
-test: $(STAMP) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
+$(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
+	cd tests/web/axe && npm ci
+	touch $(AXE)
+
+test: $(STAMP) $(AXE) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 static: $(STAMP) ## Format check, lint and strict types

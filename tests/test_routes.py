@@ -11,10 +11,15 @@ from fastapi.routing import APIRoute
 
 from chainconsult.app import API_V2_PREFIX, create_app
 from chainconsult.config import Settings
+from chainconsult.web.routing import PageRoute
 
 
 def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
     for route in routes:
+        if isinstance(route, PageRoute):
+            # Pages share some paths with the API's routes inside their routers
+            # (/admin/audit-log); they are not the API.
+            continue
         if isinstance(route, APIRoute):
             yield route
         elif hasattr(route, "original_router"):

@@ -96,7 +96,11 @@ def _run_server(run: Run, name: str) -> None:
             files = write_files(run.work / name, run.fixtures, tokens)
             if name == "chainconsult" and run.bare_body is None:
                 run.bare_body = _body(server, run.fixtures.list_paths[0])
-            for scenario in (s for s in scenarios if s.workers == workers):
+            for scenario in (
+                s
+                for s in scenarios
+                if s.workers == workers and (name == "chainconsult" or not s.ours_only)
+            ):
                 for connections in run.args.connections:
                     run.rows.append(_measure(run, scenario, server, connections, files))
 

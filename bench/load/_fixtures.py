@@ -42,6 +42,8 @@ class Pair:
 @dataclass
 class Fixtures:
     list_paths: list[str]
+    page_paths: list[str]
+    """The same directory queries as the directory's page (/experts), for `page_read`."""
     detail_paths: list[str]
     readers: list[str]
     """Emails of the accounts `auth_read` and `mixed` read as."""
@@ -82,6 +84,7 @@ def load_fixtures(database_url: str, *, writers: int) -> Fixtures:
     half = READER_ACCOUNTS // 2
     return Fixtures(
         list_paths=[f"/api/v2/experts{query}" for query in DIRECTORY_QUERIES],
+        page_paths=[f"/experts{query}" for query in DIRECTORY_QUERIES],
         detail_paths=[f"/api/v2/experts/{expert_id}" for expert_id, _ in experts],
         readers=[email for _, email in experts[-half:]] + clients[:half],
         writers=[email for _, email in chosen],
@@ -130,6 +133,7 @@ class FixtureFiles:
     """The files the Lua scripts read, for one server's tokens."""
 
     lists: Path
+    pages: Path
     details: Path
     tokens: Path
     pairs: Path
@@ -139,6 +143,7 @@ class FixtureFiles:
         """How the results show each file."""
         return {
             str(self.lists): "<directory-paths.tsv>",
+            str(self.pages): "<directory-page-paths.tsv>",
             str(self.details): "<expert-paths.tsv>",
             str(self.tokens): "<tokens.tsv>",
             str(self.pairs): "<proposal-pairs.tsv>",
@@ -150,12 +155,14 @@ def write_files(directory: Path, fixtures: Fixtures, tokens: dict[str, str]) -> 
     directory.mkdir(parents=True, exist_ok=True)
     files = FixtureFiles(
         lists=directory / "directory-paths.tsv",
+        pages=directory / "directory-page-paths.tsv",
         details=directory / "expert-paths.tsv",
         tokens=directory / "tokens.tsv",
         pairs=directory / "proposal-pairs.tsv",
         logins=directory / "logins.tsv",
     )
     files.lists.write_text("".join(f"{path}\n" for path in fixtures.list_paths))
+    files.pages.write_text("".join(f"{path}\n" for path in fixtures.page_paths))
     files.details.write_text("".join(f"{path}\n" for path in fixtures.detail_paths))
     files.tokens.write_text("".join(f"{tokens[email]}\n" for email in fixtures.readers))
     files.pairs.write_text(

@@ -237,6 +237,7 @@ def verdicts(
                 m.result.p99_ms < limit if m else None,
             )
         )
+    out += _page_verdicts(rows)
     if held is not None:
         out.append(
             Verdict(
@@ -272,6 +273,30 @@ def verdicts(
                 )
             )
     return out
+
+
+def _page_verdicts(rows: list[Measurement]) -> list[Verdict]:
+    """The anonymous directory page: as fast as a cached read in latency, and at least half
+    its throughput, in the same run."""
+    page = _find(rows, "page_read", "chainconsult", 64)
+    read = _find(rows, "cached_read", "chainconsult", 64)
+    ratio = (
+        page.result.requests_per_s / read.result.requests_per_s
+        if page and read and read.result.requests_per_s
+        else None
+    )
+    return [
+        Verdict(
+            "directory page p99 < 30 ms at 64 conn.",
+            f"{page.result.p99_ms:.1f} ms" if page else "not run",
+            page.result.p99_ms < 30 if page else None,
+        ),
+        Verdict(
+            "directory page >= 0.5x cached read RPS (64 conn.)",
+            f"{ratio:.2f}x" if ratio is not None else "not run",
+            ratio >= 0.5 if ratio is not None else None,
+        ),
+    ]
 
 
 def verdict_table(items: list[Verdict]) -> str:

@@ -29,6 +29,10 @@ class Scenario:
     warmup: bool = True
     """False where there is nothing to warm (argon2 has no cache) and a warm-up would only
     leave queued work behind for the measured run."""
+    files: str = ""
+    """Which fixture file the script reads, when not the one its script name implies."""
+    ours_only: bool = False
+    """A surface the peer stack does not have (the pages): chainconsult alone runs it."""
 
     def args(self, files: FixtureFiles, threads: int) -> list[str]:
         by_script: dict[str, Callable[[], list[str]]] = {
@@ -44,6 +48,8 @@ class Scenario:
                 str(threads),
             ],
         }
+        if self.files == "pages":
+            return [str(files.pages)]
         return by_script[self.script]()
 
 
@@ -51,6 +57,11 @@ SCENARIOS = (
     Scenario(
         "cached_read", "cached_read", 1, "public directory `GET /api/v2/experts?...`, 7 query "
         "variants, all cached after warm-up",
+    ),
+    Scenario(
+        "page_read", "cached_read", 1, "the directory page `GET /experts?...` (HTML) for "
+        "anonymous visitors, the same 7 query variants, all cached after warm-up",
+        files="pages", ours_only=True,
     ),
     Scenario(
         "auth_read", "auth_read", 1, "`GET /api/v2/auth/me`, bearer tokens of 10 demo accounts "

@@ -18,12 +18,16 @@ from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.admin.endpoints import router as admin_router
+from chainconsult.admin.pages import router as admin_pages
 from chainconsult.applications.endpoints import admin_router as vetting_router
 from chainconsult.applications.endpoints import router as applications_router
+from chainconsult.applications.pages import router as applications_pages
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
+from chainconsult.experts.pages import router as experts_pages
 from chainconsult.infra.cache import attach_cache, build_cache
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.docs_pages import (
@@ -41,12 +45,16 @@ from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
+from chainconsult.notifications.pages import router as notifications_pages
 from chainconsult.operations.endpoints import admin_router as operations_admin_router
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
+from chainconsult.privacy.pages import router as privacy_pages
 from chainconsult.projects.endpoints import router as projects_router
+from chainconsult.projects.pages import router as projects_pages
 from chainconsult.proposals.endpoints import router as proposals_router
-from chainconsult.web import STATIC_DIR, STATIC_PATH
+from chainconsult.proposals.pages import router as proposals_pages
+from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR, STATIC_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +106,19 @@ API_V2_ROUTERS = (
 their own: FastAPI (0.165) matches an included router's routes again at every level of
 nesting on each request, and the extra level cost 13-24 % of the instructions of a request
 refused at its auth dependency (docs/decisions/0008-flat-routers-and-auth-dependencies.md)."""
+
+
+PAGE_ROUTERS = (
+    experts_pages,
+    accounts_pages,
+    privacy_pages,
+    applications_pages,
+    projects_pages,
+    proposals_pages,
+    notifications_pages,
+    admin_pages,
+)
+"""The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -165,7 +186,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_V2_ROUTERS:
         app.include_router(router, prefix=API_V2_PREFIX)
     app.include_router(operations_router)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="status-static")
+    app.mount(PAGE_STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get(V2_DOCS_PATH, include_in_schema=False)
     async def v2_docs(request: Request) -> HTMLResponse:

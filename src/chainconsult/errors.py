@@ -18,6 +18,8 @@ from starlette.routing import Match
 from chainconsult.infra.db.faults import UNAVAILABLE, classify
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
 from chainconsult.infra.security.body import BodyReadTimeout
+from chainconsult.web.problems import problem_page
+from chainconsult.web.routing import wants_page
 
 
 class ChainconsultError(Exception):
@@ -140,9 +142,23 @@ def _pointer(loc: Sequence[Any]) -> tuple[str, str]:
     return "/".join(rest) or where, where
 
 
+def _answer(
+    request: Request,
+    body: dict[str, Any],
+    *,
+    status_code: int,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The problem as problem+json, or as a page for a request to a page (web/routing.py)."""
+    if wants_page(request.scope):
+        return problem_page(request, body, status_code=status_code, headers=headers or {})
+    return ProblemResponse(body, status_code=status_code, headers=headers)
+
+
 async def _problem_from_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ChainconsultError)
-    return ProblemResponse(
+    return _answer(
+        request,
         problem_body(
             request.scope,
             status=exc.status_code,
@@ -160,7 +176,8 @@ async def _problem_from_validation(request: Request, exc: Exception) -> Response
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
-        return ProblemResponse(
+        return _answer(
+            request,
             problem_body(
                 request.scope,
                 status=400,
@@ -183,7 +200,8 @@ async def _problem_from_validation(request: Request, exc: Exception) -> Response
             item["parameter"] = pointer
             item["in"] = where
         items.append(item)
-    return ProblemResponse(
+    return _answer(
+        request,
         problem_body(
             request.scope,
             status=422,
@@ -235,7 +253,8 @@ async def _problem_from_http(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}."
-    return ProblemResponse(
+    return _answer(
+        request,
         problem_body(
             request.scope,
             status=exc.status_code,
@@ -252,7 +271,8 @@ async def _problem_from_database(request: Request, exc: Exception) -> Response:
     # Only transient faults are registered here (see install_problem_handlers), so a fault
     # the classifier does not know is still a database outage, not a bug.
     fault = classify(exc) or UNAVAILABLE
-    return ProblemResponse(
+    return _answer(
+        request,
         problem_body(
             request.scope,
             status=503,
@@ -275,7 +295,8 @@ async def _problem_from_data_error(request: Request, exc: Exception) -> Response
         if "NUL" in message
         else "A value in the request cannot be stored (out of range or malformed)."
     )
-    return ProblemResponse(
+    return _answer(
+        request,
         problem_body(
             request.scope,
             status=422,

@@ -38,6 +38,7 @@ from chainconsult.infra.security.headers import (
     docs_headers,
     page_headers,
 )
+from chainconsult.web.routing import page_prefixes
 
 
 def rate_limit_policies(settings: Settings) -> PolicySet:
@@ -54,7 +55,8 @@ def rate_limit_policies(settings: Settings) -> PolicySet:
         groups=(
             EndpointGroup(
                 RateLimitPolicy.parse("auth", limits.auth),
-                re.compile(r"/api(/v[0-9]+)?/auth/(login|register)"),
+                # The login and registration pages post to /login and /register.
+                re.compile(r"(/api(/v[0-9]+)?/auth)?/(login|register)"),
             ),
         ),
         write_cost=limits.write_cost,
@@ -108,7 +110,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     docs = docs_headers(
         production=production, docs_html=bytes(swagger_page(title="").body).decode()
     )
-    by_path = [("/status", page_headers(production=production))]
+    pages = page_headers(production=production)
+    by_path = [("/status", pages)]
+    by_path += [(prefix, pages) for prefix in page_prefixes(app.routes)]
     by_path += [(path, docs) for path in DOCS_PAGE_PATHS]
     # add_middleware wraps what is there: added innermost first.
     app.add_middleware(ProbeShortcut, probes=PROBES)

@@ -154,7 +154,7 @@ async def test_registration_delivers_a_welcome_email_with_the_right_content(
     text = mail.part("plain")
     assert text.startswith("Hello Ada <Lovelace>,\n")
     assert "Your chainconsult account for ada@example.com is ready." in text
-    apply = f"{PUBLIC_URL}/api/v2/docs#/expert%20applications/apply_api_v2_expert_applications_post"
+    apply = f"{PUBLIC_URL}/experts/apply"
     assert apply in text
     html = mail.part("html")
     assert "Hello Ada &lt;Lovelace&gt;," in html
@@ -345,9 +345,7 @@ async def test_console_mode_writes_the_message_to_the_log(
     [printed] = [entry for entry in logs if entry["event"] == "email"]
     assert printed["to"] == "dev@example.com"
     assert printed["subject"] == "Your expert application was approved"
-    assert (
-        f"{PUBLIC_URL}/api/v2/docs#/projects/list_projects_api_v2_projects_get" in printed["text"]
-    )
+    assert f"{PUBLIC_URL}/projects?view=open" in printed["text"]
     assert "Strong Solidity portfolio." in printed["text"]
 
 

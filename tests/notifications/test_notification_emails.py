@@ -43,10 +43,7 @@ REVIEW = "Found two critical bugs before launch & explained them well."
 
 def project_link(project_id: str) -> str:
     """How an email names a project: its id, then the link that shows it."""
-    return (
-        f"id {project_id}):\n"
-        f"{PUBLIC_URL}/api/v2/docs#/projects/get_project_api_v2_projects__project_id__get\n"
-    )
+    return f"id {project_id}):\n{PUBLIC_URL}/projects/{project_id}\n"
 
 
 @pytest.fixture

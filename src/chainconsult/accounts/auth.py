@@ -73,6 +73,23 @@ async def _principal(
 
 
 def _check_csrf(request: Request, principal: Principal) -> None:
+    check_csrf(request, principal, request.headers.get(CSRF_HEADER, ""), where=CSRF_HEADER_NAMED)
+
+
+CSRF_HEADER_NAMED = f"the {CSRF_HEADER} header"
+ANONYMOUS_CSRF_SUBJECT = "anonymous"
+"""What a CSRF token is signed for before login: the pages' login and registration forms."""
+
+
+def csrf_subject(principal: Principal | None) -> str:
+    """What the CSRF token of a caller is signed for: their login, else the anonymous visit."""
+    return str(principal.session_id) if principal is not None else ANONYMOUS_CSRF_SUBJECT
+
+
+def check_csrf(request: Request, principal: Principal | None, token: str, *, where: str) -> None:
+    """The one CSRF rule, for API calls (the token in X-CSRF-Token) and page forms (the token
+    in their ``csrf_token`` field): an allowed origin, and the token equal to the CSRF cookie
+    and signed for this caller. ``where`` says where the token was expected."""
     settings = request.app.state.settings
     if not request_origin_allowed(
         request.headers,
@@ -84,17 +101,12 @@ def _check_csrf(request: Request, principal: Principal) -> None:
             "allowed origin.",
             reason="origin",
         )
-    header = request.headers.get(CSRF_HEADER, "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
     secret: bytes = request.app.state.secret_key
-    if (
-        not header
-        or header != cookie
-        or not csrf_token_valid(secret, str(principal.session_id), header)
-    ):
+    if not token or token != cookie or not csrf_token_valid(secret, csrf_subject(principal), token):
         raise Forbidden(
             f"Cookie-authenticated requests that change data must send the {CSRF_COOKIE} "
-            f"cookie's value in the {CSRF_HEADER} header.",
+            f"cookie's value in {where}.",
             reason="csrf",
         )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -32,41 +33,74 @@ _CACHED: dict[int | str, dict[str, object]] = {
 }
 
 
+SkillFilter = Annotated[
+    list[Skill], Query(description="Repeat to require several skills.", max_length=10)
+]
+ChainFilter = Annotated[
+    list[Chain], Query(description="Repeat to require several chains.", max_length=10)
+]
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        description='Full-text search over name, headline, skills and bio ("solidity '
+        'auditor", "rust -solana", quoted phrases). A word no profile contains is read as '
+        'the closest word of the names, headlines and skills ("soldity": Solidity). Each '
+        "item gains `highlight`.",
+    ),
+]
+# A number, so the document says exactly what is accepted (a Decimal's schema also offers any
+# string); DirectoryFilters holds it as a Decimal.
+MinRating = Annotated[float | None, Query(ge=0, le=5)]
+MaxRate = Annotated[Amount | None, Query(description="Hourly rate.")]
+RateCurrency = Annotated[
+    Currency | None,
+    Query(description="Only rates in this currency; USD when max_rate is given alone."),
+]
+SortOrder = Annotated[
+    ExpertSort | None,
+    Query(description="Default: `relevance` with `q`, `rating` without (as is relevance)."),
+]
+"""The directory's query parameters, shared with its page (experts/pages.py)."""
+
+
+def directory_filters(
+    *,
+    skill: list[Skill],
+    chain: list[Chain],
+    q: str | None,
+    min_rating: float | None,
+    max_rate: Decimal | None,
+    currency: Currency | None,
+    sort: ExpertSort | None,
+) -> DirectoryFilters:
+    if max_rate is not None and currency is None:
+        currency = Currency.USD
+    return DirectoryFilters(
+        skills=tuple(skill),
+        chains=tuple(chain),
+        q=q,
+        min_rating=min_rating,
+        max_rate=max_rate,
+        currency=currency,
+        sort=sort,
+    )
+
+
 @router.get("", response_model=Page[ExpertSummary], responses=_CACHED)
 async def search_experts(
     request: Request,
     session: DbSession,
     cache: AppCache,
     response: Response,
-    skill: Annotated[
-        list[Skill], Query(description="Repeat to require several skills.", max_length=10)
-    ] = [],  # noqa: B006 - FastAPI copies query defaults
-    chain: Annotated[
-        list[Chain], Query(description="Repeat to require several chains.", max_length=10)
-    ] = [],  # noqa: B006
-    q: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=200,
-            description='Full-text search over name, headline, skills and bio ("solidity '
-            'auditor", "rust -solana", quoted phrases). A word no profile contains is read as '
-            'the closest word of the names, headlines and skills ("soldity": Solidity). Each '
-            "item gains `highlight`.",
-        ),
-    ] = None,
-    # A number, so the document says exactly what is accepted (a Decimal's schema also offers
-    # any string); DirectoryFilters holds it as a Decimal.
-    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
-    max_rate: Annotated[Amount | None, Query(description="Hourly rate.")] = None,
-    currency: Annotated[
-        Currency | None,
-        Query(description="Only rates in this currency; USD when max_rate is given alone."),
-    ] = None,
-    sort: Annotated[
-        ExpertSort | None,
-        Query(description="Default: `relevance` with `q`, `rating` without (as is relevance)."),
-    ] = None,
+    skill: SkillFilter = [],  # noqa: B006 - FastAPI copies query defaults
+    chain: ChainFilter = [],  # noqa: B006
+    q: SearchText = None,
+    min_rating: MinRating = None,
+    max_rate: MaxRate = None,
+    currency: RateCurrency = None,
+    sort: SortOrder = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: NumberedOffset = None,
@@ -78,11 +112,9 @@ async def search_experts(
     Served from the cache; any change to an expert shows on the next request. Responses carry
     an `ETag` and `Cache-Control: public, no-cache`: send the ETag back in `If-None-Match` to
     get an empty 304 while the page is unchanged."""
-    if max_rate is not None and currency is None:
-        currency = Currency.USD
-    filters = DirectoryFilters(
-        skills=tuple(skill),
-        chains=tuple(chain),
+    filters = directory_filters(
+        skill=skill,
+        chain=chain,
         q=q,
         min_rating=min_rating,
         max_rate=max_rate,

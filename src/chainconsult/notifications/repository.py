@@ -113,6 +113,12 @@ class NotificationRepository:
         query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
         return list((await self.session.execute(query.limit(limit))).scalars())
 
+    async def count_unread(self, recipient_id: uuid.UUID) -> int:
+        query = select(func.count()).where(
+            Notification.recipient_id == recipient_id, Notification.read_at.is_(None)
+        )
+        return int((await self.session.execute(query)).scalar_one())
+
     async def mark_read(self, notification_id: uuid.UUID, recipient_id: uuid.UUID) -> bool:
         # Only the recipient's own row; a read one keeps its first read time.
         owned = await self.session.execute(

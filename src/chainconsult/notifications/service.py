@@ -108,6 +108,9 @@ class NotificationService:
             next_cursor=next_cursor,
         )
 
+    async def unread_count(self, recipient_id: uuid.UUID) -> int:
+        return await self.repository.count_unread(recipient_id)
+
     async def mark_read(
         self, *, notification_id: uuid.UUID, recipient_id: uuid.UUID
     ) -> NotificationResponse:

@@ -161,6 +161,11 @@ class ProjectRepository:
             query = query.where(Project.chains.contains([c.value for c in filters.chains]))
         return query
 
+    async def review_of(self, project_id: uuid.UUID) -> Review | None:
+        """The review of a project's expert, if its client wrote one (at most one)."""
+        query = select(Review).where(Review.project_id == project_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def add_review(self, review: Review) -> Review:
         self.session.add(review)
         await self.session.flush()

@@ -18,7 +18,13 @@ Use:
 
 from chainconsult.infra.cache._breaker import CircuitState
 from chainconsult.infra.cache._cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache, Loaded, QueryStats
-from chainconsult.infra.cache._http import PUBLIC_REVALIDATE, body_query, cached_json, etag_of
+from chainconsult.infra.cache._http import (
+    PUBLIC_REVALIDATE,
+    body_query,
+    cached_body,
+    cached_json,
+    etag_of,
+)
 from chainconsult.infra.cache._lifecycle import AppCache, build_cache, request_cache
 from chainconsult.infra.cache._query import CachedQuery, Codec, cached, key_digest
 from chainconsult.infra.cache._session import (
@@ -46,6 +52,7 @@ __all__ = [
     "build_cache",
     "cache_of",
     "cached",
+    "cached_body",
     "cached_json",
     "etag_of",
     "has_pending_invalidation",

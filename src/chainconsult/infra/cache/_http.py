@@ -1,5 +1,6 @@
-"""Cached JSON responses for public reads: the rendered body is what the cache holds, so a hit
-costs neither a query nor serialization, and its hash is the ETag. A client (or a CDN) that
+"""Cached responses for public reads (JSON, and the HTML pages rendered from the same reads):
+the rendered body is what the cache holds, so a hit costs neither a query nor rendering, and
+its hash is the ETag. A client (or a CDN) that
 sends the ETag back in If-None-Match gets an empty 304.
 
 ``Cache-Control: public, no-cache`` lets browsers and shared caches keep the body but makes
@@ -34,6 +35,9 @@ class CachedRead:
     name: str
     key: str
     cache_control: str
+    media_type: str = "application/json"
+    vary: str | None = None
+    """The request headers the answer depends on beyond the URL, for shared caches."""
 
 
 def etag_of(body: bytes) -> str:
@@ -57,15 +61,23 @@ def body_query(name: str, shape: Any, *, ttl: float, version: int = 1) -> Cached
 
 
 def cached_body_response(
-    body: bytes, *, etag: str, if_none_match: str | None, cache_control: str
+    body: bytes,
+    *,
+    etag: str,
+    if_none_match: str | None,
+    cache_control: str,
+    media_type: str = "application/json",
+    vary: str | None = None,
 ) -> Response:
-    """The answer for a cached JSON body: 304 when the client already has it, else the body;
-    both with ETag and Cache-Control. Shared by the route and the shortcut, so the two cannot
+    """The answer for a cached body: 304 when the client already has it, else the body; both
+    with ETag and Cache-Control. Shared by the route and the shortcut, so the two cannot
     answer differently."""
     headers = {"ETag": etag, "Cache-Control": cache_control}
+    if vary is not None:
+        headers["Vary"] = vary
     if if_none_match and _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 async def cached_json(
@@ -89,13 +101,41 @@ async def cached_json(
     async def render() -> bytes:
         return (await load()).model_dump_json().encode()
 
+    return await cached_body(
+        request,
+        query,
+        cache=cache,
+        arguments=arguments,
+        tags=tags,
+        render=render,
+        cache_control=cache_control,
+        repeatable=repeatable,
+    )
+
+
+async def cached_body(
+    request: Request,
+    query: CachedQuery[bytes],
+    *,
+    cache: Cache | None,
+    arguments: Mapping[str, Any] | Sequence[Any],
+    tags: Iterable[str],
+    render: Callable[[], Awaitable[bytes]],
+    cache_control: str = PUBLIC_REVALIDATE,
+    media_type: str = "application/json",
+    vary: str | None = None,
+    repeatable: bool = False,
+) -> Response:
+    """``cached_json`` for a body rendered by ``render`` (an HTML page), of ``media_type``."""
     body = await query.get(cache, arguments=arguments, tags=tags, load=render)
     if repeatable and cache is not None and cache.enabled:
-        read = CachedRead(query.name, query.key(arguments), cache_control)
+        read = CachedRead(query.name, query.key(arguments), cache_control, media_type, vary)
         setattr(request.state, CACHED_READ_STATE, read)
     return cached_body_response(
         body,
         etag=etag_of(body),
         if_none_match=request.headers.get("if-none-match"),
         cache_control=cache_control,
+        media_type=media_type,
+        vary=vary,
     )

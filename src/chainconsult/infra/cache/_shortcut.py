@@ -81,6 +81,8 @@ class CachedReadShortcut:
                     etag=entry.etag,
                     if_none_match=if_none_match,
                     cache_control=learned.read.cache_control,
+                    media_type=learned.read.media_type,
+                    vary=learned.read.vary,
                 )
                 await response(scope, receive, send)
                 return

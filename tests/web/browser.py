@@ -1,0 +1,268 @@
+"""What the browser tests share: a real `chainconsult serve` (with its job worker, sending
+email to an SMTP sink), headless Chromium through selenium, axe-core's accessibility check of
+each page, and screenshots under test-artifacts/ when a test fails."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.conftest import TEST_SECRET, missing_service
+from tests.helpers import PASSWORD
+from tests.smtp import SmtpSink, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--lang=en-US",
+    "--window-size=1280,1000",
+)
+SERIOUS = frozenset({"serious", "critical"})
+WAIT_S = 15
+
+
+@dataclass
+class Server:
+    base: str
+    sink: SmtpSink
+    database_url: str
+    data_dir: Path
+
+    def create_admin(self, email: str) -> None:
+        """`chainconsult create-admin`, as an operator would run it."""
+        result = subprocess.run(
+            [sys.executable, "-m", "chainconsult", "create-admin", email, "--password-stdin"],
+            input=PASSWORD + "\n",
+            env=_server_env(self.database_url, self.sink, self.base, self.data_dir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def _server_env(database_url: str, sink: SmtpSink, base: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.pop("REDIS_URL", None)
+    env.update(
+        DATABASE_URL=database_url.replace("+psycopg", ""),
+        CHAINCONSULT_DATA_DIR=str(data_dir),
+        CHAINCONSULT_ENV="test",
+        SECRET_KEY=TEST_SECRET,
+        LOG_LEVEL="WARNING",
+        PUBLIC_URL=base,
+        EMAIL_SERVICE="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(sink.port),
+        SMTP_TLS="none",
+        SMTP_FROM="chainconsult <no-reply@chainconsult.example>",
+        RATE_LIMIT_AUTH="100000/minute",
+        RATE_LIMIT_ANONYMOUS="100000/minute",
+        RATE_LIMIT_FREE="100000/minute",
+        RATE_LIMIT_PRO="100000/minute",
+        RATE_LIMIT_ENTERPRISE="100000/minute",
+    )
+    return env
+
+
+@contextmanager
+def running_server(database_url: str, data_dir: Path) -> Iterator[Server]:
+    """`chainconsult serve --with-worker` on a free port, its email going to an SMTP sink."""
+    sink = SmtpSink().start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainconsult", "serve", "--port", str(port), "--with-worker"],
+        env=_server_env(database_url, sink, base, data_dir),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("chainconsult serve did not become ready")
+            time.sleep(0.1)
+        yield Server(base, sink, database_url, data_dir)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        sink.stop()
+
+
+@contextmanager
+def chromium(*, javascript: bool = True) -> Iterator[webdriver.Chrome]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        missing_service("Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot_on_failure(request: pytest.FixtureRequest, driver: webdriver.Chrome) -> None:
+    """After a failed test: the page it was on, as a PNG and as HTML, in test-artifacts/."""
+    report = getattr(request.node, "rep_call", None)
+    if report is None or not report.failed:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = ARTIFACTS / request.node.name
+    driver.save_screenshot(str(stem.with_suffix(".png")))
+    stem.with_suffix(".html").write_text(driver.page_source)
+
+
+@dataclass
+class Visitor:
+    """One person at the browser: goes to pages, fills forms, and has each page checked."""
+
+    driver: webdriver.Chrome
+    server: Server
+    check_accessibility: bool = True
+    violations: list[str] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+    screenshots: list[Path] = field(default_factory=list)
+
+    @property
+    def wait(self) -> WebDriverWait[webdriver.Chrome]:
+        return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.05)
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.server.base + path)
+        self.arrived()
+
+    def arrived(self) -> None:
+        """A page has loaded: check it (once per kind of page). Selenium itself waits for the
+        load of a page it navigates to; a click's page is awaited by ``submit``."""
+        self.find("main")
+        self.audit()
+
+    def audit(self) -> None:
+        if not self.check_accessibility:
+            return
+        page = self.driver.execute_script("return location.pathname")
+        kind = "/".join("{id}" if len(part) == 36 else part for part in page.split("/"))
+        if kind in self.checked:
+            return
+        self.checked.add(kind)
+        self.driver.execute_script(AXE.read_text())
+        found: list[dict[str, Any]] = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical',"
+            " help: String(e), nodes: []}]));"
+        )
+        for violation in found:
+            if violation.get("impact") in SERIOUS:
+                targets = [node.get("target") for node in violation.get("nodes", [])][:3]
+                self.violations.append(
+                    f"{page}: {violation['id']} ({violation['impact']}): "
+                    f"{violation.get('help')} {targets}"
+                )
+
+    def find(self, selector: str) -> WebElement:
+        return self.wait.until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector))
+        )
+
+    def text(self, selector: str = "main") -> str:
+        return str(self.find(selector).text)
+
+    def type(self, field_id: str, value: str) -> None:
+        element = self.find(f"#{field_id}")
+        element.clear()
+        element.send_keys(value)
+
+    def choose(self, field_id: str, value: str) -> None:
+        Select(self.find(f"#{field_id}")).select_by_value(value)
+
+    def tick(self, name: str, *values: str) -> None:
+        for value in values:
+            box = self.find(f'input[name="{name}"][value="{value}"]')
+            if not box.is_selected():
+                box.click()
+
+    def submit(self, button_selector: str) -> None:
+        """Click a form's button and wait for the page it leads to."""
+        old = self.find("html")
+        self.find(button_selector).click()
+        self.wait.until(expected_conditions.staleness_of(old))
+        self.arrived()
+
+    def click_link(self, text: str) -> None:
+        old = self.find("html")
+        self.find("main").find_element(By.LINK_TEXT, text).click()
+        self.wait.until(expected_conditions.staleness_of(old))
+        self.arrived()
+
+    def log_in(self, email: str) -> None:
+        self.driver.delete_all_cookies()
+        self.open("/login")
+        self.type("f-email", email)
+        self.type("f-password", PASSWORD)
+        self.submit("#login-submit")
+
+    def register(self, *, name: str, email: str, role: str) -> None:
+        self.driver.delete_all_cookies()
+        self.open("/")
+        old = self.find("html")
+        self.find("#register-link").click()
+        self.wait.until(expected_conditions.staleness_of(old))
+        self.arrived()
+        self.type("f-display-name", name)
+        self.type("f-email", email)
+        self.type("f-password", PASSWORD)
+        self.find(f'input[name="role"][value="{role}"]').click()
+        self.submit("#register-submit")
+
+    def unread(self) -> int:
+        badges = self.driver.find_elements(By.ID, "unread-count")
+        if not badges:
+            return 0
+        return int(re.sub(r"\D", "", badges[0].get_attribute("textContent") or ""))

@@ -1,0 +1,169 @@
+"""The whole marketplace in headless Chromium, as three people, against a real server with its
+job worker and an SMTP sink: a client registers and posts a project; an expert registers and
+applies; an admin (made by `chainconsult create-admin`) approves; the expert finds the project
+and proposes; the client accepts, completes and reviews. Notifications (the header's unread
+count and the notifications page) and emails appear at each step, and axe-core finds no
+serious or critical accessibility violation on any page visited."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from selenium import webdriver
+
+from tests.smtp import Received, SmtpSink
+from tests.web.browser import Server, Visitor, chromium, running_server, screenshot_on_failure
+
+pytestmark = pytest.mark.slow
+TITLE = "Audit our lending vaults"
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(database_url, tmp_path_factory.mktemp("walk")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[webdriver.Chrome]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def visitor(
+    request: pytest.FixtureRequest, driver: webdriver.Chrome, server: Server
+) -> Iterator[Visitor]:
+    yield Visitor(driver, server)
+    screenshot_on_failure(request, driver)
+
+
+def mail(sink: SmtpSink, to: str, subject: str, timeout: float = 20) -> Received:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in sink.messages_to(to):
+            if message.message["Subject"] == subject:
+                return message
+        time.sleep(0.05)
+    got = [m.message["Subject"] for m in sink.messages_to(to)]
+    raise AssertionError(f"no email {subject!r} to {to} within {timeout} s; got {got}")
+
+
+def test_a_client_an_expert_and_an_admin_use_the_marketplace(
+    visitor: Visitor, server: Server
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    client, expert, admin = (f"{who}-{tag}@example.com" for who in ("client", "expert", "admin"))
+    sink = server.sink
+    page = visitor
+
+    # A client registers from the home page and posts a project.
+    page.register(name="Acme Labs", email=client, role="client")
+    assert page.find("html").get_attribute("data-script") == "on"  # our script runs (CSP)
+    assert page.driver.current_url.endswith("/projects/new")
+    welcome = mail(sink, client, "Welcome to chainconsult, Acme Labs").part("plain")
+    assert f"{server.base}/projects/new" in welcome
+    page.type("f-title", TITLE)
+    page.type("f-description", "Four vault contracts, 1,400 lines of Solidity, Foundry tests.")
+    page.tick("skills", "solidity", "smart-contract-audit")
+    page.tick("chains", "ethereum")
+    page.type("f-budget-min", "5000")
+    page.type("f-budget-max", "12000")
+    page.choose("f-budget-currency", "USD")
+    page.type("f-deadline", "12312099")
+    page.submit("#project-submit")
+    assert "Project posted" in page.text("#notice")
+    assert page.text("#project-status") == "Open"
+    project_url = page.driver.current_url.split("?")[0]
+
+    # An expert registers and applies.
+    page.register(name="Ada Quillfeather", email=expert, role="expert")
+    assert page.driver.current_url.endswith("/experts/apply")
+    mail(sink, expert, "Welcome to chainconsult, Ada Quillfeather")
+    page.type("f-headline", "Solidity auditor for lending protocols")
+    page.type("f-bio", "Eight years of smart contract audits: lending markets, vaults, AMMs.")
+    page.tick("skills", "solidity", "smart-contract-audit")
+    page.tick("chains", "ethereum", "arbitrum")
+    page.type("f-hourly-rate-amount", "180")
+    page.type("f-years-experience", "8")
+    page.type("f-portfolio-links", "https://github.com/example/audits")
+    page.submit("#apply-submit")
+    assert "Application sent" in page.text("#notice")
+    assert "Submitted" in page.text("#applications")
+
+    # An admin approves, with a note.
+    server.create_admin(admin)
+    page.log_in(admin)
+    page.open("/admin/applications")
+    card = page.find("#applications li")
+    assert "Solidity auditor for lending protocols" in card.text
+    card.find_element("css selector", "textarea").send_keys("Strong audit portfolio.")
+    page.submit("#applications li button.approve")
+    assert "Application approved" in page.text("#notice")
+    page.open("/admin/users?email=" + expert)
+    assert "Expert" in page.text("#user")
+    page.open("/admin/audit-log")
+    assert "expert_application.approved" in page.text("#audit-log")
+
+    # The expert sees the decision, finds the project and proposes.
+    page.log_in(expert)
+    assert page.unread() == 1
+    mail(sink, expert, "Your expert application was approved")
+    page.open("/notifications")
+    assert "Your expert application was approved" in page.text("#notifications")
+    page.submit("#notifications li.unread button")
+    assert page.unread() == 0
+    page.open("/projects")
+    page.click_link(TITLE)
+    page.type("f-cover-letter", "I audited three lending protocols with this exact design.")
+    page.type("f-price-amount", "9000")
+    page.type("f-estimated-days", "14")
+    page.submit("#proposal-submit")
+    assert "Proposal sent" in page.text("#notice")
+    assert "Pending" in page.text("#proposals")
+
+    # The client is told, accepts, completes and reviews.
+    page.log_in(client)
+    assert page.unread() == 1
+    assert "Ada Quillfeather" in mail(sink, client, f'New proposal on "{TITLE}"').part("plain")
+    page.open("/notifications")
+    page.click_link(TITLE)
+    assert page.driver.current_url.split("?")[0] == project_url
+    assert "Ada Quillfeather" in page.text("#proposals")
+    page.submit("#proposals button.accept")
+    assert page.text("#project-status") == "In progress"
+    page.submit("#complete-project")
+    assert page.text("#project-status") == "Completed"
+    page.find('input[name="rating"][value="5"]').click()
+    page.type("f-text", "Found two critical bugs before launch and explained them well.")
+    page.submit("#review-submit")
+    assert "Found two critical bugs" in page.text("#review-text")
+
+    # The expert hears of each step, and the review is on the public profile.
+    page.log_in(expert)
+    assert page.unread() == 3
+    mail(sink, expert, f'Your proposal for "{TITLE}" was accepted')
+    mail(sink, expert, f'"{TITLE}" is complete')
+    mail(sink, expert, "You received a 5-star review")
+    page.open("/account")
+    page.click_link("Your public profile and reviews")
+    assert "Found two critical bugs" in page.text("#reviews")
+    page.driver.delete_all_cookies()
+    page.open("/")
+    page.type("home-q", "lending auditor")
+    page.submit(".search button")
+    assert "Ada Quillfeather" in page.text("#experts")
+    assert page.find("#experts mark").text
+
+    # The dark scheme is checked too (its contrast is its own).
+    page.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    page.checked.clear()
+    for path in ("/", "/experts?q=lending", project_url.removeprefix(server.base), "/login"):
+        page.open(path)
+    assert page.violations == []
