@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.pages import router as accounts_pages
+from chainconsult.accounts.throttle import LoginGate
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
 from chainconsult.applications.endpoints import admin_router as vetting_router
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.secret_key = settings.secret_key()
+    app.state.login_gate = LoginGate(settings.login_throttle.database_slots)
     app.state.started_monotonic = time.monotonic()
     install_problem_handlers(app)
     app.include_router(health_router)

@@ -333,8 +333,12 @@ class LoginThrottleSettings(BaseSettings):
     )
     """Failures from one client IP within the window that stop its logins until it ends."""
     hash_wait_ms: int = Field(2000, ge=0, le=60_000, validation_alias="LOGIN_HASH_WAIT_MS")
-    """Longest wait of a login for a password-hashing slot (ms); past it the login is shed
-    with 503 and Retry-After."""
+    """Longest wait of a login for a password-hashing slot, and for one of the database
+    slots below (ms); past it the login is shed with 503 and Retry-After."""
+    database_slots: int = Field(4, ge=1, le=1000, validation_alias="LOGIN_DATABASE_SLOTS")
+    """Logins per server process that may count their attempt and read the account at once;
+    the others wait holding no database connection, so a burst of logins on one account
+    (which queue on its counter row) never takes the pool from other requests."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LoginThrottleSettings:

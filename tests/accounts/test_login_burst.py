@@ -1,6 +1,7 @@
 """Login bursts: every attempt is counted before its password is checked, so a burst cannot
-check more passwords than the throttle allows; a login waiting for the hasher holds no
-database connection, and one that would wait too long is shed with 503."""
+check more passwords than the throttle allows; a login waiting for the hasher, or for one of
+the few database slots of logins, holds no database connection, and one that would wait too
+long is shed with 503."""
 
 from __future__ import annotations
 
@@ -174,6 +175,62 @@ async def test_logins_waiting_for_the_hasher_hold_no_database_connection(
     assert [read.status_code for read in reads] == [200] * 5
     assert ready.status_code == 200
     assert [answer.status_code for answer in answers] == [401] * 12
+
+
+def _waiting_on_a_row_lock(database_url: str) -> int:
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_logins_queued_on_one_account_leave_the_pool_to_other_requests(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(
+        database_url,
+        tmp_path,
+        DATABASE_MAX_CONNECTIONS=3,
+        DATABASE_MAX_OVERFLOW=0,
+        DATABASE_CONNECTION_TIMEOUT=2000,
+        LOGIN_DATABASE_SLOTS=1,
+    )
+    app = create_app(settings)
+    async with serving(app) as client:
+        await register(client, email=VICTIM)
+        reader = await register(client)
+        headers = await login(client, reader["email"])
+        client.cookies.clear()
+        await _attempt(client, VICTIM, WRONG)  # the account's counter row now exists
+        # A transaction holding the counter rows stands for the attempts queued on them.
+        with psycopg.connect(database_url.replace("+psycopg", "")) as blocker:
+            blocker.execute("SELECT * FROM login_failure_counters FOR UPDATE")
+            logins = [
+                asyncio.ensure_future(_attempt(client, VICTIM, WRONG, source=SOURCES[n]))
+                for n in range(8)
+            ]
+            try:
+                await _until(
+                    lambda: _waiting_on_a_row_lock(database_url) == 1, "one login waits on the row"
+                )
+                await asyncio.sleep(0.2)  # the others reach the gate meanwhile
+                held = app.state.engine.pool.checkedout()
+                reads = [
+                    await client.get(f"/api/v2/experts?q={uuid.uuid4().hex}", headers=headers)
+                    for _ in range(3)
+                ]
+                ready = await client.get("/readyz")
+            finally:
+                blocker.rollback()
+                answers = await asyncio.gather(*logins)
+
+    assert held == 1
+    assert [read.status_code for read in reads] == [200] * 3
+    assert ready.status_code == 200
+    assert {answer.status_code for answer in answers} <= {401, 429}
 
 
 @pytest.mark.usefixtures("clock")  # no delay runs out while the test looks

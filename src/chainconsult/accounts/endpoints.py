@@ -67,6 +67,7 @@ async def login(
             email=body.email,
             password=body.password,
             throttle=LoginThrottle(settings.login_throttle),
+            gate=request.app.state.login_gate,
             hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
             ttl_seconds=settings.security.session_ttl_seconds,
             ip=client_ip(request),

@@ -17,7 +17,7 @@ from chainconsult.accounts.repository import (
     account_tag,
     login_tag,
 )
-from chainconsult.accounts.throttle import LoginThrottle
+from chainconsult.accounts.throttle import LoginBusy, LoginGate, LoginThrottle
 from chainconsult.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.transaction import unit_of_work
@@ -26,6 +26,16 @@ from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.base import utcnow
+
+
+def _login_busy(waited_seconds: float) -> ServiceUnavailable:
+    seconds = max(1, math.ceil(waited_seconds))
+    return ServiceUnavailable(
+        f"Too many logins are being checked; try again in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+        reason="login-busy",
+        retry_after=seconds,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,7 @@ class AccountService:
         email: str,
         password: str,
         throttle: LoginThrottle,
+        gate: LoginGate,
         hash_wait_seconds: float,
         ttl_seconds: int,
         ip: str | None,
@@ -93,14 +104,21 @@ class AccountService:
         """Check the password of a normalised address and open a login. In three steps, so
         that no database connection is held while the password waits for the hasher (a burst
         of logins once held the whole pool): ``throttle`` counts the attempt and the account
-        is read, each committed at once; the password is checked with no transaction open;
-        a right one opens the login in the request's transaction.
+        is read, each committed at once, inside one of ``gate``'s slots; the password is
+        checked with no transaction open; a right one opens the login in the request's
+        transaction.
 
         Raises Unauthorized (the same for an unknown address), TooManyRequests (throttled)
-        or ServiceUnavailable (no hashing slot within ``hash_wait_seconds``)."""
+        or ServiceUnavailable (no database or hashing slot within ``hash_wait_seconds``)."""
         session = self.repository.session
-        await throttle.reserve(session, email=email, ip=ip)
-        found = await unit_of_work(session, lambda s: AccountRepository(s).credentials(email))
+        try:
+            async with gate.admitted(hash_wait_seconds):
+                await throttle.reserve(session, email=email, ip=ip)
+                found = await unit_of_work(
+                    session, lambda s: AccountRepository(s).credentials(email)
+                )
+        except LoginBusy:
+            raise _login_busy(hash_wait_seconds) from None
         stored = found.password_hash if found is not None and found.is_active else None
         try:
             # Same work and the same answer whether or not the account exists.
@@ -108,13 +126,7 @@ class AccountService:
         except HashingBusy:
             # Still counted: an attempt that passed the throttle is a failure unless proved
             # right, so a burst cannot buy more checks by getting some of it shed.
-            seconds = max(1, math.ceil(hash_wait_seconds))
-            raise ServiceUnavailable(
-                f"Too many logins are being checked; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-                reason="login-busy",
-                retry_after=seconds,
-            ) from None
+            raise _login_busy(hash_wait_seconds) from None
         if not matched or found is None:
             await throttle.failed(session, email=email, ip=ip)
             raise Unauthorized("Wrong email or password.")

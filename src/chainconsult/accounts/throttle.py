@@ -18,9 +18,12 @@ written outside the request's transaction (see ``reserve``)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Update, case, delete, extract, func, select, update
@@ -143,6 +146,33 @@ class LoginFailureRepository:
             delete(LoginFailureCounter).where(_COUNTER.window_started_at < cutoff)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class LoginBusy(Exception):
+    """No database slot for a login came free within its wait: the login is shed."""
+
+
+class LoginGate:
+    """At most ``slots`` logins of one process use the database at once (``reserve`` and the
+    account read); the others wait for a slot holding no connection. Attempts on one account
+    queue on its counter row, and a burst of 200 once left every pooled connection waiting
+    there: other users' reads waited seconds for a connection."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = asyncio.Semaphore(slots)
+
+    @asynccontextmanager
+    async def admitted(self, wait_seconds: float) -> AsyncIterator[None]:
+        """Hold a slot for the block; LoginBusy when none comes free within ``wait_seconds``."""
+        try:
+            async with asyncio.timeout(wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise LoginBusy() from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 class LoginThrottle:
