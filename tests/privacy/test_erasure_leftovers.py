@@ -21,6 +21,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.accounts.repository import AccountRepository
+from chainconsult.accounts.schemas import normalize_email
+from chainconsult.accounts.throttle import account_key
 from chainconsult.app import create_app
 from chainconsult.mail.service import EmailOutbox, Outcome
 from chainconsult.models import Account
@@ -310,3 +312,27 @@ async def _waiting_on_a_lock(database_url: str) -> bool:
         " WHERE wait_event_type = 'Lock' AND datname = current_database()",
     )
     return bool(rows[0][0])
+
+
+@pytest.mark.parametrize("email", ["İlkay.Erase@example.com", "ẞtraße.Erase@example.com"])
+async def test_the_failed_login_counter_of_an_address_with_any_letters_is_exported_and_erased(
+    client: AsyncClient, database_url: str, email: str
+) -> None:
+    # SQL's lower() and Python's disagree on some letters: the key is the throttle's own.
+    account = await register(client, email=email)
+    failed = await client.post(
+        "/api/v2/auth/login", json={"email": email, "password": "not the password at all"}
+    )
+    headers = await login(client, account["email"])
+    key = account_key(normalize_email(email))
+    await client.post("/api/v2/auth/login", json={"email": email, "password": "wrong again"})
+
+    export = (await client.get("/api/v2/me/export", headers=headers)).json()
+    erased = await client.request(
+        "DELETE", "/api/v2/me", json={"password": PASSWORD}, headers=headers
+    )
+
+    assert failed.status_code == 401
+    assert [row["key"] for row in export["tables"]["login_failure_counters"]] == [key]
+    assert erased.status_code == 204
+    assert query(database_url, "SELECT key FROM login_failure_counters WHERE key = %s", key) == []

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Eraser = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+Parameters = Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, object]]]
 
 
 def _ident(name: str) -> str:
@@ -38,6 +39,8 @@ class PersonalTable:
     also_about: str | None = None
     """Extra SQL condition (alias ``t``, the account id as ``:id``) for rows that name the
     account without a foreign key, e.g. audit entries whose resource is the account."""
+    parameters: Parameters | None = None
+    """Further values ``also_about`` binds, computed in Python for the account."""
 
 
 class PersonalDataRegistry:
@@ -59,9 +62,12 @@ class PersonalDataRegistry:
                 conditions.append(f"({entry.also_about})")
             condition = " OR ".join(conditions)
             hidden = "".join(f" - '{column}'" for column in sorted(entry.hidden))
+            values: dict[str, object] = {"id": account_id}
+            if entry.parameters is not None:
+                values.update(await entry.parameters(session, account_id))
             rows = await session.execute(
                 text(f"SELECT to_jsonb(t){hidden} FROM {_ident(entry.table)} t WHERE {condition}"),  # noqa: S608
-                {"id": account_id},
+                values,
             )
             result[entry.table] = [row[0] for row in rows]
         return result

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.throttle import account_key
 from chainconsult.models.accounts import Account, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import utcnow
+from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
@@ -126,18 +128,16 @@ async def _erase_applications(session: AsyncSession, account_id: uuid.UUID) -> N
     await set_null("expert_applications", "decided_by_id")(session, account_id)
 
 
-# The same digest as accounts.throttle.account_key, computed in SQL.
-_LOGIN_COUNTER_OF_ACCOUNT = (
-    "t.key = 'email:' || encode(sha256(convert_to(lower(trim("
-    "(SELECT a.email FROM accounts a WHERE a.id = :id))), 'UTF8')), 'hex')"
-)
+async def _login_counter_key(session: AsyncSession, account_id: uuid.UUID) -> dict[str, object]:
+    # Computed by the throttle's own function: SQL's lower() differs from Python's for some
+    # letters, and under a C locale for every non-ASCII one.
+    email = await session.scalar(select(Account.email).where(Account.id == account_id))
+    return {"login_key": None if email is None else account_key(email)}
 
 
 async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) -> None:
-    await session.execute(
-        text(f"DELETE FROM login_failure_counters t WHERE {_LOGIN_COUNTER_OF_ACCOUNT}"),  # noqa: S608
-        {"id": account_id},
-    )
+    key = (await _login_counter_key(session, account_id))["login_key"]
+    await session.execute(delete(LoginFailureCounter).where(LoginFailureCounter.key == key))
 
 
 MARKETPLACE_TABLES = [
@@ -163,7 +163,8 @@ MARKETPLACE_TABLES = [
         "login_failure_counters",
         (),
         _erase_login_counters,
-        also_about=_LOGIN_COUNTER_OF_ACCOUNT,
+        also_about="t.key = :login_key",
+        parameters=_login_counter_key,
     ),
     PersonalTable(
         "audit_log",
