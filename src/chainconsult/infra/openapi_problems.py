@@ -41,11 +41,13 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation["responses"]
             for status, response in responses.items():
-                # A route that declares an error answer in a media type of its own (a page's
-                # text/html login form) answers it itself; FastAPI's JSON error shapes and
-                # undeclared contents are the problem handlers' answers.
-                media_types = set(response.get("content", {}))
-                if str(status)[0] in {"4", "5"} and media_types <= {"application/json"}:
+                # A route that declares an error answer of its own (a page's text/html login
+                # form, a health document typed as an object) answers it itself; FastAPI's
+                # JSON error shapes and undeclared contents are the problem handlers' answers.
+                content = response.get("content", {})
+                declared = "type" in content.get("application/json", {}).get("schema", {})
+                error = str(status)[0] in {"4", "5"}
+                if error and set(content) <= {"application/json"} and not declared:
                     response["content"] = dict(_PROBLEM_CONTENT)
             # Any status not listed (401, 403, 413, 429, ...) is a problem too.
             responses.setdefault(

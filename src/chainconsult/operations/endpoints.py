@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from chainconsult.accounts.auth import AdminAccount
 from chainconsult.errors import ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
-from chainconsult.infra.health.endpoints import HealthResponse, http_status
+from chainconsult.infra.health.endpoints import HealthResponse, failing, http_status
 from chainconsult.infra.health.formats import draft_body
 from chainconsult.infra.monitoring.exposition import CONTENT_TYPE, render_metrics
 from chainconsult.infra.monitoring.runtime import Monitoring
@@ -42,7 +42,14 @@ def monitoring_of(request: Request) -> Monitoring:
     responses={
         401: {"description": "No credentials and not from TRUSTED_IPS."},
         403: {"description": "Logged in, but not an admin."},
-        503: {"description": "At least one check fails."},
+        503: {
+            "description": "At least one check fails (the health document), or the credentials "
+            "cannot be checked while the database is down (a problem).",
+            "content": {
+                **failing("")[503]["content"],
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+            },
+        },
     },
 )
 async def detailed_health(request: Request) -> Response:

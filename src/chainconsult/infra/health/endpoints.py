@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -25,6 +26,12 @@ class HealthResponse(JSONResponse):
     media_type = HEALTH_JSON
 
 
+def failing(description: str, media_type: str = HEALTH_JSON) -> dict[int | str, Any]:
+    """The documented 503 of a health route: the health document itself, not a problem."""
+    content = {media_type: {"schema": {"type": "object"}}}
+    return {503: {"description": description, "content": content}}
+
+
 def health_monitor(request: Request) -> HealthMonitor:
     monitor: HealthMonitor = request.app.state.health
     return monitor
@@ -42,7 +49,7 @@ def http_status(report: HealthReport) -> int:
     "/api/health",
     response_class=HealthResponse,
     summary="Brief health",
-    responses={503: {"description": "A required dependency (the database) is failing."}},
+    responses=failing("A required dependency (the database) is failing."),
 )
 async def brief_health(request: Request) -> Response:
     """`pass`, `warn` (degraded: Redis missing, memory fallback in use) or `fail` (503), with
@@ -56,7 +63,7 @@ async def brief_health(request: Request) -> Response:
     "/api/v2/health",
     response_class=HealthResponse,
     summary="Health with checks (draft-inadarei-api-health-check)",
-    responses={503: {"description": "At least one check fails."}},
+    responses=failing("At least one check fails."),
 )
 async def health_v2(request: Request) -> Response:
     """`application/health+json` as in draft-inadarei-api-health-check: `status`
@@ -75,7 +82,7 @@ async def health_v2(request: Request) -> Response:
     "/api/v1/health",
     summary="Health (v1 shape)",
     deprecated=True,
-    responses={503: {"description": "The service is unhealthy."}},
+    responses=failing("The service is unhealthy.", "application/json"),
 )
 async def health_v1(request: Request) -> Response:
     """Deprecated v1 shape: `{status: healthy|degraded|unhealthy, timestamp, services{...}}`,
@@ -90,7 +97,7 @@ async def health_v1(request: Request) -> Response:
     "/livez",
     response_class=HealthResponse,
     summary="Liveness",
-    responses={503: {"description": "The embedded PostgreSQL cannot be restarted: restart."}},
+    responses=failing("The embedded PostgreSQL cannot be restarted: restart."),
 )
 async def livez(request: Request) -> Response:
     """The process answers; no dependency is checked, except in `serve`'s embedded mode: an
@@ -106,7 +113,7 @@ async def livez(request: Request) -> Response:
     "/readyz",
     response_class=HealthResponse,
     summary="Readiness",
-    responses={503: {"description": "Database unreachable or pool exhausted: route elsewhere."}},
+    responses=failing("Database unreachable or pool exhausted: route elsewhere."),
 )
 async def readyz(request: Request) -> Response:
     """Route traffic here: the database answers (from the cached probe) and the connection
