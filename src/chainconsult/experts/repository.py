@@ -123,6 +123,35 @@ _CLOSEST_WORDS = text(
     ") best"
 ).bindparams(bindparam("words", type_=ARRAY(Text)))
 _TRIGRAMS_KNOWN = "chainconsult.pg_trgm"
+_VOCABULARY = text(
+    "SELECT DISTINCT lower(x) FROM ("
+    "  SELECT p.search_words FROM expert_profiles p LIMIT :profiles"
+    ") p, regexp_split_to_table(p.search_words, '[^[:alnum:]]+') AS x WHERE x <> ''"
+)
+_VOCABULARY_PROFILES = 5000
+"""Without pg_trgm the candidate words are compared in Python: a bounded read, enough for the
+small directories that run without it (the embedded server)."""
+
+
+def _trigrams(word: str) -> set[str]:
+    # pg_trgm's: lower case, two blanks before and one after the word.
+    padded = f"  {word.lower()} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def trigram_similarity(a: str, b: str) -> float:
+    """pg_trgm's similarity() of two words: shared trigrams over all of either's."""
+    first, second = _trigrams(a), _trigrams(b)
+    shared = len(first & second)
+    return shared / (len(first) + len(second) - shared)
+
+
+def closest_in(vocabulary: Sequence[str], word: str) -> str | None:
+    """The most similar word of ``vocabulary`` (the first alphabetically among equals), as
+    _CLOSEST_WORDS chooses it, if it reaches MIN_SIMILARITY."""
+    scored = [(trigram_similarity(candidate, word), candidate) for candidate in vocabulary]
+    best = min(scored, key=lambda pair: (-pair[0], pair[1]), default=None)
+    return best[1] if best is not None and best[0] >= MIN_SIMILARITY else None
 
 
 class DirectoryRow(NamedTuple):
@@ -196,9 +225,16 @@ class ExpertRepository:
 
     async def closest_words(self, words: Sequence[str]) -> dict[str, str]:
         """For each of ``words``, the most similar word of the profiles' names, headlines and
-        skills, where one is similar enough. Nothing where pg_trgm is not installed."""
+        skills, where one is similar enough; by pg_trgm's index where it is installed, else
+        by the same similarity computed here over the words."""
         if not await self._has_trigrams():
-            return {}
+            vocabulary = list(
+                (await self.session.execute(_VOCABULARY, {"profiles": _VOCABULARY_PROFILES}))
+                .scalars()
+                .all()
+            )
+            found = {word: closest_in(vocabulary, word) for word in words}
+            return {word: closest for word, closest in found.items() if closest is not None}
         # SET LOCAL: the operator <% reads its threshold from a setting; this transaction's.
         await self.session.execute(
             text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY}")

@@ -115,7 +115,7 @@ class ExpertDirectory:
 
     async def _spelled(self, filters: DirectoryFilters) -> DirectoryFilters:
         """``filters`` with each query word that no profile contains replaced by the closest
-        word of the names, headlines and skills (pg_trgm), so "soldity" finds Solidity."""
+        word of the names, headlines and skills (trigram similarity): "soldity" finds Solidity."""
         if not filters.q:
             return filters
         words = {match.group().lower() for match in _CORRECTABLE_WORD.finditer(filters.q)}
