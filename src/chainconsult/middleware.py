@@ -38,6 +38,7 @@ from chainconsult.infra.security.headers import (
     docs_headers,
     page_headers,
 )
+from chainconsult.web.problems import ProblemPages
 from chainconsult.web.routing import page_prefixes
 
 
@@ -144,6 +145,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         trusted_ips=security.trusted_ips,
         trusted_proxies=security.trusted_proxies,
     )
+    app.add_middleware(ProblemPages)
     app.add_middleware(CrashBarrierMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware, default=api_headers(production=production), by_path=by_path

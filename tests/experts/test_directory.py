@@ -183,6 +183,11 @@ async def test_bad_filters_are_422_and_bad_cursor_400(client: AsyncClient) -> No
     assert unknown_skill.json()["errors"][0]["parameter"] == "skill/0"
     too_high = await client.get("/api/v2/experts", params={"min_rating": "6"})
     assert too_high.status_code == 422
+    for control in ("a\x00b", "a\x1bb", "a\u202eb"):
+        refused = await client.get("/api/v2/experts", params={"q": control})
+        assert refused.status_code == 422, control
+        (error,) = refused.json()["errors"]
+        assert (error["parameter"], error["type"]) == ("q", "text_character")
     cursor = await client.get("/api/v2/experts", params={"cursor": "not-a-cursor"})
     assert cursor.status_code == 400
     assert cursor.headers["content-type"] == "application/problem+json"

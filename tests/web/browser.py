@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -51,6 +53,20 @@ WAIT_S = 15
 
 
 @dataclass
+def _gone(element: WebElement) -> Callable[[WebDriver], bool]:
+    """The page holding ``element`` was replaced. Selenium's staleness_of, except that a node
+    caught while Chromium swaps documents ("does not belong to the document") counts too."""
+
+    def check(_driver: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+        return False
+
+    return check
+
+
 class Server:
     base: str
     sink: SmtpSink
@@ -107,7 +123,8 @@ def running_server(database_url: str, data_dir: Path) -> Iterator[Server]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a busy 2-core machine a cold start of serve and its worker is slow.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
@@ -232,13 +249,13 @@ class Visitor:
         """Click a form's button and wait for the page it leads to."""
         old = self.find("html")
         self.find(button_selector).click()
-        self.wait.until(expected_conditions.staleness_of(old))
+        self.wait.until(_gone(old))
         self.arrived()
 
     def click_link(self, text: str) -> None:
         old = self.find("html")
         self.find("main").find_element(By.LINK_TEXT, text).click()
-        self.wait.until(expected_conditions.staleness_of(old))
+        self.wait.until(_gone(old))
         self.arrived()
 
     def log_in(self, email: str) -> None:
@@ -253,7 +270,7 @@ class Visitor:
         self.open("/")
         old = self.find("html")
         self.find("#register-link").click()
-        self.wait.until(expected_conditions.staleness_of(old))
+        self.wait.until(_gone(old))
         self.arrived()
         self.type("f-display-name", name)
         self.type("f-email", email)

@@ -288,3 +288,32 @@ async def test_only_a_page_with_a_form_gives_an_anonymous_visitor_a_cookie(
     assert "set-cookie" not in home.headers
     assert "set-cookie" not in directory.headers
     assert login.cookies.get("csrf_token") == form_token(login)
+
+
+async def test_refusals_made_before_any_route_are_pages_for_a_browser(
+    settings: Settings,
+) -> None:
+    limited = settings.model_copy(
+        update={
+            "rate_limits": settings.rate_limits.model_copy(update={"anonymous": "2/minute"}),
+            "security": settings.security.model_copy(update={"max_body_bytes": 1024}),
+        }
+    )
+    async with (
+        serving(create_app(limited), headers={"Accept": "text/html"}) as browser,
+        serving(create_app(limited), client=("127.0.0.9", 50000)) as api,
+    ):
+        too_large = await browser.post("/register", content=b"x" * 4096)
+        pages = [await browser.get("/experts") for _ in range(3)]
+        api_answers = [await api.get("/api/v2/experts") for _ in range(3)]
+
+    for refused, status in [(too_large, 413), (pages[-1], 429)]:
+        assert refused.status_code == status
+        assert refused.headers["content-type"] == "text/html; charset=utf-8"
+        assert f"Error {status}" in refused.text
+        assert refused.headers["x-request-id"] in refused.text
+    assert "retry-after" in pages[-1].headers
+    assert "style-src 'self'" in pages[-1].headers["content-security-policy"]
+    # The API keeps its problems whatever the client accepts.
+    assert api_answers[-1].status_code == 429
+    assert api_answers[-1].headers["content-type"] == "application/problem+json"

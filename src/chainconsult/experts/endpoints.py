@@ -25,6 +25,7 @@ from chainconsult.infra.pagination import (
     Page,
     offset_with_cursor,
 )
+from chainconsult.infra.text import SingleLine
 
 router = APIRouter(prefix="/experts", tags=["experts"])
 
@@ -40,10 +41,10 @@ ChainFilter = Annotated[
     list[Chain], Query(description="Repeat to require several chains.", max_length=10)
 ]
 SearchText = Annotated[
-    str | None,
+    # One line of text like any other field (infra/text.py): a NUL or control character is
+    # refused by name, pointing at `q`.
+    Annotated[str, SingleLine(min_length=1, max_length=200)] | None,
     Query(
-        min_length=1,
-        max_length=200,
         description='Full-text search over name, headline, skills and bio ("solidity '
         'auditor", "rust -solana", quoted phrases). A word no profile contains is read as '
         'the closest word of the names, headlines and skills ("soldity": Solidity). Each '

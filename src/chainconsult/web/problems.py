@@ -8,11 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chainconsult.infra.http import PROBLEM_JSON
 from chainconsult.infra.security.csrf import CSRF_COOKIE
 from chainconsult.web.layout import Person, Viewer, html_response, render_html
+from chainconsult.web.routing import API_PREFIX, wants_page
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 LOGIN_PATH = "/login"
@@ -52,3 +57,49 @@ def problem_page(
         request, "error.html", {"problem": body, "errors": errors}, viewer=_viewer(request)
     )
     return html_response(html, status_code=status_code, headers=headers)
+
+
+class ProblemPages:
+    """A problem answered by a middleware before any route ran (429 rate limit, 413 body too
+    large, 408 slow body, a blocked address's 403) becomes a page for a browser's request
+    outside the API, as errors.py does for the routes' own errors (``wants_page``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        body = bytearray()
+
+        async def relay(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                headers = Headers(raw=message["headers"])
+                if headers.get("content-type", "").startswith(PROBLEM_JSON) and wants_page(scope):
+                    held = message
+                    return
+            elif message["type"] == "http.response.body" and held is not None:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._as_page(scope, receive, send, held, bytes(body))
+                return
+            await send(message)
+
+        await self.app(scope, receive, relay)
+
+    @staticmethod
+    async def _as_page(
+        scope: Scope, receive: Receive, send: Send, start: Message, body: bytes
+    ) -> None:
+        kept = {
+            name: value
+            for name, value in Headers(raw=start["headers"]).items()
+            if name not in {"content-type", "content-length"}
+        }
+        problem = orjson.loads(body)
+        page = problem_page(Request(scope), problem, status_code=start["status"], headers=kept)
+        await page(scope, receive, send)
