@@ -28,7 +28,7 @@ from chainconsult.projects.schemas import (
     ReviewRequest,
 )
 from chainconsult.projects.service import ProjectService
-from chainconsult.proposals.service import ProposalService
+from chainconsult.proposals.service import ProposalService, offers_proposal_form
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
 from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit
@@ -148,11 +148,8 @@ async def render_project(
         "names": names,
         "owner": owner,
         "is_client": project.client_id == principal.account_id,
-        "may_propose": (
-            principal.role is Role.expert
-            and project.client_id != principal.account_id
-            and project.status == ProjectStatus.open
-            and not any(p.status in ACTIVE_PROPOSAL for p in mine)
+        "may_propose": offers_proposal_form(
+            project, principal, active=any(p.status in ACTIVE_PROPOSAL for p in mine)
         ),
         "review": review,
         "proposal_form": proposal_form

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from chainconsult.errors import (
 from chainconsult.experts.repository import ExpertRepository
 from chainconsult.experts.service import directory_changed
 from chainconsult.infra.cache import body_query, invalidate_after_commit
+from chainconsult.infra.db.rule_logic import PYTHON, Logic
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.models.accounts import Plan
@@ -72,26 +73,31 @@ class QuotaExceeded(ChainconsultError):
 
 
 class Placed(Protocol):
-    """What deciding who may see a project reads of it: a ``Project``, or the columns of it
-    a caller read on its own (a proposal's locked read)."""
+    """What deciding who may see a project reads of it: a ``Project``, the columns of it a
+    caller read on its own (a proposal's locked read), or those columns in SQL."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def id(self) -> Any: ...
     @property
-    def client_id(self) -> uuid.UUID: ...
+    def client_id(self) -> Any: ...
     @property
-    def expert_id(self) -> uuid.UUID | None: ...
+    def expert_id(self) -> Any: ...
     @property
-    def visibility(self) -> str: ...
+    def visibility(self) -> Any: ...
 
 
-def sees_without_invitation(project: Placed, principal: Principal) -> bool:
-    """The part of ``ProjectService.may_see`` that needs no query: a public project, an admin,
-    the project's owner or its expert. Whoever else is invited may see it too."""
-    return (
-        project.visibility == Visibility.public
-        or principal.is_admin
-        or principal.account_id in (project.client_id, project.expert_id)
+def sees(
+    project: Placed, *, viewer_id: Any, is_admin: Any, invited: Any, logic: Logic = PYTHON
+) -> Any:
+    """Who may see a project, the rule's one home: a public project, an admin, the project's
+    owner or its expert, or an invited expert. ``may_see`` decides it in Python, the proposal
+    statement (proposals/service.py) in SQL, through ``logic``."""
+    return logic.any(
+        project.visibility == Visibility.public,
+        is_admin,
+        project.client_id == viewer_id,
+        project.expert_id == viewer_id,
+        invited,
     )
 
 
@@ -113,12 +119,12 @@ class ProjectService:
         return project
 
     async def may_see(self, project: Placed, principal: Principal) -> bool:
-        """Whether the caller may see ``project`` (public, their own, invited, or admin). The
-        proposal statement (proposals/repository.py, ``SUBMIT``) applies the same rule in
-        SQL: change both together."""
-        if sees_without_invitation(project, principal):
+        """``sees``, reading the invitation only when nothing else lets the caller in."""
+        viewer, is_admin = principal.account_id, principal.is_admin
+        if sees(project, viewer_id=viewer, is_admin=is_admin, invited=False):
             return True
-        return await self.repository.is_invited(project.id, principal.account_id)
+        invited = await self.repository.is_invited(project.id, viewer)
+        return bool(sees(project, viewer_id=viewer, is_admin=is_admin, invited=invited))
 
     async def owned(
         self, project_id: uuid.UUID, principal: Principal, *, lock: bool = True
