@@ -55,6 +55,9 @@ OPEN_PROJECT_QUOTA: dict[Plan, int | None] = {Plan.free: 2, Plan.pro: 20, Plan.e
 """Open projects a client may have at once, by plan (None: unlimited)."""
 
 
+CANCELLABLE = (ProjectStatus.open, ProjectStatus.in_progress)
+"""The statuses a project may be cancelled from, by its owner, an admin or an erasure."""
+
 OPEN_PROJECTS_TAG = "projects:open"
 """Carried by every cached page of the open project list."""
 OPEN_PROJECTS_PAGE = body_query("projects.open", Page[ProjectResponse], ttl=120)
@@ -306,7 +309,7 @@ class ProjectService:
     # --- helpers ---------------------------------------------------------------------
 
     async def _cancel(self, project: Project, principal: Principal, origin: RequestOrigin) -> None:
-        if project.status not in (ProjectStatus.open, ProjectStatus.in_progress):
+        if project.status not in CANCELLABLE:
             raise Conflict(f"The project is already {project.status}.")
         previous = project.status
         now = utcnow()
