@@ -166,12 +166,6 @@ class AccountService:
         revoked = await self.repository.revoke_login(principal.session_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
 
-    async def log_out_everywhere(self, account_id: uuid.UUID) -> None:
-        """Revoke every login of the account (erasure, password reset)."""
-        revoked = await self.repository.revoke_all_logins(account_id, utcnow())
-        invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
-        forget_cached_account(self.repository.session, account_id)
-
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)
         if account is None:

@@ -71,14 +71,6 @@ class AuditTrail:
         await self.session.flush()
         return entry
 
-    @staticmethod
-    async def record_outside_request(
-        sessionmaker: async_sessionmaker[AsyncSession], **entry: Any
-    ) -> None:
-        """Commit an entry in its own transaction: for events whose request rolls back."""
-        async with sessionmaker() as session, session.begin():
-            await AuditTrail(session).record(**entry)
-
 
 async def record_failed_login(
     sessionmaker: async_sessionmaker[AsyncSession], *, email: str, origin: RequestOrigin
