@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from chainconsult.experts.service import directory_changed
 from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.db.rule_logic import PYTHON, Logic
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Plan
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import (
@@ -41,7 +41,7 @@ from chainconsult.models.projects import (
 )
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
-from chainconsult.projects.repository import Position, ProjectRepository
+from chainconsult.projects.repository import ProjectRepository
 from chainconsult.projects.schemas import (
     ProjectFilters,
     ProjectRequest,
@@ -154,8 +154,7 @@ class ProjectService:
     ) -> Page[ProjectResponse]:
         if view is ProjectView.open:
             return await OpenProjects(self.session).search(filters, cursor, limit)
-        kind = f"projects:{view}"
-        after = _position(cursor, kind)
+        after = _ORDERS[view].after(cursor)
         if view is ProjectView.mine:
             rows = await self.repository.owned_by(
                 principal.account_id, filters, after=after, limit=limit + 1
@@ -164,7 +163,7 @@ class ProjectService:
             rows = await self.repository.invitations_of(
                 principal.account_id, filters, after=after, limit=limit + 1
             )
-        page = _page(rows, kind, limit)
+        page = _page(rows, view, limit)
         if view is ProjectView.mine:
             lists = await self.repository.invited_to([item.id for item in page.data])
             for item in page.data:
@@ -398,17 +397,15 @@ class OpenProjects:
     """Open public projects, newest first: a pure read (identical for every caller), so a
     cache can wrap ``search``."""
 
-    _KIND: ClassVar[str] = "projects:open"
-
     def __init__(self, session: AsyncSession) -> None:
         self.repository = ProjectRepository(session)
 
     async def search(
         self, filters: ProjectFilters, cursor: str | None, limit: int
     ) -> Page[ProjectResponse]:
-        after = _position(cursor, self._KIND)
+        after = _ORDERS[ProjectView.open].after(cursor)
         rows = await self.repository.open_public(filters, after=after, limit=limit + 1)
-        return _page(rows, self._KIND, limit)
+        return _page(rows, ProjectView.open, limit)
 
     async def numbered_page(
         self, filters: ProjectFilters, offset: int, limit: int
@@ -419,22 +416,12 @@ class OpenProjects:
         return page, await self.repository.count_open_public(filters)
 
 
-def _position(cursor: str | None, kind: str) -> Position | None:
-    if cursor is None:
-        return None
-    created, project_id = decode_cursor(cursor, kind, dt.datetime.fromisoformat, uuid.UUID)
-    return (created, project_id)
+_ORDERS = {view: by_creation(f"projects:{view}") for view in ProjectView}
+"""Newest first, one cursor kind per view."""
 
 
-def _page(rows: list[Project], kind: str, limit: int) -> Page[ProjectResponse]:
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(kind, last.created_at.isoformat(), last.id)
-    return Page[ProjectResponse](
-        data=[ProjectResponse.model_validate(row) for row in rows[:limit]],
-        next_cursor=next_cursor,
-    )
+def _page(rows: list[Project], view: ProjectView, limit: int) -> Page[ProjectResponse]:
+    return _ORDERS[view].page(Page[ProjectResponse], rows, limit, ProjectResponse.model_validate)
 
 
 def _check_deadline(deadline: dt.date) -> None:

@@ -3,7 +3,6 @@ project; accepting one (under the project's row lock) starts the work and declin
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from chainconsult.infra.db.faults import constraint_name
 from chainconsult.infra.db.rule_logic import PYTHON, SQL, Logic
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
@@ -47,7 +46,7 @@ from chainconsult.proposals.repository import (
 )
 from chainconsult.proposals.schemas import ProposalRequest, ProposalResponse
 
-_CURSOR_KIND = "proposals"
+_OLDEST_FIRST = by_creation("proposals")
 
 _ONE_ACTIVE = "uq_proposals_one_active"
 _ALREADY_ACTIVE = "You already have an active proposal on this project."
@@ -219,25 +218,14 @@ class ProposalService:
         """The owner (and admins) see every proposal; anyone else only their own."""
         project = await self.projects.visible(project_id, principal)
         sees_all = principal.is_admin or project.client_id == principal.account_id
-        after = None
-        if cursor is not None:
-            created, proposal_id = decode_cursor(
-                cursor, _CURSOR_KIND, dt.datetime.fromisoformat, uuid.UUID
-            )
-            after = (created, proposal_id)
         rows = await self.repository.page(
             project.id,
             expert_id=None if sees_all else principal.account_id,
-            after=after,
+            after=_OLDEST_FIRST.after(cursor),
             limit=limit + 1,
         )
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(_CURSOR_KIND, last.created_at.isoformat(), last.id)
-        return Page[ProposalResponse](
-            data=[ProposalResponse.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
+        return _OLDEST_FIRST.page(
+            Page[ProposalResponse], rows, limit, ProposalResponse.model_validate
         )
 
     async def accept(self, *, proposal_id: uuid.UUID, principal: Principal) -> Proposal:
