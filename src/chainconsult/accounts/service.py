@@ -1,5 +1,5 @@
-"""Account rules: who may register, log in, log out, and change plans. Services flush; the
-request's transaction commits."""
+"""Account rules: who may register, log in, log out, and change plans. Services flush; their
+caller's transaction commits (a request's, a job's or a command's)."""
 
 from __future__ import annotations
 
