@@ -57,6 +57,8 @@ OPEN_PROJECT_QUOTA: dict[Plan, int | None] = {Plan.free: 2, Plan.pro: 20, Plan.e
 
 CANCELLABLE = (ProjectStatus.open, ProjectStatus.in_progress)
 """The statuses a project may be cancelled from, by its owner, an admin or an erasure."""
+COMPLETABLE = (ProjectStatus.in_progress,)
+"""The statuses a project may be marked complete from."""
 
 OPEN_PROJECTS_TAG = "projects:open"
 """Carried by every cached page of the open project list."""
@@ -258,7 +260,7 @@ class ProjectService:
 
     async def complete(self, *, project_id: uuid.UUID, principal: Principal) -> Project:
         project = await self.owned(project_id, principal)
-        if project.status != ProjectStatus.in_progress:
+        if project.status not in COMPLETABLE:
             raise Conflict(
                 f"The project is {project.status}; only a project in progress can be completed."
             )

@@ -51,6 +51,11 @@ _OLDEST_FIRST = by_creation("proposals")
 _ONE_ACTIVE = "uq_proposals_one_active"
 _ALREADY_ACTIVE = "You already have an active proposal on this project."
 
+ACCEPTABLE_ON = (ProjectStatus.open,)
+"""The project statuses a proposal may be accepted in."""
+DECIDABLE = (ProposalStatus.pending,)
+"""The proposal statuses that may still be accepted or withdrawn."""
+
 
 @dataclass(frozen=True, slots=True)
 class Proposing:
@@ -232,9 +237,9 @@ class ProposalService:
         project, proposal = await self._locked(proposal_id, principal)
         if project.client_id != principal.account_id and not principal.is_admin:
             raise NotFound("No such proposal.")
-        if project.status != ProjectStatus.open:
+        if project.status not in ACCEPTABLE_ON:
             raise Conflict(f"The project is {project.status}; no proposal can be accepted.")
-        if proposal.status != ProposalStatus.pending:
+        if proposal.status not in DECIDABLE:
             raise Conflict(f"The proposal is {proposal.status}, not pending.")
         now = utcnow()
         proposal.status = ProposalStatus.accepted
@@ -274,7 +279,7 @@ class ProposalService:
         _, proposal = await self._locked(proposal_id, principal)
         if proposal.expert_id != principal.account_id:
             raise NotFound("No such proposal.")
-        if proposal.status != ProposalStatus.pending:
+        if proposal.status not in DECIDABLE:
             raise Conflict(
                 f"The proposal is {proposal.status}; only a pending one can be withdrawn."
             )
