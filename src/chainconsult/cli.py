@@ -325,7 +325,7 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     from chainconsult.accounts.service import AccountService
     from chainconsult.infra.cache import attach_cache, build_cache
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
-    from chainconsult.infra.db.session import run_after_commit
+    from chainconsult.infra.db.session import transaction
 
     engine = build_engine(settings.database, application_name="chainconsult-cli")
     # With the cache attached, running servers drop the account's cached role at once.
@@ -333,15 +333,13 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     sessionmaker = build_sessionmaker(engine)
     attach_cache(sessionmaker, cache)
     try:
-        async with sessionmaker() as session:
-            async with session.begin():
-                try:
-                    _, created = await AccountService(session).ensure_admin(
-                        email=email, password=password
-                    )
-                except ValueError as exc:
-                    raise _fail(f"{exc} (use --password-stdin or a terminal)") from None
-            await run_after_commit(session)
+        async with transaction(sessionmaker) as session:
+            try:
+                _, created = await AccountService(session).ensure_admin(
+                    email=email, password=password
+                )
+            except ValueError as exc:
+                raise _fail(f"{exc} (use --password-stdin or a terminal)") from None
     finally:
         await cache.close()
         await engine.dispose()
@@ -565,11 +563,12 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     import asyncio
 
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
+    from chainconsult.infra.db.session import transaction
 
     async def run(settings: Settings) -> T:
         engine = build_engine(settings.database, application_name="chainconsult-cli")
         try:
-            async with build_sessionmaker(engine)() as session, session.begin():
+            async with transaction(build_sessionmaker(engine)) as session:
                 return await work(session)
         finally:
             await engine.dispose()

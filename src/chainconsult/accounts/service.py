@@ -1,5 +1,5 @@
-"""Account rules: who may register, log in, log out, and change plans. Services flush; the
-request's transaction commits."""
+"""Account rules: who may register, log in, log out, and change plans. Services flush; their
+caller's transaction commits (a request's, a job's or a command's)."""
 
 from __future__ import annotations
 
@@ -177,12 +177,6 @@ class AccountService:
     async def log_out(self, principal: Principal) -> None:
         revoked = await self.repository.revoke_login(principal.session_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
-
-    async def log_out_everywhere(self, account_id: uuid.UUID) -> None:
-        """Revoke every login of the account (erasure, password reset)."""
-        revoked = await self.repository.revoke_all_logins(account_id, utcnow())
-        invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
-        forget_cached_account(self.repository.session, account_id)
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)

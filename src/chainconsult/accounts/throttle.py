@@ -229,9 +229,6 @@ class LoginThrottle:
         """After an admin's unlock; True when a count was cleared."""
         return await LoginFailureRepository(session).clear([account_key(email)]) > 0
 
-    async def clear_ip(self, session: AsyncSession, *, ip: str) -> bool:
-        return await LoginFailureRepository(session).clear([ip_key(ip)]) > 0
-
     async def purge_expired(self, session: AsyncSession) -> int:
         """Drop counters whose window has ended (for a periodic job)."""
         cutoff = utcnow() - dt.timedelta(seconds=self.window_seconds)

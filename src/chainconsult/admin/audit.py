@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.accounts.repository import AccountRepository
+from chainconsult.infra.db.session import transaction
 from chainconsult.models.audit import AuditEntry
 
 
@@ -71,21 +72,13 @@ class AuditTrail:
         await self.session.flush()
         return entry
 
-    @staticmethod
-    async def record_outside_request(
-        sessionmaker: async_sessionmaker[AsyncSession], **entry: Any
-    ) -> None:
-        """Commit an entry in its own transaction: for events whose request rolls back."""
-        async with sessionmaker() as session, session.begin():
-            await AuditTrail(session).record(**entry)
-
 
 async def record_failed_login(
     sessionmaker: async_sessionmaker[AsyncSession], *, email: str, origin: RequestOrigin
 ) -> None:
     """A failed login, committed on its own (its request rolls back). The typed email is not
     stored: the entry names the account it matched, if any, by id."""
-    async with sessionmaker() as session, session.begin():
+    async with transaction(sessionmaker) as session:
         account = await AccountRepository(session).by_email(email)
         await AuditTrail(session).record(
             actor_id=None,

@@ -25,6 +25,7 @@ from chainconsult.admin._demo_profiles import expert_texts
 from chainconsult.config import Settings
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.db.engine import build_engine
+from chainconsult.infra.db.session import transaction
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.models import (
     Account,
@@ -129,7 +130,7 @@ async def load_demo_data(
     data = _generate(rng, password_hash)
     inserted: dict[str, int] = {}
     maker = async_sessionmaker(engine, expire_on_commit=False)
-    async with maker() as session, session.begin():
+    async with transaction(maker) as session:
         for table, rows in data:
             inserted[table.name] = await _insert(session, table, rows)
             echo(f"  {table.name}: {inserted[table.name]} new of {len(rows)}")

@@ -21,14 +21,14 @@ from chainconsult.errors import Conflict, InvalidInput, NotFound, field_error
 from chainconsult.experts.service import directory_changed
 from chainconsult.experts.wallets import wallet_problem
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
 
-_CURSOR_KIND = "applications"
+_QUEUE = by_creation("applications")
 
 
 class ApplicationService:
@@ -83,20 +83,11 @@ class ApplicationService:
     async def queue(
         self, *, status: ApplicationStatus | None, cursor: str | None, limit: int
     ) -> Page[ApplicationResponse]:
-        after = None
-        if cursor is not None:
-            created, app_id = decode_cursor(
-                cursor, _CURSOR_KIND, dt.datetime.fromisoformat, uuid.UUID
-            )
-            after = (created, app_id)
-        rows = await self.repository.queue(status=status, after=after, limit=limit + 1)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(_CURSOR_KIND, last.created_at.isoformat(), last.id)
-        return Page[ApplicationResponse](
-            data=[ApplicationResponse.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
+        rows = await self.repository.queue(
+            status=status, after=_QUEUE.after(cursor), limit=limit + 1
+        )
+        return _QUEUE.page(
+            Page[ApplicationResponse], rows, limit, ApplicationResponse.model_validate
         )
 
     async def start_review(

@@ -25,9 +25,6 @@ from pydantic.fields import FieldInfo
 
 from chainconsult.config import Settings
 
-PAGE = Path("docs/configuration.md")
-"""Where the repository keeps the rendered reference."""
-
 TITLES = {"app": "Application"}
 """Section titles that differ from the settings group's attribute name."""
 

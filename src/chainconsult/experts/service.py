@@ -21,7 +21,7 @@ from chainconsult.experts.schemas import (
     ReviewSummary,
 )
 from chainconsult.infra.cache import body_query, invalidate_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Keyset, Page
 
 RECENT_REVIEWS = 10
 
@@ -54,13 +54,10 @@ def _cursor_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def _summaries(rows: list[DirectoryRow]) -> list[ExpertSummary]:
-    summaries = []
-    for row in rows:
-        summary = ExpertSummary.model_validate(row.profile)
-        summary.highlight = row.highlight
-        summaries.append(summary)
-    return summaries
+def _summary(row: DirectoryRow) -> ExpertSummary:
+    summary = ExpertSummary.model_validate(row.profile)
+    summary.highlight = row.highlight
+    return summary
 
 
 class ExpertDirectory:
@@ -70,19 +67,14 @@ class ExpertDirectory:
     async def search(
         self, filters: DirectoryFilters, cursor: str | None, limit: int
     ) -> Page[ExpertSummary]:
-        kind = f"experts:{filters.sort}"
-        after = None
-        if cursor is not None:
-            value, expert_id = decode_cursor(
-                cursor, kind, partial(parse_sort_value, filters.sort), uuid.UUID
-            )
-            after = (value, expert_id)
+        order: Keyset[DirectoryRow] = Keyset(
+            f"experts:{filters.sort}",
+            lambda row: (_cursor_value(row.sort_key), row.profile.id),
+            (partial(parse_sort_value, filters.sort), uuid.UUID),
+        )
+        after = order.after(cursor)
         filters, rows = await self._rows(filters, after=after, limit=limit + 1)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(kind, _cursor_value(last.sort_key), last.profile.id)
-        return Page[ExpertSummary](data=_summaries(rows[:limit]), next_cursor=next_cursor)
+        return order.page(Page[ExpertSummary], rows, limit, _summary)
 
     async def numbered_page(
         self, filters: DirectoryFilters, offset: int, limit: int
@@ -90,7 +82,7 @@ class ExpertDirectory:
         """A page by position, with the total: API v1's numbered pages. Unlike cursors,
         offsets can repeat or skip an expert while others are added; v1 always had that."""
         filters, rows = await self._rows(filters, after=None, limit=limit, offset=offset)
-        page = Page[ExpertSummary](data=_summaries(rows))
+        page = Page[ExpertSummary](data=[_summary(row) for row in rows])
         return page, await self.repository.count(filters)
 
     async def _rows(

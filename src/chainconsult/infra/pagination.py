@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -16,6 +19,7 @@ from pydantic import BaseModel, Field
 from chainconsult.errors import BadRequest
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -52,6 +56,9 @@ class Page(BaseModel, Generic[T]):
     )
 
 
+P = TypeVar("P", bound=Page[Any])
+
+
 def encode_cursor(kind: str, *values: Any) -> str:
     """An opaque token for the position after a row; ``kind`` names the sort it belongs to."""
     raw = orjson.dumps([kind, *[str(value) for value in values]])
@@ -77,3 +84,45 @@ def decode_cursor(token: str, kind: str, *parsers: Callable[[str], Any]) -> list
         "The cursor is malformed or belongs to another query; start again without it.",
         parameter="cursor",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset(Generic[R]):
+    """One sort order of a list: ``kind`` names it in its cursors, ``position`` gives a row's
+    sort key (the values a repository compares with ``tuple_(...) > after``), ``parsers``
+    read them back. The one way a service pages::
+
+        rows = await repository.page(..., after=ORDER.after(cursor), limit=limit + 1)
+        return ORDER.page(Page[Item], rows, limit, Item.model_validate)
+    """
+
+    kind: str
+    position: Callable[[R], Sequence[Any]]
+    parsers: tuple[Callable[[str], Any], ...]
+
+    def after(self, cursor: str | None) -> tuple[Any, ...] | None:
+        """The position the page starts after, or None for the first page."""
+        if cursor is None:
+            return None
+        return tuple(decode_cursor(cursor, self.kind, *self.parsers))
+
+    def page(
+        self, page_type: type[P], rows: Sequence[R], limit: int, item: Callable[[R], Any]
+    ) -> P:
+        """The page of ``rows`` read with ``limit + 1``: the extra row only says there is a
+        next page, whose cursor is the last served row's position."""
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(self.kind, *self.position(rows[limit - 1]))
+        return page_type(data=[item(row) for row in rows[:limit]], next_cursor=next_cursor)
+
+
+def created_position(row: Any) -> tuple[str, uuid.UUID]:
+    return (row.created_at.isoformat(), row.id)
+
+
+def by_creation(
+    kind: str, position: Callable[[Any], Sequence[Any]] = created_position
+) -> Keyset[Any]:
+    """The usual order: a timestamp, then the id that breaks ties."""
+    return Keyset(kind, position, (dt.datetime.fromisoformat, uuid.UUID))

@@ -27,6 +27,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.config import EmailService, Settings
+from chainconsult.infra.db.session import transaction
 from chainconsult.infra.email import EmailRejected, Mailer, OutgoingEmail, build_mailer
 from chainconsult.infra.jobs import Backoff, PermanentJobError
 from chainconsult.mail.rendering import templates
@@ -105,7 +106,7 @@ class EmailOutbox:
             html=rendered.html,
             message_id=message_id(key, self.settings.email.smtp_from),
         )
-        async with self.sessionmaker() as session, session.begin():
+        async with transaction(self.sessionmaker) as session:
             deliveries = EmailDeliveryRepository(session)
             active = await deliveries.active_of({account_id, *quoting})
             if account_id not in active:
@@ -140,9 +141,9 @@ class EmailOutbox:
         return Outcome.sent
 
     async def _finish(self, key: str, status: DeliveryStatus, error: str | None) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with transaction(self.sessionmaker) as session:
             await EmailDeliveryRepository(session).finish(key=key, status=status, error=error)
 
     async def _note_error(self, key: str, error: str) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with transaction(self.sessionmaker) as session:
             await EmailDeliveryRepository(session).note_error(key=key, error=error[:2000])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
 from chainconsult.infra.jobs import defer_each, deferring_each
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.repository import (
     INSERTED,
@@ -26,7 +25,7 @@ from chainconsult.notifications.schemas import (
     NotificationResponse,
 )
 
-_CURSOR_KIND = "notifications"
+_NEWEST_FIRST = by_creation("notifications")
 
 
 def _with_emails(rows: CTE) -> Select[list[int] | None]:
@@ -90,22 +89,14 @@ class NotificationService:
     async def list_for(
         self, recipient_id: uuid.UUID, *, unread_only: bool, cursor: str | None, limit: int
     ) -> Page[NotificationResponse]:
-        after = None
-        if cursor is not None:
-            created, note_id = decode_cursor(
-                cursor, _CURSOR_KIND, dt.datetime.fromisoformat, uuid.UUID
-            )
-            after = (created, note_id)
         rows = await self.repository.page(
-            recipient_id, unread_only=unread_only, after=after, limit=limit + 1
+            recipient_id,
+            unread_only=unread_only,
+            after=_NEWEST_FIRST.after(cursor),
+            limit=limit + 1,
         )
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(_CURSOR_KIND, last.created_at.isoformat(), last.id)
-        return Page[NotificationResponse](
-            data=[NotificationResponse.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
+        return _NEWEST_FIRST.page(
+            Page[NotificationResponse], rows, limit, NotificationResponse.model_validate
         )
 
     async def unread_count(self, recipient_id: uuid.UUID) -> int:

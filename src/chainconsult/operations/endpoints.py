@@ -134,14 +134,11 @@ async def list_alerts(
     cursor: Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")] = None,
 ) -> AlertList:
     """Alerts newest first: firing ones by default."""
-    rows, next_cursor = await AlertService(session).page(
+    return await AlertService(session).page(
         status=None if status is AlertStatusFilter.all else status.value,
         severity=severity,
         limit=limit,
         cursor=cursor,
-    )
-    return AlertList(
-        data=[AlertResponse.model_validate(row) for row in rows], next_cursor=next_cursor
     )
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -8,22 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.errors import BadRequest
 from chainconsult.models.monitoring import Alert, LogEntry
-
-
-def encode_cursor(alert: Alert) -> str:
-    raw = f"{alert.first_seen_at.isoformat()}|{alert.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, ident = raw.partition("|")
-        return dt.datetime.fromisoformat(when), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not one this API returned.", parameter="cursor") from exc
 
 
 class AlertRepository:

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chainconsult.infra.pagination import Page
+
 
 class AlertStatusFilter(StrEnum):
     firing = "firing"
@@ -34,6 +36,5 @@ class AlertResponse(BaseModel):
     )
 
 
-class AlertList(BaseModel):
-    data: list[AlertResponse]
+class AlertList(Page[AlertResponse]):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

@@ -15,12 +15,17 @@ from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.health.checks import HealthReport
 from chainconsult.infra.monitoring.alerts import AlertRecord, acknowledgeable
 from chainconsult.infra.monitoring.runtime import Monitoring
+from chainconsult.infra.pagination import by_creation
 from chainconsult.models.base import utcnow
 from chainconsult.models.monitoring import Alert
-from chainconsult.operations.repository import AlertRepository, decode_cursor, encode_cursor
+from chainconsult.operations.repository import AlertRepository
+from chainconsult.operations.schemas import AlertList, AlertResponse
 
 log = structlog.get_logger("chainconsult.alerts")
 SLOW_PANEL_TIMEOUT_S = 1.0
+
+
+_NEWEST_FIRST = by_creation("alerts", lambda alert: (alert.first_seen_at.isoformat(), alert.id))
 
 
 class AlertService:
@@ -30,18 +35,11 @@ class AlertService:
 
     async def page(
         self, *, status: str | None, severity: str | None, limit: int, cursor: str | None
-    ) -> tuple[list[Alert], str | None]:
-        rows = list(
-            await self.repository.page(
-                status=status,
-                severity=severity,
-                limit=limit + 1,
-                cursor=decode_cursor(cursor) if cursor else None,
-            )
+    ) -> AlertList:
+        rows = await self.repository.page(
+            status=status, severity=severity, limit=limit + 1, cursor=_NEWEST_FIRST.after(cursor)
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, encode_cursor(rows[-1]) if more and rows else None
+        return _NEWEST_FIRST.page(AlertList, rows, limit, AlertResponse.model_validate)
 
     async def acknowledge(
         self, *, alert_id: uuid.UUID, account_id: uuid.UUID, monitoring: Monitoring

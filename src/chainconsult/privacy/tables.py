@@ -19,6 +19,7 @@ from chainconsult.notifications.service import NotificationService
 from chainconsult.privacy.job_tables import JOB_TABLES
 from chainconsult.privacy.quotes import unquote_client
 from chainconsult.privacy.registry import PersonalTable, delete_rows, personal_data, set_null
+from chainconsult.projects.service import CANCELLABLE
 
 ERASED_NAME = "Deleted user"
 ERASED_PROJECT_TITLE = "Deleted project"
@@ -69,7 +70,7 @@ async def _erase_projects(session: AsyncSession, account_id: uuid.UUID) -> None:
         update(Project)
         .where(
             Project.client_id == account_id,
-            Project.status.in_((ProjectStatus.open, ProjectStatus.in_progress)),
+            Project.status.in_(CANCELLABLE),
         )
         .values(status=ProjectStatus.cancelled, cancelled_at=utcnow())
     )

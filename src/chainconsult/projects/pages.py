@@ -27,8 +27,13 @@ from chainconsult.projects.schemas import (
     ProjectView,
     ReviewRequest,
 )
-from chainconsult.projects.service import ProjectService
-from chainconsult.proposals.service import ProposalService
+from chainconsult.projects.service import CANCELLABLE, COMPLETABLE, ProjectService
+from chainconsult.proposals.service import (
+    ACCEPTABLE_ON,
+    DECIDABLE,
+    ProposalService,
+    offers_proposal_form,
+)
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
 from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit
@@ -148,13 +153,15 @@ async def render_project(
         "names": names,
         "owner": owner,
         "is_client": project.client_id == principal.account_id,
-        "may_propose": (
-            principal.role is Role.expert
-            and project.client_id != principal.account_id
-            and project.status == ProjectStatus.open
-            and not any(p.status in ACTIVE_PROPOSAL for p in mine)
+        "may_propose": offers_proposal_form(
+            project, principal, active=any(p.status in ACTIVE_PROPOSAL for p in mine)
         ),
         "review": review,
+        # The transitions' own lists (services), so the page offers only what they allow.
+        "acceptable_on": ACCEPTABLE_ON,
+        "decidable": DECIDABLE,
+        "cancellable": CANCELLABLE,
+        "completable": COMPLETABLE,
         "proposal_form": proposal_form
         or FormState(values={"price.currency": shown.budget.currency.value}),
         "review_form": review_form or FormState(),

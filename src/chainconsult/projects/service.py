@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +26,9 @@ from chainconsult.errors import (
 from chainconsult.experts.repository import ExpertRepository
 from chainconsult.experts.service import directory_changed
 from chainconsult.infra.cache import body_query, invalidate_after_commit
+from chainconsult.infra.db.rule_logic import PYTHON, Logic
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Plan
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import (
@@ -40,7 +41,7 @@ from chainconsult.models.projects import (
 )
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
-from chainconsult.projects.repository import Position, ProjectRepository
+from chainconsult.projects.repository import ProjectRepository
 from chainconsult.projects.schemas import (
     ProjectFilters,
     ProjectRequest,
@@ -53,6 +54,11 @@ from chainconsult.projects.schemas import (
 OPEN_PROJECT_QUOTA: dict[Plan, int | None] = {Plan.free: 2, Plan.pro: 20, Plan.enterprise: None}
 """Open projects a client may have at once, by plan (None: unlimited)."""
 
+
+CANCELLABLE = (ProjectStatus.open, ProjectStatus.in_progress)
+"""The statuses a project may be cancelled from, by its owner, an admin or an erasure."""
+COMPLETABLE = (ProjectStatus.in_progress,)
+"""The statuses a project may be marked complete from."""
 
 OPEN_PROJECTS_TAG = "projects:open"
 """Carried by every cached page of the open project list."""
@@ -72,26 +78,31 @@ class QuotaExceeded(ChainconsultError):
 
 
 class Placed(Protocol):
-    """What deciding who may see a project reads of it: a ``Project``, or the columns of it
-    a caller read on its own (a proposal's locked read)."""
+    """What deciding who may see a project reads of it: a ``Project``, the columns of it a
+    caller read on its own (a proposal's locked read), or those columns in SQL."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def id(self) -> Any: ...
     @property
-    def client_id(self) -> uuid.UUID: ...
+    def client_id(self) -> Any: ...
     @property
-    def expert_id(self) -> uuid.UUID | None: ...
+    def expert_id(self) -> Any: ...
     @property
-    def visibility(self) -> str: ...
+    def visibility(self) -> Any: ...
 
 
-def sees_without_invitation(project: Placed, principal: Principal) -> bool:
-    """The part of ``ProjectService.may_see`` that needs no query: a public project, an admin,
-    the project's owner or its expert. Whoever else is invited may see it too."""
-    return (
-        project.visibility == Visibility.public
-        or principal.is_admin
-        or principal.account_id in (project.client_id, project.expert_id)
+def sees(
+    project: Placed, *, viewer_id: Any, is_admin: Any, invited: Any, logic: Logic = PYTHON
+) -> Any:
+    """Who may see a project, the rule's one home: a public project, an admin, the project's
+    owner or its expert, or an invited expert. ``may_see`` decides it in Python, the proposal
+    statement (proposals/service.py) in SQL, through ``logic``."""
+    return logic.any(
+        project.visibility == Visibility.public,
+        is_admin,
+        project.client_id == viewer_id,
+        project.expert_id == viewer_id,
+        invited,
     )
 
 
@@ -113,12 +124,12 @@ class ProjectService:
         return project
 
     async def may_see(self, project: Placed, principal: Principal) -> bool:
-        """Whether the caller may see ``project`` (public, their own, invited, or admin). The
-        proposal statement (proposals/repository.py, ``SUBMIT``) applies the same rule in
-        SQL: change both together."""
-        if sees_without_invitation(project, principal):
+        """``sees``, reading the invitation only when nothing else lets the caller in."""
+        viewer, is_admin = principal.account_id, principal.is_admin
+        if sees(project, viewer_id=viewer, is_admin=is_admin, invited=False):
             return True
-        return await self.repository.is_invited(project.id, principal.account_id)
+        invited = await self.repository.is_invited(project.id, viewer)
+        return bool(sees(project, viewer_id=viewer, is_admin=is_admin, invited=invited))
 
     async def owned(
         self, project_id: uuid.UUID, principal: Principal, *, lock: bool = True
@@ -145,8 +156,7 @@ class ProjectService:
     ) -> Page[ProjectResponse]:
         if view is ProjectView.open:
             return await OpenProjects(self.session).search(filters, cursor, limit)
-        kind = f"projects:{view}"
-        after = _position(cursor, kind)
+        after = _ORDERS[view].after(cursor)
         if view is ProjectView.mine:
             rows = await self.repository.owned_by(
                 principal.account_id, filters, after=after, limit=limit + 1
@@ -155,7 +165,7 @@ class ProjectService:
             rows = await self.repository.invitations_of(
                 principal.account_id, filters, after=after, limit=limit + 1
             )
-        page = _page(rows, kind, limit)
+        page = _page(rows, view, limit)
         if view is ProjectView.mine:
             lists = await self.repository.invited_to([item.id for item in page.data])
             for item in page.data:
@@ -250,7 +260,7 @@ class ProjectService:
 
     async def complete(self, *, project_id: uuid.UUID, principal: Principal) -> Project:
         project = await self.owned(project_id, principal)
-        if project.status != ProjectStatus.in_progress:
+        if project.status not in COMPLETABLE:
             raise Conflict(
                 f"The project is {project.status}; only a project in progress can be completed."
             )
@@ -300,7 +310,7 @@ class ProjectService:
     # --- helpers ---------------------------------------------------------------------
 
     async def _cancel(self, project: Project, principal: Principal, origin: RequestOrigin) -> None:
-        if project.status not in (ProjectStatus.open, ProjectStatus.in_progress):
+        if project.status not in CANCELLABLE:
             raise Conflict(f"The project is already {project.status}.")
         previous = project.status
         now = utcnow()
@@ -389,17 +399,15 @@ class OpenProjects:
     """Open public projects, newest first: a pure read (identical for every caller), so a
     cache can wrap ``search``."""
 
-    _KIND: ClassVar[str] = "projects:open"
-
     def __init__(self, session: AsyncSession) -> None:
         self.repository = ProjectRepository(session)
 
     async def search(
         self, filters: ProjectFilters, cursor: str | None, limit: int
     ) -> Page[ProjectResponse]:
-        after = _position(cursor, self._KIND)
+        after = _ORDERS[ProjectView.open].after(cursor)
         rows = await self.repository.open_public(filters, after=after, limit=limit + 1)
-        return _page(rows, self._KIND, limit)
+        return _page(rows, ProjectView.open, limit)
 
     async def numbered_page(
         self, filters: ProjectFilters, offset: int, limit: int
@@ -410,22 +418,12 @@ class OpenProjects:
         return page, await self.repository.count_open_public(filters)
 
 
-def _position(cursor: str | None, kind: str) -> Position | None:
-    if cursor is None:
-        return None
-    created, project_id = decode_cursor(cursor, kind, dt.datetime.fromisoformat, uuid.UUID)
-    return (created, project_id)
+_ORDERS = {view: by_creation(f"projects:{view}") for view in ProjectView}
+"""Newest first, one cursor kind per view."""
 
 
-def _page(rows: list[Project], kind: str, limit: int) -> Page[ProjectResponse]:
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(kind, last.created_at.isoformat(), last.id)
-    return Page[ProjectResponse](
-        data=[ProjectResponse.model_validate(row) for row in rows[:limit]],
-        next_cursor=next_cursor,
-    )
+def _page(rows: list[Project], view: ProjectView, limit: int) -> Page[ProjectResponse]:
+    return _ORDERS[view].page(Page[ProjectResponse], rows, limit, ProjectResponse.model_validate)
 
 
 def _check_deadline(deadline: dt.date) -> None:

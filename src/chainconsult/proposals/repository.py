@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Row,
+    Select,
+    String,
     Uuid,
-    and_,
     bindparam,
     insert,
-    not_,
-    or_,
     select,
     true,
     tuple_,
@@ -25,19 +25,20 @@ from chainconsult.models.experts import ExpertProfile
 from chainconsult.models.projects import (
     Project,
     ProjectInvitation,
-    ProjectStatus,
     Proposal,
     ProposalStatus,
-    Visibility,
 )
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import notifying_from
 
-_EXPERT = bindparam("expert_id", type_=Uuid())
+CALLER_ID = bindparam("expert_id", type_=Uuid())
+IS_EXPERT = bindparam("is_expert", type_=Boolean())
+IS_ADMIN = bindparam("is_admin", type_=Boolean())
+PRICE_CURRENCY = bindparam("proposal_price_currency", type_=String())
 
 # The project, locked, with what decides whether the caller may propose on it: one row, or
 # none when there is no such project.
-_PROJECT = (
+PROJECT = (
     select(
         Project.id,
         Project.client_id,
@@ -46,17 +47,17 @@ _PROJECT = (
         Project.status,
         Project.budget_currency,
         Project.title,
-        select(ExpertProfile.id).where(ExpertProfile.id == _EXPERT).exists().label("has_profile"),
+        select(ExpertProfile.id).where(ExpertProfile.id == CALLER_ID).exists().label("has_profile"),
         select(Proposal.id)
         .where(
             Proposal.project_id == Project.id,
-            Proposal.expert_id == _EXPERT,
+            Proposal.expert_id == CALLER_ID,
             Proposal.status.in_((ProposalStatus.pending, ProposalStatus.accepted)),
         )
         .exists()
         .label("has_active"),
         select(ProjectInvitation.expert_id)
-        .where(ProjectInvitation.project_id == Project.id, ProjectInvitation.expert_id == _EXPERT)
+        .where(ProjectInvitation.project_id == Project.id, ProjectInvitation.expert_id == CALLER_ID)
         .exists()
         .label("invited"),
     )
@@ -64,24 +65,8 @@ _PROJECT = (
     .with_for_update(of=Project)
     .cte("project")
 )
-
-# Every rule of ProposalService.submit, in SQL: the statement writes nothing unless all hold.
-# The visibility part is ProjectService.may_see's rule; keep the two in step.
-_ALLOWED = and_(
-    bindparam("is_expert", type_=Boolean()),
-    _PROJECT.c.has_profile,
-    _PROJECT.c.client_id != _EXPERT,
-    _PROJECT.c.status == ProjectStatus.open.value,
-    _PROJECT.c.budget_currency == bindparam("proposal_price_currency"),
-    not_(_PROJECT.c.has_active),
-    or_(
-        _PROJECT.c.visibility == Visibility.public.value,
-        bindparam("is_admin", type_=Boolean()),
-        _PROJECT.c.client_id == _EXPERT,
-        _PROJECT.c.expert_id == _EXPERT,
-        _PROJECT.c.invited,
-    ),
-)
+"""The columns the proposal rule reads of the project (``PROJECT.c``); the caller's facts
+are the parameters above."""
 
 _NEW_COLUMNS = (
     "id",
@@ -96,49 +81,52 @@ _NEW_COLUMNS = (
     "updated_at",
 )
 
-_PROPOSAL = (
-    insert(Proposal)
-    .from_select(
-        list(_NEW_COLUMNS),
-        select(
-            *(
-                bindparam(f"proposal_{name}", type_=Proposal.__table__.c[name].type)
-                for name in _NEW_COLUMNS
+
+def submit_statement(allowed: ColumnElement[bool]) -> Select[Any]:
+    """A proposal as one statement: the project locked with the caller's standing, the
+    proposal if ``allowed`` (the proposal rule in SQL, over ``PROJECT.c`` and the caller's
+    parameters) holds, the owner's notification and its email job. Parameters from
+    ``submit_parameters``. Its row (none: no such project) holds the project's columns,
+    ``has_profile``, ``has_active``, ``invited`` and ``proposal_id`` (NULL when the rule
+    refused it).
+
+    Under READ COMMITTED, when the statement waited for the project's lock, the project row
+    is read again as the lock holder left it, but the EXISTS subqueries see the snapshot
+    taken before the wait: a proposal by the same expert committed meanwhile is missed
+    there, and the unique index on active proposals refuses the insert instead (a 409 all
+    the same)."""
+    proposal = (
+        insert(Proposal)
+        .from_select(
+            list(_NEW_COLUMNS),
+            select(
+                *(
+                    bindparam(f"proposal_{name}", type_=Proposal.__table__.c[name].type)
+                    for name in _NEW_COLUMNS
+                )
             )
+            .select_from(PROJECT)
+            .where(allowed),
         )
-        .select_from(_PROJECT)
-        .where(_ALLOWED),
+        .returning(Proposal.id)
+        .cte("proposal")
     )
-    .returning(Proposal.id)
-    .cte("proposal")
-)
-
-SUBMIT = select(
-    _PROJECT,
-    select(_PROPOSAL.c.id).scalar_subquery().label("proposal_id"),
-    notifying_from(
-        NotificationKind.proposal_received,
-        recipient=_PROJECT.c.client_id,
-        payload={
-            "project_id": _PROJECT.c.id,
-            "project_title": _PROJECT.c.title,
-            "proposal_id": _PROPOSAL.c.id,
-        },
-        source=_PROPOSAL.join(_PROJECT, true()),
+    return select(
+        PROJECT,
+        select(proposal.c.id).scalar_subquery().label("proposal_id"),
+        notifying_from(
+            NotificationKind.proposal_received,
+            recipient=PROJECT.c.client_id,
+            payload={
+                "project_id": PROJECT.c.id,
+                "project_title": PROJECT.c.title,
+                "proposal_id": proposal.c.id,
+            },
+            source=proposal.join(PROJECT, true()),
+        )
+        .scalar_subquery()
+        .label("job_ids"),
     )
-    .scalar_subquery()
-    .label("job_ids"),
-)
-"""A proposal as one statement: the project locked with the caller's standing, the proposal
-if every rule holds, the owner's notification and its email job. Built once (SQLAlchemy
-compiles it once); parameters from ``submit_parameters``. Its row (none: no such project)
-holds the project's columns, ``has_profile``, ``has_active``, ``invited`` and
-``proposal_id`` (NULL when a rule refused it).
-
-Under READ COMMITTED, when the statement waited for the project's lock, the project row is
-read again as the lock holder left it, but the EXISTS subqueries see the snapshot taken
-before the wait: a proposal by the same expert committed meanwhile is missed there, and the
-unique index on active proposals refuses the insert instead (a 409 all the same)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +146,7 @@ class ProposedOn:
 
 
 def proposed_on(row: Row[Any]) -> ProposedOn:
-    """The project part of a ``SUBMIT`` row."""
+    """The project part of a submit statement's row."""
     return ProposedOn(
         id=row.id,
         client_id=row.client_id,
@@ -176,7 +164,7 @@ def proposed_on(row: Row[Any]) -> ProposedOn:
 def submit_parameters(
     proposal: Proposal, *, is_expert: bool, is_admin: bool, now: dt.datetime
 ) -> dict[str, Any]:
-    """``SUBMIT``'s parameters for a transient ``proposal`` with every column of
+    """The submit statement's parameters for a transient ``proposal`` with every column of
     ``_NEW_COLUMNS`` set."""
     return {
         "project_id": proposal.project_id,

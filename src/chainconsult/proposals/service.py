@@ -3,42 +3,158 @@ project; accepting one (under the project's row lock) starts the work and declin
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from typing import NoReturn
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
-from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from chainconsult.errors import (
+    ChainconsultError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    field_error,
+)
 from chainconsult.infra.db.faults import constraint_name
+from chainconsult.infra.db.rule_logic import PYTHON, SQL, Logic
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
+from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
-from chainconsult.projects.service import (
-    ProjectService,
-    open_projects_changed,
-    sees_without_invitation,
-)
+from chainconsult.projects.service import ProjectService, open_projects_changed, sees
 from chainconsult.proposals.repository import (
-    SUBMIT,
+    CALLER_ID,
+    IS_ADMIN,
+    IS_EXPERT,
+    PRICE_CURRENCY,
+    PROJECT,
     ProposalRepository,
     ProposedOn,
     proposed_on,
     submit_parameters,
+    submit_statement,
 )
 from chainconsult.proposals.schemas import ProposalRequest, ProposalResponse
 
-_CURSOR_KIND = "proposals"
+_OLDEST_FIRST = by_creation("proposals")
 
 _ONE_ACTIVE = "uq_proposals_one_active"
 _ALREADY_ACTIVE = "You already have an active proposal on this project."
+
+ACCEPTABLE_ON = (ProjectStatus.open,)
+"""The project statuses a proposal may be accepted in."""
+DECIDABLE = (ProposalStatus.pending,)
+"""The proposal statuses that may still be accepted or withdrawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposing:
+    """What the proposal rule reads: plain values when Python decides, column expressions
+    and bound parameters when the submit statement decides in the database."""
+
+    project: Any
+    """``ProposedOn``, or the submit statement's ``PROJECT.c``."""
+    caller_id: Any
+    is_expert: Any
+    is_admin: Any
+    price_currency: Any
+
+
+Refusal = Callable[[ProposedOn], ChainconsultError]
+
+
+def proposal_checks(facts: Proposing, logic: Logic) -> list[tuple[Any, Refusal]]:
+    """Who may propose, the rule's one home: each condition that must hold, with the error
+    a caller hears when it does not, in the order they should hear them. Python and the
+    submit statement's SQL are both built from it (tests/proposals/test_proposal_rules.py
+    holds every path to it)."""
+    project = facts.project
+    return [
+        (
+            sees(
+                project,
+                viewer_id=facts.caller_id,
+                is_admin=facts.is_admin,
+                invited=project.invited,
+                logic=logic,
+            ),
+            lambda _: NotFound("No such project."),
+        ),
+        (
+            logic.all(facts.is_expert, project.has_profile),
+            lambda _: Forbidden("Only approved experts can propose; apply to become one first."),
+        ),
+        (
+            project.client_id != facts.caller_id,
+            lambda _: Forbidden("You cannot propose on your own project."),
+        ),
+        (
+            project.status == ProjectStatus.open,
+            lambda on: Conflict(f"The project is {on.status}; proposals are closed."),
+        ),
+        (
+            project.budget_currency == facts.price_currency,
+            lambda on: InvalidInput(
+                "Price the proposal in the project's budget currency.",
+                errors=[field_error("price.currency", f"must be {on.budget_currency}")],
+            ),
+        ),
+        (logic.negate(project.has_active), lambda _: Conflict(_ALREADY_ACTIVE)),
+    ]
+
+
+def proposal_refusal(facts: Proposing) -> ChainconsultError | None:
+    """The error for a proposal the rule refuses, or None when it may be written."""
+    for holds, refusal in proposal_checks(facts, PYTHON):
+        if not holds:
+            return refusal(facts.project)
+    return None
+
+
+def offers_proposal_form(project: Project, principal: Principal, *, active: bool) -> bool:
+    """Whether the project page offers the caller a proposal form: the rule on what the page
+    read (the caller sees the project; the expert role stands for the approved profile, and
+    the price's currency is the one the form proposes). The write still decides."""
+    on = ProposedOn(
+        id=project.id,
+        client_id=project.client_id,
+        expert_id=project.expert_id,
+        visibility=project.visibility,
+        status=project.status,
+        budget_currency=project.budget_currency,
+        title=project.title,
+        has_profile=principal.role is Role.expert,
+        has_active=active,
+        invited=True,
+    )
+    facts = Proposing(
+        on,
+        principal.account_id,
+        principal.role is Role.expert,
+        principal.is_admin,
+        on.budget_currency,
+    )
+    return proposal_refusal(facts) is None
+
+
+def build_submit() -> Select[Any]:
+    """The submit statement with the proposal rule in its SQL."""
+    facts = Proposing(PROJECT.c, CALLER_ID, IS_EXPERT, IS_ADMIN, PRICE_CURRENCY)
+    return submit_statement(SQL.all(*(holds for holds, _ in proposal_checks(facts, SQL))))
+
+
+SUBMIT = build_submit()
+"""Built once (SQLAlchemy compiles it once); decision 0035 says why it is one statement."""
 
 
 class ProposalService:
@@ -50,9 +166,9 @@ class ProposalService:
     async def submit(
         self, *, project_id: uuid.UUID, principal: Principal, body: ProposalRequest
     ) -> Proposal:
-        """One statement, in autocommit (``SUBMIT``, proposals/repository.py): the project
-        locked, the proposal if every rule holds, the owner's notification and its email
-        job. The rules are decided in its SQL; ``_refused`` only names the one that failed.
+        """One statement, in autocommit (``SUBMIT``): the project locked, the proposal if
+        ``proposal_checks`` all hold (in its SQL), the owner's notification and its email
+        job. When nothing was written, the same checks in Python name the one that failed.
         The project's row lock orders it against a concurrent accept or cancel, and the
         unique index on active proposals stays the last word."""
         now = utcnow()
@@ -86,7 +202,18 @@ class ProposalService:
         if row is None:
             raise NotFound("No such project.")
         if row.proposal_id is None:
-            _refused(proposed_on(row), principal, body)
+            facts = Proposing(
+                proposed_on(row),
+                principal.account_id,
+                parameters["is_expert"],
+                principal.is_admin,
+                proposal.price_currency,
+            )
+            refusal = proposal_refusal(facts)
+            if refusal is None:
+                # Only a SQL-versus-Python difference in one connective could get here.
+                raise RuntimeError(f"SUBMIT refused a proposal on {row.id} the rule allows")
+            raise refusal
         count_after_commit(self.session, "proposal_submitted")
         return proposal
 
@@ -96,34 +223,23 @@ class ProposalService:
         """The owner (and admins) see every proposal; anyone else only their own."""
         project = await self.projects.visible(project_id, principal)
         sees_all = principal.is_admin or project.client_id == principal.account_id
-        after = None
-        if cursor is not None:
-            created, proposal_id = decode_cursor(
-                cursor, _CURSOR_KIND, dt.datetime.fromisoformat, uuid.UUID
-            )
-            after = (created, proposal_id)
         rows = await self.repository.page(
             project.id,
             expert_id=None if sees_all else principal.account_id,
-            after=after,
+            after=_OLDEST_FIRST.after(cursor),
             limit=limit + 1,
         )
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(_CURSOR_KIND, last.created_at.isoformat(), last.id)
-        return Page[ProposalResponse](
-            data=[ProposalResponse.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
+        return _OLDEST_FIRST.page(
+            Page[ProposalResponse], rows, limit, ProposalResponse.model_validate
         )
 
     async def accept(self, *, proposal_id: uuid.UUID, principal: Principal) -> Proposal:
         project, proposal = await self._locked(proposal_id, principal)
         if project.client_id != principal.account_id and not principal.is_admin:
             raise NotFound("No such proposal.")
-        if project.status != ProjectStatus.open:
+        if project.status not in ACCEPTABLE_ON:
             raise Conflict(f"The project is {project.status}; no proposal can be accepted.")
-        if proposal.status != ProposalStatus.pending:
+        if proposal.status not in DECIDABLE:
             raise Conflict(f"The proposal is {proposal.status}, not pending.")
         now = utcnow()
         proposal.status = ProposalStatus.accepted
@@ -163,7 +279,7 @@ class ProposalService:
         _, proposal = await self._locked(proposal_id, principal)
         if proposal.expert_id != principal.account_id:
             raise NotFound("No such proposal.")
-        if proposal.status != ProposalStatus.pending:
+        if proposal.status not in DECIDABLE:
             raise Conflict(
                 f"The proposal is {proposal.status}; only a pending one can be withdrawn."
             )
@@ -188,26 +304,3 @@ class ProposalService:
         proposal = await self.repository.get(proposal_id)
         assert proposal is not None  # proposals are never deleted while their project exists
         return project, proposal
-
-
-def _refused(project: ProposedOn, principal: Principal, body: ProposalRequest) -> NoReturn:
-    """The error for a proposal ``SUBMIT`` did not write, checked in the order a caller should
-    hear them. Who may see the project is ``may_see``'s rule, with the invitation read by the
-    statement itself."""
-    if not (sees_without_invitation(project, principal) or project.invited):
-        raise NotFound("No such project.")
-    if principal.role is not Role.expert or not project.has_profile:
-        raise Forbidden("Only approved experts can propose; apply to become one first.")
-    if project.client_id == principal.account_id:
-        raise Forbidden("You cannot propose on your own project.")
-    if project.status != ProjectStatus.open:
-        raise Conflict(f"The project is {project.status}; proposals are closed.")
-    if body.price.currency.value != project.budget_currency:
-        raise InvalidInput(
-            "Price the proposal in the project's budget currency.",
-            errors=[field_error("price.currency", f"must be {project.budget_currency}")],
-        )
-    if project.has_active:
-        raise Conflict(_ALREADY_ACTIVE)
-    # The SQL refused what these rules allow: the two have drifted apart.
-    raise RuntimeError(f"SUBMIT refused a proposal on {project.id} that the rules allow")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.pool import pool_status
-from chainconsult.infra.db.session import lazily_closed
+from chainconsult.infra.db.session import after_commit, lazily_closed, transaction
 from tests.conftest import make_settings
 
 
@@ -43,4 +43,40 @@ async def test_session_that_queried_returns_its_connection(engine: AsyncEngine) 
         await failing_handler()
     failing = sessions[0]
     assert not failing.in_transaction()
+    assert pool_status(engine).checked_out == 0
+
+
+async def test_work_outside_a_request_commits_then_runs_its_after_commit_callbacks(
+    engine: AsyncEngine,
+) -> None:
+    sessionmaker = build_sessionmaker(engine)
+    ran: list[str] = []
+
+    async def seen_committed() -> None:
+        # Another connection sees the row: the callback runs after the COMMIT.
+        async with engine.connect() as other:
+            found = await other.execute(text("SELECT count(*) FROM tx_outside WHERE id = 1"))
+            ran.append(f"committed rows: {found.scalar()}")
+
+    async with engine.begin() as setup:
+        await setup.execute(text("CREATE TABLE IF NOT EXISTS tx_outside (id int PRIMARY KEY)"))
+        await setup.execute(text("DELETE FROM tx_outside"))
+    async with transaction(sessionmaker) as session:
+        await session.execute(text("INSERT INTO tx_outside VALUES (1)"))
+        after_commit(session, seen_committed)
+
+    async def failing_step() -> None:
+        async with transaction(sessionmaker) as failing:
+            await failing.execute(text("INSERT INTO tx_outside VALUES (2)"))
+            after_commit(failing, seen_committed)
+            raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError, match="step failed"):
+        await failing_step()
+
+    async with engine.begin() as check:
+        rows = (await check.execute(text("SELECT id FROM tx_outside ORDER BY id"))).all()
+        await check.execute(text("DROP TABLE tx_outside"))
+    assert [row[0] for row in rows] == [1]
+    assert ran == ["committed rows: 1"]
     assert pool_status(engine).checked_out == 0

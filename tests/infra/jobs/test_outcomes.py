@@ -4,6 +4,7 @@ stalled-job recovery away) and is never finished."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,5 +106,29 @@ async def test_a_replayed_outcome_that_finds_the_job_settled_ends_quietly(
 
     assert faulty.lost == 1
     assert [job["status"] for job in jobs(database_url) if job["id"] == job_id] == ["succeeded"]
+    events = [entry["event"] for entry in logs if entry.get("job_id") == job_id]
+    assert events == ["job_outcome_connection_lost", "job_outcome_already_recorded"]
+
+
+async def test_a_replayed_retry_that_finds_the_job_queued_again_ends_quietly(
+    job_settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    # procrastinate's retry function words its refusal differently from its finish function.
+    async with sessionmaker() as session, session.begin():
+        job_id = await defer(session, sever_worker_connections)
+
+    async with open_job_app(job_settings, max_connections=2) as app:
+        worker_id = await app.job_manager.register_worker()
+        job = await app.job_manager.fetch_job(queues=None, worker_id=worker_id)
+        assert job is not None
+        assert job.id == job_id
+        faulty = _AnswerLost(app.job_manager.connector)
+        manager = OutcomeRecordingJobManager(connector=faulty)  # type: ignore[arg-type]
+        with structlog.testing.capture_logs() as logs:
+            await manager.retry_job_by_id_async(job_id, retry_at=dt.datetime.now(dt.UTC))
+        await app.job_manager.unregister_worker(worker_id)
+
+    assert faulty.lost == 1
+    assert [job["status"] for job in jobs(database_url) if job["id"] == job_id] == ["todo"]
     events = [entry["event"] for entry in logs if entry.get("job_id") == job_id]
     assert events == ["job_outcome_connection_lost", "job_outcome_already_recorded"]

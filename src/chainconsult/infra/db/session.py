@@ -1,8 +1,11 @@
-"""One transaction per request: it commits when the handler returns, before the response is
-sent, and rolls back on any error. Services only ``flush``; they never commit.
+"""The transaction of each kind of work (docs/database.md#transactions): a request's
+(``DbSession``) commits when the handler returns, before the response is sent; a job's step or
+a command's (``transaction``) when its block ends. Both roll back on any error and run the
+``after_commit`` callbacks once committed. Services only ``flush``; they never commit.
 
-Writes whose invariants race with other requests run through ``unit_of_work``
-(transaction.py) instead, which commits on its own and can run the work again."""
+A request whose write races with other requests runs it through ``unit_of_work`` or
+``one_statement`` (transaction.py), which commit the request's session early and can run
+the work again."""
 
 from __future__ import annotations
 
@@ -32,11 +35,34 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            discard_after_commit(session)
-            await session.rollback()
+            await _roll_back(session)
             raise
-        await commit(session)
-        await run_after_commit(session)
+        await _commit_and_follow_up(session)
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """The transaction of work outside a request (a job's step, a command): committed when
+    the block ends, rolled back on any error, ``after_commit`` callbacks run once committed."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await _roll_back(session)
+            raise
+        await _commit_and_follow_up(session)
+
+
+async def _roll_back(session: AsyncSession) -> None:
+    discard_after_commit(session)
+    await session.rollback()
+
+
+async def _commit_and_follow_up(session: AsyncSession) -> None:
+    await commit(session)
+    await run_after_commit(session)
 
 
 @asynccontextmanager

@@ -163,10 +163,6 @@ def slow_queries(engine: AsyncEngine, limit: int = 10) -> list[dict[str, Any]]:
     return [] if slow_log is None else [entry.as_dict() for entry in slow_log.top(limit)]
 
 
-def slow_query_log(engine: AsyncEngine) -> SlowQueryLog | None:
-    return _logs.get(engine.sync_engine)
-
-
 def slow_query_provider(engine: AsyncEngine) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     """For detailed health: ``await provider(limit)`` gives this process's slowest query
     shapes (``sql``, ``duration_ms`` = worst run, ``at`` = last seen, ...), or, before this

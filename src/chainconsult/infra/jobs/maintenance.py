@@ -92,7 +92,7 @@ async def analyze_hot_tables(context: JobContext, timestamp: int) -> list[str]:
     """Refresh the planner's statistics of the busiest tables (autovacuum's ANALYZE lags
     behind bursty tables such as the job queue)."""
     found = resources(context)
-    async with found.sessionmaker() as session:
+    async with job_transaction(context) as session:
         known = set(
             (
                 await session.execute(
@@ -105,5 +105,4 @@ async def analyze_hot_tables(context: JobContext, timestamp: int) -> list[str]:
             # The name was just found in pg_tables, so quoting it is all the escaping needed.
             quoted = '"' + name.replace('"', '""') + '"'
             await session.execute(text(f"ANALYZE {quoted}"))
-        await session.commit()
     return analyzed

@@ -11,6 +11,7 @@ from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.config import Settings
+from chainconsult.infra.db.session import transaction
 
 if TYPE_CHECKING:
     from chainconsult.infra.jobs.maintenance import PurgeRule
@@ -44,7 +45,8 @@ def resources(context: JobContext) -> JobResources:
 
 @asynccontextmanager
 async def job_transaction(context: JobContext) -> AsyncIterator[AsyncSession]:
-    """One transaction for a unit of a task's work; commits on success. Deferring inside it
-    with ``defer(session, ...)`` is as transactional as in a request."""
-    async with resources(context).sessionmaker() as session, session.begin():
+    """One transaction for a unit of a task's work (``transaction``: commits when the block
+    ends, rolls back on error, runs ``after_commit`` callbacks once committed). Deferring
+    inside it with ``defer(session, ...)`` is as transactional as in a request."""
+    async with transaction(resources(context).sessionmaker) as session:
         yield session

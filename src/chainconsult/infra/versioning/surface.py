@@ -119,10 +119,6 @@ class V1Route:
     def v2_path_for(self, params: Mapping[str, str]) -> str:
         return _PARAM.sub(lambda m: params[m.group(1)], self.v2_template)
 
-    @property
-    def transforms_errors(self) -> bool:
-        return bool(self.query) or self.request is not None
-
     def parameter_down(self, name: str) -> str:
         for change in self.query:
             name = change.parameter_down(name)
