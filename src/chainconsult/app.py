@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.accounts.mfa_endpoints import router as mfa_router
 from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
@@ -92,6 +93,7 @@ def start_in_process_worker(
 API_V2_PREFIX = "/api/v2"
 API_V2_ROUTERS = (
     accounts_router,
+    mfa_router,
     admin_router,
     experts_router,
     applications_router,

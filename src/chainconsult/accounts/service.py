@@ -40,6 +40,8 @@ class Principal:
     plan: Plan
     created_at: dt.datetime
     """When the account (not this login) was created."""
+    mfa_enabled: bool = False
+    """Whether a second factor (TOTP) guards its logins."""
 
     @property
     def is_admin(self) -> bool:
@@ -98,6 +100,27 @@ class AccountService:
 
         Raises Unauthorized (the same for an unknown address), TooManyRequests (throttled)
         or ServiceUnavailable (no hashing slot within ``hash_wait_seconds``)."""
+        account = await self.check_password(
+            email=email,
+            password=password,
+            throttle=throttle,
+            hash_wait_seconds=hash_wait_seconds,
+            ip=ip,
+        )
+        return await self.open_login(account, ttl_seconds=ttl_seconds, ip=ip, user_agent=user_agent)
+
+    async def check_password(
+        self,
+        *,
+        email: str,
+        password: str,
+        throttle: LoginThrottle,
+        hash_wait_seconds: float,
+        ip: str | None,
+    ) -> Account:
+        """The first steps of ``log_in``: the account whose password this is, through the
+        throttle, or the same refusals. An account with a second factor stops here until it
+        is given (accounts/mfa.py)."""
         session = self.repository.session
         await throttle.reserve(session, email=email, ip=ip)
         found = await unit_of_work(session, lambda s: AccountRepository(s).credentials(email))
@@ -128,6 +151,12 @@ class AccountService:
         await throttle.succeeded(session, email=email, ip=ip)
         if rehashed is not None:
             account.password_hash = rehashed
+        return account
+
+    async def open_login(
+        self, account: Account, *, ttl_seconds: int, ip: str | None, user_agent: str | None
+    ) -> Login:
+        """Open a login (a session) for an account that has proved who it is."""
         now = utcnow()
         token = new_login_token()
         login = await self.repository.add_session(
@@ -160,6 +189,7 @@ class AccountService:
             role=Role(account.role),
             plan=Plan(account.plan),
             created_at=account.created_at,
+            mfa_enabled=account.mfa_enabled,
         )
 
     async def log_out(self, principal: Principal) -> None:
