@@ -20,6 +20,8 @@ from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.mfa_endpoints import router as mfa_router
 from chainconsult.accounts.pages import router as accounts_pages
+from chainconsult.accounts.siwe_endpoints import router as siwe_router
+from chainconsult.accounts.siwe_endpoints import wallets_router
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
 from chainconsult.applications.endpoints import admin_router as vetting_router
@@ -94,6 +96,8 @@ API_V2_PREFIX = "/api/v2"
 API_V2_ROUTERS = (
     accounts_router,
     mfa_router,
+    siwe_router,
+    wallets_router,
     admin_router,
     experts_router,
     applications_router,

@@ -58,7 +58,7 @@ class SiweNonceResponse(BaseModel):
 class SiweRequest(RequestModel):
     message: str = Field(min_length=1, max_length=4096, description="The EIP-4361 message.")
     signature: str = Field(
-        min_length=132, max_length=132, description="personal_sign signature, 0x + 130 hex."
+        min_length=130, max_length=132, description="personal_sign signature: 65 bytes in hex."
     )
 
 
