@@ -29,6 +29,8 @@ from chainconsult.accounts.siwe import (
 )
 from chainconsult.accounts.wallets import WalletService
 from chainconsult.admin.audit import AuditTrail, Origin
+from chainconsult.experts.service import expert_tag
+from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_failures_total
 from chainconsult.infra.openapi_problems import problem_responses
@@ -130,6 +132,8 @@ async def link_wallet(
         details={"chain_id": message.chain_id},
     )
     count_auth_event(session, "wallet_linked")
+    # An expert's profile shows whether the payout wallet is verified.
+    invalidate_after_commit(session, [expert_tag(principal.account_id)])
     return WalletResponse.model_validate(wallet)
 
 
@@ -151,3 +155,4 @@ async def unlink_wallet(
         origin=origin,
     )
     count_auth_event(session, "wallet_unlinked")
+    invalidate_after_commit(session, [expert_tag(principal.account_id)])

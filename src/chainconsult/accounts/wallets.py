@@ -60,6 +60,18 @@ class WalletService:
         query = select(Wallet.address).where(Wallet.account_id == account_id)
         return list((await self.session.execute(query)).scalars())
 
+    async def linked_by_account(
+        self, account_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]:
+        """The linked addresses of several accounts in one query (a list of applications)."""
+        query = select(Wallet.account_id, Wallet.address).where(
+            Wallet.account_id.in_(set(account_ids))
+        )
+        linked: dict[uuid.UUID, list[str]] = {}
+        for account_id, address in await self.session.execute(query):
+            linked.setdefault(account_id, []).append(address)
+        return linked
+
     async def is_verified_payout_wallet(self, expert_id: uuid.UUID) -> bool:
         """Whether the payout wallet on the expert's profile is an EVM address the expert
         proved by SIWE: the check before any payout targets it (escrow)."""
