@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.accounts.identity_pages import router as identity_pages
 from chainconsult.accounts.mfa_endpoints import router as mfa_router
 from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.accounts.siwe_endpoints import router as siwe_router
@@ -117,6 +118,7 @@ refused at its auth dependency (docs/decisions/0008-flat-routers-and-auth-depend
 PAGE_ROUTERS = (
     experts_pages,
     accounts_pages,
+    identity_pages,
     privacy_pages,
     applications_pages,
     projects_pages,
