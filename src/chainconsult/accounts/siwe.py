@@ -2,7 +2,7 @@
 
 The message is parsed here by a strict reading of the EIP's ABNF rather than with the `siwe`
 package: siwe 4.4 pulls in web3 (with aiohttp and websockets) and caps eth-account below
-0.14, for an EOA check that eth-account does alone (docs/decisions/0031-siwe-parser.md).
+0.14, for an EOA check that eth-account does alone (docs/identity.md, "Why no siwe package").
 
 A message is accepted only if it is well formed, is for this site (domain and URI are
 PUBLIC_URL's), names a chain of SIWE_CHAIN_IDS, is within its validity times, is signed
