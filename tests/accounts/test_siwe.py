@@ -77,17 +77,22 @@ async def test_a_nonce_is_good_once(client: AsyncClient) -> None:
     assert replayed.json()["reason"] == "nonce"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+def _from_now(options: dict[str, Any]) -> dict[str, Any]:
+    """Time offsets made into times when the test runs (not when it was collected)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return {
+        name: now + value if isinstance(value, dt.timedelta) else value
+        for name, value in options.items()
+    }
 
 
 BAD_MESSAGES: list[tuple[str, dict[str, Any], str]] = [
     ("another domain", {"domain": "evil.example"}, "domain"),
     ("a URI on another site", {"uri": "https://evil.example/login"}, "uri"),
     ("a chain not accepted", {"chain_id": 137}, "chain"),
-    ("an expired message", {"expiration": _now() - dt.timedelta(minutes=1)}, "expired"),
-    ("not valid yet", {"not_before": _now() + dt.timedelta(minutes=5)}, "not-yet-valid"),
-    ("issued in the future", {"issued_at": _now() + dt.timedelta(hours=1)}, "not-yet-valid"),
+    ("an expired message", {"expiration": dt.timedelta(minutes=-1)}, "expired"),
+    ("not valid yet", {"not_before": dt.timedelta(minutes=5)}, "not-yet-valid"),
+    ("issued in the future", {"issued_at": dt.timedelta(hours=1)}, "not-yet-valid"),
 ]
 
 
@@ -103,7 +108,7 @@ async def test_bad_messages_are_refused_and_link_nothing(
 
     for path in ("/api/v2/me/wallets", "/api/v2/auth/siwe/login"):
         refused = await client.post(
-            path, json=await signed(client, KEY, **options), headers=headers
+            path, json=await signed(client, KEY, **_from_now(options)), headers=headers
         )
         assert refused.status_code == 401, (case, refused.text)
         assert refused.json()["type"].endswith("/invalid-signature")

@@ -72,6 +72,12 @@ def ensure_admin(principal: Principal, *, require_2fa: bool) -> None:
         )
 
 
+async def mfa_enabled(session: AsyncSession, account_id: uuid.UUID) -> bool:
+    """Whether logins of the account need a second factor (``mfa_enabled`` of answers)."""
+    factor = await session.get(TotpFactor, account_id)
+    return factor is not None and factor.enabled_at is not None
+
+
 class SecretBox:
     """Encrypts TOTP secrets at rest; a changed SECRET_KEY makes them unreadable (users then
     log in with a recovery code... which is keyed too: rotate SECRET_KEY with 2FA reset)."""
@@ -136,8 +142,7 @@ class MfaService:
         return await self.session.get(TotpFactor, account_id)
 
     async def is_enabled(self, account_id: uuid.UUID) -> bool:
-        factor = await self._factor(account_id)
-        return factor is not None and factor.enabled_at is not None
+        return await mfa_enabled(self.session, account_id)
 
     async def begin_setup(self, *, account_id: uuid.UUID, email: str) -> TotpSetup:
         """A new secret, pending until ``confirm``; a pending one before it is replaced."""

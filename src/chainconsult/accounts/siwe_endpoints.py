@@ -94,7 +94,11 @@ async def siwe_login(
     return await start_session(request, response, session, found)
 
 
-@wallets_router.get("", response_model=list[WalletResponse])
+@wallets_router.get(
+    "",
+    response_model=list[WalletResponse],
+    responses=problem_responses({401: "`unauthorized`: not logged in."}),
+)
 async def my_wallets(principal: CurrentAccount, session: DbSession) -> list[WalletResponse]:
     """The wallets linked to this account, each proved by a signed message."""
     wallets = await WalletService(session).of_account(principal.account_id)
@@ -107,7 +111,7 @@ async def my_wallets(principal: CurrentAccount, session: DbSession) -> list[Wall
     response_model=WalletResponse,
     responses=problem_responses(
         {
-            401: _REFUSED,
+            401: "`unauthorized`: not logged in. " + _REFUSED,
             409: "`conflict` (`reason: wallet-linked`): another account has linked it.",
         }
     ),
@@ -140,7 +144,12 @@ async def link_wallet(
 @wallets_router.delete(
     "/{address}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses({404: "`not-found`: no such wallet on this account."}),
+    responses=problem_responses(
+        {
+            401: "`unauthorized`: not logged in.",
+            404: "`not-found`: no such wallet on this account.",
+        }
+    ),
 )
 async def unlink_wallet(
     address: Address, principal: CurrentAccount, session: DbSession, origin: Origin
