@@ -31,6 +31,15 @@ from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit, Posted
 router = page_router()
 
 
+def _refused(form: FormState, exc: ValidationError | ChainconsultError) -> int:
+    """Put a refusal on the form (beside its field when it names one); the page's status."""
+    if isinstance(exc, ValidationError):
+        form.refuse(exc)
+        return 422
+    form.general.append(exc.detail)
+    return exc.status_code
+
+
 @router.post("/login/mfa")
 async def log_in_with_code(request: Request, posted: Posted) -> Response:
     """The second step of a page login: the code form /login shows for a 2FA account."""
@@ -130,10 +139,8 @@ async def confirm_two_factor(request: Request, posted: MemberPosted) -> Response
         )
     except (ValidationError, ChainconsultError) as exc:
         await visit.undo()
-        message = exc.detail if isinstance(exc, ChainconsultError) else "Enter the 6-digit code."
-        status = exc.status_code if isinstance(exc, ChainconsultError) else 422
-        # The pending secret stays; set-up starts again to show it (it is never shown twice).
-        return await _security(visit, status, form=FormState(general=[message]))
+        # The pending secret stays, but is never shown twice: set-up starts again to see one.
+        return await _security(visit, _refused(form, exc), form=form)
     return await _security(visit, recovery_codes=answer.recovery_codes)
 
 
@@ -148,12 +155,7 @@ async def turn_off_two_factor(request: Request, posted: MemberPosted) -> Respons
         )
     except (ValidationError, ChainconsultError) as exc:
         await visit.undo()
-        if isinstance(exc, ValidationError):
-            form.refuse(exc)
-            status = 422
-        else:
-            form.general.append(exc.detail)
-            status = exc.status_code
+        status = _refused(form, exc)
         return await _security(visit, status, form=form)
     return see_other("/account/security")
 
@@ -194,12 +196,7 @@ async def link_wallet(request: Request, posted: MemberPosted) -> Response:
         )
     except (ValidationError, ChainconsultError) as exc:
         await visit.undo()
-        if isinstance(exc, ValidationError):
-            form.refuse(exc)
-            status = 422
-        else:
-            form.general.append(exc.detail)
-            status = exc.status_code
+        status = _refused(form, exc)
         return await _wallets(visit, status, form)
     return see_other("/account/wallets")
 
