@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.auth import CurrentAccount
-from chainconsult.accounts.endpoints import client_ip, start_session
+from chainconsult.accounts.endpoints import password_checked, start_session
 from chainconsult.accounts.identity_schemas import (
     MfaLoginRequest,
     RecoveryCodesResponse,
@@ -21,7 +21,6 @@ from chainconsult.accounts.mfa import InvalidCode, MfaService
 from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.schemas import TokenResponse
 from chainconsult.accounts.service import AccountService, Principal
-from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.admin.audit import AuditTrail, Origin, RequestOrigin, request_origin
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
@@ -124,15 +123,8 @@ async def check_own_password(
 ) -> None:
     """A logged-in caller's password, checked through the login throttle (so this is no way
     around it); a wrong one is 403, since the login itself is fine."""
-    settings = request.app.state.settings
     try:
-        await AccountService(session).check_password(
-            email=principal.email,
-            password=password,
-            throttle=LoginThrottle(settings.login_throttle),
-            hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
-            ip=client_ip(request),
-        )
+        await password_checked(request, session, email=principal.email, password=password)
     except Unauthorized:
         auth_failures_total.inc()
         raise Forbidden("Wrong password.", reason="password") from None
