@@ -38,6 +38,9 @@ async def test_payout_wallet_is_verified_only_after_siwe_by_that_expert(
     profile = f"/api/v2/experts/{expert['id']}"
 
     assert (await client.get(profile)).json()["payout_wallet_verified"] is False
+    page = await client.get(f"/experts/{expert['id']}", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert 'id="wallet-verified"' not in page.text
     mine = (await client.get("/api/v2/expert-applications/me", headers=headers)).json()
     assert mine["data"][0]["wallet_verified"] is False
     assert await _verified(settings, expert["id"]) is False
@@ -54,6 +57,8 @@ async def test_payout_wallet_is_verified_only_after_siwe_by_that_expert(
     )
     assert linked.status_code == 201
     assert (await client.get(profile)).json()["payout_wallet_verified"] is True
+    page = await client.get(f"/experts/{expert['id']}", headers={"Accept": "text/html"})
+    assert 'id="wallet-verified"' in page.text
     mine = (await client.get("/api/v2/expert-applications/me", headers=headers)).json()
     assert mine["data"][0]["wallet_verified"] is True
     queue = (await client.get("/api/v2/admin/expert-applications", headers=admin_headers)).json()
