@@ -18,9 +18,8 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyotp
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +29,13 @@ from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.base import utcnow
 from chainconsult.models.identity import MfaChallenge, RecoveryCode, TotpFactor
+
+if TYPE_CHECKING:
+    import pyotp
+
+# pyotp and cryptography's AEAD are imported on first use: every API worker imports this
+# module (the admin rule), and they add about 7 MB to a worker that never sees a code
+# (docs/decisions/0017-lazy-worker-imports.md).
 
 ISSUER = "chainconsult"
 STEP_SECONDS = 30
@@ -83,6 +89,8 @@ class SecretBox:
     log in with a recovery code... which is keyed too: rotate SECRET_KEY with 2FA reset)."""
 
     def __init__(self, secret_key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key = hmac.new(secret_key, b"chainconsult.totp-secret.v1", hashlib.sha256).digest()
         self._aead = AESGCM(key)
         self._hash_key = hmac.new(secret_key, b"chainconsult.recovery.v1", hashlib.sha256).digest()
@@ -104,11 +112,17 @@ def now() -> float:
     return time.time()
 
 
+def _totp(secret: str) -> pyotp.TOTP:
+    import pyotp
+
+    return pyotp.TOTP(secret, interval=STEP_SECONDS)
+
+
 def matching_step(secret: str, code: str, now: float) -> int | None:
     """The time step whose code ``code`` is (this one or a neighbour: clocks drift)."""
     if not _SIX_DIGITS.fullmatch(code):
         return None
-    totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+    totp = _totp(secret)
     step = int(now // STEP_SECONDS)
     for candidate in (step, step - 1, step + 1):
         if hmac.compare_digest(totp.at(candidate * STEP_SECONDS), code):
@@ -149,6 +163,8 @@ class MfaService:
         factor = await self._factor(account_id)
         if factor is not None and factor.enabled_at is not None:
             raise Conflict("Two-factor login is already on; turn it off first.")
+        import pyotp
+
         secret = pyotp.random_base32()
         sealed = self.box.seal(secret, account_id)
         if factor is None:
@@ -157,9 +173,7 @@ class MfaService:
             factor.secret_encrypted = sealed
             factor.last_used_step = None
         await self.session.flush()
-        uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
-            name=email, issuer_name=ISSUER
-        )
+        uri = _totp(secret).provisioning_uri(name=email, issuer_name=ISSUER)
         return TotpSetup(secret=secret, otpauth_uri=uri)
 
     async def confirm(self, *, account_id: uuid.UUID, code: str) -> list[str]:
