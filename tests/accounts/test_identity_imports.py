@@ -20,7 +20,7 @@ def test_create_app_loads_no_totp_aead_or_eth_account_library() -> None:
         print(sorted(name for name in lazy if name in sys.modules))
         from chainconsult.accounts.mfa import matching_step
 
-        matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "123456", 0.0)
+        matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "123456", 1_000_000.0)
         print("pyotp" in sys.modules)
         """
     )
