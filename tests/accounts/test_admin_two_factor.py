@@ -44,6 +44,8 @@ async def test_admin_without_2fa_is_refused_admin_routes_in_production(
         await turn_on_two_factor(client, headers, totp_clock)
         allowed = await client.get("/api/v2/admin/audit-log", headers=headers)
         assert allowed.status_code == 200
+        actions = {entry["action"] for entry in allowed.json()["data"]}
+        assert {"auth.mfa_setup_started", "auth.mfa_enabled"} <= actions
 
 
 async def test_admin_without_2fa_is_let_in_when_not_required(

@@ -121,7 +121,9 @@ async def security_page(visit: MemberVisit) -> Response:
 async def start_two_factor(request: Request, posted: MemberPosted) -> Response:
     visit = posted.visit
     try:
-        answer = await mfa_endpoints.set_up_two_factor(visit.member, request, visit.session)
+        answer = await mfa_endpoints.set_up_two_factor(
+            visit.member, request, visit.session, request_origin(request)
+        )
     except ChainconsultError as exc:
         await visit.undo()
         return await _security(visit, exc.status_code, form=FormState(general=[exc.detail]))

@@ -50,7 +50,7 @@ async def _audit(
     responses=problem_responses({401: "`unauthorized`: not logged in.", 409: _ALREADY}),
 )
 async def set_up_two_factor(
-    principal: CurrentAccount, request: Request, session: DbSession
+    principal: CurrentAccount, request: Request, session: DbSession, origin: Origin
 ) -> TotpSetupResponse:
     """Start two-factor login: a new TOTP secret for an authenticator app. Nothing changes
     for logins until `POST /auth/2fa/confirm` proves the app has it; the secret is never
@@ -58,6 +58,7 @@ async def set_up_two_factor(
     setup = await MfaService(session, request.app.state.secret_key).begin_setup(
         account_id=principal.account_id, email=principal.email
     )
+    await _audit(session, principal.account_id, "auth.mfa_setup_started", origin)
     return TotpSetupResponse(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
 
