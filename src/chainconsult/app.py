@@ -18,7 +18,11 @@ from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.accounts.identity_pages import router as identity_pages
+from chainconsult.accounts.mfa_endpoints import router as mfa_router
 from chainconsult.accounts.pages import router as accounts_pages
+from chainconsult.accounts.siwe_endpoints import router as siwe_router
+from chainconsult.accounts.siwe_endpoints import wallets_router
 from chainconsult.accounts.throttle import LoginGate
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
@@ -93,6 +97,9 @@ def start_in_process_worker(
 API_V2_PREFIX = "/api/v2"
 API_V2_ROUTERS = (
     accounts_router,
+    mfa_router,
+    siwe_router,
+    wallets_router,
     admin_router,
     experts_router,
     applications_router,
@@ -112,6 +119,7 @@ refused at its auth dependency (docs/decisions/0008-flat-routers-and-auth-depend
 PAGE_ROUTERS = (
     experts_pages,
     accounts_pages,
+    identity_pages,
     privacy_pages,
     applications_pages,
     projects_pages,

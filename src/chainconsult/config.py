@@ -601,6 +601,26 @@ class BackupSettings(BaseSettings):
         return value
 
 
+class IdentitySettings(BaseSettings):
+    model_config = _COMMON
+
+    admin_require_2fa: bool | None = Field(None, validation_alias="ADMIN_REQUIRE_2FA")
+    """Refuse admin routes (403 mfa-required) to admins without two-factor login. Unset: true
+    when CHAINCONSULT_ENV=production, false otherwise."""
+    siwe_chain_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1, 8453, 42161], validation_alias="SIWE_CHAIN_IDS"
+    )
+    """EIP-155 chain ids a Sign-In with Ethereum message may name (comma list)."""
+
+    @field_validator("siwe_chain_ids", mode="before")
+    @classmethod
+    def _chain_ids(cls, value: Any) -> Any:
+        ids = _split_commas(value)
+        if isinstance(ids, list) and not ids:
+            raise ValueError("must name at least one chain id, like 1,8453,42161")
+        return ids
+
+
 class Settings(BaseSettings):
     """Everything the platform reads from its environment."""
 
@@ -621,12 +641,19 @@ class Settings(BaseSettings):
     versioning: VersioningSettings = Field(default_factory=VersioningSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         if self.app.is_production and self.app.secret_key is None:
             raise ConfigError("SECRET_KEY: required when CHAINCONSULT_ENV=production")
         return self
+
+    @property
+    def admin_requires_2fa(self) -> bool:
+        """ADMIN_REQUIRE_2FA, or production's default when it is unset."""
+        required = self.identity.admin_require_2fa
+        return self.app.is_production if required is None else required
 
     def secret_key(self) -> bytes:
         """The signing key; in development it is generated once and kept in the data dir."""

@@ -26,3 +26,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     frozen = FrozenClock()
     monkeypatch.setattr("chainconsult.accounts.throttle.utcnow", frozen)
     return frozen
+
+
+# The movable TOTP clock of the two-factor tests.
+from tests.accounts.identity_support import totp_clock as totp_clock  # noqa: E402

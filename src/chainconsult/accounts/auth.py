@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import lazily_closed
@@ -126,8 +127,7 @@ async def _required_principal(request: Request, bearer: _Bearer, cookie: _Cookie
 
 async def _admin_principal(request: Request, bearer: _Bearer, cookie: _Cookie) -> Principal:
     principal = await _required_principal(request, bearer, cookie)
-    if not principal.is_admin:
-        raise Forbidden("This needs an admin account.")
+    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
     return principal
 
 
@@ -147,6 +147,7 @@ async def _trusted_or_admin(
         raise Unauthorized()
     if not principal.is_admin:
         raise Forbidden("This needs an admin account or a trusted address.")
+    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
     return principal
 
 

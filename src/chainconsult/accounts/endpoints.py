@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentAccount
+from chainconsult.accounts.mfa_steps import MfaRequiredResponse, second_step_for
 from chainconsult.accounts.schemas import (
     AccountResponse,
     LoginRequest,
@@ -16,7 +18,9 @@ from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.monitoring.metrics import auth_failures_total
+from chainconsult.infra.openapi_problems import problem_responses
 from chainconsult.infra.security.tokens import new_csrf_token
+from chainconsult.models.accounts import Account
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -48,41 +52,77 @@ async def register(body: RegisterRequest, session: DbSession, origin: Origin) ->
     return AccountResponse.model_validate(account)
 
 
-@router.post("/login", response_model=TokenResponse)
+@router.post(
+    "/login",
+    response_model=TokenResponse | MfaRequiredResponse,
+    responses=problem_responses(
+        {
+            401: "`unauthorized`: wrong email or password.",
+            429: "`rate-limited`: too many failed logins; see Retry-After.",
+            503: "`service-unavailable` (`reason: login-busy`): too many logins being checked.",
+        }
+    ),
+)
 async def login(
     body: LoginRequest, request: Request, response: Response, session: DbSession
-) -> TokenResponse:
+) -> TokenResponse | MfaRequiredResponse:
     """Exchange email and password for a bearer token. Also sets the HttpOnly `session` cookie
     and the `csrf_token` cookie, whose value cookie-authenticated writes echo in X-CSRF-Token.
+    For an account with two-factor login the answer is `{mfa_required: true, mfa_token}`
+    instead, with no session: `POST /auth/login/mfa` finishes the login.
 
     Repeated failures for one address (or from one IP) are answered with 429 and Retry-After:
     first a delay that doubles with each failure, then a lockout until the hour is over or an
     admin unlocks the account. Unknown addresses are treated exactly the same. When more
     logins arrive than the server can check in time, the excess is answered with 503 and
     Retry-After."""
-    settings = request.app.state.settings
     origin = request_origin(request)
     try:
-        result = await AccountService(session).log_in(
-            email=body.email,
-            password=body.password,
-            throttle=LoginThrottle(settings.login_throttle),
-            gate=request.app.state.login_gate,
-            hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
-            ttl_seconds=settings.security.session_ttl_seconds,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
+        account = await password_checked(request, session, email=body.email, password=body.password)
     except Unauthorized:
         auth_failures_total.inc()
         await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
         raise
+    pending = await second_step_for(request, session, account.id)
+    if pending is not None:
+        return pending
+    return await start_session(request, response, session, account)
+
+
+async def password_checked(
+    request: Request, session: AsyncSession, *, email: str, password: str
+) -> Account:
+    """The account whose password this is, through the login throttle: every route that
+    takes a password checks it here, so none is a way around the throttle."""
+    settings = request.app.state.settings
+    return await AccountService(session).check_password(
+        email=email,
+        password=password,
+        throttle=LoginThrottle(settings.login_throttle),
+        gate=request.app.state.login_gate,
+        hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
+        ip=client_ip(request),
+    )
+
+
+async def start_session(
+    request: Request, response: Response, session: AsyncSession, account: Account
+) -> TokenResponse:
+    """Open a login for an account that has proved who it is (password, and second factor
+    or wallet signature), audit it and set its cookies: every way of logging in ends here."""
+    settings = request.app.state.settings
+    result = await AccountService(session).open_login(
+        account,
+        ttl_seconds=settings.security.session_ttl_seconds,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     await AuditTrail(session).record(
         actor_id=result.account.id,
         action="auth.login",
         resource_type="account",
         resource_id=result.account.id,
-        origin=origin,
+        origin=request_origin(request),
     )
     secure = settings.app.is_production
     response.set_cookie(
@@ -135,4 +175,5 @@ async def me(principal: CurrentAccount) -> AccountResponse:
         role=principal.role,
         plan=principal.plan,
         created_at=principal.created_at,
+        mfa_enabled=principal.mfa_enabled,
     )

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts import endpoints
+from chainconsult.accounts.identity_schemas import MfaRequiredResponse
 from chainconsult.accounts.schemas import LoginRequest, RegisterRequest
 from chainconsult.admin.audit import request_origin
 from chainconsult.applications.service import ApplicationService
@@ -63,11 +64,16 @@ async def log_in(request: Request, posted: Posted) -> Response:
         return await _login_again(visit, form.refuse(exc), 422)
     response = see_other(target)
     try:
-        await endpoints.login(body, request, response, visit.session)
+        answer = await endpoints.login(body, request, response, visit.session)
     except ChainconsultError as exc:
         await visit.undo()
         form.general.append(exc.detail)
         return await _login_again(visit, form, exc.status_code, exc.headers)
+    if isinstance(answer, MfaRequiredResponse):
+        # Two-factor login: the code form (accounts/identity_pages.py posts it).
+        return await visit.render(
+            "accounts/login_mfa.html", form=FormState(), mfa_token=answer.mfa_token, next=target
+        )
     return response
 
 

@@ -4,11 +4,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.cache import cached
 from chainconsult.models.accounts import Account, AccountSession
+from chainconsult.models.identity import TotpFactor
 
 PRINCIPAL_CACHE_TTL_S = 60
 """Authenticated requests resolve their login from the cache for this long at most; logout,
@@ -44,6 +45,7 @@ class AccountState:
     plan: str
     is_active: bool
     created_at: dt.datetime
+    mfa_enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,7 @@ class AccountRepository:
         "accounts.state",
         ttl=PRINCIPAL_CACHE_TTL_S,
         tags=lambda account_id: [account_tag(account_id)],
+        version=2,  # 2: mfa_enabled
     )
     async def account_state(self, account_id: uuid.UUID) -> AccountState | None:
         query = select(
@@ -141,6 +144,7 @@ class AccountRepository:
             Account.plan,
             Account.is_active,
             Account.created_at,
+            exists().where(TotpFactor.account_id == Account.id, TotpFactor.enabled_at.is_not(None)),
         ).where(Account.id == account_id)
         row = (await self.session.execute(query)).one_or_none()
         return AccountState(*row) if row is not None else None

@@ -62,6 +62,7 @@ class AccountResponse(BaseModel):
     role: Role
     plan: Plan
     created_at: dt.datetime
+    mfa_enabled: bool = Field(False, description="Whether logins need a TOTP code.")
 
 
 class PlanChangeRequest(RequestModel):

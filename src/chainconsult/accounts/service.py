@@ -50,6 +50,8 @@ class Principal:
     plan: Plan
     created_at: dt.datetime
     """When the account (not this login) was created."""
+    mfa_enabled: bool = False
+    """Whether a second factor (TOTP) guards its logins."""
 
     @property
     def is_admin(self) -> bool:
@@ -89,7 +91,7 @@ class AccountService:
         await defer(self.repository.session, send_welcome_email, account_id=str(account.id))
         return account
 
-    async def log_in(
+    async def check_password(
         self,
         *,
         email: str,
@@ -97,19 +99,17 @@ class AccountService:
         throttle: LoginThrottle,
         gate: LoginGate,
         hash_wait_seconds: float,
-        ttl_seconds: int,
         ip: str | None,
-        user_agent: str | None,
-    ) -> Login:
-        """Check the password of a normalised address and open a login. In three steps, so
-        that no database connection is held while the password waits for the hasher (a burst
-        of logins once held the whole pool): ``throttle`` counts the attempt and the account
-        is read, each committed at once, inside one of ``gate``'s slots; the password is
-        checked with no transaction open; a right one opens the login in the request's
-        transaction.
+    ) -> Account:
+        """The account whose password this is (a normalised address), or the same refusals
+        for an unknown address. No database connection is held while the password waits for
+        the hasher (a burst of logins once held the whole pool): ``throttle`` counts the
+        attempt and the account is read, each committed at once, inside one of ``gate``'s
+        slots; the password is checked with no transaction open. ``open_login`` then opens
+        the login, unless a second factor must come first (accounts/mfa.py).
 
-        Raises Unauthorized (the same for an unknown address), TooManyRequests (throttled)
-        or ServiceUnavailable (no database or hashing slot within ``hash_wait_seconds``)."""
+        Raises Unauthorized, TooManyRequests (throttled) or ServiceUnavailable (no database
+        or hashing slot within ``hash_wait_seconds``)."""
         session = self.repository.session
         try:
             async with gate.admitted(hash_wait_seconds):
@@ -140,6 +140,12 @@ class AccountService:
         await throttle.succeeded(session, email=email, ip=ip)
         if rehashed is not None:
             account.password_hash = rehashed
+        return account
+
+    async def open_login(
+        self, account: Account, *, ttl_seconds: int, ip: str | None, user_agent: str | None
+    ) -> Login:
+        """Open a login (a session) for an account that has proved who it is."""
         now = utcnow()
         token = new_login_token()
         login = await self.repository.add_session(
@@ -172,6 +178,7 @@ class AccountService:
             role=Role(account.role),
             plan=Plan(account.plan),
             created_at=account.created_at,
+            mfa_enabled=account.mfa_enabled,
         )
 
     async def log_out(self, principal: Principal) -> None:

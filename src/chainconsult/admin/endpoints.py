@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from chainconsult.accounts.auth import AdminAccount
+from chainconsult.accounts.mfa import mfa_enabled
 from chainconsult.accounts.schemas import AccountResponse, PlanChangeRequest
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
@@ -47,7 +48,8 @@ async def change_plan(
         origin=origin,
         details={"from": previous, "to": body.plan.value},
     )
-    return AccountResponse.model_validate(account)
+    answer = AccountResponse.model_validate(account)
+    return answer.model_copy(update={"mfa_enabled": await mfa_enabled(session, account.id)})
 
 
 @router.get("/audit-log", response_model=Page[AuditEntryResponse])

@@ -32,7 +32,7 @@ async def apply(
     application = await unit_of_work(
         session, lambda s: ApplicationService(s).submit(principal=principal, body=body)
     )
-    return ApplicationResponse.model_validate(application)
+    return (await ApplicationService(session).responses([application]))[0]
 
 
 @router.get("/me", response_model=Page[ApplicationResponse])

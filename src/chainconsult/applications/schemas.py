@@ -65,6 +65,11 @@ class ApplicationResponse(BaseModel):
     portfolio_links: list[str]
     wallet_address: str | None
     wallet_chain: str | None
+    wallet_verified: bool = Field(
+        False,
+        description="Whether the author proved the payout wallet by Sign-In with Ethereum "
+        "(POST /me/wallets); payouts go only to a verified wallet.",
+    )
     decision_note: str | None
     decided_at: dt.datetime | None
     created_at: dt.datetime
@@ -76,7 +81,9 @@ class ApplicationResponse(BaseModel):
         if hasattr(value, "hourly_rate_amount"):
             return {
                 **{
-                    name: getattr(value, name) for name in cls.model_fields if name != "hourly_rate"
+                    name: getattr(value, name)
+                    for name in cls.model_fields
+                    if name != "hourly_rate" and hasattr(value, name)
                 },
                 "hourly_rate": {
                     "amount": Decimal(value.hourly_rate_amount),

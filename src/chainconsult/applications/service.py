@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
+from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
@@ -76,9 +78,21 @@ class ApplicationService:
 
     async def mine(self, account_id: uuid.UUID) -> Page[ApplicationResponse]:
         rows = await self.repository.of_account(account_id)
-        return Page[ApplicationResponse](
-            data=[ApplicationResponse.model_validate(row) for row in rows], next_cursor=None
-        )
+        return Page[ApplicationResponse](data=await self.responses(rows), next_cursor=None)
+
+    async def responses(self, rows: Sequence[ExpertApplication]) -> list[ApplicationResponse]:
+        """Applications as answered, each saying whether its payout wallet is verified."""
+        linked = await WalletService(self.session).linked_by_account([r.account_id for r in rows])
+        return [
+            ApplicationResponse.model_validate(row).model_copy(
+                update={
+                    "wallet_verified": payout_wallet_verified(
+                        row.wallet_address, row.wallet_chain, linked.get(row.account_id, [])
+                    )
+                }
+            )
+            for row in rows
+        ]
 
     async def queue(
         self, *, status: ApplicationStatus | None, cursor: str | None, limit: int
@@ -86,9 +100,10 @@ class ApplicationService:
         rows = await self.repository.queue(
             status=status, after=_QUEUE.after(cursor), limit=limit + 1
         )
-        return _QUEUE.page(
-            Page[ApplicationResponse], rows, limit, ApplicationResponse.model_validate
+        shown = dict(
+            zip([row.id for row in rows[:limit]], await self.responses(rows[:limit]), strict=True)
         )
+        return _QUEUE.page(Page[ApplicationResponse], rows, limit, lambda row: shown[row.id])
 
     async def start_review(
         self, *, application_id: uuid.UUID, admin: Principal, origin: RequestOrigin

@@ -110,3 +110,7 @@ class ExpertDetail(ExpertBasics):
         description='Number of reviews per star, e.g. {"5": 12, "4": 3, ...}.'
     )
     recent_reviews: list[ReviewSummary] = Field(description="The ten newest reviews.")
+    payout_wallet_verified: bool = Field(
+        False,
+        description="Whether the expert proved their payout wallet by Sign-In with Ethereum.",
+    )

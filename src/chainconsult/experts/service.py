@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
 from chainconsult.errors import NotFound
 from chainconsult.experts.repository import DirectoryRow, ExpertRepository, parse_sort_value
 from chainconsult.experts.schemas import (
@@ -137,4 +138,9 @@ class ExpertDirectory:
             portfolio_links=profile.portfolio_links,
             rating_distribution={str(star): distribution.get(star, 0) for star in range(5, 0, -1)},
             recent_reviews=[ReviewSummary.model_validate(review) for review in reviews],
+            payout_wallet_verified=payout_wallet_verified(
+                profile.wallet_address,
+                profile.wallet_chain,
+                await WalletService(self.repository.session).linked_addresses(expert_id),
+            ),
         )

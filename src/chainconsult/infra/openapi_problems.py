@@ -56,3 +56,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema
+
+
+def problem_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: each error status it may answer with the problem types
+    (slugs) it means; ``document_problems`` gives each the problem+json body."""
+    return {status: {"description": text} for status, text in described.items()}

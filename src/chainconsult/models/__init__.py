@@ -4,6 +4,13 @@ from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
+from chainconsult.models.identity import (
+    MfaChallenge,
+    RecoveryCode,
+    SiweNonce,
+    TotpFactor,
+    Wallet,
+)
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.monitoring import Alert, LogEntry
@@ -32,6 +39,7 @@ __all__ = [
     "JobFailure",
     "LogEntry",
     "LoginFailureCounter",
+    "MfaChallenge",
     "Notification",
     "Plan",
     "Project",
@@ -39,7 +47,11 @@ __all__ = [
     "ProjectStatus",
     "Proposal",
     "ProposalStatus",
+    "RecoveryCode",
     "Review",
     "Role",
+    "SiweNonce",
+    "TotpFactor",
     "Visibility",
+    "Wallet",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.auth import SESSION_COOKIE
+from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
@@ -82,6 +83,7 @@ async def _trusted_or_admin(
         raise Unauthorized("Log in as an admin, or call from one of TRUSTED_IPS.")
     if not principal.is_admin:
         raise Forbidden("This needs an admin account or a TRUSTED_IPS address.")
+    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
 
 
 OperatorAccess = Depends(_trusted_or_admin)

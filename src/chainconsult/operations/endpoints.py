@@ -13,7 +13,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from chainconsult.accounts.auth import AdminAccount
-from chainconsult.errors import ServiceUnavailable, Unauthorized
+from chainconsult.accounts.mfa import ensure_admin
+from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.health.endpoints import HealthResponse, failing, http_status
 from chainconsult.infra.health.formats import draft_body
@@ -195,6 +196,10 @@ async def status_page(request: Request, session: DbSession) -> Response:
         return page
     if not principal.is_admin:
         return _page(request, "login.html", 403, message="This page needs an admin account.")
+    try:
+        ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
+    except Forbidden as refused:
+        return _page(request, "login.html", 403, message=refused.detail)
     data = await dashboard_data(session, monitoring_of(request))
     return _page(request, "status.html", 200, data=data, principal=principal)
 

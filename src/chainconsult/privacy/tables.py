@@ -16,6 +16,7 @@ from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
+from chainconsult.privacy.identity_tables import IDENTITY_TABLES
 from chainconsult.privacy.job_tables import JOB_TABLES
 from chainconsult.privacy.quotes import unquote_client
 from chainconsult.privacy.registry import PersonalTable, delete_rows, personal_data, set_null
@@ -179,5 +180,5 @@ MARKETPLACE_TABLES = [
     PersonalTable("accounts", ("id",), _erase_account, hidden=frozenset({"password_hash"})),
 ]
 
-for _entry in [*JOB_TABLES, *MARKETPLACE_TABLES]:
+for _entry in [*JOB_TABLES, *IDENTITY_TABLES, *MARKETPLACE_TABLES]:
     personal_data.register(_entry)

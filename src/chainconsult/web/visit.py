@@ -22,6 +22,7 @@ from chainconsult.accounts.auth import (
     csrf_subject,
     principal_for_credential,
 )
+from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession, discard_after_commit
@@ -156,6 +157,7 @@ async def _admin_visit(request: Request, session: DbSession) -> PageVisit:
     visit = await _member_visit(request, session)
     if not visit.member.is_admin:
         raise Forbidden("This page needs an admin account.")
+    ensure_admin(visit.member, require_2fa=request.app.state.settings.admin_requires_2fa)
     return visit
 
 

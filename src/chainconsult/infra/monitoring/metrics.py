@@ -100,6 +100,13 @@ business_events_total = Counter(
     ["event"],
     namespace=NAMESPACE,
 )
+auth_events_total = Counter(
+    "auth_events_total",
+    "Account security events: mfa_enabled, mfa_disabled, mfa_failed, siwe_login, "
+    "wallet_linked, wallet_unlinked (and the password and email events of accounts/).",
+    ["event"],
+    namespace=NAMESPACE,
+)
 api_v1_requests_total = Counter(
     "api_v1_requests_total",
     "Requests served by the deprecated API v1, by method, v1 route template and client (the "
