@@ -14,6 +14,7 @@ from chainconsult.accounts.service import Principal
 from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from chainconsult.infra.db.faults import constraint_name
 from chainconsult.infra.db.transaction import one_statement
+from chainconsult.infra.live import wake_after_commit
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, decode_cursor, encode_cursor
 from chainconsult.models.accounts import Role
@@ -88,6 +89,7 @@ class ProposalService:
         if row.proposal_id is None:
             _refused(proposed_on(row), principal, body)
         count_after_commit(self.session, "proposal_submitted")
+        wake_after_commit(self.session, [row.client_id])  # the owner's notification
         return proposal
 
     async def list_for_project(
