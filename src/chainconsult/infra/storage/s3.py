@@ -18,6 +18,11 @@ def s3_client(storage: StorageSettings) -> Any:
         region_name=storage.s3_region,
         # A dead endpoint fails in seconds; a slow part upload still has a minute per read.
         config=Config(
-            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            read_timeout=60,
+            # SigV4 everywhere: presigned links then carry a lifetime (X-Amz-Expires) that
+            # every S3-compatible server checks.
+            signature_version="s3v4",
         ),
     )
