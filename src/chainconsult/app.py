@@ -27,6 +27,7 @@ from chainconsult.applications.pages import router as applications_pages
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.conversations.endpoints import router as conversations_router
 from chainconsult.conversations.events import router as events_router
+from chainconsult.conversations.pages import router as conversations_pages
 from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
@@ -122,6 +123,7 @@ PAGE_ROUTERS = (
     projects_pages,
     proposals_pages,
     notifications_pages,
+    conversations_pages,
     admin_pages,
 )
 """The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""
