@@ -30,6 +30,8 @@ RECENT_SECONDS = 30.0
 """How far back each delivery looks: an event whose transaction committed late (after a
 later event's) is still found. Delivered ids are remembered twice as long, so none repeats."""
 _QUEUE_SIZE = 256
+_BEAT: tuple[int, str, Any] = (0, "", None)
+_HEARTBEAT = b": heartbeat\n\n"
 _UNSTARTED_SECONDS = 10.0
 
 
@@ -59,6 +61,11 @@ class LiveStream:
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
+
+    def beat(self) -> None:
+        """A heartbeat, unless something is already on its way."""
+        if self.queue.empty():
+            self.queue.put_nowait(_BEAT)
 
     def forget_old(self, now: float) -> None:
         cutoff = now - 2 * RECENT_SECONDS
@@ -159,20 +166,17 @@ class LiveHub:
         await self.slots.release(stream.account_id, stream.id)
 
     async def serve(self, stream: LiveStream) -> AsyncIterator[bytes]:
-        """The stream's bytes: events as they come, a comment line when idle."""
+        """The stream's bytes: events as they come, a comment line when idle. The hub's tick
+        queues the heartbeats, so an idle stream waits on its queue alone (no timer of its
+        own)."""
         stream.started = True
-        heartbeat = self.settings.sse_heartbeat_seconds
         try:
             yield b"retry: 2000\n: connected\n\n"
             while True:
-                try:
-                    item = await asyncio.wait_for(stream.queue.get(), heartbeat)
-                except TimeoutError:
-                    yield b": heartbeat\n\n"
-                    continue
+                item = await stream.queue.get()
                 if item is None:
                     return
-                yield _frame(*item)
+                yield _HEARTBEAT if item is _BEAT else _frame(*item)
         finally:
             await self.close(stream)
 
@@ -213,9 +217,9 @@ class LiveHub:
                 stream.offer(event_id, kind, data)
 
     async def _ticks(self) -> None:
-        """Every heartbeat: catch up on events nobody announced, keep this process's stream
-        slots alive, drop streams whose response never started; now and then, prune the
-        table."""
+        """Every heartbeat: a heartbeat to each idle stream, catch up on events nobody
+        announced, keep this process's stream slots alive, drop streams whose response never
+        started; now and then, prune the table."""
         last_prune = 0.0
         while True:
             await asyncio.sleep(self.settings.sse_heartbeat_seconds)
@@ -224,6 +228,7 @@ class LiveHub:
                 for streams in list(self.streams.values()):
                     for stream in list(streams):
                         stream.forget_old(now)
+                        stream.beat()
                         if not stream.started and now - stream.opened > _UNSTARTED_SECONDS:
                             await self.close(stream)
                 await self._deliver(set(self.streams))
