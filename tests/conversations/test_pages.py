@@ -67,6 +67,21 @@ async def test_two_people_converse_through_the_pages(
     assert "bell" in refused.text  # what was typed stays in the form
 
 
+async def test_an_expert_opens_the_thread_from_the_project_page(
+    browser: AsyncClient, database_url: str
+) -> None:
+    thread = await proposed_thread(browser, database_url)
+    await log_in(browser, thread.expert["email"])
+    project = await browser.get(f"/projects/{thread.project_id}")
+    assert "Message the client" in project.text
+    opened = await browser.post(
+        "/conversations",
+        data={"project_id": thread.project_id, "csrf_token": form_token(project)},
+    )
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/conversations/{thread.id}"
+
+
 async def test_someone_elses_thread_is_a_404_page(browser: AsyncClient, database_url: str) -> None:
     thread = await proposed_thread(browser, database_url)
     browser.cookies.clear()

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from chainconsult.admin.audit import request_origin
 from chainconsult.conversations.schemas import MessageRequest, OpenConversationRequest
 from chainconsult.conversations.service import ConversationService
-from chainconsult.errors import ChainconsultError
+from chainconsult.errors import ChainconsultError, InvalidInput
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
@@ -42,7 +42,10 @@ async def open_thread(posted: MemberPosted) -> Response:
     visit = posted.visit
     form = FormState.posted(posted.form)
     document = {key: value for key, value in form.values.items() if value}
-    body = OpenConversationRequest.model_validate(document)
+    try:
+        body = OpenConversationRequest.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput("The form names no project or expert.") from exc
     conversation, _ = await _service(visit).open(
         principal=visit.member, project_id=body.project_id, expert_id=body.expert_id
     )
