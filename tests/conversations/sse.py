@@ -27,8 +27,15 @@ class EventStream:
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     comments: list[str] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server ended the stream."""
 
     async def read(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            await self._read()
+        self.ended.set()
+
+    async def _read(self) -> None:
         kind, data, event_id = "message", "", None
         async for line in self.response.aiter_lines():
             if line.startswith(":"):

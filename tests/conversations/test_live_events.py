@@ -6,12 +6,14 @@ markers and notifications arrive too; and each account holds a limited number of
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import psutil
 import pytest
 from httpx import AsyncClient
 
@@ -170,3 +172,30 @@ async def test_streams_per_account_are_limited(two_servers: Servers, database_ur
             pass
         one.cookies.clear()
         assert (await refused_stream(one_url, {})).status_code == 401
+
+
+async def test_a_stopping_server_ends_its_streams_at_once(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Streams never finish by themselves; a server waiting for its in-flight requests would
+    wait for them until killed. On SIGTERM they end, and clients reconnect elsewhere."""
+    env = {
+        **UNLIMITED,
+        "DATABASE_URL": database_url,
+        "CHAINCONSULT_DATA_DIR": str(tmp_path_factory.mktemp("stop") / "var"),
+    }
+    with api_servers(1, env, tmp_path_factory.mktemp("stop-logs")) as [url]:
+        port = url.rsplit(":", 1)[1]
+        [server] = [
+            process
+            for process in psutil.process_iter(["cmdline"])
+            if "uvicorn" in " ".join(process.info["cmdline"] or ())
+            and port in (process.info["cmdline"] or ())
+        ]
+        async with AsyncClient(base_url=url, timeout=15) as one:
+            thread = await proposed_thread(one, database_url)
+        async with event_stream(url, thread.expert_headers) as stream:
+            server.send_signal(signal.SIGTERM)
+            reader = asyncio.ensure_future(stream.ended.wait())
+            await asyncio.wait_for(reader, 5)
+        server.wait(10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -98,6 +99,7 @@ class LiveHub:
         self._dirty: set[uuid.UUID] = set()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._previous_handlers: dict[int, Any] = {}
 
     def start(self) -> None:
         self.bus.start(self._woken)
@@ -105,11 +107,41 @@ class LiveHub:
             asyncio.create_task(self._deliveries(), name="live-deliveries"),
             asyncio.create_task(self._ticks(), name="live-ticks"),
         ]
+        self._end_streams_on_shutdown()
 
-    async def stop(self) -> None:
+    def _end_streams_on_shutdown(self) -> None:
+        """The server lets in-flight requests finish before the lifespan's shutdown, and a
+        stream never finishes by itself: on SIGTERM/SIGINT end them all at once (clients
+        reconnect elsewhere with Last-Event-ID), then let the server's own handler run. The
+        loop's handlers (granian's, uvicorn's) still fire: they are woken through the
+        signal wake-up fd, whatever Python handler is set."""
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.end_all)
+                if callable(previous):
+                    previous(signum, frame)
+
+            try:
+                signal.signal(number, handler)
+            except ValueError:  # not the main thread (an embedded test server): no signals
+                return
+            self._previous_handlers[number] = previous
+
+    def end_all(self) -> None:
+        """End every open stream; new ones are still served (until the server stops)."""
         for streams in self.streams.values():
             for stream in streams:
                 stream.close()
+
+    async def stop(self) -> None:
+        for number, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(number, previous)
+        self._previous_handlers.clear()
+        self.end_all()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
