@@ -120,7 +120,10 @@ class LiveHub:
             previous = signal.getsignal(number)
 
             def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-                loop.call_soon_threadsafe(self.end_all)
+                # A handler outliving its app (apps stopped out of order in one process)
+                # finds its loop closed: it only passes the signal on.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.end_all)
                 if callable(previous):
                     previous(signum, frame)
 
