@@ -30,6 +30,9 @@ from chainconsult.applications.endpoints import admin_router as vetting_router
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
 from chainconsult.config import RedisSettings, Settings, load_settings
+from chainconsult.conversations.endpoints import router as conversations_router
+from chainconsult.conversations.events import router as events_router
+from chainconsult.conversations.pages import router as conversations_pages
 from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
@@ -45,9 +48,11 @@ from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
+from chainconsult.infra.live import build_live_hub
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
+from chainconsult.infra.storage import open_object_store
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
@@ -107,6 +112,8 @@ API_V2_ROUTERS = (
     projects_router,
     proposals_router,
     notifications_router,
+    conversations_router,
+    events_router,
     privacy_router,
     operations_admin_router,
 )
@@ -125,6 +132,7 @@ PAGE_ROUTERS = (
     projects_pages,
     proposals_pages,
     notifications_pages,
+    conversations_pages,
     admin_pages,
 )
 """The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""
@@ -146,6 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await cache.start()
         app.state.cache = cache
         attach_cache(app.state.sessionmaker, cache)
+        app.state.object_store = open_object_store(settings)
+        live = build_live_hub(settings, app.state.sessionmaker, engine)
+        app.state.live = live
+        live.start()
         job_worker = start_in_process_worker(settings, app.state.sessionmaker)
         monitoring = build_monitoring(settings, engine=engine, redis=redis)
         app.state.monitoring = monitoring
@@ -162,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await monitoring.stop()
+            await live.stop()
             await app.state.rate_limiter.aclose()
             if job_worker is not None:
                 await job_worker.stop()

@@ -549,6 +549,47 @@ class StorageSettings(BaseSettings):
     come from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
     s3_region: str | None = Field(None, validation_alias="S3_REGION")
     """Region of the S3 bucket; unset: the AWS default chain (AWS_DEFAULT_REGION...)."""
+    url: str | None = Field(None, validation_alias="STORAGE_URL")
+    """Where uploaded files are kept: file:///path or s3://bucket/prefix. Unset:
+    file://<data dir>/files."""
+    max_upload_bytes: int = Field(
+        26_214_400, ge=1, le=5 * 1024**3, validation_alias="MAX_UPLOAD_BYTES"
+    )
+    """Largest file accepted by an upload, in bytes; larger ones get 413 and nothing is kept."""
+    presigned_url_seconds: int = Field(
+        60, ge=1, le=604_800, validation_alias="STORAGE_PRESIGNED_URL_SECONDS"
+    )
+    """Seconds an S3 download link stays valid (a download answers 302 to a fresh one)."""
+
+    @field_validator("url")
+    @classmethod
+    def _store_scheme(cls, value: str | None) -> str | None:
+        if value is not None and value.split("://", 1)[0] not in {"file", "s3"}:
+            raise ValueError("must be a file:// or s3:// URL")
+        if value is not None and value.startswith("s3://") and not value[5:].split("/")[0]:
+            raise ValueError("an s3:// URL needs a bucket (s3://bucket/prefix)")
+        return value
+
+
+class ConversationSettings(BaseSettings):
+    model_config = _COMMON
+
+    digest_delay_seconds: float = Field(
+        600.0, ge=1, le=86_400, validation_alias="MESSAGE_DIGEST_DELAY_SECONDS"
+    )
+    """Seconds a message stays unread before its recipient gets one email about their unread
+    messages (one per burst, never one per message)."""
+    sse_max_connections_per_user: int = Field(
+        5, ge=1, le=1000, validation_alias="SSE_MAX_CONNECTIONS_PER_USER"
+    )
+    """Event streams (`GET /api/v2/events`) one account may hold open at once; more get 429."""
+    sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, validation_alias="SSE_HEARTBEAT_SECONDS"
+    )
+    """Seconds between heartbeat comments on an idle event stream (keeps proxies from closing
+    it, and finds closed ones)."""
+    sse_replay_seconds: int = Field(300, ge=10, le=86_400, validation_alias="SSE_REPLAY_SECONDS")
+    """Seconds live events are kept for a reconnecting stream's `Last-Event-ID` replay."""
 
 
 class BackupSettings(BaseSettings):
@@ -640,6 +681,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     versioning: VersioningSettings = Field(default_factory=VersioningSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
 

@@ -82,6 +82,12 @@ class PayloadTooLarge(ChainconsultError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(ChainconsultError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class InvalidInput(ChainconsultError):
     """A well-formed request whose values break a rule; ``errors`` says which field."""
 

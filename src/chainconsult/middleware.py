@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from chainconsult.accounts.identity import identify
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
+from chainconsult.conversations.files import UPLOAD_OVERHEAD_BYTES, UPLOAD_PATHS
 from chainconsult.infra.cache import CachedReadShortcut
 from chainconsult.infra.docs_pages import DOCS_PAGE_PATHS, swagger_page
 from chainconsult.infra.health.endpoints import PROBES
@@ -123,6 +124,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         BodyGuardMiddleware,
         max_body_bytes=security.max_body_bytes,
         max_json_depth=security.max_json_depth,
+        uploads=UPLOAD_PATHS,
+        max_upload_body_bytes=settings.storage.max_upload_bytes + UPLOAD_OVERHEAD_BYTES,
     )
     app.add_middleware(
         RateLimitMiddleware,

@@ -10,6 +10,7 @@ from procrastinate import App
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import chainconsult.conversations.jobs
 import chainconsult.notifications.jobs  # noqa: F401  (registers its tasks)
 from chainconsult.accounts.jobs import purge_login_counters
 from chainconsult.config import Settings

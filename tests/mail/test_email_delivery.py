@@ -186,7 +186,7 @@ def test_every_notification_kind_renders_a_subject_text_and_html(kind: Notificat
 
 def test_one_vocabulary_every_notification_kind_has_one_email_and_nothing_else_does() -> None:
     assert set(EMAIL_CONTEXTS) == set(NotificationKind)
-    assert templates.kinds() == {*NotificationKind, "welcome"}
+    assert templates.kinds() == {*NotificationKind, "welcome", "message_digest"}
 
 
 async def test_a_notification_with_a_wrong_payload_fails_its_caller_and_queues_nothing(

@@ -29,6 +29,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     **{kind: [context] for kind, context in SAMPLE_CONTEXTS.items()},
     # Each branch of a template that has them.
     "welcome": [{"role": "expert_candidate"}, {"role": "client"}],
+    "message_digest": [
+        {"threads": [{"conversation_id": "", "project_title": "Audit a vault", "unread": 3}]}
+    ],
     NotificationKind.application_decided: [
         {"decision": "approved", "note": "Strong Solidity portfolio."},
         {"decision": "rejected", "note": None},
@@ -47,8 +50,13 @@ async def app_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncCl
         yield http
 
 
-def _render(kind: str, variant: dict[str, Any], project_id: str) -> RenderedEmail:
+def _render(
+    kind: str, variant: dict[str, Any], project_id: str, conversation_id: str
+) -> RenderedEmail:
     context = {**variant, "project_id": project_id} if "project_id" in variant else variant
+    if "threads" in context:
+        threads = [{**thread, "conversation_id": conversation_id} for thread in context["threads"]]
+        context = {**context, "threads": threads}
     if kind in EMAIL_CONTEXTS:
         context = (
             EMAIL_CONTEXTS[NotificationKind(kind)].model_validate(context).model_dump(mode="json")
@@ -79,16 +87,31 @@ def test_every_template_has_its_variants_here() -> None:
 async def test_every_link_in_every_email_answers(
     app_client: AsyncClient, database_url: str
 ) -> None:
-    # A real project's id, so a link that carries one reaches a project that exists.
+    # A real project and a real conversation of the approved expert on it, so a link that
+    # carries their ids reaches what exists.
+    expert, expert_headers = await approved_expert(
+        app_client, await admin(app_client, database_url)
+    )
+    expert_cookies = dict(app_client.cookies)  # the expert's API login set them
     _, headers = await client_account(app_client, "Acme Labs")
-    created = await app_client.post("/api/v2/projects", json=project_body(), headers=headers)
+    created = await app_client.post(
+        "/api/v2/projects",
+        json=project_body(invited_experts=[expert["id"]]),
+        headers=headers,
+    )
     assert created.status_code == 201, created.text
     project_id = created.json()["id"]
-    app_client.cookies.clear()  # the API login set the client's cookies
+    # Invited, the expert may talk before proposing (and still sees the proposal form).
+    opened = await app_client.post(
+        "/api/v2/conversations", json={"project_id": project_id}, headers=expert_headers
+    )
+    assert opened.status_code in (200, 201), opened.text
+    conversation_id = opened.json()["id"]
+    app_client.cookies.clear()
     links: set[str] = set()
     for kind, variants in VARIANTS.items():
         for variant in variants:
-            found = _links(_render(kind, variant, project_id))
+            found = _links(_render(kind, variant, project_id, conversation_id))
             assert found, kind
             links |= found
 
@@ -105,9 +128,9 @@ async def test_every_link_in_every_email_answers(
             assert answer.status_code == 200, (link, answer.status_code)
             assert answer.headers["content-type"].startswith("text/html"), link
 
-    # Logged in as an approved expert (the API login left its session cookie), each link
-    # shows its page, and the part of it that its fragment names.
-    await approved_expert(app_client, await admin(app_client, database_url))
+    # Logged in as the approved expert, each link shows its page, and the part of it that its
+    # fragment names.
+    app_client.cookies.update(expert_cookies)
     for link, target in targets.items():
         page = await app_client.get(target, headers={"Accept": "text/html"})
         assert page.status_code == 200, (link, page.status_code)

@@ -3,6 +3,13 @@
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
+from chainconsult.models.conversations import (
+    Conversation,
+    ConversationFile,
+    ConversationReader,
+    LiveEvent,
+    Message,
+)
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.identity import (
     MfaChallenge,
@@ -32,13 +39,18 @@ __all__ = [
     "ApplicationStatus",
     "AuditEntry",
     "Base",
+    "Conversation",
+    "ConversationFile",
+    "ConversationReader",
     "DeliveryStatus",
     "EmailDelivery",
     "ExpertApplication",
     "ExpertProfile",
     "JobFailure",
+    "LiveEvent",
     "LogEntry",
     "LoginFailureCounter",
+    "Message",
     "MfaChallenge",
     "Notification",
     "Plan",

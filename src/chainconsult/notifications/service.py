@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import NotFound
 from chainconsult.infra.jobs import defer_each, deferring_each
+from chainconsult.infra.live import wake_after_commit
 from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.repository import (
@@ -84,6 +85,8 @@ class NotificationService:
             return []
         ids, parameters = inserted_parameters(unique, kind.value, _jsonable(payload))
         await defer_each(self.session, _WITH_EMAILS, parameters)
+        # A trigger copies each row into live_events; the event streams hear of it here.
+        wake_after_commit(self.session, unique)
         return ids
 
     async def list_for(

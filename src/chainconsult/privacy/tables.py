@@ -9,6 +9,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.throttle import account_key
+from chainconsult.conversations.privacy import CONVERSATION_TABLES
 from chainconsult.models.accounts import Account, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import utcnow
@@ -143,6 +144,7 @@ async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) ->
 
 
 MARKETPLACE_TABLES = [
+    *CONVERSATION_TABLES,
     PersonalTable("notifications", ("recipient_id",), delete_rows("notifications", "recipient_id")),
     # Deleting the logins revokes every token and cookie at once.
     PersonalTable(

@@ -205,6 +205,13 @@ class ProposalRepository:
         query = query.order_by(Proposal.created_at, Proposal.id).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
+    async def has_proposed(self, project_id: uuid.UUID, expert_id: uuid.UUID) -> bool:
+        """Whether the expert ever proposed on the project, whatever became of it."""
+        query = select(Proposal.id).where(
+            Proposal.project_id == project_id, Proposal.expert_id == expert_id
+        )
+        return (await self.session.execute(query.limit(1))).first() is not None
+
     async def decline_others(
         self, project_id: uuid.UUID, accepted_id: uuid.UUID, now: dt.datetime
     ) -> list[tuple[uuid.UUID, uuid.UUID]]:

@@ -24,6 +24,7 @@ from chainconsult.errors import (
 from chainconsult.infra.db.faults import constraint_name
 from chainconsult.infra.db.rule_logic import PYTHON, SQL, Logic
 from chainconsult.infra.db.transaction import one_statement
+from chainconsult.infra.live import wake_after_commit
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Role
@@ -215,6 +216,7 @@ class ProposalService:
                 raise RuntimeError(f"SUBMIT refused a proposal on {row.id} the rule allows")
             raise refusal
         count_after_commit(self.session, "proposal_submitted")
+        wake_after_commit(self.session, [row.client_id])  # the owner's notification
         return proposal
 
     async def list_for_project(

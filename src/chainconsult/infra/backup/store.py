@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from chainconsult.config import Settings
 from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.progress import Progress, Tick, silent
+from chainconsult.infra.storage.s3 import s3_client
 
 _CHUNK = 1 << 20
 
@@ -199,24 +200,10 @@ def open_store(url: str, settings: Settings) -> BackupStore:
         if not parts.netloc:
             raise BackupError(f"{url}: an s3:// URL needs a bucket (s3://bucket/prefix)")
         prefix = parts.path.strip("/")
-        return S3Store(parts.netloc, f"{prefix}/" if prefix else "", url, _s3_client(settings))
+        return S3Store(
+            parts.netloc, f"{prefix}/" if prefix else "", url, s3_client(settings.storage)
+        )
     raise BackupError(f"{url}: a backup URL starts with file:// or s3://")
-
-
-def _s3_client(settings: Settings) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    storage = settings.storage
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=str(storage.s3_endpoint_url) if storage.s3_endpoint_url else None,
-        region_name=storage.s3_region,
-        # A dead endpoint fails in seconds; a slow part upload still has a minute per read.
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60
-        ),
-    )
 
 
 class _Counter:

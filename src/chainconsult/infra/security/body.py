@@ -7,6 +7,7 @@ reaches validation, the database or the logs."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,11 +108,17 @@ class BodyGuardMiddleware:
         max_body_bytes: int,
         json_prefix: str = "/api/",
         max_json_depth: int | None = None,
+        uploads: re.Pattern[str] | None = None,
+        max_upload_body_bytes: int = 0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_prefix = json_prefix
         self.max_json_depth = max_json_depth
+        self.uploads = uploads
+        """API paths taking a file upload instead of JSON: their handler checks the type,
+        and their body may reach ``max_upload_body_bytes``."""
+        self.max_upload_body_bytes = max_upload_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -130,11 +137,18 @@ class BodyGuardMiddleware:
                 content_type = value.decode("latin-1")
             elif name == b"transfer-encoding":
                 chunked = True
-        if length is not None and length > self.max_body_bytes:
-            await self._too_large(scope, send)
+        upload = self.uploads is not None and self.uploads.fullmatch(scope["path"]) is not None
+        limit = self.max_upload_body_bytes if upload else self.max_body_bytes
+        if length is not None and length > limit:
+            await self._too_large(scope, send, limit)
             return
         has_body = chunked or bool(length)
-        if has_body and scope["path"].startswith(self.json_prefix) and not _is_json(content_type):
+        if (
+            has_body
+            and not upload
+            and scope["path"].startswith(self.json_prefix)
+            and not _is_json(content_type)
+        ):
             await send_problem(
                 scope,
                 send,
@@ -158,13 +172,11 @@ class BodyGuardMiddleware:
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 received += len(chunk)
-                if received > self.max_body_bytes:
+                if received > limit:
                     # A lying or absent Content-Length: stop reading. FastAPI re-raises an
                     # HTTPException from body parsing as it is (any other error becomes a 400),
                     # and the problem handler renders it like the early 413.
-                    raise HTTPException(
-                        413, f"The request body is larger than {self.max_body_bytes} bytes."
-                    )
+                    raise HTTPException(413, f"The request body is larger than {limit} bytes.")
                 if depth is not None and not depth.feed(chunk):
                     raise HTTPException(
                         400, f"The JSON body nests deeper than {depth.max_depth} levels."
@@ -173,12 +185,12 @@ class BodyGuardMiddleware:
 
         await self.app(scope, counting_receive, send)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         await send_problem(
             scope,
             send,
             status=413,
             title="Request body too large",
-            detail=f"The request body is larger than {self.max_body_bytes} bytes.",
+            detail=f"The request body is larger than {limit} bytes.",
             slug="payload-too-large",
         )

@@ -1,0 +1,61 @@
+"""`GET /api/v2/events`: the caller's live events as Server-Sent Events (infra/live)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from starlette.responses import StreamingResponse
+
+from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.errors import TooManyRequests
+from chainconsult.infra.live import LiveHub
+
+router = APIRouter(tags=["events"])
+
+EVENT_STREAM = "text/event-stream"
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "An endless event stream: `event: notification`, `message` or "
+            "`read`, each with an `id:` and JSON `data:`; a comment line when idle.",
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        401: {"description": "Not logged in."},
+        429: {"description": "You hold SSE_MAX_CONNECTIONS_PER_USER streams already."},
+    },
+)
+async def events(
+    request: Request,
+    principal: CurrentAccount,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=20,
+            description="Resume after this event: the ones since (from the last few minutes) "
+            "are sent first.",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """Your new notifications, messages and read markers as they happen. Browsers
+    reconnect by themselves and send `Last-Event-ID`."""
+    hub: LiveHub = request.app.state.live
+    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    stream = await hub.open(principal.account_id, resume)
+    if stream is None:
+        limit = request.app.state.settings.conversations.sse_max_connections_per_user
+        raise TooManyRequests(
+            f"You have {limit} event streams open already; close one first.",
+            headers={"Retry-After": "5"},
+            limit=limit,
+        )
+    return StreamingResponse(
+        hub.serve(stream),
+        media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,140 @@
+"""The wake-up signal between server processes: "these accounts have new live events". It
+carries account ids only; the events themselves are read from the table, so a lost signal
+delays an event (until the streams' periodic look) but never loses it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chainconsult.config import Settings
+
+log = structlog.get_logger("chainconsult.live")
+
+Woken = Callable[[list[uuid.UUID]], None]
+CHANNEL = "chainconsult_live"
+_RECONNECT_SECONDS = 1.0
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def _parse(payload: str | bytes) -> list[uuid.UUID]:
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    found = []
+    for part in text.split(","):
+        with contextlib.suppress(ValueError):
+            found.append(uuid.UUID(part))
+    return found
+
+
+class LiveBus(ABC):
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+        """Set while the subscription is up (tests wait for it)."""
+
+    @abstractmethod
+    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
+        """Wake every process; a failure is logged, never raised (the event is stored)."""
+
+    @abstractmethod
+    async def _listen(self, woken: Woken) -> None:
+        """Call ``woken`` for each signal until cancelled; return or raise when the
+        subscription breaks."""
+
+    def start(self, woken: Woken) -> None:
+        self._task = asyncio.create_task(self._keep_listening(woken), name="live-bus")
+
+    async def _keep_listening(self, woken: Woken) -> None:
+        while True:
+            try:
+                await self._listen(woken)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: reconnect shortly
+                log.warning("live_bus_disconnected", error=str(exc))
+            self.listening.clear()
+            await asyncio.sleep(_RECONNECT_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class RedisLiveBus(LiveBus):
+    def __init__(self, url: str, key_prefix: str) -> None:
+        super().__init__()
+        # Its own client: a subscribed connection can do nothing else, and this one must not
+        # time out while idle as the cache's short socket timeout would.
+        self.redis: Redis = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        self.channel = f"{key_prefix}:live"
+
+    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
+        try:
+            await self.redis.publish(self.channel, ",".join(map(str, account_ids)))
+        except Exception as exc:  # Redis away: the periodic look catches up
+            log.warning("live_publish_failed", error=str(exc))
+
+    async def _listen(self, woken: Woken) -> None:
+        pubsub: Any = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.channel)
+            self.listening.set()
+            while True:
+                message = await pubsub.get_message(timeout=30)
+                if message is not None and message.get("type") == "message":
+                    woken(_parse(message["data"]))
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.redis.aclose()
+
+
+class PostgresLiveBus(LiveBus):
+    """LISTEN on one connection of its own per process; NOTIFY on a short-lived one."""
+
+    def __init__(self, libpq_url: str, engine: AsyncEngine) -> None:
+        super().__init__()
+        self.url = libpq_url
+        self.engine = engine
+
+    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(
+                    _NOTIFY, {"channel": CHANNEL, "payload": ",".join(map(str, account_ids))}
+                )
+                await connection.commit()
+        except SQLAlchemyError as exc:
+            log.warning("live_publish_failed", error=str(exc))
+
+    async def _listen(self, woken: Woken) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=5
+        ) as connection:
+            await connection.execute(f"LISTEN {CHANNEL}")
+            self.listening.set()
+            async for notice in connection.notifies():
+                woken(_parse(notice.payload))
+
+
+def build_live_bus(settings: Settings, engine: AsyncEngine) -> LiveBus:
+    if settings.redis.url is not None:
+        return RedisLiveBus(settings.redis.url.get_secret_value(), settings.redis.key_prefix)
+    return PostgresLiveBus(settings.database.libpq_url(), engine)

@@ -1,0 +1,301 @@
+"""This process's open event streams, and what feeds them: one bus subscription, one query
+per wake-up for every woken account with a stream here, and a periodic look at the table
+that catches what no wake-up announced. An idle stream costs a task, a small queue and a
+heartbeat timer; it holds no database connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from chainconsult.config import ConversationSettings, Settings
+from chainconsult.infra.live.bus import LiveBus, build_live_bus
+from chainconsult.infra.live.record import attach_live_bus
+from chainconsult.infra.live.slots import StreamSlots
+from chainconsult.models.conversations import LiveEvent
+
+log = structlog.get_logger("chainconsult.live")
+
+RECENT_SECONDS = 30.0
+"""How far back each delivery looks: an event whose transaction committed late (after a
+later event's) is still found. Delivered ids are remembered twice as long, so none repeats."""
+_QUEUE_SIZE = 256
+_BEAT: tuple[int, str, Any] = (0, "", None)
+_HEARTBEAT = b": heartbeat\n\n"
+_UNSTARTED_SECONDS = 10.0
+
+
+@dataclass(eq=False)
+class LiveStream:
+    account_id: uuid.UUID
+    floor: int
+    """Events up to this id were there before the stream opened (or were replayed)."""
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    queue: asyncio.Queue[tuple[int, str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(_QUEUE_SIZE)
+    )
+    sent: dict[int, float] = field(default_factory=dict)
+    opened: float = field(default_factory=time.monotonic)
+    started: bool = False
+
+    def offer(self, event_id: int, kind: str, data: Any) -> None:
+        if event_id <= self.floor or event_id in self.sent:
+            return
+        self.sent[event_id] = time.monotonic()
+        try:
+            self.queue.put_nowait((event_id, kind, data))
+        except asyncio.QueueFull:
+            # A client this far behind reconnects and replays from its Last-Event-ID.
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    def beat(self) -> None:
+        """A heartbeat, unless something is already on its way."""
+        if self.queue.empty():
+            self.queue.put_nowait(_BEAT)
+
+    def forget_old(self, now: float) -> None:
+        cutoff = now - 2 * RECENT_SECONDS
+        for event_id in [key for key, at in self.sent.items() if at < cutoff]:
+            del self.sent[event_id]
+
+
+def _ago(seconds: float) -> Any:
+    # make_interval(years, months, weeks, days, hours, mins, secs)
+    return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))
+
+
+def _frame(event_id: int, kind: str, data: Any) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), orjson.dumps(data))
+
+
+class LiveHub:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: LiveBus,
+        slots: StreamSlots,
+        settings: ConversationSettings,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.bus = bus
+        self.slots = slots
+        self.settings = settings
+        self.streams: dict[uuid.UUID, set[LiveStream]] = {}
+        self._dirty: set[uuid.UUID] = set()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._previous_handlers: dict[int, Any] = {}
+
+    def start(self) -> None:
+        self.bus.start(self._woken)
+        self._tasks = [
+            asyncio.create_task(self._deliveries(), name="live-deliveries"),
+            asyncio.create_task(self._ticks(), name="live-ticks"),
+        ]
+        self._end_streams_on_shutdown()
+
+    def _end_streams_on_shutdown(self) -> None:
+        """The server lets in-flight requests finish before the lifespan's shutdown, and a
+        stream never finishes by itself: on SIGTERM/SIGINT end them all at once (clients
+        reconnect elsewhere with Last-Event-ID), then let the server's own handler run. The
+        loop's handlers (granian's, uvicorn's) still fire: they are woken through the
+        signal wake-up fd, whatever Python handler is set."""
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                # A handler outliving its app (apps stopped out of order in one process)
+                # finds its loop closed: it only passes the signal on.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.end_all)
+                if callable(previous):
+                    previous(signum, frame)
+
+            try:
+                signal.signal(number, handler)
+            except ValueError:  # not the main thread (an embedded test server): no signals
+                return
+            self._previous_handlers[number] = previous
+
+    def end_all(self) -> None:
+        """End every open stream; new ones are still served (until the server stops)."""
+        for streams in self.streams.values():
+            for stream in streams:
+                stream.close()
+
+    async def stop(self) -> None:
+        for number, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(number, previous)
+        self._previous_handlers.clear()
+        self.end_all()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.bus.stop()
+        await self.slots.close()
+
+    # --- streams ---------------------------------------------------------------------
+
+    async def open(self, account_id: uuid.UUID, last_event_id: int | None) -> LiveStream | None:
+        """A new stream for the account, with the events after ``last_event_id`` (from the
+        last SSE_REPLAY_SECONDS) queued; None when the account holds its maximum already."""
+        stream_id = uuid.uuid4()
+        if not await self.slots.acquire(
+            account_id, stream_id, len(self.streams.get(account_id, ()))
+        ):
+            return None
+        async with self.sessionmaker() as session:
+            if last_event_id is None:
+                floor = (
+                    await session.execute(
+                        select(func.coalesce(func.max(LiveEvent.id), 0)).where(
+                            LiveEvent.account_id == account_id
+                        )
+                    )
+                ).scalar_one()
+                replay: Sequence[Any] = ()
+            else:
+                floor = last_event_id
+                replay = (
+                    await session.execute(
+                        select(LiveEvent.id, LiveEvent.kind, LiveEvent.data)
+                        .where(
+                            LiveEvent.account_id == account_id,
+                            LiveEvent.id > last_event_id,
+                            LiveEvent.created_at > _ago(self.settings.sse_replay_seconds),
+                        )
+                        .order_by(LiveEvent.id)
+                        .limit(_QUEUE_SIZE - 1)
+                    )
+                ).all()
+        stream = LiveStream(account_id=account_id, floor=int(floor), id=stream_id)
+        for row in replay:
+            stream.offer(row[0], row[1], row[2])
+        self.streams.setdefault(account_id, set()).add(stream)
+        return stream
+
+    async def close(self, stream: LiveStream) -> None:
+        streams = self.streams.get(stream.account_id)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self.streams[stream.account_id]
+        await self.slots.release(stream.account_id, stream.id)
+
+    async def serve(self, stream: LiveStream) -> AsyncIterator[bytes]:
+        """The stream's bytes: events as they come, a comment line when idle. The hub's tick
+        queues the heartbeats, so an idle stream waits on its queue alone (no timer of its
+        own)."""
+        stream.started = True
+        try:
+            yield b"retry: 2000\n: connected\n\n"
+            while True:
+                item = await stream.queue.get()
+                if item is None:
+                    return
+                yield _HEARTBEAT if item is _BEAT else _frame(*item)
+        finally:
+            await self.close(stream)
+
+    # --- feeding them ----------------------------------------------------------------
+
+    def _woken(self, account_ids: list[uuid.UUID]) -> None:
+        here = [account for account in account_ids if account in self.streams]
+        if here:
+            self._dirty.update(here)
+            self._wakeup.set()
+
+    async def _deliveries(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            accounts, self._dirty = self._dirty, set()
+            try:
+                await self._deliver(accounts)
+            except Exception as exc:  # the next wake-up or tick retries
+                log.warning("live_delivery_failed", error=str(exc))
+
+    async def _deliver(self, accounts: set[uuid.UUID]) -> None:
+        if not accounts:
+            return
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(LiveEvent.account_id, LiveEvent.id, LiveEvent.kind, LiveEvent.data)
+                    .where(
+                        LiveEvent.account_id.in_(list(accounts)),
+                        LiveEvent.created_at > _ago(RECENT_SECONDS),
+                    )
+                    .order_by(LiveEvent.id)
+                )
+            ).all()
+        for account_id, event_id, kind, data in rows:
+            for stream in list(self.streams.get(account_id, ())):
+                stream.offer(event_id, kind, data)
+
+    async def _ticks(self) -> None:
+        """Every heartbeat: a heartbeat to each idle stream, catch up on events nobody
+        announced, keep this process's stream slots alive, drop streams whose response never
+        started; now and then, prune the table."""
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(self.settings.sse_heartbeat_seconds)
+            now = time.monotonic()
+            try:
+                for streams in list(self.streams.values()):
+                    for stream in list(streams):
+                        stream.forget_old(now)
+                        stream.beat()
+                        if not stream.started and now - stream.opened > _UNSTARTED_SECONDS:
+                            await self.close(stream)
+                await self._deliver(set(self.streams))
+                await self.slots.refresh(
+                    [(s.account_id, s.id) for streams in self.streams.values() for s in streams]
+                )
+                if now - last_prune > 60:
+                    last_prune = now
+                    await self._prune()
+            except Exception as exc:  # the next tick tries again
+                log.warning("live_tick_failed", error=str(exc))
+
+    async def _prune(self) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(LiveEvent).where(
+                    LiveEvent.created_at < _ago(self.settings.sse_replay_seconds)
+                )
+            )
+
+
+def build_live_hub(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> LiveHub:
+    """The process's hub, its bus, and the sessionmaker's sessions set to wake it."""
+    bus = build_live_bus(settings, engine)
+    attach_live_bus(sessionmaker, bus)
+    live = settings.conversations
+    slots = StreamSlots(
+        live.sse_max_connections_per_user,
+        redis_url=settings.redis.url.get_secret_value() if settings.redis.url else None,
+        key_prefix=settings.redis.key_prefix,
+        ttl_seconds=3 * live.sse_heartbeat_seconds,
+    )
+    return LiveHub(sessionmaker, bus, slots, live)

@@ -1,0 +1,58 @@
+"""Writing live events, and waking the event streams once they are committed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chainconsult.infra.db.session import after_commit
+from chainconsult.models.conversations import LiveEvent
+
+if TYPE_CHECKING:
+    from chainconsult.infra.live.bus import LiveBus
+
+_BUS = "live_bus"
+
+
+def attach_live_bus(sessionmaker: async_sessionmaker[AsyncSession], bus: LiveBus) -> None:
+    """Every session this sessionmaker opens from now on wakes the streams through ``bus``."""
+    info = dict(sessionmaker.kw.get("info") or {})
+    info[_BUS] = bus
+    sessionmaker.configure(info=info)
+
+
+async def record_live(
+    session: AsyncSession,
+    account_ids: Iterable[uuid.UUID],
+    kind: str,
+    data: Mapping[str, Any],
+) -> None:
+    """One event of ``kind`` for each account, in the caller's transaction; the streams hear
+    of it once that commits."""
+    accounts = list(dict.fromkeys(account_ids))
+    if not accounts:
+        return
+    await session.execute(
+        insert(LiveEvent),
+        [{"account_id": account, "kind": kind, "data": dict(data)} for account in accounts],
+    )
+    wake_after_commit(session, accounts)
+
+
+def wake_after_commit(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
+    """Tell every server process, once this transaction commits, that these accounts have new
+    live events. Sessions without a bus (a CLI command, a job) wake nobody: the streams' own
+    periodic look at the table finds those events a little later."""
+    bus = session.info.get(_BUS)
+    if bus is None:
+        return
+    woken = sorted(set(account_ids))
+
+    async def wake() -> None:
+        await bus.publish(woken)
+
+    after_commit(session, wake)
