@@ -18,6 +18,8 @@ from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
+from chainconsult.accounts.lifecycle_endpoints import admin_router as sessions_admin_router
+from chainconsult.accounts.lifecycle_endpoints import router as lifecycle_router
 from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
@@ -92,7 +94,9 @@ def start_in_process_worker(
 API_V2_PREFIX = "/api/v2"
 API_V2_ROUTERS = (
     accounts_router,
+    lifecycle_router,
     admin_router,
+    sessions_admin_router,
     experts_router,
     applications_router,
     vetting_router,

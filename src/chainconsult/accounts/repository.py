@@ -4,16 +4,20 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.cache import cached
+from chainconsult.infra.db.transaction import one_statement
 from chainconsult.models.accounts import Account, AccountSession
+from chainconsult.models.base import utcnow
 
 PRINCIPAL_CACHE_TTL_S = 60
 """Authenticated requests resolve their login from the cache for this long at most; logout,
 plan and role changes and erasure drop it at once (writes from outside the app, such as the
 CLI, wait out the TTL)."""
+LAST_SEEN_STEP = dt.timedelta(minutes=1)
+"""A login's ``last_seen_at`` is refreshed when it is older than this, not on every request."""
 
 
 def account_tag(account_id: uuid.UUID) -> str:
@@ -44,6 +48,7 @@ class AccountState:
     plan: str
     is_active: bool
     created_at: dt.datetime
+    email_verified_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +123,40 @@ class AccountRepository:
         tags=lambda token_hash: [login_tag(token_hash)],
         # Anyone can send made-up tokens: caching the misses would let them fill the cache.
         cache_none=False,
+        # Never in one process's memory: a revoked login must be refused by every process
+        # from the moment the revocation is answered
+        # (docs/decisions/0030-login-revocation-without-l1.md).
+        shared_only=True,
     )
     async def login_by_token_hash(self, token_hash: bytes) -> LoginRecord | None:
-        """The unrevoked login with this token hash (expired or not: the caller compares)."""
+        """The unrevoked login with this token hash (expired or not: the caller compares).
+        Each load also refreshes its ``last_seen_at`` when stale, in one autocommitted
+        statement (the caller's session only reads, and is rolled back)."""
+        now = utcnow()
+        touched = (
+            update(AccountSession)
+            .where(
+                AccountSession.token_hash == token_hash,
+                AccountSession.revoked_at.is_(None),
+                or_(
+                    AccountSession.last_seen_at.is_(None),
+                    AccountSession.last_seen_at < now - LAST_SEEN_STEP,
+                ),
+            )
+            .values(last_seen_at=now)
+            .returning(AccountSession.id)
+            .cte("touched")
+        )
         query = select(
-            AccountSession.id, AccountSession.account_id, AccountSession.expires_at
+            AccountSession.id,
+            AccountSession.account_id,
+            AccountSession.expires_at,
+            select(func.count()).select_from(touched).scalar_subquery(),
         ).where(AccountSession.token_hash == token_hash, AccountSession.revoked_at.is_(None))
-        row = (await self.session.execute(query)).one_or_none()
-        return LoginRecord(session_id=row[0], account_id=row[1], expires_at=row[2]) if row else None
+        row = await one_statement(self.session, query, {})
+        if row is None:
+            return None
+        return LoginRecord(session_id=row.id, account_id=row.account_id, expires_at=row.expires_at)
 
     @cached(
         "accounts.state",
@@ -141,6 +172,7 @@ class AccountRepository:
             Account.plan,
             Account.is_active,
             Account.created_at,
+            Account.email_verified_at,
         ).where(Account.id == account_id)
         row = (await self.session.execute(query)).one_or_none()
         return AccountState(*row) if row is not None else None

@@ -62,6 +62,10 @@ class AccountResponse(BaseModel):
     role: Role
     plan: Plan
     created_at: dt.datetime
+    email_verified: bool = Field(
+        description="Whether a link mailed to this address has been opened (see "
+        "REQUIRE_VERIFIED_EMAIL)."
+    )
 
 
 class PlanChangeRequest(RequestModel):

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
@@ -37,6 +38,7 @@ class ApplicationService:
         self.repository = ApplicationRepository(session)
 
     async def submit(self, *, principal: Principal, body: ApplicationRequest) -> ExpertApplication:
+        require_verified_email(principal)
         if body.wallet_address is not None and body.wallet_chain is not None:
             problem = wallet_problem(body.wallet_chain, body.wallet_address)
             if problem is not None:

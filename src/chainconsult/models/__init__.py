@@ -1,5 +1,6 @@
 """ORM tables of every domain, in one place so migrations and tests see them all."""
 
+from chainconsult.models.account_tokens import AccountToken, TokenPurpose
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
@@ -21,6 +22,7 @@ from chainconsult.models.projects import (
 __all__ = [
     "Account",
     "AccountSession",
+    "AccountToken",
     "Alert",
     "ApplicationStatus",
     "AuditEntry",
@@ -41,5 +43,6 @@ __all__ = [
     "ProposalStatus",
     "Review",
     "Role",
+    "TokenPurpose",
     "Visibility",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from chainconsult.infra.db.faults import constraint_name
 from chainconsult.infra.db.transaction import one_statement
@@ -55,6 +56,7 @@ class ProposalService:
         job. The rules are decided in its SQL; ``_refused`` only names the one that failed.
         The project's row lock orders it against a concurrent accept or cancel, and the
         unique index on active proposals stays the last word."""
+        require_verified_email(principal)
         now = utcnow()
         # Never added to the session: the statement writes it, with the values set here,
         # and the caller answers from it.
