@@ -20,6 +20,7 @@ from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.lifecycle_endpoints import admin_router as sessions_admin_router
 from chainconsult.accounts.lifecycle_endpoints import router as lifecycle_router
+from chainconsult.accounts.lifecycle_pages import router as lifecycle_pages
 from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.admin.endpoints import router as admin_router
 from chainconsult.admin.pages import router as admin_pages
@@ -115,6 +116,7 @@ refused at its auth dependency (docs/decisions/0008-flat-routers-and-auth-depend
 PAGE_ROUTERS = (
     experts_pages,
     accounts_pages,
+    lifecycle_pages,
     privacy_pages,
     applications_pages,
     projects_pages,

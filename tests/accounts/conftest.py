@@ -26,3 +26,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     frozen = FrozenClock()
     monkeypatch.setattr("chainconsult.accounts.throttle.utcnow", frozen)
     return frozen
+
+
+# The job fixtures (a worker's resources on the test database), for the mailed-link tests.
+from tests.infra.jobs.conftest import job_resources, job_settings, sessionmaker  # noqa: E402
+
+__all__ = ["FrozenClock", "clock", "job_resources", "job_settings", "sessionmaker"]
