@@ -139,6 +139,7 @@ class AccountService:
                 account_id=account.id,
                 token_hash=token_digest(token),
                 expires_at=now + dt.timedelta(seconds=ttl_seconds),
+                last_seen_at=now,
                 ip=ip,
                 user_agent=(user_agent or "")[:512] or None,
             )
