@@ -56,11 +56,19 @@ async def send_token_email(context: JobContext, *, token_id: str) -> str:
     return outcome.value
 
 
-@task(name="accounts.send_password_notice", queue=Queue.default, retry=EMAIL_RETRY)
-async def send_password_notice(
-    context: JobContext, *, account_id: str, notice_id: str, how: str
-) -> str:
-    """Tell the account's owner that its password was reset or changed (``how``)."""
+@task(name="accounts.send_password_reset_notice", queue=Queue.default, retry=EMAIL_RETRY)
+async def send_password_reset_notice(context: JobContext, *, account_id: str) -> str:
+    """Tell the account's owner that its password was reset and every session ended."""
+    return await _password_notice(context, account_id, "reset")
+
+
+@task(name="accounts.send_password_changed_notice", queue=Queue.default, retry=EMAIL_RETRY)
+async def send_password_changed_notice(context: JobContext, *, account_id: str) -> str:
+    """Tell the account's owner that its password was changed and other sessions ended."""
+    return await _password_notice(context, account_id, "changed")
+
+
+async def _password_notice(context: JobContext, account_id: str, how: str) -> str:
     async with job_transaction(context) as session:
         account = await session.get(Account, uuid.UUID(account_id))
         if account is None or not account.is_active:
@@ -69,7 +77,8 @@ async def send_password_notice(
     found = job_resources(context)
     outbox = EmailOutbox(settings=found.settings, sessionmaker=found.sessionmaker)
     outcome = await outbox.deliver(
-        key=f"password_{how}:{notice_id}",
+        # One notice per job: a retry of the job is the same notice, a new change a new one.
+        key=f"password_{how}:{context.job.id}",
         kind="password_changed",
         account_id=uuid.UUID(account_id),
         to=email,

@@ -12,7 +12,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.lifecycle_jobs import send_password_notice, send_token_email
+from chainconsult.accounts.lifecycle_jobs import (
+    send_password_changed_notice,
+    send_password_reset_notice,
+    send_token_email,
+)
 from chainconsult.accounts.one_time import InvalidToken, OneTimeTokens
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.service import AccountService, Principal, forget_cached_account
@@ -91,7 +95,7 @@ class PasswordRecovery:
         await self.tokens.retire(TokenPurpose.password_reset, account.id)
         await self.session.flush()
         await SessionService(self.session).end_all(account.id)
-        await self._notify(account.id, "reset")
+        await defer(self.session, send_password_reset_notice, account_id=str(account.id))
         return account.id
 
     async def change_password(
@@ -119,13 +123,4 @@ class PasswordRecovery:
         await self.session.flush()
         forget_cached_account(self.session, account.id)
         await SessionService(self.session).end_others(principal)
-        await self._notify(account.id, "changed")
-
-    async def _notify(self, account_id: uuid.UUID, how: str) -> None:
-        await defer(
-            self.session,
-            send_password_notice,
-            account_id=str(account_id),
-            notice_id=str(uuid.uuid4()),
-            how=how,
-        )
+        await defer(self.session, send_password_changed_notice, account_id=str(account.id))

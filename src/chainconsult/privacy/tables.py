@@ -113,6 +113,7 @@ async def _erase_account(session: AsyncSession, account_id: uuid.UUID) -> None:
             password_hash="!erased",  # noqa: S106 - no argon2 hash: every login fails
             is_active=False,
             last_login_at=None,
+            email_verified_at=None,
             role=Role.client,
             plan=Plan.free,
             updated_at=utcnow(),
@@ -126,10 +127,11 @@ async def _erase_applications(session: AsyncSession, account_id: uuid.UUID) -> N
     await set_null("expert_applications", "decided_by_id")(session, account_id)
 
 
-# The same digest as accounts.throttle.account_key, computed in SQL.
+# The same digest as accounts.throttle.account_key (and accounts.recovery.reset_key),
+# computed in SQL.
 _LOGIN_COUNTER_OF_ACCOUNT = (
-    "t.key = 'email:' || encode(sha256(convert_to(lower(trim("
-    "(SELECT a.email FROM accounts a WHERE a.id = :id))), 'UTF8')), 'hex')"
+    "t.key IN (SELECT prefix || encode(sha256(convert_to(lower(trim(a.email)), 'UTF8')), 'hex') "
+    "FROM accounts a, (VALUES ('email:'), ('reset:')) AS kinds(prefix) WHERE a.id = :id)"
 )
 
 
@@ -147,6 +149,13 @@ MARKETPLACE_TABLES = [
         "account_sessions",
         ("account_id",),
         delete_rows("account_sessions", "account_id"),
+        hidden=frozenset({"token_hash"}),
+    ),
+    # Unused reset and verification links stop working with their rows.
+    PersonalTable(
+        "account_tokens",
+        ("account_id",),
+        delete_rows("account_tokens", "account_id"),
         hidden=frozenset({"token_hash"}),
     ),
     PersonalTable(
