@@ -8,7 +8,7 @@ other people: applying as an expert, submitting a project, proposing, messaging.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,15 @@ from chainconsult.models.base import utcnow
 class EmailUnverified(Forbidden):
     slug = "email-unverified"
     title = "Email address not verified"
+
+
+UNVERIFIED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "`email-unverified` while the account's address is not verified, or "
+        "another rule of this action refuses it."
+    }
+}
+"""``responses=`` of a route whose service calls ``require_verified_email``."""
 
 
 def require_verified_email(principal: Principal) -> None:
