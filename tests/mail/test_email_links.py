@@ -29,6 +29,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     **{kind: [context] for kind, context in SAMPLE_CONTEXTS.items()},
     # Each branch of a template that has them.
     "welcome": [{"role": "expert_candidate"}, {"role": "client"}],
+    "password_reset": [{"token": "sample-token", "valid_minutes": 30, "valid_hours": 0}],
+    "verify_email": [{"token": "sample-token", "valid_minutes": 1440, "valid_hours": 24}],
+    "password_changed": [{"how": "reset"}, {"how": "changed"}],
     NotificationKind.application_decided: [
         {"decision": "approved", "note": "Strong Solidity portfolio."},
         {"decision": "rejected", "note": None},
