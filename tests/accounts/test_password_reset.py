@@ -256,3 +256,24 @@ async def test_a_password_change_needs_the_current_one_and_ends_the_other_sessio
     await deliver(mail_settings, sessionmaker)
     [notice] = messages(sink, email, NOTICE_SUBJECT)
     assert "was changed" in notice.part("plain")
+
+
+async def test_a_reset_lifts_the_lockout_left_by_someone_guessing(
+    app_client: AsyncClient,
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+) -> None:
+    email = _email()
+    await register(app_client, email=email)
+    guess = {"email": email, "password": "a wrong guess"}
+    for _ in range(5):
+        assert (await app_client.post("/api/v2/auth/login", json=guess)).status_code == 401
+    assert (await app_client.post("/api/v2/auth/login", json=guess)).status_code == 429
+
+    token = await _reset_link(app_client, mail_settings, sessionmaker, sink, email)
+    confirmed = await app_client.post(
+        "/api/v2/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert confirmed.status_code == 204
+    assert await _me(app_client, await login(app_client, email, NEW_PASSWORD)) == 200

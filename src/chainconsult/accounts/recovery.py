@@ -21,7 +21,7 @@ from chainconsult.accounts.one_time import InvalidToken, OneTimeTokens
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.service import AccountService, Principal, forget_cached_account
 from chainconsult.accounts.sessions import SessionService
-from chainconsult.accounts.throttle import LoginFailureRepository, ThrottleRule
+from chainconsult.accounts.throttle import LoginFailureRepository, LoginThrottle, ThrottleRule
 from chainconsult.config import Settings
 from chainconsult.errors import Forbidden, ServiceUnavailable, TooManyRequests
 from chainconsult.infra.jobs import defer
@@ -94,6 +94,10 @@ class PasswordRecovery:
             account.email_verified_at = utcnow()
         await self.tokens.retire(TokenPurpose.password_reset, account.id)
         await self.session.flush()
+        # Whoever guessed at the old password locked the owner out; the owner is back.
+        await LoginThrottle(self.settings.login_throttle).clear_account(
+            self.session, email=account.email
+        )
         await SessionService(self.session).end_all(account.id)
         await defer(self.session, send_password_reset_notice, account_id=str(account.id))
         return account.id

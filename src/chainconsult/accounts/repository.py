@@ -133,8 +133,8 @@ class AccountRepository:
         Each load also refreshes its ``last_seen_at`` when stale, in one autocommitted
         statement (the caller's session only reads, and is rolled back)."""
         now = utcnow()
-        touched = (
-            update(AccountSession)
+        stale = (
+            select(AccountSession.id)
             .where(
                 AccountSession.token_hash == token_hash,
                 AccountSession.revoked_at.is_(None),
@@ -143,6 +143,12 @@ class AccountRepository:
                     AccountSession.last_seen_at < now - LAST_SEEN_STEP,
                 ),
             )
+            # A burst of requests with one token: one of them stamps it, none waits for it.
+            .with_for_update(skip_locked=True)
+        )
+        touched = (
+            update(AccountSession)
+            .where(AccountSession.id.in_(stale.scalar_subquery()))
             .values(last_seen_at=now)
             .returning(AccountSession.id)
             .cte("touched")
