@@ -4,7 +4,6 @@ Each action writes an audit entry (ids only: no address, no token)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request, status
 
@@ -29,19 +28,21 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-def _problems(**described: str) -> dict[int | str, dict[str, Any]]:
-    return {int(code.removeprefix("s")): {"description": text} for code, text in described.items()}
-
-
-_BAD_LINK = "`invalid-token`: the link is unknown, changed, expired or already used."
-_THROTTLED = "`rate-limited`: too many requests for this address or from this client."
+Described = dict[str, str]
+_BAD_LINK: Described = {
+    "description": "`invalid-token`: the link is unknown, changed, expired or already used."
+}
+_THROTTLED: Described = {
+    "description": "`rate-limited`: too many requests for this address or from this client."
+}
+_LOGGED_OUT: Described = {"description": "`unauthorized`: not logged in."}
 
 
 @router.post(
     "/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ResetRequested,
-    responses=_problems(s429=_THROTTLED),
+    responses={429: _THROTTLED},
 )
 async def request_password_reset(
     body: ResetRequest, request: Request, session: DbSession, origin: Origin
@@ -62,7 +63,7 @@ async def request_password_reset(
 @router.post(
     "/password-reset/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(s400=_BAD_LINK, s429=_THROTTLED),
+    responses={400: _BAD_LINK, 429: _THROTTLED},
 )
 async def confirm_password_reset(
     body: ResetConfirmRequest, request: Request, session: DbSession, origin: Origin
@@ -83,7 +84,10 @@ async def confirm_password_reset(
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(s401="Not logged in.", s403="`forbidden`: the current password is wrong."),
+    responses={
+        401: _LOGGED_OUT,
+        403: {"description": "`forbidden`: the current password is wrong."},
+    },
 )
 async def change_password(
     body: PasswordChangeRequest,
@@ -111,7 +115,7 @@ async def change_password(
 @router.post(
     "/verify-email",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(s400=_BAD_LINK),
+    responses={400: _BAD_LINK},
 )
 async def verify_email(
     body: VerifyEmailRequest, request: Request, session: DbSession, origin: Origin
@@ -132,7 +136,7 @@ async def verify_email(
     "/verify-email/resend",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VerifyResendResponse,
-    responses=_problems(s401="Not logged in.", s429=_THROTTLED),
+    responses={401: _LOGGED_OUT, 429: _THROTTLED},
 )
 async def resend_verification(
     principal: CurrentAccount, request: Request, session: DbSession
@@ -143,9 +147,7 @@ async def resend_verification(
     return VerifyResendResponse(status="sent" if sent else "already_verified")
 
 
-@router.get(
-    "/sessions", response_model=list[SessionResponse], responses=_problems(s401="Not logged in.")
-)
+@router.get("/sessions", response_model=list[SessionResponse], responses={401: _LOGGED_OUT})
 async def list_sessions(principal: CurrentAccount, session: DbSession) -> list[SessionResponse]:
     """The caller's live sessions, most recently used first; `current` marks this one."""
     logins = await SessionService(session).of(principal)
@@ -155,7 +157,7 @@ async def list_sessions(principal: CurrentAccount, session: DbSession) -> list[S
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(s401="Not logged in.", s404="`not-found`: no such session of yours."),
+    responses={401: _LOGGED_OUT, 404: {"description": "`not-found`: no such session of yours."}},
 )
 async def end_session(
     session_id: uuid.UUID, principal: CurrentAccount, session: DbSession, origin: Origin
@@ -174,7 +176,7 @@ async def end_session(
 @router.post(
     "/sessions/end-others",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(s401="Not logged in."),
+    responses={401: _LOGGED_OUT},
 )
 async def end_other_sessions(principal: CurrentAccount, session: DbSession, origin: Origin) -> None:
     """End every session of the caller but this one."""
@@ -191,11 +193,11 @@ async def end_other_sessions(principal: CurrentAccount, session: DbSession, orig
 @admin_router.post(
     "/users/{account_id}/sessions/end",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_problems(
-        s401="Not logged in.",
-        s403="`forbidden`: not an admin.",
-        s404="`not-found`: no such account.",
-    ),
+    responses={
+        401: _LOGGED_OUT,
+        403: {"description": "`forbidden`: not an admin."},
+        404: {"description": "`not-found`: no such account."},
+    },
 )
 async def end_user_sessions(
     account_id: uuid.UUID, admin: AdminAccount, session: DbSession, origin: Origin
