@@ -19,6 +19,7 @@ from chainconsult.config import Settings
 from tests.accounts.conftest import FrozenClock
 from tests.accounts.mailed import deliver, link_in, mail_settings_for, messages, token_in
 from tests.helpers import PASSWORD, login, register, serving, statements_sent
+from tests.market import query
 from tests.smtp import SmtpSink
 
 NEW_PASSWORD = "a brand new passphrase for ada"
@@ -277,3 +278,23 @@ async def test_a_reset_lifts_the_lockout_left_by_someone_guessing(
     )
     assert confirmed.status_code == 204
     assert await _me(app_client, await login(app_client, email, NEW_PASSWORD)) == 200
+
+
+async def test_a_reset_link_for_an_address_the_account_no_longer_has_opens_nothing(
+    app_client: AsyncClient,
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+    database_url: str,
+) -> None:
+    email, changed = _email(), _email()
+    await register(app_client, email=email)
+    token = await _reset_link(app_client, mail_settings, sessionmaker, sink, email)
+    query(database_url, "UPDATE accounts SET email = %s WHERE email = %s", changed, email)
+
+    refused = await app_client.post(
+        "/api/v2/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["type"].endswith("/invalid-token")
+    assert await _me(app_client, await login(app_client, changed)) == 200

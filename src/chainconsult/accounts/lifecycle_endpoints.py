@@ -155,7 +155,8 @@ async def list_sessions(principal: CurrentAccount, session: DbSession) -> list[S
 
 
 @router.delete(
-    "/sessions/{session_id}",
+    # Typed in the path, so /sessions/end-others is not also a session id to DELETE.
+    "/sessions/{session_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={401: _LOGGED_OUT, 404: {"description": "`not-found`: no such session of yours."}},
 )

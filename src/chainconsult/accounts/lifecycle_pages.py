@@ -174,7 +174,7 @@ async def end_other_sessions(request: Request, posted: MemberPosted) -> Response
     return see_other("/account/security?notice=others-ended")
 
 
-@router.post("/account/sessions/{session_id}/end")
+@router.post("/account/sessions/{session_id:uuid}/end")
 async def end_session(session_id: uuid.UUID, request: Request, posted: MemberPosted) -> Response:
     visit = posted.visit
     await endpoints.end_session(session_id, visit.member, visit.session, request_origin(request))

@@ -86,10 +86,11 @@ class PasswordRecovery:
         for a bad, used or expired token."""
         redeemed = await self.tokens.redeem(TokenPurpose.password_reset, token)
         account = await AccountService(self.session).get(redeemed.account_id)
-        if not account.is_active:
+        if not account.is_active or redeemed.email != account.email:
+            # A link mailed to an address the account no longer has opens nothing.
             raise InvalidToken()
         account.password_hash = await passwords.hash(new_password)
-        if account.email_verified_at is None and redeemed.email == account.email:
+        if account.email_verified_at is None:
             # The link reached this address: that is what verification proves.
             account.email_verified_at = utcnow()
         await self.tokens.retire(TokenPurpose.password_reset, account.id)
