@@ -250,6 +250,9 @@ def make_settings(database_url: str, tmp_path: Path, **env: Any) -> Settings:
         "RATE_LIMIT_FREE": "100000/minute",
         "RATE_LIMIT_PRO": "100000/minute",
         "RATE_LIMIT_ENTERPRISE": "100000/minute",
+        # Scenario tests post projects right after registering; the verification tests
+        # (tests/accounts/test_email_verification.py) set it to true, the default.
+        "REQUIRE_VERIFIED_EMAIL": "false",
     }
     values.update(env)
     old = {key: os.environ.get(key) for key in values}

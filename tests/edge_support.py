@@ -178,6 +178,8 @@ def server_env(database_url: str, tmp_path: Path, **env: Any) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DATABASE_MAX_CONNECTIONS": 3,
         "LOG_LEVEL": "WARNING",
+        # As tests/conftest.py's settings: scenarios post right after registering.
+        "REQUIRE_VERIFIED_EMAIL": "false",
         # Each test its own keys, even on a Redis that other runs share.
         "REDIS_KEY_PREFIX": f"cctest-{uuid.uuid4().hex[:10]}",
     }

@@ -42,6 +42,7 @@ def api_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
         "SECRET_KEY": TEST_SECRET,
         "LOG_LEVEL": "WARNING",
         "DATABASE_MAX_CONNECTIONS": "5",
+        "REQUIRE_VERIFIED_EMAIL": "false",
         **env,
     }
     with log_path.open("wb") as log:

@@ -75,6 +75,8 @@ def base_env(
             "RATE_LIMIT_PRO": UNLIMITED,
             "RATE_LIMIT_ENTERPRISE": UNLIMITED,
             "RATE_LIMIT_AUTH": UNLIMITED,
+            # The load posts projects from accounts it has just registered.
+            "REQUIRE_VERIFIED_EMAIL": "false",
             "HEALTH_CACHE_SECONDS": "0.2",
             "JOB_POLL_INTERVAL_SECONDS": "0.5",
             "JOB_HEARTBEAT_SECONDS": "1",

@@ -19,6 +19,9 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.identity_pages import router as identity_pages
+from chainconsult.accounts.lifecycle_endpoints import admin_router as sessions_admin_router
+from chainconsult.accounts.lifecycle_endpoints import router as lifecycle_router
+from chainconsult.accounts.lifecycle_pages import router as lifecycle_pages
 from chainconsult.accounts.mfa_endpoints import router as mfa_router
 from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.accounts.siwe_endpoints import router as siwe_router
@@ -105,7 +108,9 @@ API_V2_ROUTERS = (
     mfa_router,
     siwe_router,
     wallets_router,
+    lifecycle_router,
     admin_router,
+    sessions_admin_router,
     experts_router,
     applications_router,
     vetting_router,
@@ -127,6 +132,7 @@ PAGE_ROUTERS = (
     experts_pages,
     accounts_pages,
     identity_pages,
+    lifecycle_pages,
     privacy_pages,
     applications_pages,
     projects_pages,

@@ -353,6 +353,22 @@ class LoginThrottleSettings(BaseSettings):
         return self
 
 
+class AccountLifecycleSettings(BaseSettings):
+    model_config = _COMMON
+
+    password_reset_ttl_seconds: int = Field(
+        1800, ge=60, le=86_400, validation_alias="PASSWORD_RESET_TTL_SECONDS"
+    )
+    """Seconds a password-reset link stays usable (once)."""
+    email_verification_ttl_seconds: int = Field(
+        86_400, ge=60, le=30 * 86_400, validation_alias="EMAIL_VERIFICATION_TTL_SECONDS"
+    )
+    """Seconds an email-verification link stays usable (once)."""
+    require_verified_email: bool = Field(True, validation_alias="REQUIRE_VERIFIED_EMAIL")
+    """Refuse applying, submitting projects, proposing and messaging (403 `email-unverified`)
+    until the account's address is verified."""
+
+
 class PasswordHashSettings(BaseSettings):
     """argon2id cost; the defaults are RFC 9106's second recommended option."""
 
@@ -675,6 +691,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
+    lifecycle: AccountLifecycleSettings = Field(default_factory=AccountLifecycleSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

@@ -52,13 +52,17 @@ def rate_limit_policies(settings: Settings) -> PolicySet:
             "pro": RateLimitPolicy.parse("pro", limits.pro),
             "enterprise": RateLimitPolicy.parse("enterprise", limits.enterprise),
         },
-        # Login and registration also count per client IP, on top of the caller's own limit:
-        # one client cannot guess passwords or register accounts quickly by switching logins.
+        # Login, registration and the mailed-link flows also count per client IP, on top of
+        # the caller's own limit: one client cannot guess passwords, register accounts or
+        # send reset emails quickly by switching logins.
         groups=(
             EndpointGroup(
                 RateLimitPolicy.parse("auth", limits.auth),
-                # The login and registration pages post to /login and /register.
-                re.compile(r"(/api(/v[0-9]+)?/auth)?/(login|register)"),
+                # The pages post to /login, /register, /forgot-password, /reset-password.
+                re.compile(
+                    r"(/api(/v[0-9]+)?/auth)?/(login|register|password-reset(/confirm)?"
+                    r"|verify-email(/resend)?)|/(forgot|reset)-password"
+                ),
             ),
         ),
         write_cost=limits.write_cost,

@@ -10,6 +10,7 @@ from procrastinate import App
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import chainconsult.accounts.lifecycle_jobs
 import chainconsult.conversations.jobs
 import chainconsult.notifications.jobs  # noqa: F401  (registers its tasks)
 from chainconsult.accounts.jobs import purge_login_counters
@@ -23,7 +24,14 @@ from chainconsult.infra.jobs.maintenance import (
     purge_expired_rows,
     recover_stalled_jobs,
 )
-from chainconsult.models import AccountSession, AuditEntry, EmailDelivery, JobFailure, Notification
+from chainconsult.models import (
+    AccountSession,
+    AccountToken,
+    AuditEntry,
+    EmailDelivery,
+    JobFailure,
+    Notification,
+)
 
 PURGE_RULES = (
     PurgeRule(
@@ -36,6 +44,11 @@ PURGE_RULES = (
                 AccountSession.revoked_at < now - days(keep.session_days),
             ),
         ),
+    ),
+    PurgeRule(
+        "expired_account_tokens",
+        AccountToken.__table__,  # type: ignore[arg-type]
+        lambda now, keep: AccountToken.expires_at < now - days(keep.session_days),
     ),
     PurgeRule(
         "job_failures",

@@ -30,3 +30,15 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
 
 # The movable TOTP clock of the two-factor tests.
 from tests.accounts.identity_support import totp_clock as totp_clock  # noqa: E402
+
+# The job fixtures (a worker's resources on the test database), for the mailed-link tests.
+from tests.infra.jobs.conftest import job_resources, job_settings, sessionmaker  # noqa: E402
+
+__all__ = [
+    "FrozenClock",
+    "clock",
+    "job_resources",
+    "job_settings",
+    "sessionmaker",
+    "totp_clock",
+]

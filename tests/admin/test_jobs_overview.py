@@ -18,12 +18,13 @@ async def test_admins_see_counts_oldest_wait_and_recent_failures(
     sessionmaker: async_sessionmaker[AsyncSession],
     job_resources: JobResources,
 ) -> None:
-    admin = await register(client, email="ops@example.com")  # queues a welcome email
+    # Queues a welcome email and an address verification.
+    admin = await register(client, email="ops@example.com")
     promote_to_admin(database_url, admin["id"])
     headers = await login(client, "ops@example.com")
     async with sessionmaker() as session, session.begin():
         await defer(session, refused, label="ghost@example.com")
-    await drain(job_resources, queues=["default"])  # the welcome email and the refusal run
+    await drain(job_resources, queues=["default"])  # the two emails and the refusal run
     async with sessionmaker() as session, session.begin():
         for n in range(3):
             await defer(session, record, label=f"later-{n}")
@@ -34,7 +35,7 @@ async def test_admins_see_counts_oldest_wait_and_recent_failures(
     body = response.json()
     queues = {queue["name"]: queue for queue in body["queues"]}
     assert set(queues) == {"critical", "default", "low"}
-    assert queues["default"]["counts"]["succeeded"] == 1
+    assert queues["default"]["counts"]["succeeded"] == 2
     assert queues["default"]["counts"]["failed"] == 1
     assert queues["low"]["counts"]["todo"] == 3
     assert queues["low"]["oldest_waiting_seconds"] > 0

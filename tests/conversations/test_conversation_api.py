@@ -3,10 +3,19 @@ read markers, the edit window and soft deletion, and everyone else refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
+from typing import cast
 
+import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.service import Principal
+from chainconsult.accounts.verification import EmailUnverified
+from chainconsult.conversations.service import ensure_may_message
+from chainconsult.models.accounts import Plan, Role
 from tests.conversations.story import proposed_thread, say
 from tests.market import approved_expert, client_account, project_body, query
 
@@ -226,3 +235,26 @@ async def test_an_admin_reads_a_thread_for_a_dispute_and_the_read_is_audited(
         headers=thread.admin_headers,
     )
     assert written.status_code == 404
+
+
+async def test_an_unverified_account_may_not_message() -> None:
+    # The one guard every write in a thread passes (conversations/service.py).
+    unverified = Principal(
+        account_id=uuid.uuid4(),
+        session_id=uuid.uuid4(),
+        email="new@example.com",
+        display_name="New",
+        role=Role.client,
+        plan=Plan.free,
+        created_at=dt.datetime.now(dt.UTC),
+        email_verified=False,
+        verification_required=True,
+    )
+    with pytest.raises(EmailUnverified):
+        await ensure_may_message(cast(AsyncSession, None), unverified)
+    await ensure_may_message(
+        cast(AsyncSession, None), dataclasses.replace(unverified, email_verified=True)
+    )
+    await ensure_may_message(
+        cast(AsyncSession, None), dataclasses.replace(unverified, verification_required=False)
+    )

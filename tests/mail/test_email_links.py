@@ -32,6 +32,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "message_digest": [
         {"threads": [{"conversation_id": "", "project_title": "Audit a vault", "unread": 3}]}
     ],
+    "password_reset": [{"token": "sample-token", "valid_minutes": 30, "valid_hours": 0}],
+    "verify_email": [{"token": "sample-token", "valid_minutes": 1440, "valid_hours": 24}],
+    "password_changed": [{"how": "reset"}, {"how": "changed"}],
     NotificationKind.application_decided: [
         {"decision": "approved", "note": "Strong Solidity portfolio."},
         {"decision": "rejected", "note": None},

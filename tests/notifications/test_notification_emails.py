@@ -219,7 +219,8 @@ async def test_an_accepted_proposal_emails_the_chosen_expert_and_declines_the_ot
     for note in notes:
         delivery = deliveries[f"notification:{note['id']}"]
         assert (delivery["status"], delivery["account_id"]) == ("sent", note["recipient_id"])
-    assert len(sink.received) == len(notes) + 5  # and a welcome for each of the 5 accounts
+    # And a welcome and an address verification for each of the 5 accounts.
+    assert len(sink.received) == len(notes) + 10
 
 
 async def test_job_arguments_and_procrastinate_logs_carry_no_personal_data(
@@ -233,15 +234,16 @@ async def test_job_arguments_and_procrastinate_logs_carry_no_personal_data(
     resources = worker_resources(mail_settings, sessionmaker)
     story = await marketplace_story(client, database_url, lambda: drain(resources))
     await drain(resources)
-    assert len(sink.received) == 20
+    assert len(sink.received) == 25
 
     notes = {row["id"] for row in query(database_url, "SELECT id::text AS id FROM notifications")}
     arguments = [row["args"] for row in jobs(database_url)]
     assert sorted(notes) == sorted(
         args["notification_id"] for args in arguments if set(args) == {"notification_id"}
     )
-    welcomes = [args for args in arguments if set(args) != {"notification_id"}]
-    assert [set(args) for args in welcomes] == [{"account_id"}] * 5
+    # A welcome (the account's id) and a verification link (its token row's id) per account.
+    accounts = [sorted(args) for args in arguments if set(args) != {"notification_id"}]
+    assert sorted(accounts) == [["account_id"]] * 5 + [["token_id"]] * 5
 
     personal = [*EXPERTS.values(), "Acme Labs", REVIEW]
     personal += [account["email"] for account in story.accounts.values()]

@@ -198,6 +198,7 @@ async def build_history(
     await deliver()
     assert {mail.message["Subject"] for mail in sink.messages_to(EMAIL)} == {
         f"Welcome to chainconsult, {NAME}",
+        "Confirm your email address for chainconsult",
         "Your expert application was approved",
     }
     sink.refuse.add(EMAIL)

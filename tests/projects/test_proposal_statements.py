@@ -19,10 +19,10 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from chainconsult.app import create_app
-from chainconsult.config import Settings
 from chainconsult.models.projects import Project
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import notifying_from
+from tests.conftest import make_settings
 from tests.helpers import serving, statements_sent
 from tests.market import (
     admin,
@@ -36,9 +36,11 @@ from tests.market import (
 
 
 async def test_a_proposal_is_one_statement_without_begin_or_commit(
-    settings: Settings, database_url: str, tmp_path: Path
+    database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    app = create_app(settings)
+    # With Redis, as in production: the caller's login is read from it, not from the
+    # database (without Redis every request reads it there: accounts/repository.py).
+    app = create_app(make_settings(database_url, tmp_path, REDIS_URL=redis_url))
     async with serving(app) as http:
         admins = await admin(http, database_url)
         _, expert_headers = await approved_expert(http, admins, name="Ada")

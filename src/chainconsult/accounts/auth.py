@@ -34,8 +34,11 @@ async def principal_for_credential(app_state: Any, token: str) -> Principal | No
     """The one lookup of a login token. Both of its reads are cached: a session that begins
     no transaction (a query autobegins one, which closing rolls back; it only reads) and is
     closed only if used costs nothing when they hit."""
+    required: bool = app_state.settings.lifecycle.require_verified_email
     async with lazily_closed(app_state.sessionmaker()) as session:
-        return await AccountService(session).principal_for_token(token)
+        return await AccountService(session).principal_for_token(
+            token, verification_required=required
+        )
 
 
 _Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -13,6 +13,7 @@ from chainconsult.accounts.schemas import (
 )
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
+from chainconsult.accounts.verification import EmailVerification
 from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, request_origin
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
@@ -33,8 +34,11 @@ def client_ip(request: Request) -> str | None:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountResponse)
-async def register(body: RegisterRequest, session: DbSession, origin: Origin) -> AccountResponse:
-    """Create an account. A 409 means the email (in any letter case) is taken."""
+async def register(
+    body: RegisterRequest, request: Request, session: DbSession, origin: Origin
+) -> AccountResponse:
+    """Create an account and mail a link that verifies its address. A 409 means the email
+    (in any letter case) is taken."""
     account = await AccountService(session).register(
         email=body.email,
         password=body.password,
@@ -48,6 +52,7 @@ async def register(body: RegisterRequest, session: DbSession, origin: Origin) ->
         resource_id=account.id,
         origin=origin,
     )
+    await EmailVerification(session, request.app.state.settings).send_link(account)
     count_after_commit(session, "user_registered")
     return AccountResponse.model_validate(account)
 
@@ -176,4 +181,5 @@ async def me(principal: CurrentAccount) -> AccountResponse:
         plan=principal.plan,
         created_at=principal.created_at,
         mfa_enabled=principal.mfa_enabled,
+        email_verified=principal.email_verified,
     )

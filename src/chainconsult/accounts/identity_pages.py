@@ -18,8 +18,9 @@ from chainconsult.accounts.identity_schemas import (
     TotpConfirmRequest,
     TotpDisableRequest,
 )
-from chainconsult.accounts.mfa import MfaService, TotpSetup
+from chainconsult.accounts.mfa import TotpSetup
 from chainconsult.accounts.pages import safe_next, see_other
+from chainconsult.accounts.security_page import render_security
 from chainconsult.accounts.siwe import NO_RULES, SiweVerifier
 from chainconsult.accounts.wallets import WalletService
 from chainconsult.admin.audit import request_origin
@@ -86,35 +87,8 @@ async def code_step_page(
     )
 
 
-async def two_factor_context(
-    visit: PageVisit,
-    *,
-    setup: TotpSetup | None = None,
-    recovery_codes: list[str] | None = None,
-    form: FormState | None = None,
-) -> dict[str, Any]:
-    """What accounts/_two_factor.html shows, for whichever page includes it."""
-    service = MfaService(visit.session, visit.request.app.state.secret_key)
-    account_id = visit.member.account_id
-    return {
-        "two_factor": {
-            "enabled": await service.is_enabled(account_id),
-            "codes_left": await service.recovery_codes_left(account_id),
-            "setup": setup,
-            "recovery_codes": recovery_codes,
-            "form": form or FormState(),
-        }
-    }
-
-
 async def _security(visit: PageVisit, status: int = 200, **two_factor: Any) -> Response:
-    context = await two_factor_context(visit, **two_factor)
-    return await visit.render("accounts/security.html", status_code=status, **context)
-
-
-@router.get("/account/security")
-async def security_page(visit: MemberVisit) -> Response:
-    return await _security(visit)
+    return await render_security(visit, status_code=status, two_factor=two_factor)
 
 
 @router.post("/account/security/2fa/setup")

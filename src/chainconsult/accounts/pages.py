@@ -109,7 +109,7 @@ async def register(request: Request, posted: Posted) -> Response:
         return await visit.render("accounts/register.html", status_code=422, form=form.refuse(exc))
     response = see_other("/experts/apply" if body.role == "expert" else "/projects/new")
     try:
-        await endpoints.register(body, visit.session, request_origin(request))
+        await endpoints.register(body, request, visit.session, request_origin(request))
         login = LoginRequest(email=str(body.email), password=body.password)
         await endpoints.login(login, request, response, visit.session)
     except ChainconsultError as exc:

@@ -4,17 +4,21 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.cache import cached
+from chainconsult.infra.db.transaction import one_statement
 from chainconsult.models.accounts import Account, AccountSession
+from chainconsult.models.base import utcnow
 from chainconsult.models.identity import TotpFactor
 
 PRINCIPAL_CACHE_TTL_S = 60
 """Authenticated requests resolve their login from the cache for this long at most; logout,
 plan and role changes and erasure drop it at once (writes from outside the app, such as the
 CLI, wait out the TTL)."""
+LAST_SEEN_STEP = dt.timedelta(minutes=1)
+"""A login's ``last_seen_at`` is refreshed when it is older than this, not on every request."""
 
 
 def account_tag(account_id: uuid.UUID) -> str:
@@ -46,6 +50,7 @@ class AccountState:
     is_active: bool
     created_at: dt.datetime
     mfa_enabled: bool
+    email_verified_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +125,52 @@ class AccountRepository:
         tags=lambda token_hash: [login_tag(token_hash)],
         # Anyone can send made-up tokens: caching the misses would let them fill the cache.
         cache_none=False,
+        # Never in one process's memory: a revoked login must be refused by every process
+        # from the moment the revocation is answered
+        # (docs/decisions/0030-login-revocation-without-l1.md).
+        shared_only=True,
     )
     async def login_by_token_hash(self, token_hash: bytes) -> LoginRecord | None:
-        """The unrevoked login with this token hash (expired or not: the caller compares)."""
+        """The unrevoked login with this token hash (expired or not: the caller compares).
+        Each load also refreshes its ``last_seen_at`` when stale, in one autocommitted
+        statement (the caller's session only reads, and is rolled back)."""
+        now = utcnow()
+        stale = (
+            select(AccountSession.id)
+            .where(
+                AccountSession.token_hash == token_hash,
+                AccountSession.revoked_at.is_(None),
+                or_(
+                    AccountSession.last_seen_at.is_(None),
+                    AccountSession.last_seen_at < now - LAST_SEEN_STEP,
+                ),
+            )
+            # A burst of requests with one token: one of them stamps it, none waits for it.
+            .with_for_update(skip_locked=True)
+        )
+        touched = (
+            update(AccountSession)
+            .where(AccountSession.id.in_(stale.scalar_subquery()))
+            .values(last_seen_at=now)
+            .returning(AccountSession.id)
+            .cte("touched")
+        )
         query = select(
-            AccountSession.id, AccountSession.account_id, AccountSession.expires_at
+            AccountSession.id,
+            AccountSession.account_id,
+            AccountSession.expires_at,
+            select(func.count()).select_from(touched).scalar_subquery(),
         ).where(AccountSession.token_hash == token_hash, AccountSession.revoked_at.is_(None))
-        row = (await self.session.execute(query)).one_or_none()
-        return LoginRecord(session_id=row[0], account_id=row[1], expires_at=row[2]) if row else None
+        row = await one_statement(self.session, query, {})
+        if row is None:
+            return None
+        return LoginRecord(session_id=row.id, account_id=row.account_id, expires_at=row.expires_at)
 
     @cached(
         "accounts.state",
         ttl=PRINCIPAL_CACHE_TTL_S,
         tags=lambda account_id: [account_tag(account_id)],
-        version=2,  # 2: mfa_enabled
+        version=3,  # 2: mfa_enabled, 3: email_verified_at
     )
     async def account_state(self, account_id: uuid.UUID) -> AccountState | None:
         query = select(
@@ -145,6 +182,7 @@ class AccountRepository:
             Account.is_active,
             Account.created_at,
             exists().where(TotpFactor.account_id == Account.id, TotpFactor.enabled_at.is_not(None)),
+            Account.email_verified_at,
         ).where(Account.id == account_id)
         row = (await self.session.execute(query)).one_or_none()
         return AccountState(*row) if row is not None else None
@@ -154,16 +192,6 @@ class AccountRepository:
         result = await self.session.execute(
             update(AccountSession)
             .where(AccountSession.id == session_id, AccountSession.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .returning(AccountSession.token_hash)
-        )
-        return list(result.scalars())
-
-    async def revoke_all_logins(self, account_id: uuid.UUID, now: dt.datetime) -> list[bytes]:
-        """Revoke every login of an account; the token hashes revoked."""
-        result = await self.session.execute(
-            update(AccountSession)
-            .where(AccountSession.account_id == account_id, AccountSession.revoked_at.is_(None))
             .values(revoked_at=now)
             .returning(AccountSession.token_hash)
         )

@@ -63,6 +63,10 @@ class AccountResponse(BaseModel):
     plan: Plan
     created_at: dt.datetime
     mfa_enabled: bool = Field(False, description="Whether logins need a TOTP code.")
+    email_verified: bool = Field(
+        description="Whether a link mailed to this address has been opened (see "
+        "REQUIRE_VERIFIED_EMAIL)."
+    )
 
 
 class PlanChangeRequest(RequestModel):

@@ -52,6 +52,10 @@ class Principal:
     """When the account (not this login) was created."""
     mfa_enabled: bool = False
     """Whether a second factor (TOTP) guards its logins."""
+    email_verified: bool = False
+    verification_required: bool = True
+    """REQUIRE_VERIFIED_EMAIL of the process that resolved the caller
+    (accounts/verification.py: ``require_verified_email``)."""
 
     @property
     def is_admin(self) -> bool:
@@ -153,6 +157,7 @@ class AccountService:
                 account_id=account.id,
                 token_hash=token_digest(token),
                 expires_at=now + dt.timedelta(seconds=ttl_seconds),
+                last_seen_at=now,
                 ip=ip,
                 user_agent=(user_agent or "")[:512] or None,
             )
@@ -160,7 +165,9 @@ class AccountService:
         account.last_login_at = now
         return Login(token=token, session_id=login.id, expires_in=ttl_seconds, account=account)
 
-    async def principal_for_token(self, token: str) -> Principal | None:
+    async def principal_for_token(
+        self, token: str, *, verification_required: bool = True
+    ) -> Principal | None:
         """Who holds ``token``; None when it is unknown, revoked, expired or its account is
         inactive. Both halves are cached (see PRINCIPAL_CACHE_TTL_S): the login by token and
         the account by id, so a plan change drops one entry however many logins it has."""
@@ -179,6 +186,8 @@ class AccountService:
             plan=Plan(account.plan),
             created_at=account.created_at,
             mfa_enabled=account.mfa_enabled,
+            email_verified=account.email_verified_at is not None,
+            verification_required=verification_required,
         )
 
     async def log_out(self, principal: Principal) -> None:
@@ -211,10 +220,13 @@ class AccountService:
                     display_name=email.split("@", 1)[0][:100] or "admin",
                     role=Role.admin,
                     plan=Plan.enterprise,
+                    # The operator who runs create-admin vouches for the address.
+                    email_verified_at=utcnow(),
                 )
             )
             return account, True
         account.role = Role.admin
+        account.email_verified_at = account.email_verified_at or utcnow()
         if password is not None:
             account.password_hash = await passwords.hash(password)
         await self.repository.session.flush()

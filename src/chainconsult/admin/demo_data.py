@@ -325,6 +325,8 @@ def _account(
         "role": role,
         "plan": "free",
         "is_active": True,
+        # Operator-made accounts are verified as made (accounts/verification.py).
+        "email_verified_at": _EPOCH - dt.timedelta(days=500),
         "created_at": _EPOCH - dt.timedelta(days=500),
         "updated_at": _EPOCH - dt.timedelta(days=500),
     }

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chainconsult.accounts.auth import AdminAccount, CurrentAccount
+from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
 from chainconsult.admin.audit import Origin
 from chainconsult.applications.schemas import (
     ApplicationRequest,
@@ -22,7 +23,12 @@ router = APIRouter(prefix="/expert-applications", tags=["expert applications"])
 admin_router = APIRouter(prefix="/admin/expert-applications", tags=["admin"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationResponse)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApplicationResponse,
+    responses=UNVERIFIED_RESPONSE,
+)
 async def apply(
     body: ApplicationRequest, principal: CurrentAccount, session: DbSession
 ) -> ApplicationResponse:

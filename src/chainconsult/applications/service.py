@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
@@ -39,6 +40,7 @@ class ApplicationService:
         self.repository = ApplicationRepository(session)
 
     async def submit(self, *, principal: Principal, body: ApplicationRequest) -> ExpertApplication:
+        require_verified_email(principal)
         if body.wallet_address is not None and body.wallet_chain is not None:
             problem = wallet_problem(body.wallet_chain, body.wallet_address)
             if problem is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.config import ConversationSettings
 from chainconsult.conversations.jobs import (
@@ -45,8 +46,9 @@ _NO_THREAD = "No such conversation."
 
 async def ensure_may_message(session: AsyncSession, principal: Principal) -> None:
     """The one place that decides whether an account may write messages at all, beyond
-    being a participant. The accounts area's "email must be verified to message" rule
-    (403 `email-unverified`) belongs here when it lands; today every account may."""
+    being a participant: its email must be verified (403 `email-unverified`, where
+    REQUIRE_VERIFIED_EMAIL holds)."""
+    require_verified_email(principal)
 
 
 def message_response(message: Message, file: ConversationFile | None) -> MessageResponse:

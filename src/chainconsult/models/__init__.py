@@ -1,5 +1,6 @@
 """ORM tables of every domain, in one place so migrations and tests see them all."""
 
+from chainconsult.models.account_tokens import AccountToken, TokenPurpose
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
@@ -35,6 +36,7 @@ from chainconsult.models.projects import (
 __all__ = [
     "Account",
     "AccountSession",
+    "AccountToken",
     "Alert",
     "ApplicationStatus",
     "AuditEntry",
@@ -63,6 +65,7 @@ __all__ = [
     "Review",
     "Role",
     "SiweNonce",
+    "TokenPurpose",
     "TotpFactor",
     "Visibility",
     "Wallet",

@@ -44,6 +44,12 @@ class Account(IdMixin, TimestampMixin, Base):
     plan: Mapped[str] = mapped_column(String(20), default=Plan.free)
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[dt.datetime | None]
+    email_verified_at: Mapped[dt.datetime | None]
+    """When a link mailed to the current address was opened; None until then."""
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class AccountSession(IdMixin, Base):
@@ -61,3 +67,5 @@ class AccountSession(IdMixin, Base):
     revoked_at: Mapped[dt.datetime | None]
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    last_seen_at: Mapped[dt.datetime | None]
+    """Roughly when the login was last used (refreshed at most once a minute)."""

@@ -21,6 +21,8 @@ JOB_ARGUMENTS_NAMING_AN_ACCOUNT: dict[str, str] = {
     "notification_id": (
         "SELECT CAST(n.id AS text) FROM notifications n WHERE n.recipient_id = :id"
     ),
+    # A mailed link (password reset, email verification) of the account.
+    "token_id": "SELECT CAST(t.id AS text) FROM account_tokens t WHERE t.account_id = :id",
 }
 """Argument name -> SQL selecting the values that make a job about account ``:id``. The
 arguments are not indexed: an erasure or export scans the job table (kept for

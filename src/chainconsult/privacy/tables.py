@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.recovery import reset_key
 from chainconsult.accounts.throttle import account_key
 from chainconsult.conversations.privacy import CONVERSATION_TABLES
 from chainconsult.models.accounts import Account, Plan, Role
@@ -118,6 +119,7 @@ async def _erase_account(session: AsyncSession, account_id: uuid.UUID) -> None:
             password_hash="!erased",  # noqa: S106 - no argon2 hash: every login fails
             is_active=False,
             last_login_at=None,
+            email_verified_at=None,
             role=Role.client,
             plan=Plan.free,
             updated_at=utcnow(),
@@ -131,16 +133,18 @@ async def _erase_applications(session: AsyncSession, account_id: uuid.UUID) -> N
     await set_null("expert_applications", "decided_by_id")(session, account_id)
 
 
-async def _login_counter_key(session: AsyncSession, account_id: uuid.UUID) -> dict[str, object]:
-    # Computed by the throttle's own function: SQL's lower() differs from Python's for some
+async def _login_counter_keys(session: AsyncSession, account_id: uuid.UUID) -> dict[str, object]:
+    # Computed by the throttles' own functions: SQL's lower() differs from Python's for some
     # letters, and under a C locale for every non-ASCII one.
     email = await session.scalar(select(Account.email).where(Account.id == account_id))
-    return {"login_key": None if email is None else account_key(email)}
+    if email is None:
+        return {"login_key": None, "reset_key": None}
+    return {"login_key": account_key(email), "reset_key": reset_key(email)}
 
 
 async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) -> None:
-    key = (await _login_counter_key(session, account_id))["login_key"]
-    await session.execute(delete(LoginFailureCounter).where(LoginFailureCounter.key == key))
+    keys = list((await _login_counter_keys(session, account_id)).values())
+    await session.execute(delete(LoginFailureCounter).where(LoginFailureCounter.key.in_(keys)))
 
 
 MARKETPLACE_TABLES = [
@@ -151,6 +155,13 @@ MARKETPLACE_TABLES = [
         "account_sessions",
         ("account_id",),
         delete_rows("account_sessions", "account_id"),
+        hidden=frozenset({"token_hash"}),
+    ),
+    # Unused reset and verification links stop working with their rows.
+    PersonalTable(
+        "account_tokens",
+        ("account_id",),
+        delete_rows("account_tokens", "account_id"),
         hidden=frozenset({"token_hash"}),
     ),
     PersonalTable(
@@ -167,8 +178,8 @@ MARKETPLACE_TABLES = [
         "login_failure_counters",
         (),
         _erase_login_counters,
-        also_about="t.key = :login_key",
-        parameters=_login_counter_key,
+        also_about="t.key IN (:login_key, :reset_key)",
+        parameters=_login_counter_keys,
     ),
     PersonalTable(
         "audit_log",

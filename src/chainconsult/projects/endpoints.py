@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
 from chainconsult.admin.audit import Origin
 from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
@@ -39,7 +40,12 @@ from chainconsult.projects.service import (
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectResponse)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectResponse,
+    responses=UNVERIFIED_RESPONSE,
+)
 async def submit_project(
     body: ProjectRequest, principal: CurrentAccount, session: DbSession
 ) -> ProjectResponse:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.errors import (
     ChainconsultError,
@@ -175,6 +176,7 @@ class ProjectService:
     # --- writing ---------------------------------------------------------------------
 
     async def submit(self, *, principal: Principal, body: ProjectRequest) -> Project:
+        require_verified_email(principal)
         _check_deadline(body.deadline)
         invited = await self._checked_invitations(body.invited_experts, principal)
         account = await self.repository.lock_account(principal.account_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -19,6 +20,7 @@ router = APIRouter(tags=["proposals"])
     "/projects/{project_id}/proposals",
     status_code=status.HTTP_201_CREATED,
     response_model=ProposalResponse,
+    responses=UNVERIFIED_RESPONSE,
 )
 async def propose(
     project_id: uuid.UUID, body: ProposalRequest, principal: CurrentAccount, session: DbSession

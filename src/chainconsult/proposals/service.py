@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
+from chainconsult.accounts.verification import require_verified_email
 from chainconsult.errors import (
     ChainconsultError,
     Conflict,
@@ -172,6 +173,7 @@ class ProposalService:
         job. When nothing was written, the same checks in Python name the one that failed.
         The project's row lock orders it against a concurrent accept or cancel, and the
         unique index on active proposals stays the last word."""
+        require_verified_email(principal)
         now = utcnow()
         # Never added to the session: the statement writes it, with the values set here,
         # and the caller answers from it.

@@ -176,15 +176,20 @@ class Cache:
         ttl: float,
         load: Callable[[], Awaitable[Loaded]],
         local_only: bool = False,
+        shared_only: bool = False,
     ) -> bytes:
         """The encoded value of ``key``: cached, or from ``load`` (run once per process for
         concurrent callers). ``key`` must already identify the query, its version and its
-        arguments; ``tags`` name what invalidates it."""
+        arguments; ``tags`` name what invalidates it. ``shared_only``: never from or into
+        this process's memory, only Redis (whose invalidation the writer awaits before it
+        answers), else ``load``: what every process must see changed at once."""
         if not self.enabled:
             return (await load()).payload
         counters = self._counters_for(name)
         full_key = f"{name}:{key}"
         all_tags = (*tags, ALL_TAG)
+        if shared_only:
+            return await self._fill(full_key, all_tags, (), ttl, load, counters, shared_only=True)
         while True:
             entry = self.memory.get(full_key)
             if entry is not None:
@@ -250,7 +255,8 @@ class Cache:
         load: Callable[[], Awaitable[Loaded]],
         counters: _Counters,
         *,
-        local_only: bool,
+        local_only: bool = False,
+        shared_only: bool = False,
     ) -> bytes:
         tier = self._tier if not local_only and self._redis_usable() else None
         found: Lookup | None = None
@@ -258,21 +264,23 @@ class Cache:
         if tier is not None:
             found = await self._guard(tier.lookup(full_key, tags))
             if found is not None and found.entry is not None:
-                return self._l2_hit(full_key, tags, generations, found, counters)
+                return self._l2_hit(full_key, tags, generations, found, counters, shared_only)
             if found is not None:
                 lock = tier.lock(full_key)
                 if not await self._guard(lock.acquire()):
                     waited = await self._guard(tier.wait_for_holder(full_key, tags, lock))
                     if waited is not None and waited.entry is not None:
-                        return self._l2_hit(full_key, tags, generations, waited, counters)
+                        return self._l2_hit(
+                            full_key, tags, generations, waited, counters, shared_only
+                        )
                     lock = None
         try:
             loaded = await load()
             counters.stats.misses += 1
             counters.miss.inc()
-            if loaded.cacheable:
-                if tier is not None and found is not None:
-                    await self._guard(tier.store(full_key, loaded.payload, found.tokens, ttl))
+            if loaded.cacheable and tier is not None and found is not None:
+                await self._guard(tier.store(full_key, loaded.payload, found.tokens, ttl))
+            if loaded.cacheable and not shared_only:
                 self.memory.put(
                     full_key,
                     loaded.payload,
@@ -292,16 +300,18 @@ class Cache:
         generations: tuple[int, ...],
         found: Lookup,
         counters: _Counters,
+        shared_only: bool = False,
     ) -> bytes:
         assert found.entry is not None
-        remaining = found.entry.expires_at - time.time()
-        self.memory.put(
-            full_key,
-            found.entry.payload,
-            ttl=self._l1_ttl(remaining),
-            tags=tags,
-            generations=generations,
-        )
+        if not shared_only:
+            remaining = found.entry.expires_at - time.time()
+            self.memory.put(
+                full_key,
+                found.entry.payload,
+                ttl=self._l1_ttl(remaining),
+                tags=tags,
+                generations=generations,
+            )
         counters.stats.l2_hits += 1
         counters.hit.inc()
         return found.entry.payload

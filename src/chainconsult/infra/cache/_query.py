@@ -99,6 +99,9 @@ class CachedQuery(Generic[T]):
     """False: a None result is not stored (e.g. unknown login tokens, which anyone can mint)."""
     local_only: bool = False
     """True: L1 only, never Redis (per-process facts such as this process's health)."""
+    shared_only: bool = False
+    """True: Redis only, never L1 (facts every process must see change at once, such as a
+    revoked login); without a usable Redis, every call loads."""
     schema_of: Any = None
     """For ``bytes`` results: the type they render, whose schema versions the key."""
 
@@ -138,6 +141,7 @@ class CachedQuery(Generic[T]):
             ttl=self.ttl,
             load=produce,
             local_only=self.local_only,
+            shared_only=self.shared_only,
         )
         try:
             return codec.decode(payload)
@@ -163,6 +167,7 @@ def cached(
     tags: Callable[..., Iterable[str]] | None = None,
     version: int = 1,
     cache_none: bool = True,
+    shared_only: bool = False,
 ) -> Callable[
     [Callable[Concatenate[S, P], Awaitable[T]]], Callable[Concatenate[S, P], Awaitable[T]]
 ]:
@@ -194,7 +199,9 @@ def cached(
             if query is None:
                 # Resolved on first use: annotations may name types defined after the method.
                 result_type = typing.get_type_hints(method)["return"]
-                query = CachedQuery(name, result_type, ttl, version, cache_none)
+                query = CachedQuery(
+                    name, result_type, ttl, version, cache_none, shared_only=shared_only
+                )
             return query
 
         @functools.wraps(method)
