@@ -3,6 +3,8 @@
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
+from chainconsult.models.chain import ChainBlock, ChainCursor, ChainEvent
+from chainconsult.models.escrow import Milestone, MilestoneStatus
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
@@ -25,6 +27,9 @@ __all__ = [
     "ApplicationStatus",
     "AuditEntry",
     "Base",
+    "ChainBlock",
+    "ChainCursor",
+    "ChainEvent",
     "DeliveryStatus",
     "EmailDelivery",
     "ExpertApplication",
@@ -32,6 +37,8 @@ __all__ = [
     "JobFailure",
     "LogEntry",
     "LoginFailureCounter",
+    "Milestone",
+    "MilestoneStatus",
     "Notification",
     "Plan",
     "Project",

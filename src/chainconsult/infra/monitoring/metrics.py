@@ -107,6 +107,13 @@ api_v1_requests_total = Counter(
     ["method", "route", "client"],
     namespace=NAMESPACE,
 )
+escrow_events_total = Counter(
+    "escrow_events_total",
+    "Confirmed escrow contract events applied, by event (Deposited, Released, Disputed, "
+    "Resolved, Refunded).",
+    ["event"],
+    namespace=NAMESPACE,
+)
 
 backup_last_success_timestamp_seconds = Gauge(
     "backup_last_success_timestamp_seconds",
