@@ -84,7 +84,8 @@ async def test_fund_release_dispute_resolve_with_balances_matching_the_database(
     assert resolution.status_code == 202, resolution.text
     (job,) = query(
         database_url,
-        "SELECT args->>'milestone_id' FROM procrastinate_jobs WHERE task_name = 'escrow.send_resolution'",
+        "SELECT args->>'milestone_id' FROM procrastinate_jobs "
+        "WHERE task_name = 'escrow.send_resolution'",
     )
     assert job == (second,)
     client = ChainClient(chain.url)
