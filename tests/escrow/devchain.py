@@ -115,6 +115,16 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
 
 def send(w3: Web3, signer: LocalAccount, tx: dict[str, Any]) -> Any:
     """Sign ``tx`` locally (as a wallet would), send it, wait for it; the receipt."""
+    return send_raw(w3, sign(w3, signer, tx))
+
+
+def send_raw(w3: Web3, raw: bytes) -> Any:
+    tx_hash = w3.eth.send_raw_transaction(raw)
+    return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+
+
+def sign(w3: Web3, signer: LocalAccount, tx: dict[str, Any]) -> bytes:
+    """``tx`` signed by ``signer`` with the chain's next nonce, gas and gas price filled in."""
     tx = dict(tx)
     tx.setdefault("from", signer.address)
     tx.setdefault("chainId", CHAIN_ID)
@@ -124,9 +134,7 @@ def send(w3: Web3, signer: LocalAccount, tx: dict[str, Any]) -> Any:
         tx["gas"] = w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
     if "maxFeePerGas" not in tx:
         tx.setdefault("gasPrice", w3.eth.gas_price)
-    signed = signer.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    return bytes(signer.sign_transaction(tx).raw_transaction)
 
 
 def transact(w3: Web3, signer: LocalAccount, call: Any) -> Any:
