@@ -62,7 +62,8 @@ async def test_a_reorganised_deposit_is_unfunded_and_refunded_when_mined_again(
     assert await platform.follow() == 1  # one event undone
     rows = milestone_rows(database_url, deal.project_id)
     assert [m["status"] for m in rows] == ["funded", "draft"]
-    assert rows[1]["depositor_address"] is None and rows[1]["funded_block"] is None
+    assert rows[1]["depositor_address"] is None
+    assert rows[1]["funded_block"] is None
     assert ledger(database_url, deal.milestone_ids) == [("Deposited", "first")]
 
     # The same deposit is mined again on the new branch.

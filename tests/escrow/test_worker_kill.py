@@ -84,7 +84,8 @@ async def test_a_watcher_killed_mid_step_loses_and_duplicates_nothing(
             watcher.send_signal(signal.SIGKILL)
         finally:
             watcher.wait(30)
-            assert watcher.stdout is not None and watcher.stderr is not None
+            assert watcher.stdout is not None
+            assert watcher.stderr is not None
             watcher.stdout.close()
             watcher.stderr.close()
         assert watcher.returncode == -signal.SIGKILL
