@@ -30,7 +30,8 @@ admin_router = APIRouter(prefix="/admin/milestones", tags=["escrow"])
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     known: dict[int, str] = {
-        403: "Not a party to the project (or not its owner where the owner must act).",
+        403: "Not a party to the project, not its owner where the owner must act, or not an "
+        "admin on an admin route.",
         404: "No such project or milestone (or not visible to you).",
         409: "`milestone-state`: the milestone is not in the state the action needs; "
         "`wallet-unverified`: the expert has no verified payout wallet; `conflict`: the "
@@ -147,7 +148,7 @@ async def dispute_milestone(
     "/{milestone_id}/resolution",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ResolutionQueued,
-    responses=_problems(404, 409, 422, 503),
+    responses=_problems(403, 404, 409, 422, 503),
 )
 async def resolve_milestone(
     request: Request,
