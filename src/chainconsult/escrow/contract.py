@@ -10,20 +10,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-from web3 import Web3
-
 from chainconsult.config import EscrowSettings
 
-_ERC20_APPROVE = [
-    {
-        "type": "function",
-        "name": "approve",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    }
-]
+# ERC-20 approve(address spender, uint256 value).
+_APPROVE = ("approve", ("address", "uint256"))
 
 
 @cache
@@ -48,7 +38,25 @@ def uuid_of(hex32: str) -> uuid.UUID | None:
 
 def details_hash(text: str) -> bytes:
     """What the chain records of a dispute reason or a resolution note: its keccak-256."""
-    return bytes(Web3.keccak(text=text))
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=text))
+
+
+def _calldata(name: str, types: tuple[str, ...], args: list[Any]) -> str:
+    # eth_abi rather than web3's contract objects: web3 costs an API worker ~27 MB and
+    # seconds of start-up for what is a selector and an encoding.
+    from eth_abi.abi import encode
+    from eth_utils.crypto import keccak
+
+    selector = keccak(text=f"{name}({','.join(types)})")[:4]
+    return "0x" + (selector + encode(list(types), args)).hex()
+
+
+@cache
+def _inputs(name: str) -> tuple[str, ...]:
+    (function,) = [f for f in escrow_abi() if f["type"] == "function" and f["name"] == name]
+    return tuple(str(arg["type"]) for arg in function["inputs"])
 
 
 class EscrowContract:
@@ -57,17 +65,16 @@ class EscrowContract:
     def __init__(self, settings: EscrowSettings) -> None:
         assert settings.contract is not None
         self.address = settings.contract
-        w3 = Web3()
-        self._escrow = w3.eth.contract(address=to_checksum_address(self.address), abi=escrow_abi())
-        self._w3 = w3
 
     def _tx(self, to: str, data: str) -> dict[str, str]:
         return {"to": to, "data": data, "value": "0"}
 
+    def _call(self, name: str, *args: Any) -> dict[str, str]:
+        return self._tx(self.address, _calldata(name, _inputs(name), list(args)))
+
     def approve(self, token: str, amount_units: int) -> dict[str, str]:
-        erc20 = self._w3.eth.contract(address=to_checksum_address(token), abi=_ERC20_APPROVE)
-        data = erc20.encode_abi("approve", [self.address, amount_units])
-        return self._tx(token, data)
+        name, types = _APPROVE
+        return self._tx(token, _calldata(name, types, [self.address, amount_units]))
 
     def deposit(
         self,
@@ -79,43 +86,33 @@ class EscrowContract:
         amount_units: int,
         termination_time: int,
     ) -> dict[str, str]:
-        data = self._escrow.encode_abi(
+        return self._call(
             "deposit",
-            [
-                chain_id_of(project_id),
-                chain_id_of(milestone_id),
-                to_checksum_address(token),
-                to_checksum_address(payee),
-                amount_units,
-                termination_time,
-            ],
+            chain_id_of(project_id),
+            chain_id_of(milestone_id),
+            token,
+            payee,
+            amount_units,
+            termination_time,
         )
-        return self._tx(self.address, data)
 
     def release(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> dict[str, str]:
-        data = self._escrow.encode_abi(
-            "release", [chain_id_of(project_id), chain_id_of(milestone_id)]
-        )
-        return self._tx(self.address, data)
+        return self._call("release", chain_id_of(project_id), chain_id_of(milestone_id))
 
     def dispute(
         self, project_id: uuid.UUID, milestone_id: uuid.UUID, reason: str
     ) -> dict[str, str]:
-        data = self._escrow.encode_abi(
-            "dispute", [chain_id_of(project_id), chain_id_of(milestone_id), details_hash(reason)]
+        return self._call(
+            "dispute", chain_id_of(project_id), chain_id_of(milestone_id), details_hash(reason)
         )
-        return self._tx(self.address, data)
 
     def resolve(
         self, project_id: uuid.UUID, milestone_id: uuid.UUID, expert_share_bps: int, note: str
     ) -> dict[str, str]:
-        data = self._escrow.encode_abi(
+        return self._call(
             "resolve",
-            [
-                chain_id_of(project_id),
-                chain_id_of(milestone_id),
-                expert_share_bps,
-                details_hash(note),
-            ],
+            chain_id_of(project_id),
+            chain_id_of(milestone_id),
+            expert_share_bps,
+            details_hash(note),
         )
-        return self._tx(self.address, data)

@@ -1,4 +1,7 @@
-"""The escrow's tasks: the watcher (periodic, one at a time) and the arbiter's resolve."""
+"""The escrow's tasks: the watcher (periodic, one at a time) and the arbiter's resolve.
+
+The chain client (web3) is imported when a task runs: the API processes import this module
+for the task objects they defer, and never talk to the chain."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import uuid
 
 from procrastinate import JobContext
 
-from chainconsult.escrow.watcher import chain_client, follow_chain, send_resolution
 from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, task
 from chainconsult.infra.jobs import resources as job_resources
 
@@ -20,6 +22,8 @@ async def follow_escrow(context: JobContext, timestamp: int) -> int:
     settings = found.settings.escrow
     if not settings.configured:
         return 0
+    from chainconsult.escrow.watcher import chain_client, follow_chain
+
     client = chain_client(settings)
     try:
         return await follow_chain(found.sessionmaker, settings, client)
@@ -42,6 +46,8 @@ async def resolve_dispute(context: JobContext, *, milestone_id: str) -> str:
     settings = found.settings.escrow
     if not settings.configured or settings.arbiter_key_file is None:
         raise PermanentJobError("escrow or its arbiter key is not configured")
+    from chainconsult.escrow.watcher import chain_client, send_resolution
+
     client = chain_client(settings)
     try:
         return await send_resolution(found.sessionmaker, settings, client, target)
