@@ -10,7 +10,7 @@ from chainconsult.escrow.watcher import send_resolution
 from chainconsult.infra.chain import ChainClient
 from tests.escrow.conftest import ARBITER_FEE_BPS, FEE_BPS, Platform
 from tests.escrow.scenario import balance, milestone_rows, mint, planned_deal, sign_and_send
-from tests.market import query
+from tests.market import notifications, query
 
 UNITS = [3_000_000_000, 6_000_000_000]  # 3,000.00 and 6,000.00 USDC (6 decimals)
 
@@ -139,3 +139,20 @@ async def test_fund_release_dispute_resolve_with_balances_matching_the_database(
         ("resolved", str(expert_share - expert_share * FEE_BPS // 10_000)),
     ]
     assert Decimal(shown["milestones"][0]["amount_units"]) == UNITS[0]
+
+    # Each change the chain made was announced once, to both parties.
+    for headers in (deal.client, deal.expert):
+        changes = [
+            (n["payload"]["milestone_title"], n["payload"]["status"])
+            for n in await notifications(http, headers)
+            if n["kind"] == "milestone_changed"
+        ]
+        assert sorted(changes) == sorted(
+            [
+                ("Design review", "funded"),
+                ("Full audit", "funded"),
+                ("Design review", "released"),
+                ("Full audit", "disputed"),
+                ("Full audit", "resolved"),
+            ]
+        )

@@ -22,6 +22,9 @@ from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import escrow_events_total
 from chainconsult.models.chain import ChainEvent
 from chainconsult.models.escrow import Milestone, MilestoneStatus
+from chainconsult.models.projects import Project
+from chainconsult.notifications.schemas import NotificationKind
+from chainconsult.notifications.service import NotificationService
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +124,7 @@ class MilestoneProjection:
             )
             if milestone is None:
                 continue
+            before = milestone.status
             rows = await session.execute(
                 select(ChainEvent.name, ChainEvent.args, ChainEvent.block_number)
                 .where(ChainEvent.follower == self.follower, ChainEvent.subject == key)
@@ -134,7 +138,26 @@ class MilestoneProjection:
                     if uuid_of(str(args.get("projectId", ""))) == milestone.project_id
                 ],
             )
+            if milestone.status != before:
+                await self._announce(session, milestone)
         await session.flush()
+
+    async def _announce(self, session: AsyncSession, milestone: Milestone) -> None:
+        """Tell both parties, in the step's transaction: once per change the chain made."""
+        project = await session.get(Project, milestone.project_id)
+        if project is None:
+            return
+        await NotificationService(session).notify(
+            recipients=[p for p in (project.client_id, project.expert_id) if p is not None],
+            kind=NotificationKind.milestone_changed,
+            payload={
+                "project_id": str(project.id),
+                "project_title": project.title,
+                "milestone_id": str(milestone.id),
+                "milestone_title": milestone.title,
+                "status": str(milestone.status),
+            },
+        )
 
 
 def milestone_key(milestone_id: uuid.UUID) -> str:
