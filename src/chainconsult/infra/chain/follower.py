@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 from web3.types import LogReceipt
 
-from chainconsult.infra.chain.rpc import ChainClient, ChainUnavailable, _hex
+from chainconsult.infra.chain.rpc import ChainClient, hex_string
 from chainconsult.models.chain import ChainBlock, ChainCursor, ChainEvent
 
 # Blocks of hashes kept below the cursor: a reorganisation deeper than this past the
@@ -181,7 +181,7 @@ class EventFollower:
         """The hash of each block with logs, checked against the node's canonical chain."""
         hashes: dict[int, str] = {}
         for log in logs:
-            number, block_hash = int(log["blockNumber"]), _hex(log["blockHash"])
+            number, block_hash = int(log["blockNumber"]), hex_string(log["blockHash"])
             if hashes.setdefault(number, block_hash) != block_hash:
                 return None
         for number, block_hash in hashes.items():
@@ -191,7 +191,7 @@ class EventFollower:
 
     def _decode(self, log: LogReceipt) -> ChainEvent | None:
         topics = log["topics"]
-        name = self._events.get(_hex(topics[0])) if topics else None
+        name = self._events.get(hex_string(topics[0])) if topics else None
         if name is None:
             return None
         try:
@@ -201,10 +201,10 @@ class EventFollower:
         args = {key: _json(value) for key, value in decoded["args"].items()}
         return ChainEvent(
             follower=self.name,
-            tx_hash=_hex(log["transactionHash"]),
+            tx_hash=hex_string(log["transactionHash"]),
             log_index=int(log["logIndex"]),
             block_number=int(log["blockNumber"]),
-            block_hash=_hex(log["blockHash"]),
+            block_hash=hex_string(log["blockHash"]),
             name=name,
             subject=self.subject(name, args),
             args=args,
@@ -245,6 +245,3 @@ def _applied(row: ChainEvent) -> AppliedEvent:
         log_index=row.log_index,
         block_number=row.block_number,
     )
-
-
-__all__ = ["AppliedEvent", "ChainUnavailable", "EventFollower", "EventHandler"]

@@ -17,7 +17,7 @@ class ChainUnavailable(Exception):
     """The JSON-RPC endpoint did not answer, or answered with an error."""
 
 
-def _hex(value: Any) -> str:
+def hex_string(value: Any) -> str:
     text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
     return text if text.startswith("0x") else "0x" + text
 
@@ -44,7 +44,7 @@ class ChainClient:
             if isinstance(exc.__cause__, BlockNotFound):
                 return None
             raise
-        return _hex(block["hash"])
+        return hex_string(block["hash"])
 
     async def logs(self, address: str, first: int, last: int) -> Sequence[LogReceipt]:
         return await self._call(
@@ -59,7 +59,7 @@ class ChainClient:
         )
 
     async def send_raw(self, raw: bytes) -> str:
-        return _hex(await self._call(self.w3.eth.send_raw_transaction(raw)))
+        return hex_string(await self._call(self.w3.eth.send_raw_transaction(raw)))
 
     async def estimate_gas(self, tx: TxParams) -> int:
         return await self._call(self.w3.eth.estimate_gas(tx))
