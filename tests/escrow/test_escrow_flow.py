@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from chainconsult.escrow.watcher import send_resolution
+from chainconsult.escrow.watcher import reconcile, send_resolution
 from chainconsult.infra.chain import ChainClient
+from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
 from tests.escrow.conftest import ARBITER_FEE_BPS, FEE_BPS, Platform
 from tests.escrow.scenario import balance, milestone_rows, mint, planned_deal, sign_and_send
 from tests.market import notifications, query
@@ -139,6 +140,17 @@ async def test_fund_release_dispute_resolve_with_balances_matching_the_database(
         ("resolved", str(expert_share - expert_share * FEE_BPS // 10_000)),
     ]
     assert Decimal(shown["milestones"][0]["amount_units"]) == UNITS[0]
+
+    # The reconciliation finds the database and the contract agreeing; a milestone changed
+    # behind the chain's back is a difference.
+    client = ChainClient(chain.url)
+    try:
+        assert await reconcile(platform.sessionmaker, platform.settings.escrow, client) == 0
+        query(database_url, "UPDATE milestones SET status = 'funded' WHERE id = %s", second)
+        assert await reconcile(platform.sessionmaker, platform.settings.escrow, client) == 1
+        assert escrow_reconciliation_differences._value.get() == 1
+    finally:
+        await client.close()
 
     # Each change the chain made was announced once, to both parties.
     for headers in (deal.client, deal.expert):

@@ -31,6 +31,23 @@ async def follow_escrow(context: JobContext, timestamp: int) -> int:
         await client.close()
 
 
+@task(name="escrow.reconcile", queue=Queue.critical, retry=None, lock="escrow-follow")
+async def reconcile_escrow(context: JobContext, timestamp: int) -> int:
+    """Compare the milestones with the contract at the last confirmed block (the differences,
+    logged as critical; the gauge chainconsult_escrow_reconciliation_differences)."""
+    found = job_resources(context)
+    settings = found.settings.escrow
+    if not settings.configured:
+        return 0
+    from chainconsult.escrow.watcher import chain_client, reconcile
+
+    client = chain_client(settings)
+    try:
+        return await reconcile(found.sessionmaker, settings, client)
+    finally:
+        await client.close()
+
+
 @task(
     name="escrow.send_resolution",
     queue=Queue.critical,

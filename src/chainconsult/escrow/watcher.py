@@ -1,5 +1,6 @@
-"""The platform's two conversations with the chain: following the contract's confirmed
-events into the milestones, and sending the arbiter's resolve transaction."""
+"""The platform's conversations with the chain: following the contract's confirmed events
+into the milestones, sending the arbiter's resolve transaction, and reconciling the
+database's view with the contract's."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3.types import TxParams
 
 from chainconsult.config import EscrowSettings
-from chainconsult.escrow.contract import EscrowContract, escrow_abi
+from chainconsult.escrow.contract import EscrowContract, chain_id_of, escrow_abi
 from chainconsult.escrow.projection import MilestoneProjection, subject_of
 from chainconsult.escrow.service import follower_name
 from chainconsult.infra.chain import ChainClient, EventFollower
 from chainconsult.infra.db.session import run_after_commit
+from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
+from chainconsult.models.chain import ChainCursor
 from chainconsult.models.escrow import Milestone, MilestoneStatus
 
 log = structlog.get_logger(__name__)
@@ -126,3 +129,50 @@ async def send_resolution(
         milestone.resolution_tx_hash = tx_hash
         log.info("escrow_resolution_sent", milestone_id=str(milestone.id), tx_hash=tx_hash)
         return tx_hash
+
+
+# The contract's Status enum, by position, as the platform's statuses.
+_CHAIN_STATUS = ("draft", "funded", "released", "disputed", "resolved", "refunded")
+
+
+async def reconcile(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: EscrowSettings,
+    client: ChainClient,
+) -> int:
+    """Compare every milestone the platform handed deposit terms for with the contract's
+    record at the last confirmed block; log each difference as critical, set the
+    escrow_reconciliation_differences gauge and return the count."""
+    async with sessionmaker() as session:
+        block = await session.scalar(
+            select(ChainCursor.block_number).where(ChainCursor.follower == follower_name(settings))
+        )
+        if block is None or block < 0:
+            return 0
+        milestones = (
+            await session.scalars(select(Milestone).where(Milestone.token_address.is_not(None)))
+        ).all()
+    assert settings.contract is not None
+    differences = 0
+    for milestone in milestones:
+        amount, status = await client.call(
+            settings.contract,
+            escrow_abi(),
+            "milestones",
+            chain_id_of(milestone.project_id),
+            chain_id_of(milestone.id),
+            block=block,
+        )
+        expected_amount = int(milestone.amount_units or 0) if status else 0
+        if _CHAIN_STATUS[status] != milestone.status or amount != expected_amount:
+            differences += 1
+            log.critical(
+                "escrow_reconciliation_difference",
+                milestone_id=str(milestone.id),
+                database_status=milestone.status,
+                chain_status=_CHAIN_STATUS[status],
+                chain_amount_units=str(amount),
+                block=block,
+            )
+    escrow_reconciliation_differences.set(differences)
+    return differences

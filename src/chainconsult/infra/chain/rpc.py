@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
@@ -52,6 +52,18 @@ class ChainClient:
                 {"address": to_checksum_address(address), "fromBlock": first, "toBlock": last}
             )
         )
+
+    async def call(
+        self,
+        address: str,
+        abi: Sequence[Mapping[str, Any]],
+        function: str,
+        *args: Any,
+        block: int,
+    ) -> Any:
+        """A view function's result at ``block``."""
+        contract = self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
+        return await self._call(contract.functions[function](*args).call(block_identifier=block))
 
     async def pending_nonce(self, address: str) -> int:
         return await self._call(
