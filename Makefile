@@ -11,7 +11,7 @@ PORT ?= 8000
 .PHONY: help install run test check static format lint typecheck lock migration clean bench-health
 .PHONY: chaos multihost
 .PHONY: bench soak
-.PHONY: config-reference
+.PHONY: config-reference contract-tools
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +34,16 @@ $(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
 	cd tests/web/axe && npm ci
 	touch $(AXE)
 
-test: $(STAMP) $(AXE) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
+# The escrow contract's compiler (solc-js), OpenZeppelin sources and the development chain.
+CONTRACT_TOOLS := contracts/node_modules/.installed
+
+$(CONTRACT_TOOLS): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund
+	touch $(CONTRACT_TOOLS)
+
+contract-tools: $(CONTRACT_TOOLS) ## Install the escrow contract's compiler and development chain (npm, pinned)
+
+test: $(STAMP) $(AXE) $(CONTRACT_TOOLS) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 static: $(STAMP) ## Format check, lint and strict types

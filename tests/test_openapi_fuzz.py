@@ -96,6 +96,12 @@ def test_generated_requests_get_no_5xx_and_match_both_documents(
         RATE_LIMIT_AUTH="100000/minute",
         LOGIN_THROTTLE_IP_FREE_FAILURES=9_999,
         LOGIN_THROTTLE_IP_LOCKOUT_FAILURES=10_000,
+        # Escrow configured, so its routes answer by their rules rather than 503; no route
+        # contacts the chain (only the workers' jobs do), so the endpoint need not exist.
+        ESCROW_RPC_URL="http://127.0.0.1:9",
+        ESCROW_CONTRACT="0x" + "11" * 20,
+        ESCROW_TOKENS="USDC:0x" + "22" * 20 + ":6",
+        ESCROW_ARBITER_KEY_FILE=str(tmp_path / "arbiter.key"),
     )
     server = ServerProcess(env, tmp_path / "server.log")
     server.start()

@@ -37,6 +37,9 @@ from chainconsult.conversations.endpoints import router as conversations_router
 from chainconsult.conversations.events import router as events_router
 from chainconsult.conversations.pages import router as conversations_pages
 from chainconsult.errors import install_problem_handlers
+from chainconsult.escrow.endpoints import admin_router as escrow_admin_router
+from chainconsult.escrow.endpoints import milestones_router
+from chainconsult.escrow.endpoints import projects_router as escrow_router
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
 from chainconsult.infra.cache import attach_cache, build_cache
@@ -121,6 +124,9 @@ API_V2_ROUTERS = (
     events_router,
     privacy_router,
     operations_admin_router,
+    escrow_router,
+    milestones_router,
+    escrow_admin_router,
 )
 """Included straight into the app, each under the prefix, not through a /api/v2 router of
 their own: FastAPI (0.165) matches an included router's routes again at every level of

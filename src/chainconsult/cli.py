@@ -20,6 +20,7 @@ import typer
 from chainconsult import __version__
 from chainconsult.commands.backup import backup_cli, restore
 from chainconsult.commands.config_reference import config_reference
+from chainconsult.commands.devchain import devchain
 from chainconsult.config import ConfigError, Settings, load_settings
 from chainconsult.infra.embedded.lock import ServeLock
 from chainconsult.infra.embedded.postgres import EmbeddedDatabaseError, embedded_database
@@ -554,6 +555,7 @@ def jobs_cancel(
 cli.add_typer(backup_cli, name="backup")
 cli.command("restore")(restore)
 cli.command("config-reference")(config_reference)
+cli.command("devchain")(devchain)
 
 T = TypeVar("T")
 

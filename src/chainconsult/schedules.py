@@ -15,6 +15,7 @@ import chainconsult.conversations.jobs
 import chainconsult.notifications.jobs  # noqa: F401  (registers its tasks)
 from chainconsult.accounts.jobs import purge_login_counters
 from chainconsult.config import Settings
+from chainconsult.escrow.jobs import FOLLOW_INTERVAL_SECONDS, follow_escrow, reconcile_escrow
 from chainconsult.infra.backup.jobs import scheduled_backup
 from chainconsult.infra.jobs import JobResources
 from chainconsult.infra.jobs.maintenance import (
@@ -99,6 +100,11 @@ def register_schedules(app: App, settings: Settings) -> None:
     app.periodic(cron="23 * * * *")(purge_login_counters)
     # BACKUP_SCHEDULE, daily by default: a dump, then pruning by BACKUP_RETENTION.
     app.periodic(cron=settings.backup.schedule)(scheduled_backup)
+    # The escrow watcher, only where escrow is set up (ESCROW_RPC_URL and the contract).
+    if settings.escrow.configured:
+        app.periodic(cron=every(FOLLOW_INTERVAL_SECONDS))(follow_escrow)
+        # Under the watcher's lock, so it compares at a cursor no step is moving.
+        app.periodic(cron="*/10 * * * *")(reconcile_escrow)
 
 
 def worker_resources(

@@ -75,6 +75,12 @@ SAMPLE_CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
         "project_id": PROJECT_ID,
         "project_title": "Audit the bridge",
     },
+    NotificationKind.milestone_changed: {
+        "project_id": PROJECT_ID,
+        "project_title": "Audit the bridge",
+        "milestone_title": "Design review",
+        "status": "released",
+    },
     NotificationKind.review_received: {
         "project_id": PROJECT_ID,
         "project_title": "Audit the bridge",

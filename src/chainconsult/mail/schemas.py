@@ -80,6 +80,13 @@ class ProjectInvitationEmail(_ProjectOffer):
     client_name: Name
 
 
+class MilestoneChangedEmail(EmailContext):
+    project_id: uuid.UUID
+    project_title: Title
+    milestone_title: Title
+    status: Literal["draft", "funded", "released", "disputed", "resolved", "refunded"]
+
+
 EMAIL_CONTEXTS: dict[NotificationKind, type[EmailContext]] = {
     NotificationKind.application_decided: ApplicationDecidedEmail,
     NotificationKind.proposal_received: ProposalReceivedEmail,
@@ -89,5 +96,6 @@ EMAIL_CONTEXTS: dict[NotificationKind, type[EmailContext]] = {
     NotificationKind.review_received: ReviewReceivedEmail,
     NotificationKind.project_matched: ProjectMatchedEmail,
     NotificationKind.project_invitation: ProjectInvitationEmail,
+    NotificationKind.milestone_changed: MilestoneChangedEmail,
 }
 """Every notification kind has exactly one email (tests/mail checks the templates too)."""

@@ -4,6 +4,7 @@ from chainconsult.models.account_tokens import AccountToken, TokenPurpose
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
+from chainconsult.models.chain import ChainBlock, ChainCursor, ChainEvent
 from chainconsult.models.conversations import (
     Conversation,
     ConversationFile,
@@ -11,6 +12,7 @@ from chainconsult.models.conversations import (
     LiveEvent,
     Message,
 )
+from chainconsult.models.escrow import Milestone, MilestoneStatus
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.identity import (
     MfaChallenge,
@@ -41,6 +43,9 @@ __all__ = [
     "ApplicationStatus",
     "AuditEntry",
     "Base",
+    "ChainBlock",
+    "ChainCursor",
+    "ChainEvent",
     "Conversation",
     "ConversationFile",
     "ConversationReader",
@@ -54,6 +59,8 @@ __all__ = [
     "LoginFailureCounter",
     "Message",
     "MfaChallenge",
+    "Milestone",
+    "MilestoneStatus",
     "Notification",
     "Plan",
     "Project",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.mail.schemas import (
     ApplicationDecidedEmail,
     EmailContext,
+    MilestoneChangedEmail,
     ProjectCompletedEmail,
     ProjectInvitationEmail,
     ProjectMatchedEmail,
@@ -28,6 +29,7 @@ from chainconsult.mail.schemas import (
 )
 from chainconsult.models.accounts import Account
 from chainconsult.models.base import Base
+from chainconsult.models.escrow import Milestone
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus, Review
 from chainconsult.notifications.schemas import NotificationKind
@@ -187,6 +189,17 @@ async def _project_invitation(reading: _Reading, payload: Payload) -> EmailConte
     return ProjectInvitationEmail(**_offer(project), client_name=client.display_name)
 
 
+async def _milestone_changed(reading: _Reading, payload: Payload) -> EmailContext:
+    project = await reading.project(payload)
+    await reading.row(Milestone, payload, "milestone_id")
+    return MilestoneChangedEmail(
+        project_id=project.id,
+        project_title=project.title,
+        milestone_title=payload["milestone_title"],
+        status=payload["status"],
+    )
+
+
 _CONTEXT_OF: dict[NotificationKind, Callable[[_Reading, Payload], Awaitable[EmailContext]]] = {
     NotificationKind.application_decided: _application_decided,
     NotificationKind.proposal_received: _proposal_received,
@@ -196,4 +209,5 @@ _CONTEXT_OF: dict[NotificationKind, Callable[[_Reading, Payload], Awaitable[Emai
     NotificationKind.review_received: _review_received,
     NotificationKind.project_matched: _project_matched,
     NotificationKind.project_invitation: _project_invitation,
+    NotificationKind.milestone_changed: _milestone_changed,
 }

@@ -31,6 +31,9 @@ class NotificationKind(StrEnum):
     project_title, skills, chains."""
     project_invitation = "project_invitation"
     """To each expert invited to an invite-only project: project_id, project_title."""
+    milestone_changed = "milestone_changed"
+    """To the client and the expert when a milestone's escrow state changes on chain:
+    project_id, project_title, milestone_id, milestone_title, status."""
 
 
 PAYLOAD_FIELDS: dict[NotificationKind, frozenset[str]] = {
@@ -46,6 +49,9 @@ PAYLOAD_FIELDS: dict[NotificationKind, frozenset[str]] = {
         {"project_id", "project_title", "skills", "chains"}
     ),
     NotificationKind.project_invitation: frozenset({"project_id", "project_title"}),
+    NotificationKind.milestone_changed: frozenset(
+        {"project_id", "project_title", "milestone_id", "milestone_title", "status"}
+    ),
 }
 
 

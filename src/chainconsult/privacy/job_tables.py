@@ -23,6 +23,11 @@ JOB_ARGUMENTS_NAMING_AN_ACCOUNT: dict[str, str] = {
     ),
     # A mailed link (password reset, email verification) of the account.
     "token_id": "SELECT CAST(t.id AS text) FROM account_tokens t WHERE t.account_id = :id",
+    # An escrow milestone is about its project's client and expert.
+    "milestone_id": (
+        "SELECT CAST(m.id AS text) FROM milestones m JOIN projects p ON p.id = m.project_id "
+        "WHERE p.client_id = :id OR p.expert_id = :id"
+    ),
 }
 """Argument name -> SQL selecting the values that make a job about account ``:id``. The
 arguments are not indexed: an erasure or export scans the job table (kept for

@@ -114,6 +114,20 @@ api_v1_requests_total = Counter(
     ["method", "route", "client"],
     namespace=NAMESPACE,
 )
+escrow_events_total = Counter(
+    "escrow_events_total",
+    "Confirmed escrow contract events applied, by event (Deposited, Released, Disputed, "
+    "Resolved, Refunded).",
+    ["event"],
+    namespace=NAMESPACE,
+)
+escrow_reconciliation_differences = Gauge(
+    "escrow_reconciliation_differences",
+    "Milestones whose state or amount in the database differs from the escrow contract's at "
+    "the last confirmed block, as of the last reconciliation (anything above 0 is a bug).",
+    namespace=NAMESPACE,
+    multiprocess_mode="max",
+)
 
 backup_last_success_timestamp_seconds = Gauge(
     "backup_last_success_timestamp_seconds",

@@ -1,0 +1,1 @@
+"""Milestone payments held in the on-chain escrow contract (contracts/Escrow.sol)."""

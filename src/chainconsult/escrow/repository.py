@@ -1,0 +1,56 @@
+"""Queries of the escrow, in one place."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainconsult.models.chain import ChainCursor
+from chainconsult.models.escrow import Milestone
+from chainconsult.models.projects import Proposal, ProposalStatus
+
+
+class EscrowRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def milestones(self, project_id: uuid.UUID, *, lock: bool = False) -> Sequence[Milestone]:
+        query = (
+            select(Milestone).where(Milestone.project_id == project_id).order_by(Milestone.position)
+        )
+        if lock:
+            query = query.with_for_update()
+        return (await self.session.scalars(query)).all()
+
+    async def milestone(self, milestone_id: uuid.UUID, *, lock: bool = False) -> Milestone | None:
+        query = select(Milestone).where(Milestone.id == milestone_id)
+        if lock:
+            query = query.with_for_update()
+        return await self.session.scalar(query)
+
+    async def replace_plan(self, project_id: uuid.UUID, milestones: Sequence[Milestone]) -> None:
+        await self.session.execute(delete(Milestone).where(Milestone.project_id == project_id))
+        # The unique (project, position) index must see the old rows gone first.
+        await self.session.flush()
+        self.session.add_all(milestones)
+        await self.session.flush()
+
+    async def accepted_price(self, project_id: uuid.UUID) -> tuple[Decimal, str] | None:
+        row = (
+            await self.session.execute(
+                select(Proposal.price_amount, Proposal.price_currency).where(
+                    Proposal.project_id == project_id,
+                    Proposal.status == ProposalStatus.accepted,
+                )
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def confirmed_block(self, follower: str) -> int | None:
+        return await self.session.scalar(
+            select(ChainCursor.block_number).where(ChainCursor.follower == follower)
+        )

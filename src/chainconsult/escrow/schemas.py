@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from chainconsult.experts.vocabulary import Amount
+from chainconsult.infra.request_models import FromIsoText, JsonInt, RequestModel
+from chainconsult.infra.text import MultiLine, SingleLine
+from chainconsult.models.escrow import MilestoneStatus
+
+TokenSymbol = Annotated[str, SingleLine(min_length=2, max_length=16)]
+
+
+class MilestoneInput(RequestModel):
+    title: Annotated[str, SingleLine(min_length=2, max_length=200)]
+    amount: Amount
+    due_date: FromIsoText[dt.date] = Field(description="ISO date.")
+
+
+class MilestoneResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    position: int
+    title: str
+    amount: Decimal
+    due_date: dt.date
+    status: MilestoneStatus
+    token: str | None = Field(None, validation_alias="token_symbol")
+    amount_units: Decimal | None = Field(None, description="In the token's smallest unit.")
+
+    @field_serializer("amount")
+    def _money(self, value: Decimal) -> str:
+        return f"{value:.2f}"
+
+    @field_serializer("amount_units")
+    def _units(self, value: Decimal | None) -> str | None:
+        return None if value is None else str(int(value))
+
+
+class MilestoneList(BaseModel):
+    data: list[MilestoneResponse]
+    currency: str
+    total: Decimal
+
+    @field_serializer("total")
+    def _money(self, value: Decimal) -> str:
+        return f"{value:.2f}"
+
+
+class EscrowRequest(RequestModel):
+    token: TokenSymbol | None = Field(
+        None,
+        description="Symbol of a configured stablecoin (ESCROW_TOKENS); default: the first "
+        "that fits the project's currency.",
+    )
+
+
+class Transaction(BaseModel):
+    """An unsigned transaction for the caller's wallet: send as is (value in wei)."""
+
+    to: str
+    data: str
+    value: str = "0"
+
+
+class EscrowFunding(BaseModel):
+    chain_id: int
+    contract: str
+    token: str
+    token_address: str
+    amount_units: str
+    termination_time: int
+    transactions: list[Transaction]
+
+
+class Transactions(BaseModel):
+    transactions: list[Transaction]
+
+
+class DisputeRequest(RequestModel):
+    reason: Annotated[str, MultiLine(min_length=5, max_length=5000)]
+
+
+class ResolutionRequest(RequestModel):
+    expert_share_bps: JsonInt = Field(ge=0, le=10_000)
+    note: Annotated[str, MultiLine(min_length=1, max_length=5000)]
+
+
+class ResolutionQueued(BaseModel):
+    milestone_id: uuid.UUID
+    status: str = "queued"
+
+
+class MilestoneChainState(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    status: MilestoneStatus
+    token: str | None = Field(None, validation_alias="token_symbol")
+    token_address: str | None
+    amount_units: Decimal | None
+    payout_address: str | None
+    depositor_address: str | None
+    funded_block: int | None
+    settled_block: int | None
+    payee_units: Decimal | None
+    client_units: Decimal | None
+    platform_fee_units: Decimal | None
+    arbiter_fee_units: Decimal | None
+    resolution_tx_hash: str | None
+
+    @field_serializer(
+        "amount_units", "payee_units", "client_units", "platform_fee_units", "arbiter_fee_units"
+    )
+    def _units(self, value: Decimal | None) -> str | None:
+        return None if value is None else str(int(value))
+
+
+class EscrowState(BaseModel):
+    chain_id: int
+    contract: str
+    confirmations: int
+    confirmed_block: int | None = Field(
+        description="The newest block the platform has applied (confirmed) events up to."
+    )
+    milestones: list[MilestoneChainState]

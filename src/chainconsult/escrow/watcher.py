@@ -1,0 +1,178 @@
+"""The platform's conversations with the chain: following the contract's confirmed events
+into the milestones, sending the arbiter's resolve transaction, and reconciling the
+database's view with the contract's."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+from eth_account import Account
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from web3.types import TxParams
+
+from chainconsult.config import EscrowSettings
+from chainconsult.escrow.contract import EscrowContract, chain_id_of, escrow_abi
+from chainconsult.escrow.projection import MilestoneProjection, subject_of
+from chainconsult.escrow.service import follower_name
+from chainconsult.infra.chain import ChainClient, EventFollower
+from chainconsult.infra.db.session import run_after_commit
+from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
+from chainconsult.models.chain import ChainCursor
+from chainconsult.models.escrow import Milestone, MilestoneStatus
+
+log = structlog.get_logger(__name__)
+
+# pg_advisory_xact_lock key: one arbiter transaction is signed at a time, so two workers
+# never take the same nonce.
+_ARBITER_NONCE_LOCK = 0x45534352  # "ESCR"
+
+
+class ChainMismatch(Exception):
+    """ESCROW_RPC_URL answers for another chain than ESCROW_CHAIN_ID."""
+
+
+def chain_client(settings: EscrowSettings) -> ChainClient:
+    assert settings.rpc_url is not None
+    return ChainClient(settings.rpc_url.get_secret_value())
+
+
+async def follow_chain(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: EscrowSettings,
+    client: ChainClient,
+    *,
+    max_steps: int = 100,
+) -> int:
+    """Apply every confirmed escrow event not applied yet, one transaction per batch of
+    blocks; returns how many events were applied or undone."""
+    if await client.chain_id() != settings.chain_id:
+        raise ChainMismatch(f"the RPC endpoint is not chain {settings.chain_id}")
+    assert settings.contract is not None
+    name = follower_name(settings)
+    follower = EventFollower(
+        name=name,
+        client=client,
+        address=settings.contract,
+        abi=escrow_abi(),
+        confirmations=settings.confirmations,
+        handler=MilestoneProjection(name),
+        subject=subject_of,
+        start_block=settings.start_block,
+    )
+    total = 0
+    for _ in range(max_steps):
+        async with sessionmaker() as session:
+            async with session.begin():
+                changed, caught_up = await follower.step(session)
+            await run_after_commit(session)
+        total += changed
+        if caught_up:
+            break
+    return total
+
+
+def arbiter_key(path: Path) -> str:
+    """The arbiter's private key from its file (hex, 0x optional); never logged."""
+    return path.read_text().strip()
+
+
+async def send_resolution(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: EscrowSettings,
+    client: ChainClient,
+    milestone_id: uuid.UUID,
+) -> str:
+    """Sign and send the arbiter's resolve of a disputed milestone; returns the tx hash, or
+    what was skipped. A transaction already known to the node is not sent again; one that
+    reverts (already resolved on chain) fails the attempt and the job retries until the
+    watcher has applied the resolution."""
+    assert settings.arbiter_key_file is not None
+    arbiter = Account.from_key(arbiter_key(settings.arbiter_key_file))
+    async with sessionmaker() as session, session.begin():
+        await session.execute(select(func.pg_advisory_xact_lock(_ARBITER_NONCE_LOCK)))
+        milestone = await session.scalar(
+            select(Milestone).where(Milestone.id == milestone_id).with_for_update()
+        )
+        if (
+            milestone is None
+            or milestone.status != MilestoneStatus.disputed
+            or milestone.resolution_share_bps is None
+        ):
+            return "skipped: not a disputed milestone awaiting resolution"
+        if milestone.resolution_tx_hash is not None and await client.transaction_known(
+            milestone.resolution_tx_hash
+        ):
+            return f"pending: {milestone.resolution_tx_hash}"
+        call = EscrowContract(settings).resolve(
+            milestone.project_id,
+            milestone.id,
+            milestone.resolution_share_bps,
+            milestone.resolution_note or "",
+        )
+        tx: dict[str, Any] = {
+            "from": arbiter.address,
+            "to": call["to"],
+            "data": call["data"],
+            "value": 0,
+            "chainId": settings.chain_id,
+        }
+        gas = await client.estimate_gas(cast(TxParams, tx))
+        tx["gas"] = gas + gas // 5
+        tx["gasPrice"] = await client.gas_price()
+        tx["nonce"] = await client.pending_nonce(arbiter.address)
+        signed = arbiter.sign_transaction(tx)
+        tx_hash = await client.send_raw(signed.raw_transaction)
+        milestone.resolution_tx_hash = tx_hash
+        log.info("escrow_resolution_sent", milestone_id=str(milestone.id), tx_hash=tx_hash)
+        return tx_hash
+
+
+# The contract's Status enum, by position, as the platform's statuses.
+_CHAIN_STATUS = ("draft", "funded", "released", "disputed", "resolved", "refunded")
+
+
+async def reconcile(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: EscrowSettings,
+    client: ChainClient,
+) -> int:
+    """Compare every milestone the platform handed deposit terms for with the contract's
+    record at the last confirmed block; log each difference as critical, set the
+    escrow_reconciliation_differences gauge and return the count."""
+    async with sessionmaker() as session:
+        block = await session.scalar(
+            select(ChainCursor.block_number).where(ChainCursor.follower == follower_name(settings))
+        )
+        if block is None or block < 0:
+            return 0
+        milestones = (
+            await session.scalars(select(Milestone).where(Milestone.token_address.is_not(None)))
+        ).all()
+    assert settings.contract is not None
+    differences = 0
+    for milestone in milestones:
+        amount, status = await client.call(
+            settings.contract,
+            escrow_abi(),
+            "milestones",
+            chain_id_of(milestone.project_id),
+            chain_id_of(milestone.id),
+            block=block,
+        )
+        expected_amount = int(milestone.amount_units or 0) if status else 0
+        if _CHAIN_STATUS[status] != milestone.status or amount != expected_amount:
+            differences += 1
+            log.critical(
+                "escrow_reconciliation_difference",
+                milestone_id=str(milestone.id),
+                database_status=milestone.status,
+                chain_status=_CHAIN_STATUS[status],
+                chain_amount_units=str(amount),
+                block=block,
+            )
+    escrow_reconciliation_differences.set(differences)
+    return differences
