@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
+from tests.accounts.siwe_support import signed
 from tests.escrow import devchain
 from tests.escrow.conftest import Platform
 from tests.market import (
@@ -34,13 +35,20 @@ class Deal:
 
 
 async def accepted_project(
-    platform: Platform, database_url: str, *, wallet: str | None
+    platform: Platform, database_url: str, *, wallet: LocalAccount | None, linked: bool = True
 ) -> tuple[str, Headers, Headers, Headers]:
-    """A project in progress whose expert (payout wallet ``wallet``) was accepted."""
+    """A project in progress whose expert (payout wallet ``wallet``, proved by Sign-In with
+    Ethereum unless not ``linked``) was accepted."""
     http = platform.http
     admin_headers = await admin(http, database_url)
-    extra: dict[str, Any] = {"wallet_address": wallet, "wallet_chain": "ethereum"} if wallet else {}
+    extra: dict[str, Any] = {}
+    if wallet is not None:
+        extra = {"wallet_address": wallet.address, "wallet_chain": "ethereum"}
     _expert, expert = await approved_expert(http, admin_headers, **extra)
+    if wallet is not None and linked:
+        proof = await signed(http, wallet)
+        linked_wallet = await http.post("/api/v2/me/wallets", json=proof, headers=expert)
+        assert linked_wallet.status_code == 201, linked_wallet.text
     _client, client = await client_account(http)
     project = await http.post("/api/v2/projects", json=project_body(), headers=client)
     assert project.status_code == 201, project.text
@@ -56,9 +64,11 @@ async def accepted_project(
     return project_id, client, expert, admin_headers
 
 
-async def planned_deal(platform: Platform, database_url: str, *, wallet: str | None) -> Deal:
+async def planned_deal(
+    platform: Platform, database_url: str, *, wallet: LocalAccount | None, linked: bool = True
+) -> Deal:
     project_id, client, expert, admin_headers = await accepted_project(
-        platform, database_url, wallet=wallet
+        platform, database_url, wallet=wallet, linked=linked
     )
     due = dt.date.today() + dt.timedelta(days=20)
     plan = await platform.http.put(

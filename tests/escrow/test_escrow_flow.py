@@ -20,7 +20,7 @@ async def test_fund_release_dispute_resolve_with_balances_matching_the_database(
     platform: Platform, database_url: str
 ) -> None:
     chain, http = platform.chain, platform.http
-    deal = await planned_deal(platform, database_url, wallet=chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=chain.expert)
     first, second = deal.milestone_ids
 
     funding = await http.post(f"/api/v2/projects/{deal.project_id}/escrow", headers=deal.client)

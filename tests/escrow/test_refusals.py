@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from httpx import Response
 
 from chainconsult.app import create_app
@@ -28,7 +29,7 @@ async def test_release_is_refused_unless_funded_by_the_caller_and_only_once(
     platform: Platform, database_url: str
 ) -> None:
     chain, http = platform.chain, platform.http
-    deal = await planned_deal(platform, database_url, wallet=chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=chain.expert)
     first, _second = deal.milestone_ids
     # Unfunded: a draft milestone has nothing to release.
     problem(
@@ -77,10 +78,13 @@ async def test_release_is_refused_unless_funded_by_the_caller_and_only_once(
     assert refused.status_code == 403, refused.text
 
 
+@pytest.mark.parametrize("on_profile", [False, True], ids=["no-wallet", "wallet-not-proved"])
 async def test_payout_to_an_expert_without_a_verified_wallet_is_refused(
-    platform: Platform, database_url: str
+    platform: Platform, database_url: str, on_profile: bool
 ) -> None:
-    deal = await planned_deal(platform, database_url, wallet=None)
+    # A wallet on the profile that its expert never proved by SIWE is no payout address.
+    wallet = platform.chain.expert if on_profile else None
+    deal = await planned_deal(platform, database_url, wallet=wallet, linked=False)
     funding = await platform.http.post(
         f"/api/v2/projects/{deal.project_id}/escrow", headers=deal.client
     )
@@ -94,7 +98,7 @@ async def test_payout_to_an_expert_without_a_verified_wallet_is_refused(
 async def test_the_plan_must_add_up_to_the_accepted_price(
     platform: Platform, database_url: str
 ) -> None:
-    deal = await planned_deal(platform, database_url, wallet=platform.chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=platform.chain.expert)
     short = await platform.http.put(
         f"/api/v2/projects/{deal.project_id}/milestones",
         json=[{"title": "Half", "amount": "4500.00", "due_date": "2030-01-01"}],
@@ -113,7 +117,7 @@ async def test_a_deposit_with_other_terms_does_not_fund_the_milestone(
 ) -> None:
     """A deposit under the milestone's key paying another payee is not its funding."""
     chain = platform.chain
-    deal = await planned_deal(platform, database_url, wallet=chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=chain.expert)
     funding = await platform.http.post(
         f"/api/v2/projects/{deal.project_id}/escrow", headers=deal.client
     )

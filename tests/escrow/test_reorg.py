@@ -29,7 +29,7 @@ async def test_a_reorganised_deposit_is_unfunded_and_refunded_when_mined_again(
     platform: Platform, database_url: str
 ) -> None:
     chain, w3 = platform.chain, platform.chain.w3
-    deal = await planned_deal(platform, database_url, wallet=chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=chain.expert)
     funding = await platform.http.post(
         f"/api/v2/projects/{deal.project_id}/escrow", headers=deal.client
     )

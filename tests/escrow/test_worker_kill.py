@@ -59,7 +59,7 @@ async def test_a_watcher_killed_mid_step_loses_and_duplicates_nothing(
     platform: Platform, database_url: str
 ) -> None:
     chain = platform.chain
-    deal = await planned_deal(platform, database_url, wallet=chain.expert.address)
+    deal = await planned_deal(platform, database_url, wallet=chain.expert)
     funding = await platform.http.post(
         f"/api/v2/projects/{deal.project_id}/escrow", headers=deal.client
     )

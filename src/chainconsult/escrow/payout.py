@@ -1,10 +1,9 @@
 """Whether an expert's payout wallet may receive escrow funds.
 
 ``payout_wallet_verified`` is the escrow's only question about wallets, asked from one place
-(EscrowService._verified_payout). Today the platform's record of an expert's wallet is the
-EVM address on the approved expert profile (set through the vetted application), checked for
-format and EIP-55 checksum by experts/wallets.py; this function is where a proof of control
-(a SIWE signature, ``/me/wallets`` with ``verified_at``) is read once it is stored."""
+(EscrowService._verified_payout): the EVM address on the approved expert profile, once the
+expert has proved control of it by Sign-In with Ethereum (accounts/wallets.py holds that
+rule)."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.wallets import WalletService
 from chainconsult.experts.vocabulary import EVM_CHAINS, Chain
 from chainconsult.experts.wallets import wallet_problem
 from chainconsult.models.experts import ExpertProfile
@@ -34,6 +34,8 @@ async def payout_wallet_verified(session: AsyncSession, expert_id: uuid.UUID) ->
     except ValueError:
         return None
     if chain not in EVM_CHAINS or wallet_problem(chain, row.wallet_address) is not None:
+        return None
+    if not await WalletService(session).is_verified_payout_wallet(expert_id):
         return None
     from eth_utils.address import to_checksum_address
 
