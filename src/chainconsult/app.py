@@ -43,6 +43,7 @@ from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
+from chainconsult.infra.tracing import start_tracing, stop_tracing
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
@@ -123,7 +124,8 @@ PAGE_ROUTERS = (
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.app.log_level)
+    # Tracing from the OTEL_* variables only (docs/tracing.md); before the engine is built.
+    configure_logging(settings.app.log_level, trace_ids=start_tracing())
     use_password_hash_parameters(settings.password_hash)
 
     @asynccontextmanager
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
+            stop_tracing()
             log.info("stopped")
 
     app = FastAPI(

@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from chainconsult.infra.tracing._logs import add_trace_ids
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -18,14 +20,16 @@ _SHARED: list[Any] = [
 ]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Idempotent: safe to call from every process and every app instance."""
+def configure_logging(level: str = "INFO", *, trace_ids: bool = False) -> None:
+    """Idempotent: safe to call from every process and every app instance. ``trace_ids``
+    (tracing on) adds the active span's ``trace_id`` and ``span_id`` to every line."""
+    shared = [*_SHARED, add_trace_ids] if trace_ids else _SHARED
     structlog.configure(
         processors=[
             # First: an event below LOG_LEVEL (the access line under WARNING) is dropped
             # before the context merge and the timestamp are spent on it.
             structlog.stdlib.filter_by_level,
-            *_SHARED,
+            *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -33,7 +37,7 @@ def configure_logging(level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
