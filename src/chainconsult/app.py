@@ -40,7 +40,7 @@ from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
-from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
 from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.infra.tracing import start_tracing, stop_tracing
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             stop_tracing()
             log.info("stopped")
+            flush_logs()
 
     app = FastAPI(
         # The platform's telemetry is its Prometheus metrics and JSON logs; FastAPI's native

@@ -92,8 +92,9 @@ async def test_a_proposal_request_is_one_trace_down_to_its_email_smtp_send(
         )
         assert sent.status_code == 201, sent.text
         await drain(resources)
-        out = capsys.readouterr().out
-    assert active() is None  # the lifespan's end flushed and stopped tracing
+    # The lifespan's end wrote the last log lines, flushed the spans and stopped tracing.
+    out = capsys.readouterr().out
+    assert active() is None
 
     request_id = sent.headers["x-request-id"]
     [server] = [
