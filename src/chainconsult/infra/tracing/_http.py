@@ -10,8 +10,6 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chainconsult.infra.monitoring.http_metrics import route_template
-
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
@@ -30,8 +28,13 @@ class TracingMiddleware:
     request carry the span's trace id; the request id becomes an attribute once known."""
 
     def __init__(self, app: ASGIApp, *, tracer: Tracer) -> None:
+        # Imported here: the logging set-up imports this package, and `serve` must not load
+        # the metrics library (which it brings in) before its workers fork.
+        from chainconsult.infra.monitoring.http_metrics import route_template
+
         self.app = app
         self.tracer = tracer
+        self.route_template = route_template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +59,7 @@ class TracingMiddleware:
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                route = route_template(scope, entry_root_path=entry_root_path)
+                route = self.route_template(scope, entry_root_path=entry_root_path)
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
