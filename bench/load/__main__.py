@@ -71,6 +71,7 @@ class Run:
     rows: list[Measurement] = field(default_factory=list)
     bare_body: bytes | None = None
     otlp_url: str = ""
+    tokens: dict[str, str] | None = None
 
     @property
     def point(self) -> PointOptions:
@@ -82,7 +83,8 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
     scenarios, then a 2-worker one for `mixed`. A variant runs its own scenarios only."""
     chosen = run.args.variant_scenarios if variant else run.args.scenarios
     scenarios = [s for s in SCENARIOS if s.name in chosen]
-    tokens: dict[str, str] | None = None
+    # A variant shares the default server's database: its tokens are still good there.
+    tokens: dict[str, str] | None = run.tokens if variant else None
     for workers in sorted({s.workers for s in scenarios}):
         log = run.work / f"{variant.server if variant else name}-{workers}.log"
         server = (
@@ -99,6 +101,7 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
                 accounts = run.fixtures.readers + run.fixtures.writers
                 run.progress(f"logging {len(set(accounts))} demo accounts in to {name}")
                 tokens = log_in(server.base_url, accounts)
+                run.tokens = run.tokens or tokens
             files = write_files(run.work / name, run.fixtures, tokens)
             if name == "chainconsult" and run.bare_body is None:
                 run.bare_body = _body(server, run.fixtures.list_paths[0])

@@ -108,8 +108,9 @@ async def _log_in_all(base_url: str, emails: list[str], concurrency: int) -> dic
                     response = await http.post(
                         "/api/v2/auth/login", json={"email": email, "password": DEMO_PASSWORD}
                     )
-                # The server's login-load protection on a busy host: wait as it asks.
-                if response.status_code != 503:
+                # The server's login-load protection on a busy host (503, then 429 for the
+                # refused tries): wait as it asks.
+                if response.status_code not in (429, 503):
                     break
                 await asyncio.sleep(float(response.headers.get("Retry-After", 2)))
             if response.status_code != 200:

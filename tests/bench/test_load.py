@@ -140,7 +140,7 @@ def test_smoke_run_of_every_scenario_writes_its_section(
             "--held-connections", "20", "--held-seconds", "1", "--held-interval", "0.2,0.5",
             "--no-peer", "--output", str(results),
         ],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -61,10 +61,13 @@ class TracingMiddleware:
             finally:
                 route = self.route_template(scope, entry_root_path=entry_root_path)
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                request_id = scope.get("state", {}).get("request_id")
-                if request_id is not None:
-                    span.set_attribute("chainconsult.request_id", request_id)
+                # One call: the SDK takes the span's lock once per call.
+                span.set_attributes(
+                    {
+                        "http.route": route,
+                        "http.response.status_code": status,
+                        "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
+                    }
+                )
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
