@@ -72,3 +72,24 @@ def test_lines_off_the_loop_are_written_at_once(pipe: tuple[IO[str], int]) -> No
 
     writer.write(b'{"n":1}\n')
     assert _available(read_fd) == b'{"n":1}\n'
+
+
+def test_a_line_after_its_loop_stopped_still_goes_with_the_next_loop(
+    pipe: tuple[IO[str], int],
+) -> None:
+    stream, read_fd = pipe
+    writer = LogWriter(stream)
+
+    async def one_line(text: bytes) -> None:
+        writer.write(text)
+
+    asyncio.run(one_line(b'{"n":1}\n'))  # its loop closes before the timer fires
+    asyncio.run(one_line(b'{"n":2}\n'))
+    assert _available(read_fd) == b""
+
+    async def wait() -> None:
+        writer.write(b'{"n":3}\n')
+        await asyncio.sleep(FLUSH_SECONDS * 3)
+
+    asyncio.run(wait())
+    assert _available(read_fd) == b'{"n":1}\n{"n":2}\n{"n":3}\n'

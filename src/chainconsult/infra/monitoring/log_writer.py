@@ -33,6 +33,7 @@ class LogWriter:
         self._pending: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
     def write(self, line: bytes, *, urgent: bool = False) -> None:
@@ -43,8 +44,10 @@ class LogWriter:
             self._size += len(line)
             if urgent or loop is None or self._size >= BATCH_BYTES:
                 self._flush_locked()
-            elif self._timer is None:
+            elif self._timer is None or self._timer_loop is not loop:
+                # (A timer of another loop, stopped since, would never fire.)
                 self._timer = loop.call_later(FLUSH_SECONDS, self.flush)
+                self._timer_loop = loop
 
     def flush(self) -> None:
         with self._lock:
