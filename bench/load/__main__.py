@@ -276,8 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         type=variants.parse,
-        default="info,tracing",
-        help="side-by-side servers with one setting changed (info, tracing; none skips)",
+        default="info,tracing,tracing10",
+        help="side-by-side servers with one setting changed (info, tracing, tracing10; none)",
     )
     parser.add_argument(
         "--variant-scenarios",

@@ -5,8 +5,11 @@ the same run: what a setting costs in throughput.
   WARNING). Target: at most 10 % of cached-read throughput (issue 20).
 - ``tracing``: OpenTelemetry on with the default sampler (parentbased_always_on: every
   request traced), spans exported over OTLP/HTTP to a sink in the harness that reads and
-  discards them. Target: at most 15 % (issue 25). Tracing off is the default server; its
-  cost against an older commit is a comparison of two runs."""
+  discards them. Target: at most 15 % (issue 25).
+- ``tracing10``: the same with one request in ten sampled (parentbased_traceidratio 0.1).
+
+Tracing off is the default server; its cost against an older commit is a comparison of two
+runs."""
 
 from __future__ import annotations
 
@@ -40,6 +43,12 @@ VARIANTS = {
         }),
         Variant("tracing", "tracing on, default sampler, OTLP/HTTP to a sink", 15.0, lambda url: {
             "OTEL_EXPORTER_OTLP_ENDPOINT": url
+        }),
+        # What an operator sets when every request is too many: one trace in ten.
+        Variant("tracing10", "tracing on, 1 request in 10 sampled", 15.0, lambda url: {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
         }),
     )
 }  # fmt: skip
