@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from opentelemetry import propagate
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
@@ -59,15 +59,21 @@ class TracingMiddleware:
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                route = self.route_template(scope, entry_root_path=entry_root_path)
-                span.update_name(f"{method} {route}")
-                # One call: the SDK takes the span's lock once per call.
-                span.set_attributes(
-                    {
-                        "http.route": route,
-                        "http.response.status_code": status,
-                        "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
-                    }
-                )
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
+                if span.is_recording():  # not a request the sampler left out
+                    self._close(span, scope, method, entry_root_path, status)
+
+    def _close(
+        self, span: Span, scope: Scope, method: str, entry_root_path: str, status: int
+    ) -> None:
+        route = self.route_template(scope, entry_root_path=entry_root_path)
+        span.update_name(f"{method} {route}")
+        # One call: the SDK takes the span's lock once per call.
+        span.set_attributes(
+            {
+                "http.route": route,
+                "http.response.status_code": status,
+                "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
+            }
+        )
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
