@@ -420,7 +420,9 @@ def worker(
     for name in queue or []:
         _check_queue(name)
     settings = _settings()
-    configure_logging(settings.app.log_level, trace_ids=start_tracing())
+    configure_logging(settings.app.log_level)
+    if start_tracing():
+        configure_logging(settings.app.log_level, trace_ids=True)
     if metrics_port is not None:
         _serve_worker_metrics(metrics_host, metrics_port)
     with _database(settings) as ready:
