@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chainconsult.app import create_app
+from chainconsult.infra.monitoring.logging import flush_logs
 from chainconsult.infra.tracing import active
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
@@ -83,6 +84,7 @@ async def test_a_proposal_request_is_one_trace_down_to_its_email_smtp_send(
         assert posted.status_code == 201, posted.text
         resources = worker_resources(settings, app.state.sessionmaker)
         await drain(resources)  # the earlier steps' emails, out of the way
+        flush_logs()
         capsys.readouterr()
 
         sent = await http.post(
@@ -122,6 +124,10 @@ async def test_a_proposal_request_is_one_trace_down_to_its_email_smtp_send(
     of_request = [line for line in lines if line.get("request_id") == request_id]
     assert [line["event"] for line in of_request if line["event"] == "request"] == ["request"]
     assert {line.get("trace_id") for line in of_request} == {server.trace_id}
-    [email_sent] = [line for line in lines if line["event"] == "email_sent"]
+    [email_sent] = [
+        line
+        for line in lines
+        if line["event"] == "email_sent" and str(line["subject"]).startswith("New proposal")
+    ]
     assert email_sent["trace_id"] == server.trace_id
     assert email_sent["span_id"] in {s.span_id for s in trace}
