@@ -114,12 +114,9 @@ async def main() -> None:
         help="INFO adds procrastinate's two log lines per job (written to /dev/null here)",
     )
     args = parser.parse_args()
-    configure_logging(args.log_level)
-    if args.log_level != "WARNING":
-        # Pay for formatting every line, without flooding the terminal with them.
-        import logging
-
-        logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
+    # Pay for formatting every line, without flooding the terminal with them.
+    quiet = open(os.devnull, "w") if args.log_level != "WARNING" else None  # noqa: SIM115
+    configure_logging(args.log_level, stream=quiet)
     if not args.server:
         sys.exit("--server (or TEST_DATABASE_URL) is required")
     server = args.server.replace("postgresql+psycopg://", "postgresql://", 1)

@@ -23,7 +23,7 @@ from types import FrameType
 
 import httpx
 from bench.chaos._services import ServiceError
-from bench.load import _results, soak
+from bench.load import _results, soak, variants
 from bench.load._fixtures import (
     FixtureFiles,
     Fixtures,
@@ -55,6 +55,7 @@ from bench.load._servers import (
 )
 from bench.load._wrk import WrkRun
 from bench.load.held import HeldOptions, HeldRun, raise_file_limit, run_held, somaxconn
+from bench.load.variants import Variant
 
 SECTION = "make bench"
 
@@ -69,30 +70,38 @@ class Run:
     progress: Progress
     rows: list[Measurement] = field(default_factory=list)
     bare_body: bytes | None = None
+    otlp_url: str = ""
+    tokens: dict[str, str] | None = None
 
     @property
     def point(self) -> PointOptions:
         return PointOptions(seconds=self.args.seconds, warmup_seconds=self.args.warmup)
 
 
-def _run_server(run: Run, name: str) -> None:
+def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
     """Every chosen scenario against one server: a 1-worker server for the per-worker
-    scenarios, then a 2-worker one for `mixed`."""
-    scenarios = [s for s in SCENARIOS if s.name in run.args.scenarios]
-    tokens: dict[str, str] | None = None
+    scenarios, then a 2-worker one for `mixed`. A variant runs its own scenarios only."""
+    chosen = run.args.variant_scenarios if variant else run.args.scenarios
+    scenarios = [s for s in SCENARIOS if s.name in chosen]
+    # A variant shares the default server's database: its tokens are still good there.
+    tokens: dict[str, str] | None = run.tokens if variant else None
     for workers in sorted({s.workers for s in scenarios}):
-        log = run.work / f"{name}-{workers}.log"
+        log = run.work / f"{variant.server if variant else name}-{workers}.log"
         server = (
             chainconsult_server(run.env, workers=workers, log=log)
             if name == "chainconsult"
             else peer_server(run.env, run.svc, workers=workers, log=log)
         )
+        if variant is not None:
+            server.name = variant.server
+            server.env = {**run.env, **variant.env(run.otlp_url)}
         run.progress(f"starting {name} with {workers} worker(s)")
         with server.start():
             if tokens is None or not tokens_valid(server.base_url, tokens):
                 accounts = run.fixtures.readers + run.fixtures.writers
                 run.progress(f"logging {len(set(accounts))} demo accounts in to {name}")
                 tokens = log_in(server.base_url, accounts)
+                run.tokens = run.tokens or tokens
             files = write_files(run.work / name, run.fixtures, tokens)
             if name == "chainconsult" and run.bare_body is None:
                 run.bare_body = _body(server, run.fixtures.list_paths[0])
@@ -162,7 +171,11 @@ def _run_bare(run: Run) -> None:
 
 
 def _report(
-    run: Run, machine: _results.Machine, held: HeldRun | None, peer_note: str | None
+    run: Run,
+    machine: _results.Machine,
+    held: HeldRun | None,
+    peer_note: str | None,
+    sink: variants.OtlpSink | None = None,
 ) -> str:
     rows = run.rows
     args = run.args
@@ -194,7 +207,8 @@ def _report(
                 peer_note,
                 None,
             )
-        ),
+        )
+        + "".join(f"\n{line}" for line in variants.verdict_rows(rows, args.variants)),
         "### chainconsult / peer",
         peer_note
         if peer_note
@@ -202,6 +216,8 @@ def _report(
         "slowapi, fastapi-cache2 on Redis, CORSMiddleware and a security-headers middleware, "
         "same database and Redis, same worker count, tokens from its own login.\n\n"
         + _results.ratio_table(_results.ratio_rows(rows, "peer"), "peer"),
+        "### Variants (same server, one setting changed)",
+        variants.cost_table(rows, args.variants, sink) if args.variants else "none run",
         "### chainconsult / bare route",
         _results.ratio_table(_results.ratio_rows(rows, "bare"), "bare"),
         "### Scenarios",
@@ -256,6 +272,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per point")
     parser.add_argument(
         "--writers", type=int, help="experts who propose (default 30; 200 for the soak)"
+    )
+    parser.add_argument(
+        "--variants",
+        type=variants.parse,
+        default="info,tracing,tracing10",
+        help="side-by-side servers with one setting changed (info, tracing, tracing10; none)",
+    )
+    parser.add_argument(
+        "--variant-scenarios",
+        type=lambda v: [n for n in v.split(",") if n],
+        default=["cached_read"],
+        help="the scenarios the variants run",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
@@ -323,6 +351,11 @@ def main(argv: list[str] | None = None) -> None:
 def _run_bench(run: Run, machine: _results.Machine) -> str:
     args = run.args
     _run_server(run, "chainconsult")
+    sink = variants.OtlpSink()
+    with sink:
+        run.otlp_url = sink.url
+        for variant in args.variants:
+            _run_server(run, "chainconsult", variant)
     held = None
     if args.held_connections:
         held = run_held(
@@ -355,7 +388,7 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
             peer_note = f"peer failed: {exc}"
             run.progress(peer_note)
     machine.finish()
-    return _report(run, machine, held, peer_note)
+    return _report(run, machine, held, peer_note, sink)
 
 
 if __name__ == "__main__":

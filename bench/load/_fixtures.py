@@ -94,16 +94,25 @@ def load_fixtures(database_url: str, *, writers: int) -> Fixtures:
     )
 
 
+LOGIN_TRIES = 10
+
+
 async def _log_in_all(base_url: str, emails: list[str], concurrency: int) -> dict[str, str]:
     tokens: dict[str, str] = {}
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
 
         async def one(email: str) -> None:
-            async with gate:
-                response = await http.post(
-                    "/api/v2/auth/login", json={"email": email, "password": DEMO_PASSWORD}
-                )
+            for _ in range(LOGIN_TRIES):
+                async with gate:
+                    response = await http.post(
+                        "/api/v2/auth/login", json={"email": email, "password": DEMO_PASSWORD}
+                    )
+                # The server's login-load protection on a busy host (503, then 429 for the
+                # refused tries): wait as it asks.
+                if response.status_code not in (429, 503):
+                    break
+                await asyncio.sleep(float(response.headers.get("Retry-After", 2)))
             if response.status_code != 200:
                 raise RuntimeError(
                     f"login of {email} at {base_url}: {response.status_code} {response.text}"

@@ -55,10 +55,11 @@ from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.jobs.runtime import InProcessWorker
 from chainconsult.infra.live import build_live_hub
-from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
 from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.infra.storage import open_object_store
+from chainconsult.infra.tracing import start_tracing, stop_tracing
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
@@ -153,6 +154,10 @@ PAGE_ROUTERS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.app.log_level)
+    # Tracing from the OTEL_* variables only (docs/tracing.md), before the engine is built;
+    # its lines then carry trace ids.
+    if start_tracing():
+        configure_logging(settings.app.log_level, trace_ids=True)
     use_password_hash_parameters(settings.password_hash)
 
     @asynccontextmanager
@@ -194,7 +199,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
+            stop_tracing()
             log.info("stopped")
+            flush_logs()
 
     app = FastAPI(
         # The platform's telemetry is its Prometheus metrics and JSON logs; FastAPI's native

@@ -414,15 +414,21 @@ def worker(
     import asyncio
 
     from chainconsult.infra.monitoring.logging import configure_logging
+    from chainconsult.infra.tracing import start_tracing, stop_tracing
 
     for name in queue or []:
         _check_queue(name)
     settings = _settings()
     configure_logging(settings.app.log_level)
+    if start_tracing():
+        configure_logging(settings.app.log_level, trace_ids=True)
     if metrics_port is not None:
         _serve_worker_metrics(metrics_host, metrics_port)
     with _database(settings) as ready:
-        asyncio.run(_run_worker(ready, concurrency, queue or []))
+        try:
+            asyncio.run(_run_worker(ready, concurrency, queue or []))
+        finally:
+            stop_tracing()
 
 
 def _check_queue(name: str) -> None:

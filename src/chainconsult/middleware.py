@@ -39,6 +39,7 @@ from chainconsult.infra.security.headers import (
     docs_headers,
     page_headers,
 )
+from chainconsult.infra.tracing import TracingMiddleware, active
 from chainconsult.web.problems import ProblemPages
 from chainconsult.web.routing import page_prefixes
 
@@ -74,6 +75,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     next one runs, when it answers at all):
 
     0. HttpMetrics: counts every request by route template and final status.
+       (Tracing, when OTEL_* turns it on: the request's server span, around everything below.)
     1. RequestContext: X-Request-ID and the access log line, for every answer below (a
        blocked address's 403 included: every error names its request id).
     2. SecurityHeaders: outside every answer below, so a 403, 429 or 500 carries them too, and
@@ -158,6 +160,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         SecurityHeadersMiddleware, default=api_headers(production=production), by_path=by_path
     )
     app.add_middleware(RequestContextMiddleware)
+    # Only when OTEL_* turned tracing on: off, the stack is exactly as without it.
+    if (tracing := active()) is not None:
+        app.add_middleware(TracingMiddleware, tracer=tracing.tracer)
     # Outermost: counts every request with its final status, whatever answered it (a blocked
     # IP's 403 included).
     app.add_middleware(HttpMetricsMiddleware)

@@ -14,6 +14,7 @@ from chainconsult.infra.db.liveness import install_liveness_check
 from chainconsult.infra.db.pool import InstrumentedPool
 from chainconsult.infra.db.slow_queries import install_statement_timing
 from chainconsult.infra.db.writes import TrackedSession
+from chainconsult.infra.tracing import instrument_engine
 
 
 def build_engine(
@@ -43,6 +44,7 @@ def build_engine(
     )
     install_liveness_check(engine)
     install_statement_timing(engine, slow_query_ms=settings.slow_query_ms)
+    instrument_engine(engine)
     return engine
 
 

@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from chainconsult.config import EmailService, EmailSettings, SmtpTls
 from chainconsult.infra.text import one_line
+from chainconsult.infra.tracing import client_span
 
 log = structlog.get_logger("chainconsult.email")
 
@@ -79,6 +80,7 @@ class SmtpMailer:
         assert settings.smtp_host is not None
         self.settings = settings
         self.host = settings.smtp_host
+        self.port = settings.smtp_port
         mode = settings.smtp_tls
         if mode is SmtpTls.auto:
             mode = {465: SmtpTls.tls, 587: SmtpTls.starttls}.get(settings.smtp_port, SmtpTls.auto)
@@ -92,17 +94,18 @@ class SmtpMailer:
     async def send(self, email: OutgoingEmail) -> None:
         password = self.settings.smtp_password
         try:
-            await aiosmtplib.send(
-                email.to_mime(self.settings.smtp_from),
-                hostname=self.host,
-                port=self.settings.smtp_port,
-                username=self.settings.smtp_username,
-                password=password.get_secret_value() if password else None,
-                use_tls=self.use_tls,
-                start_tls=False if self.use_tls else self.start_tls,
-                tls_context=self.tls_context,
-                timeout=self.settings.smtp_timeout_seconds,
-            )
+            with client_span("smtp send", {"server.address": self.host, "server.port": self.port}):
+                await aiosmtplib.send(
+                    email.to_mime(self.settings.smtp_from),
+                    hostname=self.host,
+                    port=self.port,
+                    username=self.settings.smtp_username,
+                    password=password.get_secret_value() if password else None,
+                    use_tls=self.use_tls,
+                    start_tls=False if self.use_tls else self.start_tls,
+                    tls_context=self.tls_context,
+                    timeout=self.settings.smtp_timeout_seconds,
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             if codes and all(code >= 500 for code in codes):

@@ -14,12 +14,26 @@ from typing import Any, ParamSpec, cast
 
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
-from sqlalchemy import CTE, ColumnElement, Select, func, literal, null, select, tuple_
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    tuple_,
+)
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
 from chainconsult.infra.db.writes import mark_written
+from chainconsult.infra.tracing import JOB_TRACE_KEY, job_trace, job_trace_json
 
 P = ParamSpec("P")
 
@@ -62,7 +76,7 @@ async def defer(
             else None
         ),
     )
-    arguments = cast(dict[str, Any], kwargs)
+    arguments = _traced(cast(dict[str, Any], kwargs))
     if options.queueing_lock is None:
         return await deferrer.defer_async(**arguments)
     # The unique-index violation would abort the whole transaction; inside a savepoint only
@@ -84,7 +98,16 @@ async def defer_many(
     if not arguments:
         return []
     raw = await _writing_connection(session)
-    return await task.configure(connection=raw).batch_defer_async(*arguments)
+    return await task.configure(connection=raw).batch_defer_async(
+        *(_traced(item) for item in arguments)
+    )
+
+
+def _traced(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` and, while a span is active, the trace context the job continues
+    (infra/tracing): its email or webhook shows in the request's trace."""
+    trace = job_trace()
+    return arguments if trace is None else {**arguments, JOB_TRACE_KEY: trace}
 
 
 class _JobToDefer(UserDefinedType[Any]):
@@ -95,6 +118,11 @@ class _JobToDefer(UserDefinedType[Any]):
 
     def get_col_spec(self, **kw: Any) -> str:
         return "procrastinate_job_to_defer_v1"
+
+
+_JOB_TRACE = bindparam("job_trace", type_=Text, callable_=job_trace_json)
+"""The trace context of jobs queued in SQL, read when the statement runs (NULL with tracing
+off): the statements are module constants, built before any request."""
 
 
 def deferring_each(
@@ -121,7 +149,7 @@ def deferring_each(
             null(),
             func.jsonb_build_object(
                 *(part for name, value in arguments.items() for part in (literal(name), value))
-            ),
+            ).op("||")(func.coalesce(sql_cast(_JOB_TRACE, JSONB), literal_column("'{}'::jsonb"))),
             null(),
         ),
         _JobToDefer(),

@@ -25,6 +25,7 @@ from chainconsult.config import Settings
 from chainconsult.infra.jobs.app import job_app, new_connector
 from chainconsult.infra.jobs.observe import observe_job, refresh_queue_depth
 from chainconsult.infra.jobs.resources import JobResources
+from chainconsult.infra.tracing import traced_job
 
 log = structlog.get_logger("chainconsult.jobs")
 
@@ -150,7 +151,7 @@ async def run_worker(
                 update_heartbeat_interval=settings.jobs.heartbeat_seconds,
                 stalled_worker_timeout=settings.jobs.stalled_after_seconds,
                 additional_context=resources.as_context(),
-                worker_middleware=[observe_job],
+                worker_middleware=[traced_job, observe_job],
                 **options,
             )
         finally:

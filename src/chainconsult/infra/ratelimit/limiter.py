@@ -31,6 +31,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from chainconsult.infra.ratelimit.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
+from chainconsult.infra.tracing import client_span
 
 log = structlog.get_logger(__name__)
 
@@ -310,6 +311,15 @@ class SharedRateLimiter:
         client = bridge.get_connection()
         script = self._decide_script(bridge)
         replies: list[list[Any]] = []
+        # Its own span: the packed call bypasses redis-py's (instrumented) execute_command.
+        # The batch runs in the context of the request that opened it.
+        with client_span("EVALSHA", {"db.system": "redis", "db.operation": "EVALSHA"}):
+            await self._send_chunks(client, script, batch, replies)
+        return replies
+
+    async def _send_chunks(
+        self, client: Any, script: Any, batch: list[_Request], replies: list[list[Any]]
+    ) -> None:
         for start in range(0, len(batch), MAX_DECISIONS_PER_CALL):
             chunk = batch[start : start + MAX_DECISIONS_PER_CALL]
             keys: list[str] = []
@@ -323,7 +333,6 @@ class SharedRateLimiter:
             except NoScriptError:
                 await client.script_load(script.script)
                 replies += await _execute_packed(client, command)
-        return replies
 
     async def _punish(
         self,

@@ -1,0 +1,79 @@
+"""The server span of each HTTP request, named by route template, as a pure ASGI middleware
+(installed only when tracing is on). Cheaper than opentelemetry-instrumentation-asgi, which
+adds two internal spans per response and parses every header; the attributes are the stable
+HTTP semantic conventions' required ones."""
+
+from __future__ import annotations
+
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+def _parent(scope: Scope) -> Context | None:
+    """The caller's trace context, when it sent one (W3C traceparent by default)."""
+    carrier = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _PROPAGATION_HEADERS
+    }
+    return propagate.extract(carrier) if carrier else None
+
+
+class TracingMiddleware:
+    """Outside the request id layer, so that the access line and every log line of the
+    request carry the span's trace id; the request id becomes an attribute once known."""
+
+    def __init__(self, app: ASGIApp, *, tracer: Tracer) -> None:
+        # Imported here: the logging set-up imports this package, and `serve` must not load
+        # the metrics library (which it brings in) before its workers fork.
+        from chainconsult.infra.monitoring.http_metrics import route_template
+
+        self.app = app
+        self.tracer = tracer
+        self.route_template = route_template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        entry_root_path = scope.get("root_path", "")
+        status = 500
+        with self.tracer.start_as_current_span(
+            method,
+            context=_parent(scope),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope["path"]},
+        ) as span:
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                if span.is_recording():  # not a request the sampler left out
+                    self._close(span, scope, method, entry_root_path, status)
+
+    def _close(
+        self, span: Span, scope: Scope, method: str, entry_root_path: str, status: int
+    ) -> None:
+        route = self.route_template(scope, entry_root_path=entry_root_path)
+        span.update_name(f"{method} {route}")
+        # One call: the SDK takes the span's lock once per call.
+        span.set_attributes(
+            {
+                "http.route": route,
+                "http.response.status_code": status,
+                "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
+            }
+        )
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))

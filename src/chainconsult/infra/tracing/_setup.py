@@ -1,0 +1,134 @@
+"""Whether this process traces, decided from the standard OTEL_* variables alone, and the
+tracer provider it exports with. Off unless an exporter is configured: no variable set costs
+nothing per request (nothing is installed), see docs/tracing.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+import structlog
+from opentelemetry.trace import Tracer
+
+# The SDK, the exporter and the instrumentations are imported only when tracing starts: a
+# process with tracing off neither loads nor keeps them.
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAME = "chainconsult"
+_OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+_SUPPORTED_EXPORTERS = ("otlp", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    exporters: tuple[str, ...]
+    """``otlp`` (OTLP over HTTP with protobuf) and/or ``console``."""
+
+
+def tracing_config(environ: Mapping[str, str]) -> TracingConfig | None:
+    """None (tracing off) unless OTEL_TRACES_EXPORTER names an exporter, or an OTLP endpoint
+    is set (which implies ``otlp``). The SDK's own default exporter is ``otlp`` to
+    localhost: that would make every process trace by default, hence this rule."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    named = [
+        name.strip().lower()
+        for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",")
+        if name.strip()
+    ]
+    if not named and any(environ.get(key) for key in _OTLP_ENDPOINTS):
+        named = ["otlp"]
+    exporters = tuple(name for name in named if name in _SUPPORTED_EXPORTERS)
+    for name in set(named) - set(exporters) - {"none"}:
+        log.warning("otel_exporter_unsupported", exporter=name, supported=_SUPPORTED_EXPORTERS)
+    for key in _PROTOCOLS:
+        if environ.get(key, "http/protobuf") != "http/protobuf":
+            log.warning("otel_protocol_unsupported", variable=key, using="http/protobuf")
+    return TracingConfig(exporters) if exporters else None
+
+
+def _resource(environ: Mapping[str, str]) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
+    try:
+        attributes: dict[str, str] = {"service.version": version("chainconsult")}
+    except PackageNotFoundError:
+        attributes = {}
+    # Resource.create lets explicit attributes win over the variables: name the service only
+    # when the operator did not.
+    named = "service.name=" in environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if not environ.get("OTEL_SERVICE_NAME") and not named:
+        attributes["service.name"] = SERVICE_NAME
+    return Resource.create(attributes)
+
+
+def _exporter(name: str) -> SpanExporter:
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    # Endpoint, headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables.
+    return OTLPSpanExporter()
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    provider: TracerProvider
+    tracer: Tracer
+
+
+_active: Tracing | None = None
+
+
+def active() -> Tracing | None:
+    """The process's tracing, or None when it is off (the default)."""
+    return _active
+
+
+def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
+    """Set tracing up for this process from the OTEL_* variables, once; True when it is on.
+    The sampler (OTEL_TRACES_SAMPLER, default parentbased_always_on) and the batch
+    processor (OTEL_BSP_*) read their variables themselves."""
+    global _active
+    if _active is not None:
+        return True
+    environ = os.environ if environ is None else environ
+    config = tracing_config(environ)
+    if config is None:
+        return False
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=_resource(environ))
+    for name in config.exporters:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
+    # Every redis-py client of the process, the cache's and the health checks' alike.
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    _active = Tracing(provider, provider.get_tracer("chainconsult"))
+    log.info("tracing_started", exporters=list(config.exporters))
+    return True
+
+
+def stop_tracing() -> None:
+    """Export what is still buffered and undo the instrumentation (a process may start an
+    app again, as the tests do)."""
+    global _active
+    if _active is None:
+        return
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    tracing, _active = _active, None
+    RedisInstrumentor().uninstrument()
+    tracing.provider.shutdown()

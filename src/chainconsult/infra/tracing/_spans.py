@@ -1,0 +1,42 @@
+"""Spans of the platform's own code (an SMTP send) and the SQL spans of an engine; both cost
+a check of one module global when tracing is off."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chainconsult.infra.tracing._setup import active
+
+_NO_SPAN = contextlib.nullcontext()
+
+
+def client_span(name: str, attributes: Mapping[str, str | int]) -> AbstractContextManager[Any]:
+    """A CLIENT span around a call to another service, when tracing is on; off, a shared
+    no-op (no generator is built: the rate limiter's Redis call is on the cached read path)."""
+    tracing = active()
+    if tracing is None:
+        return _NO_SPAN
+    return tracing.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """One span per statement on ``engine`` (opentelemetry-instrumentation-sqlalchemy's
+    event listeners on the sync engine under it), when tracing is on."""
+    tracing = active()
+    if tracing is None:
+        return
+    from opentelemetry import metrics
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    # The pool-usage counter wants a meter; the process exports no OpenTelemetry metrics
+    # (Prometheus has them), so the global no-op one.
+    usage: Any = metrics.get_meter("chainconsult").create_up_down_counter(
+        "db.client.connections.usage"
+    )
+    EngineTracer(tracing.tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
