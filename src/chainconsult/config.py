@@ -338,8 +338,9 @@ class LoginThrottleSettings(BaseSettings):
     slots below (ms); past it the login is shed with 503 and Retry-After."""
     database_slots: int = Field(4, ge=1, le=1000, validation_alias="LOGIN_DATABASE_SLOTS")
     """Logins per server process that may count their attempt and read the account at once;
-    the others wait holding no database connection, so a burst of logins on one account
-    (which queue on its counter row) never takes the pool from other requests."""
+    as many again wait holding no database connection, and further ones are answered 503
+    login-busy at once: a burst of logins on one account (which queue on its counter row)
+    takes neither the pool nor the event loop from other requests."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LoginThrottleSettings:

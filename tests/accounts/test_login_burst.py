@@ -36,8 +36,9 @@ def _settings(database_url: str, tmp_path: Path, **env: Any) -> Any:
         "TRUSTED_PROXIES": "127.0.0.1/32",
         "LOGIN_THROTTLE_FREE_FAILURES": 2,
         "LOGIN_THROTTLE_LOCKOUT_FAILURES": 4,
-        # Long enough that nothing is shed unless a test wants it.
+        # Long enough, and enough slots, that nothing is shed unless a test wants it.
         "LOGIN_HASH_WAIT_MS": 60_000,
+        "LOGIN_DATABASE_SLOTS": 1000,
     }
     values.update(env)
     return make_settings(database_url, tmp_path, **values)
@@ -230,7 +231,13 @@ async def test_logins_queued_on_one_account_leave_the_pool_to_other_requests(
     assert held == 1
     assert [read.status_code for read in reads] == [200] * 3
     assert ready.status_code == 200
-    assert {answer.status_code for answer in answers} <= {401, 429}
+    # One slot, one waiting: the six others were shed at once, before touching the database.
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses[503] == 6
+    assert set(statuses) - {503} <= {401, 429}
+    for answer in answers:
+        if answer.status_code == 503:
+            assert answer.json()["reason"] == "login-busy"
 
 
 @pytest.mark.usefixtures("clock")  # no delay runs out while the test looks

@@ -154,21 +154,31 @@ class LoginBusy(Exception):
 
 class LoginGate:
     """At most ``slots`` logins of one process use the database at once (``reserve`` and the
-    account read); the others wait for a slot holding no connection. Attempts on one account
-    queue on its counter row, and a burst of 200 once left every pooled connection waiting
-    there: other users' reads waited seconds for a connection."""
+    account read); up to as many again wait for a slot, holding no connection; the rest are
+    shed at once. Attempts on one account queue on its counter row, and a burst of 200 once
+    left every pooled connection waiting there; admitted, each such attempt also costs the
+    event loop a few ms, so the excess of a burst must cost nothing but its refusal for other
+    users' requests to keep their latency."""
 
     def __init__(self, slots: int) -> None:
         self._slots = asyncio.Semaphore(slots)
+        self._queue = slots
+        self._waiting = 0
 
     @asynccontextmanager
     async def admitted(self, wait_seconds: float) -> AsyncIterator[None]:
-        """Hold a slot for the block; LoginBusy when none comes free within ``wait_seconds``."""
+        """Hold a slot for the block; LoginBusy when the queue is full or no slot comes free
+        within ``wait_seconds``."""
+        if self._slots.locked() and self._waiting >= self._queue:
+            raise LoginBusy()
+        self._waiting += 1
         try:
             async with asyncio.timeout(wait_seconds):
                 await self._slots.acquire()
         except TimeoutError:
             raise LoginBusy() from None
+        finally:
+            self._waiting -= 1
         try:
             yield
         finally:
