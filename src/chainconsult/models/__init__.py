@@ -1,12 +1,12 @@
-"""ORM tables of every domain, in one place so migrations and tests see them all."""
+"""ORM tables of every domain and of infra, in one place so migrations and tests see them all."""
 
+from chainconsult.infra.monitoring.tables import Alert, LogEntry
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
-from chainconsult.models.monitoring import Alert, LogEntry
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import (
     Project,
