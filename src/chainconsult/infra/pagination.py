@@ -13,7 +13,7 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from chainconsult.errors import BadRequest
+from chainconsult.infra.problems import BadRequest
 
 T = TypeVar("T")
 
