@@ -78,7 +78,7 @@ def build_redis(settings: RedisSettings) -> Redis | None:
 
 def start_in_process_worker(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> InProcessWorker | None:
+) -> InProcessWorker[Settings] | None:
     """Embedded mode (or `serve --with-worker`): run the job worker on this event loop."""
     if not settings.jobs.in_process_worker:
         return None
