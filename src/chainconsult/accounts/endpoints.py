@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentAccount
+from chainconsult.accounts.login_audit import record_failed_login
 from chainconsult.accounts.schemas import (
     AccountResponse,
     LoginRequest,
@@ -11,7 +12,7 @@ from chainconsult.accounts.schemas import (
 )
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
-from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, request_origin
+from chainconsult.audit.trail import AuditTrail, Origin, request_origin
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit

@@ -12,8 +12,8 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts import endpoints
 from chainconsult.accounts.schemas import LoginRequest, RegisterRequest
-from chainconsult.admin.audit import request_origin
 from chainconsult.applications.service import ApplicationService
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.models.accounts import Role
 from chainconsult.web.forms import FormState

@@ -10,9 +10,9 @@ from fastapi import Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.admin.audit import request_origin
 from chainconsult.applications.schemas import ApplicationRequest, DecisionRequest
 from chainconsult.applications.service import ApplicationService
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.experts.pages import VOCABULARY
 from chainconsult.infra.db.transaction import unit_of_work

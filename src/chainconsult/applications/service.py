@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
-from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
     ApplicationRequest,
     ApplicationResponse,
     DecisionRequest,
 )
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.errors import Conflict, InvalidInput, NotFound, field_error
 from chainconsult.experts.service import directory_changed
 from chainconsult.experts.wallets import wallet_problem

@@ -13,7 +13,7 @@ from fastapi import Query
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.admin.audit import request_origin
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.experts.pages import VOCABULARY, expert_names
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE

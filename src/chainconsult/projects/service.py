@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
-from chainconsult.admin.audit import AuditTrail, RequestOrigin
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.errors import (
     ChainconsultError,
     Conflict,
