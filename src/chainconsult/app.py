@@ -19,9 +19,7 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.pages import router as accounts_pages
-from chainconsult.admin.endpoints import router as admin_router
-from chainconsult.admin.pages import router as admin_pages
-from chainconsult.applications.endpoints import admin_router as vetting_router
+from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
 from chainconsult.config import RedisSettings, Settings, load_settings
@@ -46,7 +44,6 @@ from chainconsult.infra.security.passwords import use_parameters as use_password
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
-from chainconsult.operations.endpoints import admin_router as operations_admin_router
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.privacy.pages import router as privacy_pages
@@ -92,15 +89,13 @@ def start_in_process_worker(
 API_V2_PREFIX = "/api/v2"
 API_V2_ROUTERS = (
     accounts_router,
-    admin_router,
     experts_router,
     applications_router,
-    vetting_router,
     projects_router,
     proposals_router,
     notifications_router,
     privacy_router,
-    operations_admin_router,
+    *ADMIN_API_ROUTERS,
 )
 """Included straight into the app, each under the prefix, not through a /api/v2 router of
 their own: FastAPI (0.165) matches an included router's routes again at every level of
@@ -116,7 +111,7 @@ PAGE_ROUTERS = (
     projects_pages,
     proposals_pages,
     notifications_pages,
-    admin_pages,
+    *ADMIN_PAGE_ROUTERS,
 )
 """The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""
 

@@ -23,6 +23,9 @@ from chainconsult.web.routing import page_router
 from chainconsult.web.visit import AdminPosted, AdminVisit, MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
+admin_router = page_router()
+"""The vetting queue's pages, under /admin (registered with the other admin routes:
+admin/routers.py)."""
 
 _FIELDS = [
     "headline",
@@ -93,7 +96,7 @@ async def apply(posted: MemberPosted) -> Response:
 StatusFilter = Annotated[ApplicationStatus | None, Query()]
 
 
-@router.get("/admin/applications")
+@admin_router.get("/admin/applications")
 async def vetting_queue(
     visit: AdminVisit,
     status: StatusFilter = ApplicationStatus.submitted,
@@ -112,7 +115,7 @@ async def vetting_queue(
     )
 
 
-@router.post("/admin/applications/{application_id:uuid}/decision")
+@admin_router.post("/admin/applications/{application_id:uuid}/decision")
 async def decide(application_id: uuid.UUID, request: Request, posted: AdminPosted) -> Response:
     visit = posted.visit
     admin = visit.member
