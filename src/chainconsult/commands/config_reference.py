@@ -254,18 +254,18 @@ def config_reference(
 
     Each environment variable's default, allowed values and meaning come from the settings
     object and its docstrings, grouped as the settings are."""
-    from chainconsult.cli import _fail
+    from chainconsult.commands.environment import fail
 
     try:
         text = render()
     except MissingDescription as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if output is None:
         typer.echo(text, nl=False)
         return
     if check:
         if not output.exists() or output.read_text() != text:
-            raise _fail(f"{output} is out of date: run `make config-reference`")
+            raise fail(f"{output} is out of date: run `make config-reference`")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)

@@ -50,8 +50,8 @@ class EmailSettings(BaseSettings):
         AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_URL"
     )
     """Where users reach the platform; links in emails start with it. Unset, `serve` sets it to
-    the address it listens on (cli.public_url_for: the host name for 0.0.0.0 or ::), and a
-    separate `worker` uses the default, so set it for workers."""
+    the address it listens on (commands/serve.py, public_url_for: the host name for 0.0.0.0 or
+    ::), and a separate `worker` uses the default, so set it for workers."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailSettings:
