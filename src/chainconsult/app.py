@@ -37,9 +37,9 @@ from chainconsult.infra.docs_pages import (
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
-from chainconsult.infra.jobs.runtime import InProcessWorker
+from chainconsult.infra.jobs.worker import InProcessWorker
+from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.logging import configure_logging
-from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router

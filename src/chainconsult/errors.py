@@ -1,4 +1,4 @@
-"""Errors that carry their own HTTP status (defined in infra/problems.py, re-exported here for
+"""Errors that carry their own HTTP status (defined in infra/http_errors.py, re-exported here for
 the domains), and the one place that turns any error into an RFC 9457
 ``application/problem+json`` response."""
 
@@ -18,7 +18,7 @@ from starlette.routing import Match
 
 from chainconsult.infra.db.faults import UNAVAILABLE, classify
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body
-from chainconsult.infra.problems import (
+from chainconsult.infra.http_errors import (
     BadRequest,
     ChainconsultError,
     CommitOutcomeUnknown,

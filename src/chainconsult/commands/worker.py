@@ -84,7 +84,7 @@ def _serve_worker_metrics(host: str, port: int) -> None:
 
 async def _run_worker(settings: Settings, concurrency: int | None, queues: list[str]) -> None:
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
-    from chainconsult.infra.jobs.runtime import run_worker
+    from chainconsult.infra.jobs.worker import run_worker
     from chainconsult.schedules import register_schedules, worker_resources
 
     engine = build_engine(settings.database, application_name="chainconsult-worker")

@@ -13,7 +13,7 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from chainconsult.infra.problems import BadRequest
+from chainconsult.infra.http_errors import BadRequest
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """ORM tables of every domain and of infra, in one place so migrations and tests see them all."""
 
-from chainconsult.infra.monitoring.tables import Alert, LogEntry
+from chainconsult.infra.monitoring.models import Alert, LogEntry
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base

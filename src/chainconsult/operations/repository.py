@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.errors import BadRequest
-from chainconsult.infra.monitoring.tables import Alert, LogEntry
+from chainconsult.infra.monitoring.models import Alert, LogEntry
 
 
 def encode_cursor(alert: Alert) -> str:

@@ -14,8 +14,8 @@ from chainconsult.errors import NotFound
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.health.checks import HealthReport
 from chainconsult.infra.monitoring.alerts import AlertRecord, acknowledgeable
-from chainconsult.infra.monitoring.runtime import Monitoring
-from chainconsult.infra.monitoring.tables import Alert
+from chainconsult.infra.monitoring.lifespan import Monitoring
+from chainconsult.infra.monitoring.models import Alert
 from chainconsult.models.base import utcnow
 from chainconsult.operations.repository import AlertRepository, decode_cursor, encode_cursor
 

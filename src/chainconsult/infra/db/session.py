@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.infra.db.faults import is_connection_loss
 from chainconsult.infra.db.writes import transaction_wrote
-from chainconsult.infra.problems import CommitOutcomeUnknown
+from chainconsult.infra.http_errors import CommitOutcomeUnknown
 
 AfterCommit = Callable[[], Awaitable[None]]
 

@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.infra.db.faults import is_connection_loss, is_retryable, sqlstate
 from chainconsult.infra.db.session import commit, discard_after_commit, run_after_commit
 from chainconsult.infra.db.writes import transaction_wrote
+from chainconsult.infra.http_errors import CommitOutcomeUnknown
 from chainconsult.infra.monitoring.metrics import db_transaction_retries_total
-from chainconsult.infra.problems import CommitOutcomeUnknown
 
 T = TypeVar("T")
 Isolation = Literal["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"]

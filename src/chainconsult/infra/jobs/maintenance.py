@@ -12,7 +12,7 @@ import structlog
 from procrastinate import JobContext
 from sqlalchemy import ColumnClause, ColumnElement, Table, delete, literal_column, select, text
 
-from chainconsult.infra.jobs.app import task
+from chainconsult.infra.jobs.job_app import task
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import job_transaction, resources
 from chainconsult.infra.jobs.settings import RetentionSettings

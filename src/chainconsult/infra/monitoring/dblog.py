@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.db.declarative import utcnow
-from chainconsult.infra.monitoring.tables import LogEntry
+from chainconsult.infra.monitoring.models import LogEntry
 
 _SELF = "chainconsult.dblog"
 # Lines about the database itself while it is down would only refill the buffer.

@@ -26,7 +26,7 @@ from chainconsult.infra.monitoring.alerts import (
     Thresholds,
 )
 from chainconsult.infra.monitoring.dblog import DatabaseLogHandler, DatabaseLogWriter
-from chainconsult.infra.monitoring.job_tables import ProcrastinateTables
+from chainconsult.infra.monitoring.job_queue_readers import ProcrastinateTables
 from chainconsult.infra.monitoring.multiproc import mark_this_process_dead
 from chainconsult.infra.monitoring.providers import MonitoringProviders
 from chainconsult.infra.monitoring.slow_queries import SlowQueryLog
