@@ -31,6 +31,7 @@ from chainconsult.infra.http_errors import (
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
+    field_error,
 )
 from chainconsult.infra.security.body import BodyReadTimeout
 from chainconsult.web.problems import problem_page
@@ -52,11 +53,6 @@ __all__ = [
     "field_error",
     "install_problem_handlers",
 ]
-
-
-def field_error(field: str, message: str, kind: str = "value_error") -> dict[str, Any]:
-    """One item of ``errors[]``: a JSON pointer into the request body plus a message."""
-    return {"pointer": f"#/{field.replace('.', '/')}", "detail": message, "type": kind}
 
 
 def _pointer(loc: Sequence[Any]) -> tuple[str, str]:

@@ -112,3 +112,8 @@ class CommitOutcomeUnknown(ServiceUnavailable):
         **kw: Any,
     ) -> None:
         super().__init__(detail, **kw)
+
+
+def field_error(field: str, message: str, kind: str = "value_error") -> dict[str, Any]:
+    """One item of ``errors[]``: a JSON pointer into the request body plus a message."""
+    return {"pointer": f"#/{field.replace('.', '/')}", "detail": message, "type": kind}
