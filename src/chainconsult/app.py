@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.pages import router as accounts_pages
+from chainconsult.accounts.visit import count_unread_with
 from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
@@ -44,6 +45,7 @@ from chainconsult.infra.security.passwords import use_parameters as use_password
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
+from chainconsult.notifications.service import count_unread
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.privacy.pages import router as privacy_pages
@@ -176,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.secret_key = settings.secret_key()
     app.state.started_monotonic = time.monotonic()
+    count_unread_with(app, count_unread)
     install_problem_handlers(app)
     app.include_router(health_router)
     for router in API_V2_ROUTERS:

@@ -12,13 +12,13 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts import endpoints
 from chainconsult.accounts.schemas import LoginRequest, RegisterRequest
+from chainconsult.accounts.visit import MemberVisit, PageVisit, Posted, Visit
 from chainconsult.applications.service import ApplicationService
 from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.models.accounts import Role
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberVisit, PageVisit, Posted, Visit
 
 router = page_router()
 

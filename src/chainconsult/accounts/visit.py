@@ -2,14 +2,19 @@
 lookup), the CSRF token their forms carry (the API's token and rule: accounts/auth.py), and
 rendering for them. Page handlers take ``Visit`` (anyone), ``MemberVisit`` (a login) or
 ``AdminVisit``; form posts take ``Posted*`` variants, which refuse a form without its token
-before the handler runs."""
+before the handler runs.
+
+The header's unread count belongs to notifications, which sits above accounts: app.py hands
+its counter over (``count_unread_with``), so this module names no notifications code."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
@@ -26,11 +31,18 @@ from chainconsult.accounts.service import Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession, discard_after_commit
 from chainconsult.infra.security.tokens import csrf_token_valid, new_csrf_token
-from chainconsult.notifications.service import NotificationService
 from chainconsult.web.layout import Viewer, html_response, render_html
 
 FORM_TOKEN_FIELD = "csrf_token"  # noqa: S105 - a field name, not a secret
 _FORM_TOKEN_NAMED = f"the form's {FORM_TOKEN_FIELD} field (reload the page and send it again)"
+
+UnreadCount = Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
+"""How many unread notifications an account has (notifications.service.count_unread)."""
+
+
+def count_unread_with(app: FastAPI, counter: UnreadCount) -> None:
+    """Give the pages of ``app`` the header's unread counter."""
+    app.state.count_unread = counter
 
 
 @dataclass
@@ -65,7 +77,8 @@ class PageVisit:
     async def viewer(self) -> Viewer | None:
         if self.principal is None:
             return None
-        unread = await NotificationService(self.session).unread_count(self.principal.account_id)
+        count_unread: UnreadCount = self.request.app.state.count_unread
+        unread = await count_unread(self.session, self.principal.account_id)
         return Viewer(self.principal, self.csrf_token, unread)
 
     async def render(

@@ -10,6 +10,13 @@ from fastapi import Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from chainconsult.accounts.visit import (
+    AdminPosted,
+    AdminVisit,
+    MemberPosted,
+    MemberVisit,
+    PageVisit,
+)
 from chainconsult.applications.schemas import ApplicationRequest, DecisionRequest
 from chainconsult.applications.service import ApplicationService
 from chainconsult.audit.trail import request_origin
@@ -20,7 +27,6 @@ from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE
 from chainconsult.models.experts import ApplicationStatus
 from chainconsult.web.forms import FormState, invalid_input
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import AdminPosted, AdminVisit, MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
 admin_router = page_router()

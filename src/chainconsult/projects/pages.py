@@ -13,6 +13,7 @@ from fastapi import Query
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit
 from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.experts.pages import VOCABULARY, expert_names
@@ -31,7 +32,6 @@ from chainconsult.projects.service import ProjectService
 from chainconsult.proposals.service import ProposalService
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
 
