@@ -19,10 +19,11 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.pages import router as accounts_pages
-from chainconsult.accounts.visit import count_unread_with
+from chainconsult.accounts.visit import PageSources, use_page_sources
 from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
+from chainconsult.applications.service import latest_application
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.errors import install_problem_handlers
 from chainconsult.experts.endpoints import router as experts_router
@@ -178,7 +179,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.secret_key = settings.secret_key()
     app.state.started_monotonic = time.monotonic()
-    count_unread_with(app, count_unread)
+    use_page_sources(
+        app,
+        PageSources(unread_notifications=count_unread, expert_application=latest_application),
+    )
     install_problem_handlers(app)
     app.include_router(health_router)
     for router in API_V2_ROUTERS:

@@ -4,8 +4,9 @@ rendering for them. Page handlers take ``Visit`` (anyone), ``MemberVisit`` (a lo
 ``AdminVisit``; form posts take ``Posted*`` variants, which refuse a form without its token
 before the handler runs.
 
-The header's unread count belongs to notifications, which sits above accounts: app.py hands
-its counter over (``count_unread_with``), so this module names no notifications code."""
+What a page of accounts shows from a domain above it (the header's unread count, the account
+page's expert application) is handed over by app.py as ``PageSources``: accounts imports no
+domain above it."""
 
 from __future__ import annotations
 
@@ -36,13 +37,20 @@ from chainconsult.web.layout import Viewer, html_response, render_html
 FORM_TOKEN_FIELD = "csrf_token"  # noqa: S105 - a field name, not a secret
 _FORM_TOKEN_NAMED = f"the form's {FORM_TOKEN_FIELD} field (reload the page and send it again)"
 
-UnreadCount = Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
-"""How many unread notifications an account has (notifications.service.count_unread)."""
+
+@dataclass(frozen=True, slots=True)
+class PageSources:
+    """Reads of the domains above accounts that its pages show, each by account id."""
+
+    unread_notifications: Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
+    """The header's count (notifications.service.count_unread)."""
+    expert_application: Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
+    """The account page's latest expert application, or None; the template reads its
+    revision and status (applications.service.latest_application)."""
 
 
-def count_unread_with(app: FastAPI, counter: UnreadCount) -> None:
-    """Give the pages of ``app`` the header's unread counter."""
-    app.state.count_unread = counter
+def use_page_sources(app: FastAPI, sources: PageSources) -> None:
+    app.state.page_sources = sources
 
 
 @dataclass
@@ -52,6 +60,11 @@ class PageVisit:
     principal: Principal | None
     _csrf_token: str | None = field(default=None, init=False)
     _new_csrf_token: bool = field(default=False, init=False)
+
+    @property
+    def sources(self) -> PageSources:
+        sources: PageSources = self.request.app.state.page_sources
+        return sources
 
     @property
     def member(self) -> Principal:
@@ -77,8 +90,7 @@ class PageVisit:
     async def viewer(self) -> Viewer | None:
         if self.principal is None:
             return None
-        count_unread: UnreadCount = self.request.app.state.count_unread
-        unread = await count_unread(self.session, self.principal.account_id)
+        unread = await self.sources.unread_notifications(self.session, self.principal.account_id)
         return Viewer(self.principal, self.csrf_token, unread)
 
     async def render(

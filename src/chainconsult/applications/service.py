@@ -189,3 +189,12 @@ class ApplicationService:
         # The role (a candidate became an expert) and the public profile changed.
         forget_cached_account(self.session, account.id)
         directory_changed(self.session, account.id)
+
+
+async def latest_application(
+    session: AsyncSession, account_id: uuid.UUID
+) -> ApplicationResponse | None:
+    """The account page's expert application: the account's latest, or None
+    (accounts/visit.py PageSources, handed over by app.py)."""
+    applications = await ApplicationService(session).mine(account_id)
+    return applications.data[0] if applications.data else None
