@@ -17,6 +17,20 @@ SRC = Path(__file__).resolve().parents[1] / "src" / ROOT
 MAX_LINES = 400
 # Alembic revisions are generated and frozen once applied; their length is not a design choice.
 LINE_LIMIT_EXEMPT = ("migrations",)
+KNOWN_CYCLES = {
+    # The project page (projects/pages.py, render_project) lists the project's proposals, and
+    # proposals' pages re-render it. It waits for the proposal rules to get their one home
+    # (issue 20), which reshapes that page; then the page moves to proposals/ or is handed its
+    # proposals from above, and this entry goes.
+    frozenset({"projects", "proposals"}),
+}
+"""Cycles still to break. The test fails on any other cycle, and on one of these once it is
+gone, so the list only shrinks."""
+KNOWN_LONG_MODULES = {
+    # Being reshaped by the proposal-rules work of issue 20 (one home per rule); split after.
+    f"{ROOT}.projects.service",
+}
+"""Modules still over the limit; as with KNOWN_CYCLES, the list only shrinks."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +143,16 @@ def test_no_import_cycle_between_top_level_packages() -> None:
             edges[source].add(target)
             examples.setdefault((source, target), found)
     report = []
-    for component in _cycles(edges):
+    found = _cycles(edges)
+    report.extend(
+        f"gone, remove from KNOWN_CYCLES: {', '.join(sorted(known))}"
+        for known in KNOWN_CYCLES
+        if known not in {frozenset(component) for component in found}
+    )
+    for component in found:
         members = set(component)
+        if frozenset(members) in KNOWN_CYCLES:
+            continue
         report.append("cycle: " + ", ".join(component))
         report.extend(
             f"  {example}"
@@ -141,13 +163,27 @@ def test_no_import_cycle_between_top_level_packages() -> None:
 
 
 def test_no_module_over_the_line_limit() -> None:
-    too_long = [
-        f"{module}: {lines} lines"
+    lengths = {
+        module: len(path.read_text().splitlines())
         for module, path in _modules().items()
         if _top(module) not in LINE_LIMIT_EXEMPT
-        and (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    report = [
+        f"{module}: {lines} lines"
+        for module, lines in sorted(lengths.items())
+        if lines > MAX_LINES and module not in KNOWN_LONG_MODULES
     ]
-    assert not too_long, f"modules over {MAX_LINES} lines:\n" + "\n".join(too_long)
+    report.extend(
+        f"{module} is within the limit now: remove it from KNOWN_LONG_MODULES"
+        for module in sorted(KNOWN_LONG_MODULES)
+        if lengths.get(module, 0) <= MAX_LINES
+    )
+    assert not report, f"modules over {MAX_LINES} lines:\n" + "\n".join(report)
+
+
+def test_cycles_are_found_around_a_circle_and_not_along_a_line() -> None:
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"d"}}
+    assert _cycles(edges) == [["a", "b", "c"]]
 
 
 def test_the_reader_sees_lazy_typing_only_and_relative_imports(tmp_path: Path) -> None:
