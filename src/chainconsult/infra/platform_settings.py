@@ -1,4 +1,4 @@
-"""The part of the settings object that infra's builders read (the monitoring runtime, the job
+"""The part of the settings object that infra's builders read (monitoring in the lifespan, the job
 worker, the cache, backups). A Protocol, so infra names what it needs without importing
 chainconsult.config, which composes these groups into ``Settings`` and satisfies it."""
 

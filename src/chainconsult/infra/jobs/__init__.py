@@ -1,5 +1,5 @@
 """Background jobs on procrastinate (PostgreSQL): declare a task with ``task``, queue it with
-``defer`` inside the caller's transaction. Workers: runtime.py; schedules:
+``defer`` inside the caller's transaction. Workers: worker.py; schedules:
 chainconsult.schedules."""
 
 from chainconsult.infra.jobs.defer import (
