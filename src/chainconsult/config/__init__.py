@@ -2,9 +2,9 @@
 
 Every variable of the external contract (DESIGN.md) is read here, grouped by concern. Each group
 is its own ``BaseSettings`` so that ``settings.database.max_connections`` reads as what it is,
-while the environment keeps the flat names the specification uses. An infra component defines
-its group next to itself (infra/db/settings.py...), so infra never imports this package; the
-other groups live in this package's private modules. ``Settings`` composes them all.
+while the environment keeps the flat names the specification uses. The groups infra reads are
+defined in infra (infra/settings/, one module per component), so infra never imports this
+package; the others live in this package's private modules. ``Settings`` composes them all.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from pydantic_settings import BaseSettings
 
 from chainconsult.config._accounts import LoginThrottleSettings
 from chainconsult.config._app import AppSettings, Environment
-from chainconsult.infra.backup.settings import BackupSettings, StorageSettings
-from chainconsult.infra.cache.settings import CacheSettings, RedisSettings
-from chainconsult.infra.db.settings import DatabaseSettings
-from chainconsult.infra.email.settings import EmailService, EmailSettings, SmtpTls
-from chainconsult.infra.jobs.settings import JobSettings, RetentionSettings
-from chainconsult.infra.monitoring.settings import MonitoringSettings
-from chainconsult.infra.ratelimit.settings import RateLimitSettings
-from chainconsult.infra.security.settings import PasswordHashSettings, SecuritySettings
 from chainconsult.infra.settings import SETTINGS_CONFIG, ConfigError
-from chainconsult.infra.versioning.settings import VersioningSettings
+from chainconsult.infra.settings.alerting import MonitoringSettings
+from chainconsult.infra.settings.backups import BackupSettings, StorageSettings
+from chainconsult.infra.settings.caching import CacheSettings, RedisSettings
+from chainconsult.infra.settings.database import DatabaseSettings
+from chainconsult.infra.settings.email_transport import EmailService, EmailSettings, SmtpTls
+from chainconsult.infra.settings.job_queue import JobSettings, RetentionSettings
+from chainconsult.infra.settings.rate_limits import RateLimitSettings
+from chainconsult.infra.settings.security import PasswordHashSettings, SecuritySettings
+from chainconsult.infra.settings.v1_lifecycle import VersioningSettings
 
 __all__ = [
     "AppSettings",

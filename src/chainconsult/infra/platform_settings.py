@@ -5,16 +5,13 @@ chainconsult.config, which composes these groups into ``Settings`` and satisfies
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-# Typing only: importing the groups here would run their packages' __init__, which import the
-# builders that import this module.
-if TYPE_CHECKING:
-    from chainconsult.infra.backup.settings import BackupSettings, StorageSettings
-    from chainconsult.infra.cache.settings import CacheSettings, RedisSettings
-    from chainconsult.infra.db.settings import DatabaseSettings
-    from chainconsult.infra.jobs.settings import JobSettings, RetentionSettings
-    from chainconsult.infra.monitoring.settings import MonitoringSettings
+from chainconsult.infra.settings.alerting import MonitoringSettings
+from chainconsult.infra.settings.backups import BackupSettings, StorageSettings
+from chainconsult.infra.settings.caching import CacheSettings, RedisSettings
+from chainconsult.infra.settings.database import DatabaseSettings
+from chainconsult.infra.settings.job_queue import JobSettings, RetentionSettings
 
 
 class ProcessSettings(Protocol):

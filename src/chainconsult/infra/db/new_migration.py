@@ -10,8 +10,8 @@ from pathlib import Path
 from alembic import command
 
 from chainconsult.infra.db.migrate import alembic_config, migrate
-from chainconsult.infra.db.settings import DatabaseSettings
 from chainconsult.infra.embedded.postgres import embedded_database
+from chainconsult.infra.settings.database import DatabaseSettings
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnClause, ColumnElement, Table, delete, literal_colum
 from chainconsult.infra.jobs.job_app import task
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import job_transaction, resources
-from chainconsult.infra.jobs.settings import RetentionSettings
+from chainconsult.infra.settings.job_queue import RetentionSettings
 
 log = structlog.get_logger("chainconsult.jobs")
 

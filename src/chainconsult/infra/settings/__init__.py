@@ -1,6 +1,9 @@
-"""What every settings group shares: the model configuration, the error a bad value raises,
-and the list types read from comma-separated variables. Each infra component defines its own
-group next to it (infra/db/settings.py...); chainconsult.config composes them."""
+"""Infra's settings groups, one module per component (database.py for infra/db, caching.py for
+infra/cache and Redis...), and here what every group shares: the model configuration, the
+error a bad value raises, the list types read from comma-separated variables.
+chainconsult.config composes the groups. They live apart from their components so that
+reading the settings imports no component (serve must not import prometheus_client, which
+infra/cache imports, before it forks its workers)."""
 
 from __future__ import annotations
 
