@@ -11,7 +11,7 @@ from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.manifest import BASE, DUMPS, MANIFEST, Manifest, dump_key
 from chainconsult.infra.backup.retention import RetentionRule
 from chainconsult.infra.backup.store import BackupStore, StoredObject, open_store, store_url
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 INCOMPLETE_AFTER = dt.timedelta(days=1)
 """A dump without a manifest this old is the leftover of a run that died; pruning deletes it

@@ -12,7 +12,7 @@ import structlog
 
 from chainconsult.infra.backup.catalog import backup_store, newest_verified
 from chainconsult.infra.backup.store import BackupStore
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.backup")
 

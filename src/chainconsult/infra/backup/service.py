@@ -36,7 +36,7 @@ from chainconsult.infra.backup.pitr import BaseBackup, find_base_backup, recover
 from chainconsult.infra.backup.progress import Progress, Tick, silent
 from chainconsult.infra.backup.restore import Target, compare, inspect_target, restore_dump
 from chainconsult.infra.backup.store import BackupStore
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 Clock = Callable[[], dt.datetime]
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.progress import Progress, Tick, silent
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 _CHUNK = 1 << 20
 

@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chainconsult.infra.cache._cache import Cache
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 
 def build_cache(settings: PlatformSettings) -> Cache:

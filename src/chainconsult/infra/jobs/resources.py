@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 if TYPE_CHECKING:
     from chainconsult.infra.jobs.maintenance import PurgeRule
     from chainconsult.infra.jobs.observe import JobFailed
-    from chainconsult.infra.platform_settings import PlatformSettings
+    from chainconsult.infra.settings.platform import PlatformSettings
 
 _KEY = "chainconsult"
 SettingsT = TypeVar("SettingsT", bound="PlatformSettings")

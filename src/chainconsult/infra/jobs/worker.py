@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from chainconsult.infra.jobs.job_app import job_app, new_connector
 from chainconsult.infra.jobs.observe import observe_job, refresh_queue_depth
 from chainconsult.infra.jobs.resources import JobResources, SettingsT
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.jobs")
 

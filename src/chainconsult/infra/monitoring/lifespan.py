@@ -31,7 +31,7 @@ from chainconsult.infra.monitoring.multiproc import mark_this_process_dead
 from chainconsult.infra.monitoring.providers import MonitoringProviders
 from chainconsult.infra.monitoring.slow_queries import SlowQueryLog
 from chainconsult.infra.monitoring.traffic import TrafficExchange, TrafficWindow
-from chainconsult.infra.platform_settings import PlatformSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 
 def build_probe_engine(settings: PlatformSettings) -> AsyncEngine:
