@@ -111,7 +111,7 @@ def server_command(kind: str, target: str, port: int) -> list[str]:
             "--http",
             "1",
             "--no-ws",
-            # As `chainconsult serve` (cli.granian_server) sets them.
+            # As `chainconsult serve` (commands/serve.py, granian_server) sets them.
             "--http1-header-read-timeout",
             "5000",
             "--backlog",
@@ -124,7 +124,7 @@ def server_command(kind: str, target: str, port: int) -> list[str]:
 
 
 def run_uvicorn(target: str, port: int) -> None:
-    """uvicorn as `chainconsult serve` ran it before it moved to granian (cli.py), for one
+    """uvicorn as `chainconsult serve` ran it before it moved to granian (then in cli.py), for one
     worker, less the header-timeout protocol subclass that left with it (httptools itself)."""
     import uvicorn
 

@@ -30,8 +30,9 @@ from sqlalchemy import text
 from chainconsult.config import load_settings
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.migrate import migrate
-from chainconsult.infra.jobs import DeferOptions, JobResources, Queue, defer, runtime, task
-from chainconsult.infra.jobs.runtime import run_worker
+from chainconsult.infra.jobs import DeferOptions, JobResources, Queue, defer, task
+from chainconsult.infra.jobs import worker as job_worker
+from chainconsult.infra.jobs.worker import run_worker
 from chainconsult.infra.monitoring.logging import configure_logging
 
 
@@ -146,7 +147,7 @@ async def main() -> None:
             f"no-op jobs, one worker process, {args.jobs} jobs per run, median of 3 runs,"
             f" LOG_LEVEL={args.log_level}, load average {os.getloadavg()[0]:.1f}"
         )
-        variants = {"tuned": ("off", runtime.CHECK_AFTER_IDLE_SECONDS)}
+        variants = {"tuned": ("off", job_worker.CHECK_AFTER_IDLE_SECONDS)}
         if args.compare_tuning:
             variants["library defaults"] = ("on", 0.0)
         for concurrency in args.concurrency:
@@ -154,8 +155,8 @@ async def main() -> None:
             for _ in range(3):
                 # Alternating, so both variants see the same background load.
                 for variant, (synchronous_commit, check_after) in variants.items():
-                    runtime.SYNCHRONOUS_COMMIT = synchronous_commit
-                    runtime.CHECK_AFTER_IDLE_SECONDS = check_after
+                    job_worker.SYNCHRONOUS_COMMIT = synchronous_commit
+                    job_worker.CHECK_AFTER_IDLE_SECONDS = check_after
                     rates[variant].append(await throughput(resources, url, concurrency, args.jobs))
             for variant, values in rates.items():
                 print(
@@ -163,7 +164,7 @@ async def main() -> None:
                     f" {statistics.median(values):7.0f} jobs/s"
                     f"  (runs: {', '.join(f'{rate:.0f}' for rate in values)})"
                 )
-        runtime.SYNCHRONOUS_COMMIT, runtime.CHECK_AFTER_IDLE_SECONDS = variants["tuned"]
+        job_worker.SYNCHRONOUS_COMMIT, job_worker.CHECK_AFTER_IDLE_SECONDS = variants["tuned"]
         timings = await defer_cost(resources, url, args.rounds)
         print(f"request transaction (insert one row, commit), {args.rounds} rounds, ms")
         for variant, values in timings.items():

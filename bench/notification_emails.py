@@ -34,7 +34,7 @@ from chainconsult.config import load_settings
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.jobs import defer, defer_many
-from chainconsult.infra.jobs.runtime import run_worker
+from chainconsult.infra.jobs.worker import run_worker
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.models.base import utcnow
 from chainconsult.models.notifications import Notification

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from chainconsult.cli import public_url_for
+from chainconsult.commands.serve import public_url_for
 from tests.helpers import PASSWORD
 from tests.smtp import SmtpSink
 

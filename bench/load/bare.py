@@ -25,14 +25,14 @@ def build_app(body: bytes) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from chainconsult.cli import granian_server
+    from chainconsult.commands.serve import granian_server
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=Path, required=True)
     args = parser.parse_args(argv)
     app = build_app(args.body_file.read_bytes())
-    # The same server and protocol options as `chainconsult serve` (src/chainconsult/cli.py);
+    # The same server and protocol options as `chainconsult serve` (commands/serve.py);
     # the worker is forked from this process, so it is handed the app itself.
     server = granian_server(
         None,

@@ -32,7 +32,7 @@ from bench.load._servers import RssSampler, chainconsult_server
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 SERVE_BACKLOG = 2048
-"""The listen backlog of `chainconsult serve` (cli.granian_server)."""
+"""The listen backlog of `chainconsult serve` (commands/serve.py, granian_server)."""
 
 
 def raise_file_limit(needed: int) -> tuple[int, int]:

@@ -19,7 +19,6 @@ from starlette.staticfiles import StaticFiles
 from chainconsult import __version__
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.identity_pages import router as identity_pages
-from chainconsult.accounts.lifecycle_endpoints import admin_router as sessions_admin_router
 from chainconsult.accounts.lifecycle_endpoints import router as lifecycle_router
 from chainconsult.accounts.lifecycle_pages import router as lifecycle_pages
 from chainconsult.accounts.mfa_endpoints import router as mfa_router
@@ -27,17 +26,16 @@ from chainconsult.accounts.pages import router as accounts_pages
 from chainconsult.accounts.siwe_endpoints import router as siwe_router
 from chainconsult.accounts.siwe_endpoints import wallets_router
 from chainconsult.accounts.throttle import LoginGate
-from chainconsult.admin.endpoints import router as admin_router
-from chainconsult.admin.pages import router as admin_pages
-from chainconsult.applications.endpoints import admin_router as vetting_router
+from chainconsult.accounts.visit import PageSources, use_page_sources
+from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
+from chainconsult.applications.service import latest_application
 from chainconsult.config import RedisSettings, Settings, load_settings
 from chainconsult.conversations.endpoints import router as conversations_router
 from chainconsult.conversations.events import router as events_router
 from chainconsult.conversations.pages import router as conversations_pages
 from chainconsult.errors import install_problem_handlers
-from chainconsult.escrow.endpoints import admin_router as escrow_admin_router
 from chainconsult.escrow.endpoints import milestones_router
 from chainconsult.escrow.endpoints import projects_router as escrow_router
 from chainconsult.experts.endpoints import router as experts_router
@@ -53,17 +51,17 @@ from chainconsult.infra.docs_pages import (
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
-from chainconsult.infra.jobs.runtime import InProcessWorker
+from chainconsult.infra.jobs.worker import InProcessWorker
 from chainconsult.infra.live import build_live_hub
+from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
-from chainconsult.infra.monitoring.runtime import build_monitoring
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.infra.storage import open_object_store
 from chainconsult.infra.tracing import start_tracing, stop_tracing
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
-from chainconsult.operations.endpoints import admin_router as operations_admin_router
+from chainconsult.notifications.service import count_unread
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.privacy.pages import router as privacy_pages
@@ -95,7 +93,7 @@ def build_redis(settings: RedisSettings) -> Redis | None:
 
 def start_in_process_worker(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> InProcessWorker | None:
+) -> InProcessWorker[Settings] | None:
     """Embedded mode (or `serve --with-worker`): run the job worker on this event loop."""
     if not settings.jobs.in_process_worker:
         return None
@@ -113,21 +111,17 @@ API_V2_ROUTERS = (
     siwe_router,
     wallets_router,
     lifecycle_router,
-    admin_router,
-    sessions_admin_router,
     experts_router,
     applications_router,
-    vetting_router,
     projects_router,
     proposals_router,
     notifications_router,
     conversations_router,
     events_router,
     privacy_router,
-    operations_admin_router,
     escrow_router,
     milestones_router,
-    escrow_admin_router,
+    *ADMIN_API_ROUTERS,
 )
 """Included straight into the app, each under the prefix, not through a /api/v2 router of
 their own: FastAPI (0.165) matches an included router's routes again at every level of
@@ -146,7 +140,7 @@ PAGE_ROUTERS = (
     proposals_pages,
     notifications_pages,
     conversations_pages,
-    admin_pages,
+    *ADMIN_PAGE_ROUTERS,
 )
 """The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""
 
@@ -223,6 +217,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = settings.secret_key()
     app.state.login_gate = LoginGate(settings.login_throttle.database_slots)
     app.state.started_monotonic = time.monotonic()
+    use_page_sources(
+        app,
+        PageSources(unread_notifications=count_unread, expert_application=latest_application),
+    )
     install_problem_handlers(app)
     app.include_router(health_router)
     for router in API_V2_ROUTERS:

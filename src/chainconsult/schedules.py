@@ -109,7 +109,7 @@ def register_schedules(app: App, settings: Settings) -> None:
 
 def worker_resources(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> JobResources:
+) -> JobResources[Settings]:
     return JobResources(
         settings=settings,
         sessionmaker=sessionmaker,

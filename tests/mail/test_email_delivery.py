@@ -25,9 +25,9 @@ from chainconsult.config import Settings
 from chainconsult.infra.jobs import Backoff, JobResources, defer
 from chainconsult.infra.monitoring.logging import configure_logging
 from chainconsult.mail.rendering import templates
-from chainconsult.mail.schemas import EMAIL_CONTEXTS
 from chainconsult.mail.service import EmailOutbox, Outcome
 from chainconsult.models import Account
+from chainconsult.notifications.email_contexts import EMAIL_CONTEXTS
 from chainconsult.notifications.jobs import send_notification_email
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.schedules import worker_resources

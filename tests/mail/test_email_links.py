@@ -17,7 +17,7 @@ from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.mail.rendering import RenderedEmail, templates
-from chainconsult.mail.schemas import EMAIL_CONTEXTS
+from chainconsult.notifications.email_contexts import EMAIL_CONTEXTS
 from chainconsult.notifications.schemas import NotificationKind
 from tests.conftest import make_settings
 from tests.helpers import serving

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentAccount
+from chainconsult.accounts.login_audit import record_failed_login
 from chainconsult.accounts.mfa_steps import MfaRequiredResponse, second_step_for
 from chainconsult.accounts.schemas import (
     AccountResponse,
@@ -14,7 +15,7 @@ from chainconsult.accounts.schemas import (
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.accounts.verification import EmailVerification
-from chainconsult.admin.audit import AuditTrail, Origin, record_failed_login, request_origin
+from chainconsult.audit.trail import AuditTrail, Origin, request_origin
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit

@@ -22,12 +22,12 @@ from chainconsult.accounts.mfa import TotpSetup
 from chainconsult.accounts.pages import safe_next, see_other
 from chainconsult.accounts.security_page import render_security
 from chainconsult.accounts.siwe import NO_RULES, SiweVerifier
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, Posted
 from chainconsult.accounts.wallets import WalletService
-from chainconsult.admin.audit import request_origin
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit, Posted
 
 router = page_router()
 

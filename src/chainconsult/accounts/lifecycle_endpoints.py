@@ -21,7 +21,7 @@ from chainconsult.accounts.recovery import PasswordRecovery
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.sessions import SessionService
 from chainconsult.accounts.verification import EmailVerification
-from chainconsult.admin.audit import AuditTrail, Origin
+from chainconsult.audit.trail import AuditTrail, Origin
 from chainconsult.infra.db.session import DbSession
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -24,11 +24,11 @@ from chainconsult.accounts.lifecycle_schemas import (
 )
 from chainconsult.accounts.pages import see_other
 from chainconsult.accounts.security_page import render_security
-from chainconsult.admin.audit import request_origin
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, Posted, Visit
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit, Posted, Visit
 
 router = page_router()
 

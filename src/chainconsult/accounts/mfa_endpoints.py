@@ -21,7 +21,7 @@ from chainconsult.accounts.mfa import InvalidCode, MfaService
 from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.schemas import TokenResponse
 from chainconsult.accounts.service import AccountService, Principal
-from chainconsult.admin.audit import AuditTrail, Origin, RequestOrigin, request_origin
+from chainconsult.audit.trail import AuditTrail, Origin, RequestOrigin, request_origin
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_events_total, auth_failures_total

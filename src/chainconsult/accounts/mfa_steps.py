@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.identity_schemas import MfaRequiredResponse
 from chainconsult.accounts.mfa import MfaService
-from chainconsult.admin.audit import AuditTrail, request_origin
+from chainconsult.audit.trail import AuditTrail, request_origin
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import auth_events_total
 

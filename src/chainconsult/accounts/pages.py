@@ -13,13 +13,12 @@ from starlette.responses import RedirectResponse, Response
 from chainconsult.accounts import endpoints
 from chainconsult.accounts.identity_schemas import MfaRequiredResponse
 from chainconsult.accounts.schemas import LoginRequest, RegisterRequest
-from chainconsult.admin.audit import request_origin
-from chainconsult.applications.service import ApplicationService
+from chainconsult.accounts.visit import MemberVisit, PageVisit, Posted, Visit
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.models.accounts import Role
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberVisit, PageVisit, Posted, Visit
 
 router = page_router()
 
@@ -150,12 +149,12 @@ async def render_account(
 ) -> Response:
     """The account page; ``erase_form`` with what a refused deletion said (privacy/pages.py)."""
     principal = visit.member
-    applications = await ApplicationService(visit.session).mine(principal.account_id)
+    application = await visit.sources.expert_application(visit.session, principal.account_id)
     return await visit.render(
         "accounts/account.html",
         status_code=status_code,
         account=principal,
         is_expert=principal.role is Role.expert,
-        application=applications.data[0] if applications.data else None,
+        application=application,
         erase_form=erase_form or FormState(),
     )

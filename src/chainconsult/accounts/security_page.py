@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from chainconsult.accounts.mfa import MfaService, TotpSetup
 from chainconsult.accounts.sessions import SessionService
+from chainconsult.accounts.visit import PageVisit
 from chainconsult.web.forms import FormState
-from chainconsult.web.visit import PageVisit
 
 
 async def two_factor_context(

@@ -28,7 +28,7 @@ from chainconsult.accounts.siwe import (
     UnknownWallet,
 )
 from chainconsult.accounts.wallets import WalletService
-from chainconsult.admin.audit import AuditTrail, Origin
+from chainconsult.audit.trail import AuditTrail, Origin
 from chainconsult.experts.service import expert_tag
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.session import DbSession

@@ -11,7 +11,6 @@ from chainconsult.accounts.mfa import mfa_enabled
 from chainconsult.accounts.schemas import AccountResponse, PlanChangeRequest
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.throttle import LoginThrottle
-from chainconsult.admin.audit import AuditTrail, Origin
 from chainconsult.admin.schemas import (
     AuditEntryResponse,
     AuditFilters,
@@ -20,6 +19,7 @@ from chainconsult.admin.schemas import (
     QueueStats,
 )
 from chainconsult.admin.service import AuditLog
+from chainconsult.audit.trail import AuditTrail, Origin
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.jobs import operations as jobs_operations
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page

@@ -15,15 +15,15 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.schemas import PlanChangeRequest
 from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.visit import AdminPosted, AdminVisit
 from chainconsult.admin import endpoints
-from chainconsult.admin.audit import request_origin
 from chainconsult.admin.schemas import AuditFilters
 from chainconsult.admin.service import AuditLog
+from chainconsult.audit.trail import request_origin
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE
 from chainconsult.models.accounts import Plan
 from chainconsult.web.forms import FormState, invalid_input
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import AdminPosted, AdminVisit
 
 router = page_router()
 

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Query, status
 
 from chainconsult.accounts.auth import AdminAccount, CurrentAccount
 from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
-from chainconsult.admin.audit import Origin
 from chainconsult.applications.schemas import (
     ApplicationRequest,
     ApplicationResponse,
     DecisionRequest,
 )
 from chainconsult.applications.service import ApplicationService
+from chainconsult.audit.trail import Origin
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page

@@ -10,9 +10,16 @@ from fastapi import Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.admin.audit import request_origin
+from chainconsult.accounts.visit import (
+    AdminPosted,
+    AdminVisit,
+    MemberPosted,
+    MemberVisit,
+    PageVisit,
+)
 from chainconsult.applications.schemas import ApplicationRequest, DecisionRequest
 from chainconsult.applications.service import ApplicationService
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.experts.pages import VOCABULARY
 from chainconsult.infra.db.transaction import unit_of_work
@@ -20,9 +27,11 @@ from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE
 from chainconsult.models.experts import ApplicationStatus
 from chainconsult.web.forms import FormState, invalid_input
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import AdminPosted, AdminVisit, MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
+admin_router = page_router()
+"""The vetting queue's pages, under /admin (registered with the other admin routes:
+admin/routers.py)."""
 
 _FIELDS = [
     "headline",
@@ -93,7 +102,7 @@ async def apply(posted: MemberPosted) -> Response:
 StatusFilter = Annotated[ApplicationStatus | None, Query()]
 
 
-@router.get("/admin/applications")
+@admin_router.get("/admin/applications")
 async def vetting_queue(
     visit: AdminVisit,
     status: StatusFilter = ApplicationStatus.submitted,
@@ -112,7 +121,7 @@ async def vetting_queue(
     )
 
 
-@router.post("/admin/applications/{application_id:uuid}/decision")
+@admin_router.post("/admin/applications/{application_id:uuid}/decision")
 async def decide(application_id: uuid.UUID, request: Request, posted: AdminPosted) -> Response:
     visit = posted.visit
     admin = visit.member

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.accounts.verification import require_verified_email
 from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
-from chainconsult.admin.audit import AuditTrail, RequestOrigin
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
     ApplicationRequest,
     ApplicationResponse,
     DecisionRequest,
 )
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.errors import Conflict, InvalidInput, NotFound, field_error
 from chainconsult.experts.service import directory_changed
 from chainconsult.experts.wallets import wallet_problem
@@ -197,3 +197,12 @@ class ApplicationService:
         # The role (a candidate became an expert) and the public profile changed.
         forget_cached_account(self.session, account.id)
         directory_changed(self.session, account.id)
+
+
+async def latest_application(
+    session: AsyncSession, account_id: uuid.UUID
+) -> ApplicationResponse | None:
+    """The account page's expert application: the account's latest, or None
+    (accounts/visit.py PageSources, handed over by app.py)."""
+    applications = await ApplicationService(session).mine(account_id)
+    return applications.data[0] if applications.data else None

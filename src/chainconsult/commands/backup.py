@@ -47,22 +47,22 @@ def backup(
     The dump is consistent (one snapshot), made with the PostgreSQL tools of the server's major
     version, encrypted when BACKUP_ENCRYPTION_RECIPIENT is set, read back after storing, and
     described by a manifest (time, size, SHA-256, schema revision, rows per table)."""
-    from chainconsult.cli import _database, _fail, _settings
+    from chainconsult.commands.environment import database, fail, settings_from_environment
     from chainconsult.infra.backup.errors import BackupError
     from chainconsult.infra.backup.progress import human_size
     from chainconsult.infra.backup.service import take_backup
 
     if context.invoked_subcommand is not None:
         if to is not None:
-            raise _fail(
+            raise fail(
                 f"--to goes with `backup` alone, not with `backup {context.invoked_subcommand}`"
             )
         return
-    with _database(_settings()) as settings:
+    with database(settings_from_environment()) as settings:
         try:
             manifest = take_backup(settings, to=to, progress=_echo_progress())
         except BackupError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(
         f"backup {manifest.id}: {len(manifest.row_counts)} tables, {manifest.rows} rows, "
         f"{human_size(manifest.size)}{', encrypted' if manifest.encrypted_to else ''}, "
@@ -77,16 +77,16 @@ def backup_list() -> None:
     Dumps show their time, size, rows and state: verified (stored copy read back), and the
     outcome of the last `backup verify`. Base backups for point-in-time recovery are listed
     with the time of their newest file."""
-    from chainconsult.cli import _fail, _settings
+    from chainconsult.commands.environment import fail, settings_from_environment
     from chainconsult.infra.backup.catalog import backup_store, list_backups
     from chainconsult.infra.backup.errors import BackupError
 
-    settings = _settings()
+    settings = settings_from_environment()
     try:
         store = backup_store(settings)
         found = list_backups(store)
     except BackupError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not found:
         typer.echo(f"No backup in {store.url}.")
         return
@@ -128,17 +128,17 @@ def backup_verify(
     counts and schema revision must equal the manifest's. The outcome is recorded in the
     manifest, and a failed drill keeps the backup from counting as verified. Exits with
     status 1 when the drill fails."""
-    from chainconsult.cli import _database, _fail, _settings
+    from chainconsult.commands.environment import database, fail, settings_from_environment
     from chainconsult.infra.backup.errors import BackupError
     from chainconsult.infra.backup.service import verify_backup
 
-    with _database(_settings()) as settings:
+    with database(settings_from_environment()) as settings:
         try:
             checked = verify_backup(
                 settings, backup_id, identity=identity, progress=_echo_progress()
             )
         except BackupError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     drill = checked.drill
     assert drill is not None
     if not drill.ok:
@@ -184,14 +184,14 @@ def restore(
     The restore runs in one transaction: if it fails, the target is left as it was. A
     target that holds tables is refused unless --force is given. Stop the API servers and
     workers first."""
-    from chainconsult.cli import _database, _settings
+    from chainconsult.commands.environment import database, settings_from_environment
 
     moment = _parse_until(until) if until is not None else None
-    settings = _settings()
+    settings = settings_from_environment()
     if to is not None:
         _restore(settings, backup_id, _libpq(to), moment, yes=yes, force=force, identity=identity)
         return
-    with _database(settings) as ready:
+    with database(settings) as ready:
         target = ready.database.libpq_url()
         _restore(ready, backup_id, target, moment, yes=yes, force=force, identity=identity)
 
@@ -206,20 +206,20 @@ def _restore(
     force: bool,
     identity: Path | None,
 ) -> None:
-    from chainconsult.cli import _fail
+    from chainconsult.commands.environment import fail
     from chainconsult.infra.backup.errors import BackupError
     from chainconsult.infra.backup.service import plan_restore, restore_backup
 
     try:
         plan = plan_restore(settings, backup_id, target_url)
     except BackupError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     moment = f" as of {until:%Y-%m-%d %H:%M:%S %Z}" if until is not None else ""
     typer.echo(f"restore {plan.source_text}{moment} into the {plan.target_text}", err=True)
     try:
         plan.check(force=force)
     except BackupError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if plan.target.tables:
         typer.echo("everything in it will be replaced", err=True)
     if plan.target.other_sessions:
@@ -230,7 +230,7 @@ def _restore(
         )
     if not yes:
         if not sys.stdin.isatty():
-            raise _fail("no terminal to confirm on: pass --yes to restore")
+            raise fail("no terminal to confirm on: pass --yes to restore")
         if not typer.confirm("Restore?", default=False, err=True):
             raise typer.Exit(code=1)
     try:
@@ -243,7 +243,7 @@ def _restore(
             progress=_echo_progress(),
         )
     except BackupError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(
         f"restored {len(found.row_counts)} tables, {sum(found.row_counts.values())} rows, "
         f"schema {found.schema_revision}"
@@ -251,21 +251,19 @@ def _restore(
 
 
 def _parse_until(text: str) -> dt.datetime:
-    from chainconsult.cli import _fail
+    from chainconsult.commands.environment import fail
 
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _fail(
-            f"--until: {text!r} is not an ISO 8601 time like 2026-06-14T03:15:00Z"
-        ) from None
+        raise fail(f"--until: {text!r} is not an ISO 8601 time like 2026-06-14T03:15:00Z") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _libpq(url: str) -> str:
-    from chainconsult.cli import _fail
+    from chainconsult.commands.environment import fail
 
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
-        raise _fail("--to: must be a postgresql:// URL")
+        raise fail("--to: must be a postgresql:// URL")
     return f"postgresql://{rest}"

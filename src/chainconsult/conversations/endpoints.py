@@ -8,7 +8,7 @@ from starlette.responses import FileResponse as FileBytes
 from starlette.responses import RedirectResponse
 
 from chainconsult.accounts.auth import CurrentAccount
-from chainconsult.admin.audit import Origin
+from chainconsult.audit.trail import Origin
 from chainconsult.config import Settings
 from chainconsult.conversations.files import FileService, received_upload
 from chainconsult.conversations.repository import ConversationRepository

@@ -12,14 +12,14 @@ from fastapi import Query
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.admin.audit import request_origin
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit
+from chainconsult.audit.trail import request_origin
 from chainconsult.conversations.schemas import MessageRequest, OpenConversationRequest
 from chainconsult.conversations.service import ConversationService
 from chainconsult.errors import ChainconsultError, InvalidInput
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
 

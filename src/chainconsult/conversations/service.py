@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
 from chainconsult.accounts.verification import require_verified_email
-from chainconsult.admin.audit import AuditTrail, RequestOrigin
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.config import ConversationSettings
 from chainconsult.conversations.jobs import (
     SWEEP_OPTIONS,

@@ -14,6 +14,7 @@ from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from chainconsult.accounts.visit import PageVisit, Visit
 from chainconsult.errors import NotFound
 from chainconsult.experts.endpoints import (
     ChainFilter,
@@ -41,7 +42,6 @@ from chainconsult.web import TEMPLATES_DIGEST
 from chainconsult.web.forms import FormState
 from chainconsult.web.layout import HTML, navigation, render_html
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import PageVisit, Visit
 
 router = page_router()
 

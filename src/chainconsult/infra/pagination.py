@@ -16,7 +16,7 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from chainconsult.errors import BadRequest
+from chainconsult.infra.http_errors import BadRequest
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -1,5 +1,6 @@
-"""ORM tables of every domain, in one place so migrations and tests see them all."""
+"""ORM tables of every domain and of infra, in one place so migrations and tests see them all."""
 
+from chainconsult.infra.monitoring.models import Alert, LogEntry
 from chainconsult.models.account_tokens import AccountToken, TokenPurpose
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
@@ -23,7 +24,6 @@ from chainconsult.models.identity import (
 )
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
-from chainconsult.models.monitoring import Alert, LogEntry
 from chainconsult.models.notifications import Notification
 from chainconsult.models.projects import (
     Project,

@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.mail.schemas import (
+from chainconsult.models.accounts import Account
+from chainconsult.models.base import Base
+from chainconsult.models.escrow import Milestone
+from chainconsult.models.notifications import Notification
+from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus, Review
+from chainconsult.notifications.email_contexts import (
     ApplicationDecidedEmail,
     EmailContext,
     MilestoneChangedEmail,
@@ -27,11 +32,6 @@ from chainconsult.mail.schemas import (
     ProposalReceivedEmail,
     ReviewReceivedEmail,
 )
-from chainconsult.models.accounts import Account
-from chainconsult.models.base import Base
-from chainconsult.models.escrow import Milestone
-from chainconsult.models.notifications import Notification
-from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus, Review
 from chainconsult.notifications.schemas import NotificationKind
 
 Payload = dict[str, Any]

@@ -1,5 +1,5 @@
 """Your notifications, newest first, each marked read from the page: the same service as
-`/api/v2/notifications`. The header shows the unread count (web/visit.py)."""
+`/api/v2/notifications`. The header shows the unread count (accounts/visit.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Query
 from starlette.responses import RedirectResponse, Response
 
+from chainconsult.accounts.visit import MemberPosted, MemberVisit
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE
 from chainconsult.notifications.service import NotificationService
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit
 
 router = page_router()
 

@@ -125,3 +125,8 @@ def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {key: convert(value) for key, value in payload.items()}
+
+
+async def count_unread(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """The page header's unread count (accounts/visit.py, handed over by app.py)."""
+    return await NotificationService(session).unread_count(account_id)

@@ -19,7 +19,7 @@ from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.health.endpoints import HealthResponse, failing, http_status
 from chainconsult.infra.health.formats import draft_body
 from chainconsult.infra.monitoring.exposition import CONTENT_TYPE, render_metrics
-from chainconsult.infra.monitoring.runtime import Monitoring
+from chainconsult.infra.monitoring.lifespan import Monitoring
 from chainconsult.operations.access import OperatorAccess, resolve_caller
 from chainconsult.operations.schemas import AlertList, AlertResponse, AlertStatusFilter
 from chainconsult.operations.service import AlertService, dashboard_data

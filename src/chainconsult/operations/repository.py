@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.models.monitoring import Alert, LogEntry
+from chainconsult.infra.monitoring.models import Alert, LogEntry
 
 
 class AlertRepository:

@@ -14,10 +14,10 @@ from chainconsult.errors import NotFound
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.health.checks import HealthReport
 from chainconsult.infra.monitoring.alerts import AlertRecord, acknowledgeable
-from chainconsult.infra.monitoring.runtime import Monitoring
+from chainconsult.infra.monitoring.lifespan import Monitoring
+from chainconsult.infra.monitoring.models import Alert
 from chainconsult.infra.pagination import by_creation
 from chainconsult.models.base import utcnow
-from chainconsult.models.monitoring import Alert
 from chainconsult.operations.repository import AlertRepository
 from chainconsult.operations.schemas import AlertList, AlertResponse
 

@@ -8,12 +8,12 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE
 from chainconsult.accounts.pages import render_account
+from chainconsult.accounts.visit import MemberPosted, MemberVisit
 from chainconsult.errors import ChainconsultError
 from chainconsult.privacy.schemas import ErasureRequest
 from chainconsult.privacy.service import PrivacyService
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit
 
 router = page_router()
 

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.service import Principal, forget_cached_account
-from chainconsult.admin.audit import NO_ORIGIN, AuditTrail
+from chainconsult.audit.trail import NO_ORIGIN, AuditTrail
 from chainconsult.errors import Forbidden
 from chainconsult.experts.service import directory_changed
 from chainconsult.infra.security.passwords import passwords

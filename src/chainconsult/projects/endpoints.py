@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
-from chainconsult.admin.audit import Origin
+from chainconsult.audit.trail import Origin
 from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.cache import AppCache, cached_json

@@ -13,7 +13,8 @@ from fastapi import Query
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.admin.audit import request_origin
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit
+from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.experts.pages import VOCABULARY, expert_names
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -36,7 +37,6 @@ from chainconsult.proposals.service import (
 )
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted, MemberVisit, PageVisit
 
 router = page_router()
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
 from chainconsult.accounts.verification import require_verified_email
-from chainconsult.admin.audit import AuditTrail, RequestOrigin
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.errors import (
     ChainconsultError,
     Conflict,

@@ -9,13 +9,13 @@ import uuid
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from chainconsult.accounts.visit import MemberPosted
 from chainconsult.errors import ChainconsultError
 from chainconsult.projects.pages import render_project, see_project
 from chainconsult.proposals import endpoints
 from chainconsult.proposals.schemas import ProposalRequest
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
-from chainconsult.web.visit import MemberPosted
 
 router = page_router()
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from chainconsult.errors import InvalidInput, field_error
+from chainconsult.infra.http_errors import InvalidInput, field_error
 
 Values = dict[str, str | list[str]]
 

@@ -27,7 +27,7 @@ from chainconsult.infra.monitoring.alerts import (
     Signals,
     Thresholds,
 )
-from chainconsult.infra.monitoring.runtime import build_monitoring
+from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.traffic import TrafficWindow
 from tests.infra.backup.conftest import backup_settings
 from tests.infra.monitoring.receiver import Receiver, http_receiver

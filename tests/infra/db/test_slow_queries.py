@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from chainconsult.infra.db.engine import build_engine
-from chainconsult.infra.db.slow_queries import (
+from chainconsult.infra.db.statement_timing import (
     SlowQueryLog,
     normalize_sql,
     server_slowest_statements,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.config import Settings
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.jobs import JobResources
-from chainconsult.infra.jobs.runtime import run_worker
+from chainconsult.infra.jobs.worker import run_worker
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
 

@@ -10,7 +10,7 @@ import pytest
 from procrastinate.exceptions import ConnectorException
 
 from chainconsult.app import create_app
-from chainconsult.infra.jobs import runtime
+from chainconsult.infra.jobs import worker as job_worker
 from tests.conftest import make_settings
 from tests.helpers import register, serving
 from tests.infra.jobs.conftest import FAST_JOBS, query
@@ -101,8 +101,8 @@ async def test_a_worker_failing_on_its_way_out_is_not_started_again(
         except asyncio.CancelledError:
             raise ConnectorException("the database went away during the graceful stop") from None
 
-    monkeypatch.setattr(runtime, "run_worker", fails_when_stopped)
-    worker = runtime.InProcessWorker(None, schedules=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(job_worker, "run_worker", fails_when_stopped)
+    worker = job_worker.InProcessWorker(None, schedules=None)  # type: ignore[arg-type]
     worker.start()
     await asyncio.sleep(0)
 

@@ -16,7 +16,7 @@ from chainconsult.infra.jobs.maintenance import (
     purge_expired_rows,
     recover_stalled_jobs,
 )
-from chainconsult.infra.jobs.runtime import _install_schedules
+from chainconsult.infra.jobs.worker import _install_schedules
 from chainconsult.schedules import register_schedules
 from tests.conftest import make_settings
 from tests.infra.jobs.conftest import drain, jobs, query

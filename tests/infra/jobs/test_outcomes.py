@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.config import Settings
 from chainconsult.infra.jobs import defer
 from chainconsult.infra.jobs.outcomes import OutcomeRecordingJobManager
-from chainconsult.infra.jobs.runtime import open_job_app
+from chainconsult.infra.jobs.worker import open_job_app
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
 from tests.infra.jobs import tasks

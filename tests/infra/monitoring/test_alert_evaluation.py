@@ -18,7 +18,7 @@ from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES, AlertRule, Finding, Severity, Thresholds
-from chainconsult.infra.monitoring.runtime import Monitoring
+from chainconsult.infra.monitoring.lifespan import Monitoring
 from tests.conftest import make_settings
 from tests.helpers import login, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver

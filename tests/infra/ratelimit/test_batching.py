@@ -155,13 +155,13 @@ async def test_decisions_queued_behind_a_batch_that_found_redis_gone_skip_redis(
     from chainconsult.infra.ratelimit import limiter as limiter_module
 
     attempts: list[tuple[object, ...]] = []
-    execute = limiter_module._execute_packed
+    execute = limiter_module.execute_packed
 
     async def counted(client: object, command: tuple[object, ...]) -> object:
         attempts.append(command)
         return await execute(client, command)
 
-    monkeypatch.setattr(limiter_module, "_execute_packed", counted)
+    monkeypatch.setattr(limiter_module, "execute_packed", counted)
     limiter = SharedRateLimiter(
         redis_url=f"redis://127.0.0.1:{unused_tcp_port}/0", key_prefix="cctest", probe_interval=60
     )

@@ -15,7 +15,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from chainconsult.infra.ratelimit import Check, SharedRateLimiter
-from chainconsult.infra.ratelimit.limiter import _execute_packed
+from chainconsult.infra.ratelimit.decide_script import execute_packed
 from chainconsult.infra.ratelimit.policies import Quota
 from tests.infra.ratelimit.conftest import ScriptRuns
 from tests.private_redis import private_redis
@@ -124,12 +124,12 @@ async def test_a_call_cut_short_never_leaves_its_reply_to_the_next_command(
     client = Redis.from_url(redis_url, max_connections=1)
     key = f"cctest-empty-{uuid.uuid4().hex}"
     try:
-        waiting = asyncio.ensure_future(_execute_packed(client, ("BLPOP", key, "0.3")))
+        waiting = asyncio.ensure_future(execute_packed(client, ("BLPOP", key, "0.3")))
         await asyncio.sleep(0.05)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         await asyncio.sleep(0.4)  # the BLPOP's empty answer has arrived by now
-        assert await _execute_packed(client, ("PING",)) in (b"PONG", "PONG")
+        assert await execute_packed(client, ("PING",)) in (b"PONG", "PONG")
     finally:
         await client.aclose()

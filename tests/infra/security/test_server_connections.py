@@ -1,6 +1,7 @@
 """`chainconsult serve` holds as many client connections per worker as its open-file limit
-allows (cli.connections_per_worker), not granian's default of its listen backlog (2,048)
-divided by the workers: past that, connections wait unanswered in the listen queue."""
+allows (commands/serve.py, connections_per_worker), not granian's default of its listen
+backlog (2,048) divided by the workers: past that, connections wait unanswered in the listen
+queue."""
 
 from __future__ import annotations
 

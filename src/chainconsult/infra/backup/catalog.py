@@ -7,11 +7,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from chainconsult.config import Settings
 from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.manifest import BASE, DUMPS, MANIFEST, Manifest, dump_key
 from chainconsult.infra.backup.retention import RetentionRule
 from chainconsult.infra.backup.store import BackupStore, StoredObject, open_store, store_url
+from chainconsult.infra.settings.platform import PlatformSettings
 
 INCOMPLETE_AFTER = dt.timedelta(days=1)
 """A dump without a manifest this old is the leftover of a run that died; pruning deletes it
@@ -27,7 +27,7 @@ class Listed:
     manifest: Manifest | None = None
 
 
-def backup_store(settings: Settings, url: str | None = None) -> BackupStore:
+def backup_store(settings: PlatformSettings, url: str | None = None) -> BackupStore:
     return open_store(url or store_url(settings), settings)
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import structlog
 
-from chainconsult.config import Settings
 from chainconsult.infra.backup.catalog import backup_store, newest_verified
 from chainconsult.infra.backup.store import BackupStore
+from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.backup")
 
@@ -28,7 +28,7 @@ class NewestBackupWatch:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: PlatformSettings,
         *,
         refresh_s: float = 60.0,
         wait_s: float = 2.0,

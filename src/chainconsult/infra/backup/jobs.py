@@ -13,7 +13,7 @@ from chainconsult.infra.backup.catalog import backup_store, prune
 from chainconsult.infra.backup.progress import ThrottledLines
 from chainconsult.infra.backup.retention import RetentionRule
 from chainconsult.infra.backup.service import take_backup
-from chainconsult.infra.jobs.app import task
+from chainconsult.infra.jobs.job_app import task
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import resources
 from chainconsult.infra.jobs.retry import Backoff

@@ -20,7 +20,6 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chainconsult import __version__
-from chainconsult.config import Settings
 from chainconsult.infra.backup.catalog import backup_store, load_manifest
 from chainconsult.infra.backup.dump import DatabaseFacts, dump_database
 from chainconsult.infra.backup.encryption import decrypt_file, encrypt_file
@@ -37,6 +36,7 @@ from chainconsult.infra.backup.pitr import BaseBackup, find_base_backup, recover
 from chainconsult.infra.backup.progress import Progress, Tick, silent
 from chainconsult.infra.backup.restore import Target, compare, inspect_target, restore_dump
 from chainconsult.infra.backup.store import BackupStore
+from chainconsult.infra.settings.platform import PlatformSettings
 
 Clock = Callable[[], dt.datetime]
 
@@ -46,7 +46,7 @@ def utcnow() -> dt.datetime:
 
 
 @contextlib.contextmanager
-def _scratch(settings: Settings) -> Iterator[Path]:
+def _scratch(settings: PlatformSettings) -> Iterator[Path]:
     """A private directory for dumps on their way, under the data dir: /tmp is often a
     small RAM disk, and a dump is as large as the database."""
     parent = settings.app.data_dir / "tmp"
@@ -59,7 +59,7 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 
 
 def take_backup(
-    settings: Settings,
+    settings: PlatformSettings,
     *,
     to: str | None = None,
     progress: Progress = silent,
@@ -174,7 +174,7 @@ def fetch_dump(
 
 
 def verify_backup(
-    settings: Settings,
+    settings: PlatformSettings,
     backup_id: str,
     *,
     identity: Path | None = None,
@@ -266,7 +266,7 @@ class RestorePlan:
         return f"base backup {self.source.id} and the WAL archive"
 
 
-def plan_restore(settings: Settings, backup_id: str, target_url: str) -> RestorePlan:
+def plan_restore(settings: PlatformSettings, backup_id: str, target_url: str) -> RestorePlan:
     store = backup_store(settings)
     base = find_base_backup(store, backup_id)
     source: Manifest | BaseBackup = base if base is not None else load_manifest(store, backup_id)
@@ -274,7 +274,7 @@ def plan_restore(settings: Settings, backup_id: str, target_url: str) -> Restore
 
 
 def restore_backup(
-    settings: Settings,
+    settings: PlatformSettings,
     plan: RestorePlan,
     *,
     until: dt.datetime | None = None,
@@ -326,7 +326,7 @@ def restore_backup(
     return found
 
 
-def _source_database(settings: Settings, target_url: str) -> tuple[str, str]:
+def _source_database(settings: PlatformSettings, target_url: str) -> tuple[str, str]:
     """The database (and a role that may read it) to take out of the recovered cluster: the
     configured one, else the target's name."""
     url = settings.database.libpq_url() if settings.database.url is not None else target_url

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from chainconsult.config import Settings
 from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.progress import Progress, Tick, silent
+from chainconsult.infra.settings.platform import PlatformSettings
 from chainconsult.infra.storage.s3 import s3_client
 
 _CHUNK = 1 << 20
@@ -183,14 +183,14 @@ class S3Store(BackupStore):
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
 
 
-def store_url(settings: Settings) -> str:
+def store_url(settings: PlatformSettings) -> str:
     """BACKUP_URL, or the default under the data dir."""
     if settings.backup.url is not None:
         return settings.backup.url
     return f"file://{(settings.app.data_dir / 'backups').resolve()}"
 
 
-def open_store(url: str, settings: Settings) -> BackupStore:
+def open_store(url: str, settings: PlatformSettings) -> BackupStore:
     scheme, _, rest = url.partition("://")
     if scheme == "file":
         # file:///srv/backups is absolute; file://var/backups is relative to the working dir.

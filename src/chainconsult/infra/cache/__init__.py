@@ -17,7 +17,7 @@ Use:
 """
 
 from chainconsult.infra.cache._breaker import CircuitState
-from chainconsult.infra.cache._cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache, Loaded, QueryStats
+from chainconsult.infra.cache._cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache, Loaded
 from chainconsult.infra.cache._http import (
     PUBLIC_REVALIDATE,
     body_query,
@@ -34,6 +34,7 @@ from chainconsult.infra.cache._session import (
     invalidate_after_commit,
 )
 from chainconsult.infra.cache._shortcut import CachedReadShortcut
+from chainconsult.infra.cache._stats import QueryStats
 
 __all__ = [
     "ALL_TAG",

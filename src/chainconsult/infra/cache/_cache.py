@@ -16,7 +16,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, CircuitState, RedisBreaker
 from chainconsult.infra.cache._memory import MemoryEntry, MemoryTier
 from chainconsult.infra.cache._redis import InvalidationListener, Lookup, RedisTier
-from chainconsult.infra.monitoring.metrics import cache_backend, cache_requests_total
+from chainconsult.infra.cache._stats import NameCounters, QueryStats
+from chainconsult.infra.monitoring.metrics import cache_backend
 
 log = structlog.get_logger(__name__)
 R = TypeVar("R")
@@ -46,43 +47,12 @@ class Loaded:
     cacheable: bool = True
 
 
-@dataclass(slots=True)
-class QueryStats:
-    l1_hits: int = 0
-    l2_hits: int = 0
-    coalesced: int = 0
-    """Callers that waited for another caller's load instead of running their own."""
-    misses: int = 0
-
-    @property
-    def hits(self) -> int:
-        return self.l1_hits + self.l2_hits + self.coalesced
-
-    def as_dict(self) -> dict[str, Any]:
-        total = self.hits + self.misses
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "hit_rate": round(self.hits / total, 4) if total else None,
-            "l1_hits": self.l1_hits,
-            "l2_hits": self.l2_hits,
-            "coalesced": self.coalesced,
-        }
-
-
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     payload: bytes | None = None
     error: BaseException | None = None
     retry: bool = False
     """The leader was cancelled: followers load for themselves."""
-
-
-@dataclass(slots=True)
-class _Counters:
-    stats: QueryStats = field(default_factory=QueryStats)
-    hit: Any = None
-    miss: Any = None
 
 
 class Cache:
@@ -114,7 +84,7 @@ class Cache:
         )
         self._inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[_Outcome]] = {}
         self._pending: set[str] = set()
-        self._counters: dict[str, _Counters] = {}
+        self._counters: dict[str, NameCounters] = {}
 
     # Lifecycle -------------------------------------------------------------------------
 
@@ -253,7 +223,7 @@ class Cache:
         generations: tuple[int, ...],
         ttl: float,
         load: Callable[[], Awaitable[Loaded]],
-        counters: _Counters,
+        counters: NameCounters,
         *,
         local_only: bool = False,
         shared_only: bool = False,
@@ -299,7 +269,7 @@ class Cache:
         tags: tuple[str, ...],
         generations: tuple[int, ...],
         found: Lookup,
-        counters: _Counters,
+        counters: NameCounters,
         shared_only: bool = False,
     ) -> bytes:
         assert found.entry is not None
@@ -399,14 +369,10 @@ class Cache:
 
     # Reporting ---------------------------------------------------------------------------
 
-    def _counters_for(self, name: str) -> _Counters:
+    def _counters_for(self, name: str) -> NameCounters:
         counters = self._counters.get(name)
         if counters is None:
-            counters = _Counters(
-                hit=cache_requests_total.labels(cache=name, result="hit"),
-                miss=cache_requests_total.labels(cache=name, result="miss"),
-            )
-            self._counters[name] = counters
+            counters = self._counters[name] = NameCounters.labelled(name)
         return counters
 
     def stats(self) -> dict[str, QueryStats]:

@@ -9,11 +9,11 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from chainconsult.config import Settings
 from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.settings.platform import PlatformSettings
 
 
-def build_cache(settings: Settings) -> Cache:
+def build_cache(settings: PlatformSettings) -> Cache:
     """The cache for one process. It has its own Redis client: redis-py retries a failed
     command ten times with backoff by default, which would hold a request for seconds on a dead
     Redis; here a failure is final and the circuit breaker takes over."""

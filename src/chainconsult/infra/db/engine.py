@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from chainconsult.config import DatabaseSettings
 from chainconsult.infra.db.liveness import install_liveness_check
 from chainconsult.infra.db.pool import InstrumentedPool
-from chainconsult.infra.db.slow_queries import install_statement_timing
+from chainconsult.infra.db.statement_timing import install_statement_timing
 from chainconsult.infra.db.writes import TrackedSession
+from chainconsult.infra.settings.database import DatabaseSettings
 from chainconsult.infra.tracing import instrument_engine
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from alembic import command
 
-from chainconsult.config import load_settings
 from chainconsult.infra.db.migrate import alembic_config, migrate
 from chainconsult.infra.embedded.postgres import embedded_database
+from chainconsult.infra.settings.database import DatabaseSettings
 
 
 def main() -> None:
@@ -20,9 +20,9 @@ def main() -> None:
         sys.exit('usage: make migration m="what changed"')
     versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
     number = len(list(versions.glob("[0-9][0-9][0-9][0-9]_*.py"))) + 1
-    settings = load_settings()
-    if settings.database.url is not None:
-        _generate(settings.database.sqlalchemy_url(), message, f"{number:04d}")
+    database = DatabaseSettings()
+    if database.url is not None:
+        _generate(database.sqlalchemy_url(), message, f"{number:04d}")
         return
     with (
         tempfile.TemporaryDirectory(prefix="ccmig") as scratch,

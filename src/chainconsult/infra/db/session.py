@@ -18,9 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.faults import is_connection_loss
 from chainconsult.infra.db.writes import transaction_wrote
+from chainconsult.infra.http_errors import CommitOutcomeUnknown
 
 AfterCommit = Callable[[], Awaitable[None]]
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chainconsult.infra.db.slow_queries import server_slowest_statements
+from chainconsult.infra.db.statement_timing import server_slowest_statements
 
 _TABLES = text(
     """

@@ -35,10 +35,10 @@ from sqlalchemy import Executable, Row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.faults import is_connection_loss, is_retryable, sqlstate
 from chainconsult.infra.db.session import commit, discard_after_commit, run_after_commit
 from chainconsult.infra.db.writes import transaction_wrote
+from chainconsult.infra.http_errors import CommitOutcomeUnknown
 from chainconsult.infra.monitoring.metrics import db_transaction_retries_total
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ import aiosmtplib
 import structlog
 from email_validator import EmailNotValidError, validate_email
 
-from chainconsult.config import EmailService, EmailSettings, SmtpTls
+from chainconsult.infra.settings.email_transport import EmailService, EmailSettings, SmtpTls
 from chainconsult.infra.text import one_line
 from chainconsult.infra.tracing import client_span
 

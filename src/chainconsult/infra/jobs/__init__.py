@@ -1,8 +1,7 @@
 """Background jobs on procrastinate (PostgreSQL): declare a task with ``task``, queue it with
-``defer`` inside the caller's transaction. Workers: runtime.py; schedules:
+``defer`` inside the caller's transaction. Workers: worker.py; schedules:
 chainconsult.schedules."""
 
-from chainconsult.infra.jobs.app import job_app, task
 from chainconsult.infra.jobs.defer import (
     DeferOptions,
     defer,
@@ -10,6 +9,7 @@ from chainconsult.infra.jobs.defer import (
     defer_many,
     deferring_each,
 )
+from chainconsult.infra.jobs.job_app import job_app, task
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import JobResources, job_transaction, resources
 from chainconsult.infra.jobs.retry import Backoff, PermanentJobError

@@ -12,10 +12,10 @@ import structlog
 from procrastinate import JobContext
 from sqlalchemy import ColumnClause, ColumnElement, Table, delete, literal_column, select, text
 
-from chainconsult.config import RetentionSettings
-from chainconsult.infra.jobs.app import task
+from chainconsult.infra.jobs.job_app import task
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.jobs.resources import job_transaction, resources
+from chainconsult.infra.settings.job_queue import RetentionSettings
 
 log = structlog.get_logger("chainconsult.jobs")
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.db.writes import mark_written
-from chainconsult.infra.jobs.app import job_app
+from chainconsult.infra.jobs.job_app import job_app
 from chainconsult.infra.jobs.queues import Queue
 from chainconsult.infra.monitoring.metrics import jobs_queue_depth, jobs_total
 

@@ -97,7 +97,7 @@ class OutcomeRecordingJobManager(manager.JobManager):
             with attempt:
                 if lost:
                     # The pool may hold more connections the same fault broke (recently
-                    # used ones are not pinged at checkout: runtime.py): test them all.
+                    # used ones are not pinged at checkout: worker.py): test them all.
                     await self._check_pool()
                 try:
                     await statement()

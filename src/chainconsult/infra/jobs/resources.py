@@ -5,24 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chainconsult.config import Settings
 from chainconsult.infra.db.session import transaction
 
 if TYPE_CHECKING:
     from chainconsult.infra.jobs.maintenance import PurgeRule
     from chainconsult.infra.jobs.observe import JobFailed
+    from chainconsult.infra.settings.platform import PlatformSettings
 
 _KEY = "chainconsult"
+SettingsT = TypeVar("SettingsT", bound="PlatformSettings")
+"""The settings object the worker was built with (chainconsult.config.Settings in the
+platform); infra reads only the PlatformSettings part of it."""
 
 
 @dataclass(frozen=True, slots=True)
-class JobResources:
-    settings: Settings
+class JobResources(Generic[SettingsT]):
+    settings: SettingsT
     sessionmaker: async_sessionmaker[AsyncSession]
     purge_rules: Sequence[PurgeRule] = ()
     """What the nightly purge deletes (composed in chainconsult.schedules)."""
@@ -36,7 +39,7 @@ class JobResources:
         return {_KEY: self}
 
 
-def resources(context: JobContext) -> JobResources:
+def resources(context: JobContext) -> JobResources[Any]:
     found = context.additional_context.get(_KEY)
     if not isinstance(found, JobResources):
         raise RuntimeError("the job runs outside a chainconsult worker (no resources)")

@@ -20,8 +20,8 @@ import orjson
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chainconsult.models.base import utcnow
-from chainconsult.models.monitoring import LogEntry
+from chainconsult.infra.db.declarative import utcnow
+from chainconsult.infra.monitoring.models import LogEntry
 
 _SELF = "chainconsult.dblog"
 # Lines about the database itself while it is down would only refill the buffer.

@@ -4,7 +4,7 @@ The limiter asks Redis for one decision per request. Sent one by one, each costs
 pack, a reply to parse and a script invocation in Redis; on a busy 2-core host that was the
 largest part of a cached read's CPU (docs/decisions/0013-rate-limit-group-commit.md). The decisions
 asked for while a batch is out are therefore handed to one ``send`` call when it is back (the
-limiter sends them as one script call, ``_DECIDE_LUA``), the way ioredis'
+limiter sends them as one script call, ``DECIDE_LUA``), the way ioredis'
 ``enableAutoPipelining`` groups commands and a database groups commits; redis-py has no such
 mode, hence this small class.
 

@@ -5,7 +5,7 @@ memory fallback while Redis is unreachable and a background probe that switches 
 fallback between storages (Flask-Limiter's ``in_memory_fallback`` lives in the Flask
 extension, not in `limits`), so the switch and the probe are written here. On Redis, the
 penalty lookup and every quota's acquire-and-read are one script made of `limits`' own
-scripts (``_DECIDE_LUA``), where its one-call-per-operation API takes three commands per quota
+scripts (``DECIDE_LUA``), where its one-call-per-operation API takes three commands per quota
 (docs/decisions/0012-one-rate-limit-script-per-decision.md); and the decisions asked for while
 one call is at Redis go together as the next call of that script (batching.py)."""
 
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from hiredis import pack_command
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
@@ -30,6 +28,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from chainconsult.infra.ratelimit.batching import RoundTripBatcher
+from chainconsult.infra.ratelimit.decide_script import (
+    DECIDE_LUA,
+    ScriptRequest,
+    execute_packed,
+    script_text,
+    state_from_window,
+)
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
 from chainconsult.infra.tracing import client_span
 
@@ -125,7 +130,7 @@ class SharedRateLimiter:
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
-        self._batcher: RoundTripBatcher[_Request, list[Any]] | None = None
+        self._batcher: RoundTripBatcher[ScriptRequest, list[Any]] | None = None
         if redis_url is not None:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
@@ -153,9 +158,9 @@ class SharedRateLimiter:
         """The decision script, registered on first use (the bridge's client exists by then)."""
         if self._script is None:
             self._script = bridge.get_connection().register_script(
-                _DECIDE_LUA.format(
-                    acquire=_script_text(bridge.lua_acquire_sliding_window),
-                    window=_script_text(bridge.lua_sliding_window),
+                DECIDE_LUA.format(
+                    acquire=script_text(bridge.lua_acquire_sliding_window),
+                    window=script_text(bridge.lua_sliding_window),
                 )
             )
         return self._script
@@ -252,7 +257,7 @@ class SharedRateLimiter:
     async def _decide_on_redis(
         self, storage: RedisStorage, subject: str, checks: Sequence[Check]
     ) -> Decision:
-        """The same decision as ``_decide_in_memory`` in one script (see ``_DECIDE_LUA``): the
+        """The same decision as ``_decide_in_memory`` in one script (see ``DECIDE_LUA``): the
         penalty's TTL, then for each quota `limits`' acquire followed by its window read, sent
         together with the decisions of the other requests waiting to go. The price of not
         waiting between them: a request refused by one quota (or a penalty) still takes from
@@ -265,13 +270,13 @@ class SharedRateLimiter:
             keys += self._window_keys(storage, check.quota, check.key)
             arguments += (check.quota.quota, check.quota.window, check.cost)
         assert self._batcher is not None
-        result = await self._batcher.submit(_Request(keys, arguments))
+        result = await self._batcher.submit(ScriptRequest(keys, arguments))
         penalty_ttl = int(result[0])
         states: list[QuotaState] = []
         refused: int | None = None
         for index, check in enumerate(checks):
             acquired, *window = result[1 + 5 * index : 6 + 5 * index]
-            states.append(_state_from_window(check.quota, window))
+            states.append(state_from_window(check.quota, window))
             if not acquired and refused is None:
                 refused = index
         if penalty_ttl > 0:
@@ -299,7 +304,7 @@ class SharedRateLimiter:
             self._keys[(quota, key)] = known
         return known
 
-    async def _send_decisions(self, batch: list[_Request]) -> list[list[Any]]:
+    async def _send_decisions(self, batch: list[ScriptRequest]) -> list[list[Any]]:
         """One call of the decision script for up to MAX_DECISIONS_PER_CALL decisions; their
         replies in order. A Redis that forgot the script (a restart, SCRIPT FLUSH: nothing
         ran) is given it again, once. Decisions queued behind a batch that found Redis gone
@@ -318,7 +323,7 @@ class SharedRateLimiter:
         return replies
 
     async def _send_chunks(
-        self, client: Any, script: Any, batch: list[_Request], replies: list[list[Any]]
+        self, client: Any, script: Any, batch: list[ScriptRequest], replies: list[list[Any]]
     ) -> None:
         for start in range(0, len(batch), MAX_DECISIONS_PER_CALL):
             chunk = batch[start : start + MAX_DECISIONS_PER_CALL]
@@ -329,10 +334,10 @@ class SharedRateLimiter:
                 arguments += (len(request.arguments) // 3, *request.arguments)
             command = ("EVALSHA", script.sha, len(keys), *keys, *arguments)
             try:
-                replies += await _execute_packed(client, command)
+                replies += await execute_packed(client, command)
             except NoScriptError:
                 await client.script_load(script.script)
-                replies += await _execute_packed(client, command)
+                replies += await execute_packed(client, command)
 
     async def _punish(
         self,
@@ -361,93 +366,3 @@ class SharedRateLimiter:
 # own: its sliding-window acquire and window scripts are pasted in unchanged as local
 # functions (a chunk's ``KEYS`` and ``ARGV`` become their parameters), so keys, expiries and
 # arithmetic stay exactly what `limits` writes and reads everywhere else.
-# A call decides a batch of requests (batching.py), one after another, as separate calls would.
-# KEYS: per decision, its penalty key, then each of its quotas' previous and current window keys.
-# ARGV: the number of decisions; then per decision its number of quotas, then each quota's limit,
-# window seconds and cost.
-# Reply: per decision, a list: the penalty's TTL, then per quota: acquired (1 or 0) and the
-# window after it (previous count, previous TTL ms, current count, current TTL ms).
-_DECIDE_LUA = """
-local function acquire(KEYS, ARGV)
-{acquire}
-end
-local function window(KEYS, ARGV)
-{window}
-end
-local replies = {{}}
-local k, a = 1, 2
-for d = 1, tonumber(ARGV[1]) do
-    local quotas = tonumber(ARGV[a])
-    a = a + 1
-    local reply = {{redis.call('ttl', KEYS[k])}}
-    for i = 1, quotas do
-        local keys = {{KEYS[k + 2 * i - 1], KEYS[k + 2 * i]}}
-        local limit, expiry, cost = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-        a = a + 3
-        reply[#reply + 1] = acquire(keys, {{limit, expiry, cost}}) and 1 or 0
-        local counts = window(keys, {{expiry}})
-        for j = 1, 4 do
-            reply[#reply + 1] = tonumber(counts[j]) or 0
-        end
-    end
-    k = k + 1 + 2 * quotas
-    replies[d] = reply
-end
-return replies
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """One decision's part of a script call: its keys and arguments, as ``_DECIDE_LUA`` reads
-    them."""
-
-    keys: list[str]
-    arguments: list[Any]
-
-
-async def _execute_packed(client: Any, command: tuple[Any, ...]) -> Any:
-    """``client.execute_command(*command)`` for the decision script, packed by hiredis (C).
-
-    Written here because redis-py's asyncio connection packs commands in Python, argument by
-    argument: a batch of decisions has hundreds of arguments, and packing them was about 5 % of
-    a cached read's CPU (docs/decisions/0013-rate-limit-group-commit.md). What
-    ``execute_command`` adds beyond that is left out on purpose: its retries (the limiter
-    falls back to memory on the first failure instead) and its reply callbacks (EVALSHA has
-    none). A connection whose exchange was cut short (a timeout, a lost connection, a
-    cancelled request) is closed by the connection's own send and read before it goes back to
-    the pool, so no later command reads this one's reply (tested in
-    tests/infra/ratelimit/test_decide_script.py)."""
-    pool = client.connection_pool
-    connection = await pool.get_connection()
-    try:
-        await connection.send_packed_command(pack_command(command), check_health=False)
-        return await connection.read_response()
-    finally:
-        await pool.release(connection)
-
-
-def _script_text(script: Any) -> str:
-    text = script.script
-    return text.decode() if isinstance(text, bytes) else str(text)
-
-
-def _state_from_window(quota: Quota, window: Any) -> QuotaState:
-    """Remaining units and seconds to reset from `limits`' sliding-window script result
-    (previous count, previous TTL ms, current count, current TTL ms), computed as
-    ``SlidingWindowCounterRateLimiter.get_window_stats`` does."""
-    expiry = quota.window
-    previous_count = int(window[0] or 0) if window else 0
-    previous_ttl = max(0.0, float(window[1] or 0)) / 1000 if window else 0.0
-    current_count = int(window[2] or 0) if window else 0
-    current_ttl = max(0.0, float(window[3] or 0)) / 1000 if window else 0.0
-    weighted = previous_count * previous_ttl / expiry + current_count
-    remaining = max(0, quota.quota - math.floor(weighted))
-    if not (previous_count or current_count):
-        return QuotaState(quota, remaining, expiry)
-    resets = []
-    if previous_count:
-        resets.append(previous_ttl % (expiry / previous_count))
-    if current_count:
-        resets.append(current_ttl % expiry)
-    return QuotaState(quota, remaining, whole_seconds(min(resets)) or expiry)

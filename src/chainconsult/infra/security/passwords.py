@@ -18,7 +18,7 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from chainconsult.config import PasswordHashSettings
+from chainconsult.infra.settings.security import PasswordHashSettings
 
 # argon2-cffi's defaults follow RFC 9106's second recommended option (64 MiB, t=3, p=4);
 # use_parameters() replaces them with the configured ones when a process starts.

@@ -4,7 +4,7 @@ committed file is out of date."""
 
 from __future__ import annotations
 
-from chainconsult.config import VersioningSettings
+from chainconsult.infra.settings.v1_lifecycle import VersioningSettings
 from chainconsult.infra.versioning.negotiation import CURRENT, SUPPORTED
 from chainconsult.infra.versioning.surface import V1_PREFIX, ListShape, V1Route, V1Surface
 

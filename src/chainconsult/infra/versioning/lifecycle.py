@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import http_sf
 
-from chainconsult.config import VersioningSettings
+from chainconsult.infra.settings.v1_lifecycle import VersioningSettings
 
 MIGRATION_GUIDE_PATH = "/api/v1/migration-guide"
 # What RFC 3986 allows unencoded in a path besides unreserved characters; everything else

@@ -6,7 +6,8 @@ header *or* the path), while our contract serves ``/api/v1/...`` by URL and ``/a
 (we keep the hot path pure ASGI), the app would have to become a ``Cadwyn`` subclass, and it
 has no Deprecation/Sunset/Link headers. What we need on top of the v2 handlers is small: map a
 v1 URL to its v2 route, convert the body and query up, the response and errors down, and add
-headers; that is this module, driven by the declarations in ``surface.py``.
+headers; that is this module (routing, headers) with ``v1_conversion.py`` (bodies), driven
+by the declarations in ``surface.py``.
 
 - v2 (URL or header): the request passes through; only ``API-Version`` (and ``Vary`` for the
   unversioned path) is added to the response, so the current API pays almost nothing.
@@ -18,11 +19,9 @@ headers; that is this module, driven by the declarations in ``surface.py``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
@@ -39,12 +38,14 @@ from chainconsult.infra.versioning.negotiation import (
 from chainconsult.infra.versioning.surface import (
     V1_PREFIX,
     V2_PREFIX,
-    ListShape,
-    V1Route,
     V1Surface,
 )
-
-RawHeaders = list[tuple[bytes, bytes]]
+from chainconsult.infra.versioning.v1_conversion import (
+    RawHeaders,
+    V1Responder,
+    convert_request,
+    header,
+)
 
 API_V1 = (b"api-version", b"1")
 API_V2 = (b"api-version", b"2")
@@ -64,13 +65,6 @@ def _with_headers(send: Send, extra: RawHeaders) -> Send:
         await send(message)
 
     return send_with_headers
-
-
-def _header(headers: RawHeaders, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -202,7 +196,7 @@ class ApiVersionMiddleware:
             if (
                 route.request is not None
                 and method in _BODY_METHODS
-                and _is_json(_header(raw_headers, b"content-type"))
+                and _is_json(header(raw_headers, b"content-type"))
             ):
                 body = await self._read_body(raw_headers, receive)
                 if body is None:
@@ -216,7 +210,7 @@ class ApiVersionMiddleware:
                         slug="payload-too-large",
                     )
                     return
-                body = _convert_request(route, body)
+                body = convert_request(route, body)
                 raw_headers = [(k, v) for k, v in raw_headers if k != b"content-length"]
                 raw_headers.append((b"content-length", str(len(body)).encode()))
                 receive = _replay(body, receive)
@@ -229,7 +223,7 @@ class ApiVersionMiddleware:
         inner = _rewritten(scope, successor, prefix_length, keep_raw=route.v2_path is None)
         inner["query_string"] = query_string
         inner["headers"] = raw_headers
-        await self._inner(scope, inner, receive, _V1Responder(send, route, headers, scope["path"]))
+        await self._inner(scope, inner, receive, V1Responder(send, route, headers, scope["path"]))
 
     async def _inner(self, outer: Scope, inner: Scope, receive: Receive, send: Send) -> None:
         """Run the app on a rewritten copy of the scope, then hand what routing left in it
@@ -245,7 +239,7 @@ class ApiVersionMiddleware:
 
     async def _read_body(self, headers: RawHeaders, receive: Receive) -> bytes | None:
         """The whole body, or None when it is larger than allowed."""
-        declared = _header(headers, b"content-length")
+        declared = header(headers, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             return None
         chunks: list[bytes] = []
@@ -308,7 +302,7 @@ class ApiVersionMiddleware:
         api_v1_requests_total.labels(method, route, self._client_label(scope)).inc()
 
     def _client_label(self, scope: Scope) -> str:
-        agent = _header(scope["headers"], b"user-agent")
+        agent = header(scope["headers"], b"user-agent")
         token = _CLIENT_TOKEN.match(agent) if agent else None
         if token is None:
             return "unknown"
@@ -337,102 +331,3 @@ def _rewritten(scope: Scope, path: str, prefix_length: int, *, keep_raw: bool = 
     else:
         new_raw = quote(path).encode()
     return {**scope, "path": path, "raw_path": new_raw}
-
-
-def _convert_request(route: V1Route, body: bytes) -> bytes:
-    """The v2 body for a v1 one. Bodies that are not JSON objects go through unchanged: the
-    v2 handler rejects them with its usual 400 or 422."""
-    assert route.request is not None
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    if not isinstance(data, dict):
-        return body
-    route.request.up(data)
-    return orjson.dumps(data)
-
-
-class _V1Responder:
-    """The ``send`` of a v1 request: adds the v1 headers, and converts the bodies a declared
-    change applies to (buffering only those)."""
-
-    __slots__ = ("_chunks", "_mode", "_start", "headers", "path", "route", "send")
-
-    def __init__(self, send: Send, route: V1Route, headers: RawHeaders, path: str) -> None:
-        self.send = send
-        self.route = route
-        self.headers = headers
-        self.path = path
-        self._start: Message | None = None
-        self._chunks: list[bytes] = []
-        self._mode: Callable[[Any], tuple[Any, RawHeaders]] | None = None
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self._mode = self._converter(message)
-            if self._mode is None:
-                message["headers"] = [*message.get("headers", ()), *self.headers]
-                await self.send(message)
-            else:
-                self._start = message
-            return
-        if message["type"] != "http.response.body" or self._start is None:
-            await self.send(message)
-            return
-        self._chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body, extra = self._convert(b"".join(self._chunks))
-        start, self._start = self._start, None
-        headers = [(k, v) for k, v in start.get("headers", ()) if k != b"content-length"]
-        headers += [(b"content-length", str(len(body)).encode()), *self.headers, *extra]
-        await self.send({**start, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})
-
-    def _converter(self, start: Message) -> Callable[[Any], tuple[Any, RawHeaders]] | None:
-        content_type = (_header(list(start.get("headers", ())), b"content-type") or b"").lower()
-        if content_type.startswith(b"application/problem+json"):
-            return self._problem_down
-        status: int = start["status"]
-        if (
-            self.route.response is not None
-            and 200 <= status < 300
-            and content_type.startswith(b"application/json")
-        ):
-            return self._response_down
-        return None
-
-    def _convert(self, raw: bytes) -> tuple[bytes, RawHeaders]:
-        assert self._mode is not None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return raw, []
-        converted, extra = self._mode(data)
-        return orjson.dumps(converted), extra
-
-    def _response_down(self, data: Any) -> tuple[Any, RawHeaders]:
-        shape = self.route.response
-        if isinstance(shape, ListShape):
-            items, headers = shape.down(data)
-            return items, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if shape is not None and isinstance(data, dict):
-            shape.down(data)
-        return data, []
-
-    def _problem_down(self, data: Any) -> tuple[Any, RawHeaders]:
-        if not isinstance(data, dict):
-            return data, []
-        # The v2 handler saw the v2 path; the caller asked for the v1 one.
-        data["instance"] = self.path
-        for error in data.get("errors") or ():
-            if not isinstance(error, dict):
-                continue
-            pointer = error.get("pointer")
-            if isinstance(pointer, str) and pointer.startswith("#/"):
-                parts = self.route.pointer_down(pointer[2:].split("/"))
-                error["pointer"] = "#/" + "/".join(parts)
-            if error.get("in") == "query" and isinstance(error.get("parameter"), str):
-                error["parameter"] = self.route.parameter_down(error["parameter"])
-        return data, []

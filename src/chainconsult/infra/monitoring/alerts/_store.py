@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.monitoring.alerts._model import AlertRecord, AlertStatus
 from chainconsult.infra.monitoring.alerts._spool import AlertSpool, Delivery, SpoolState
-from chainconsult.models.monitoring import Alert
+from chainconsult.infra.monitoring.models import Alert
 
 log = structlog.get_logger("chainconsult.alerts")
 _TABLE: Table = Alert.__table__  # type: ignore[assignment]

@@ -2,14 +2,20 @@
 lookup), the CSRF token their forms carry (the API's token and rule: accounts/auth.py), and
 rendering for them. Page handlers take ``Visit`` (anyone), ``MemberVisit`` (a login) or
 ``AdminVisit``; form posts take ``Posted*`` variants, which refuse a form without its token
-before the handler runs."""
+before the handler runs.
+
+What a page of accounts shows from a domain above it (the header's unread count, the account
+page's expert application) is handed over by app.py as ``PageSources``: accounts imports no
+domain above it."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
@@ -27,11 +33,25 @@ from chainconsult.accounts.service import Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession, discard_after_commit
 from chainconsult.infra.security.tokens import csrf_token_valid, new_csrf_token
-from chainconsult.notifications.service import NotificationService
 from chainconsult.web.layout import Viewer, html_response, render_html
 
 FORM_TOKEN_FIELD = "csrf_token"  # noqa: S105 - a field name, not a secret
 _FORM_TOKEN_NAMED = f"the form's {FORM_TOKEN_FIELD} field (reload the page and send it again)"
+
+
+@dataclass(frozen=True, slots=True)
+class PageSources:
+    """Reads of the domains above accounts that its pages show, each by account id."""
+
+    unread_notifications: Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
+    """The header's count (notifications.service.count_unread)."""
+    expert_application: Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
+    """The account page's latest expert application, or None; the template reads its
+    revision and status (applications.service.latest_application)."""
+
+
+def use_page_sources(app: FastAPI, sources: PageSources) -> None:
+    app.state.page_sources = sources
 
 
 @dataclass
@@ -41,6 +61,11 @@ class PageVisit:
     principal: Principal | None
     _csrf_token: str | None = field(default=None, init=False)
     _new_csrf_token: bool = field(default=False, init=False)
+
+    @property
+    def sources(self) -> PageSources:
+        sources: PageSources = self.request.app.state.page_sources
+        return sources
 
     @property
     def member(self) -> Principal:
@@ -66,7 +91,7 @@ class PageVisit:
     async def viewer(self) -> Viewer | None:
         if self.principal is None:
             return None
-        unread = await NotificationService(self.session).unread_count(self.principal.account_id)
+        unread = await self.sources.unread_notifications(self.session, self.principal.account_id)
         return Viewer(self.principal, self.csrf_token, unread)
 
     async def render(

@@ -2,7 +2,7 @@
 declare a task.
 
 The App is created at import (tasks bind to it when their module is imported) but connects
-nowhere: its connector gets a pool only inside ``open_job_app`` (runtime.py), from the
+nowhere: its connector gets a pool only inside ``open_job_app`` (worker.py), from the
 settings of the process that runs the worker. Requests never need that pool: they defer on
 their own transaction's connection (defer.py)."""
 

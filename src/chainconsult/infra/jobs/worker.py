@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Generic
 from weakref import WeakKeyDictionary
 
 import structlog
@@ -21,10 +21,10 @@ from procrastinate.periodic import PeriodicRegistry
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from chainconsult.config import Settings
-from chainconsult.infra.jobs.app import job_app, new_connector
+from chainconsult.infra.jobs.job_app import job_app, new_connector
 from chainconsult.infra.jobs.observe import observe_job, refresh_queue_depth
-from chainconsult.infra.jobs.resources import JobResources
+from chainconsult.infra.jobs.resources import JobResources, SettingsT
+from chainconsult.infra.settings.platform import PlatformSettings
 from chainconsult.infra.tracing import traced_job
 
 log = structlog.get_logger("chainconsult.jobs")
@@ -34,7 +34,7 @@ QUEUE_DEPTH_INTERVAL_S = 15.0
 # abort polling and the queue depth sampler (LISTEN uses its own connection).
 _SIDE_CONNECTIONS = 4
 
-Schedules = Callable[[App, Settings], None]
+Schedules = Callable[[App, SettingsT], None]
 """Registers the periodic tasks on the App (chainconsult.schedules.register_schedules)."""
 
 
@@ -82,7 +82,7 @@ async def _autocommit(connection: AsyncConnection[Any]) -> None:
 
 
 @asynccontextmanager
-async def open_job_app(settings: Settings, *, max_connections: int) -> AsyncIterator[App]:
+async def open_job_app(settings: PlatformSettings, *, max_connections: int) -> AsyncIterator[App]:
     """The App with a connection pool for this process, closed on exit."""
     connector = new_connector(
         conninfo=settings.database.libpq_url(),
@@ -102,7 +102,7 @@ async def open_job_app(settings: Settings, *, max_connections: int) -> AsyncIter
             yield job_app
 
 
-def _install_schedules(settings: Settings, schedules: Schedules | None) -> None:
+def _install_schedules(settings: SettingsT, schedules: Schedules[SettingsT] | None) -> None:
     # Rebuilt on every start: the schedule depends on settings, and a process may run
     # several workers one after the other (tests, a restarted in-process worker).
     job_app.periodic_registry = PeriodicRegistry()  # type: ignore[no-untyped-call]
@@ -120,11 +120,11 @@ async def _sample_queue_depth(app: App) -> None:
 
 
 async def run_worker(
-    resources: JobResources,
+    resources: JobResources[SettingsT],
     *,
     concurrency: int | None = None,
     queues: Iterable[str] | None = None,
-    schedules: Schedules | None = None,
+    schedules: Schedules[SettingsT] | None = None,
     wait: bool = True,
     install_signal_handlers: bool = True,
     name: str = "worker",
@@ -167,7 +167,7 @@ STEADY_RUN_S = 60.0
 """A worker that ran this long before it stopped counts as healthy: its restart comes soon."""
 
 
-class InProcessWorker:
+class InProcessWorker(Generic[SettingsT]):
     """A worker running as a task of the API's event loop (embedded mode, --with-worker).
 
     A lost database connection stops procrastinate's worker (its fetch, heartbeat or LISTEN
@@ -175,7 +175,9 @@ class InProcessWorker:
     is that supervisor: it starts the worker again, after 1 s, then up to 30 s between tries
     while the database stays away; the jobs the stopped worker held are recovered as stalled."""
 
-    def __init__(self, resources: JobResources, *, schedules: Schedules | None) -> None:
+    def __init__(
+        self, resources: JobResources[SettingsT], *, schedules: Schedules[SettingsT] | None
+    ) -> None:
         self._resources = resources
         self._schedules = schedules
         self._task: asyncio.Task[None] | None = None

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, T
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from chainconsult.models.base import Base, IdMixin, utcnow
+from chainconsult.infra.db.declarative import Base, IdMixin, utcnow
 
 
 class Alert(IdMixin, Base):

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from chainconsult.config import Settings
 from chainconsult.infra.backup.freshness import NewestBackupWatch
 from chainconsult.infra.embedded.state import EmbeddedDatabaseWatch
 from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, PoolWatch
@@ -27,14 +26,15 @@ from chainconsult.infra.monitoring.alerts import (
     Thresholds,
 )
 from chainconsult.infra.monitoring.dblog import DatabaseLogHandler, DatabaseLogWriter
-from chainconsult.infra.monitoring.job_tables import ProcrastinateTables
+from chainconsult.infra.monitoring.job_queue_readers import ProcrastinateTables
 from chainconsult.infra.monitoring.multiproc import mark_this_process_dead
 from chainconsult.infra.monitoring.providers import MonitoringProviders
 from chainconsult.infra.monitoring.slow_queries import SlowQueryLog
 from chainconsult.infra.monitoring.traffic import TrafficExchange, TrafficWindow
+from chainconsult.infra.settings.platform import PlatformSettings
 
 
-def build_probe_engine(settings: Settings) -> AsyncEngine:
+def build_probe_engine(settings: PlatformSettings) -> AsyncEngine:
     """A one-connection pool for the job-queue statistics of health probes, apart from the
     request pool (the ping itself runs on its own thread, see health/probes.py)."""
     return create_async_engine(
@@ -48,7 +48,7 @@ def build_probe_engine(settings: Settings) -> AsyncEngine:
 
 
 def default_providers(
-    settings: Settings, engine: AsyncEngine, probe_engine: AsyncEngine
+    settings: PlatformSettings, engine: AsyncEngine, probe_engine: AsyncEngine
 ) -> MonitoringProviders:
     """Readers over the job tables and the slow-query log. Queue statistics are part of every
     health probe, so they go through the probe's own connection: a saturated request pool must
@@ -102,7 +102,7 @@ class Monitoring:
 
 
 def build_monitoring(
-    settings: Settings,
+    settings: PlatformSettings,
     *,
     engine: AsyncEngine,
     redis: Any,

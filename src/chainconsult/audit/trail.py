@@ -1,6 +1,7 @@
 """Recording the audit log. Every domain writes entries through ``AuditTrail.record`` in the
 request's own transaction, so an action and its audit entry commit (or vanish) together; only
-a failed login, whose request rolls back, is written in a transaction of its own."""
+a failed login, whose request rolls back, is written in a transaction of its own
+(accounts/login_audit.py). Below every domain: it imports none."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.repository import AccountRepository
-from chainconsult.infra.db.session import transaction
 from chainconsult.models.audit import AuditEntry
 
 
@@ -71,19 +70,3 @@ class AuditTrail:
         self.session.add(entry)
         await self.session.flush()
         return entry
-
-
-async def record_failed_login(
-    sessionmaker: async_sessionmaker[AsyncSession], *, email: str, origin: RequestOrigin
-) -> None:
-    """A failed login, committed on its own (its request rolls back). The typed email is not
-    stored: the entry names the account it matched, if any, by id."""
-    async with transaction(sessionmaker) as session:
-        account = await AccountRepository(session).by_email(email)
-        await AuditTrail(session).record(
-            actor_id=None,
-            action="auth.login_failed",
-            resource_type="account",
-            resource_id=account.id if account is not None else None,
-            origin=origin,
-        )
