@@ -64,7 +64,7 @@ from slowapi import Limiter, _rate_limit_exceeded_handler
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIMiddleware
 from slowapi.util import get_remote_address
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -246,6 +246,9 @@ async def list_experts(
     )
 
 
+EVM_CHAINS = frozenset({"ethereum", "polygon", "arbitrum", "optimism", "base", "avalanche", "bnb"})
+
+
 @app.get("/api/v2/experts/{expert_id}", response_model=ExpertDetail)
 @cache(expire=60)
 async def get_expert(expert_id: uuid.UUID, db: DB) -> ExpertDetail:
@@ -267,12 +270,24 @@ async def get_expert(expert_id: uuid.UUID, db: DB) -> ExpertDetail:
         .order_by(models.Review.created_at.desc(), models.Review.id.desc())
         .limit(10)
     )
+    # The wallet on the profile counts once its expert proved it by Sign-In with Ethereum.
+    chain, proved = (
+        await db.execute(
+            text(
+                "SELECT p.wallet_chain, EXISTS (SELECT FROM account_wallets w WHERE "
+                "w.account_id = p.id AND lower(w.address) = lower(p.wallet_address)) "
+                "FROM expert_profiles p WHERE p.id = :id"
+            ),
+            {"id": expert_id},
+        )
+    ).one()
     return ExpertDetail(
         **to_summary(profile),
         bio=profile.bio,
         portfolio_links=profile.portfolio_links,
         rating_distribution={str(star): counts.get(star, 0) for star in range(5, 0, -1)},
         recent_reviews=[Review.model_validate(r) for r in reviews],
+        payout_wallet_verified=chain in EVM_CHAINS and bool(proved),
     )
 
 

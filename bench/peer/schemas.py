@@ -53,6 +53,7 @@ class ExpertDetail(ExpertSummary):
     portfolio_links: list[str]
     rating_distribution: dict[str, int]
     recent_reviews: list[Review]
+    payout_wallet_verified: bool
 
 
 class LoginRequest(BaseModel):

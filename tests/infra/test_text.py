@@ -25,7 +25,24 @@ NOT_SHOWN = {"LoginRequest.email", "LoginRequest.password", "RegisterRequest.pas
 NOT_SHOWN |= {"ErasureRequest.password"}
 # Addresses that are shown and sent to are read by accounts.schemas.normalize_email, whose
 # email_validator refuses every control and formatting character.
-NOT_SHOWN |= {"RegisterRequest.email"}
+NOT_SHOWN |= {"RegisterRequest.email", "ResetRequest.email"}
+# Passwords, one-time codes and mailed or signed tokens: checked, never shown or stored as text;
+# a SIWE message is read by its own strict parser (accounts/siwe.py).
+NOT_SHOWN |= {
+    "MfaLoginRequest.code",
+    "MfaLoginRequest.mfa_token",
+    "MfaLoginRequest.recovery_code",
+    "PasswordChangeRequest.current_password",
+    "PasswordChangeRequest.new_password",
+    "ResetConfirmRequest.new_password",
+    "ResetConfirmRequest.token",
+    "SiweRequest.message",
+    "SiweRequest.signature",
+    "TotpConfirmRequest.code",
+    "TotpDisableRequest.code",
+    "TotpDisableRequest.password",
+    "VerifyEmailRequest.token",
+}
 
 
 def _text_fields(annotation: Any, metadata: list[Any], where: str) -> Iterator[tuple[str, bool]]:
@@ -59,7 +76,7 @@ def test_every_text_field_of_every_request_body_is_declared_single_or_multi_line
         "DecisionRequest.note",
     }
     undeclared = sorted(name for name, declared in fields.items() if not declared)
-    assert [name for name in undeclared if name not in NOT_SHOWN] == []
+    assert [name for name in undeclared if name not in NOT_SHOWN] == [], "\n".join(undeclared)
 
 
 @pytest.mark.parametrize(

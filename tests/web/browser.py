@@ -52,7 +52,6 @@ SERIOUS = frozenset({"serious", "critical"})
 WAIT_S = 15
 
 
-@dataclass
 def _gone(element: WebElement) -> Callable[[WebDriver], bool]:
     """The page holding ``element`` was replaced. Selenium's staleness_of, except that a node
     caught while Chromium swaps documents ("does not belong to the document") counts too."""
@@ -67,6 +66,7 @@ def _gone(element: WebElement) -> Callable[[WebDriver], bool]:
     return check
 
 
+@dataclass
 class Server:
     base: str
     sink: SmtpSink

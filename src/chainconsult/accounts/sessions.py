@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.repository import login_tag
-from chainconsult.accounts.service import Principal
+from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.errors import NotFound
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.models.accounts import AccountSession
@@ -72,8 +72,10 @@ class SessionService:
         )
 
     async def end_all(self, account_id: uuid.UUID) -> None:
-        """Every login of the account (password reset, an admin's action)."""
+        """Every login of the account (password reset, an admin's action); its cached state
+        goes too, since what ended them (a reset) may have changed it."""
         await self._revoke(AccountSession.account_id == account_id)
+        forget_cached_account(self.session, account_id)
 
     async def _revoke(self, *conditions: ColumnElement[bool]) -> list[bytes]:
         result = await self.session.execute(

@@ -36,7 +36,9 @@ async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
     try:
         async with serving(app) as http:
             await register(http, email="embedded@example.com", name="Emb")
-            [mail] = await _in_thread(sink.wait_for, 1)
+            # Registration mails a welcome and an address confirmation.
+            mails = await _in_thread(sink.wait_for, 2)
+            [mail] = [m for m in mails if str(m.message["Subject"]).startswith("Welcome")]
             workers = query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")
     finally:
         sink.stop()
@@ -76,11 +78,12 @@ async def test_the_in_process_worker_runs_jobs_again_after_the_database_cut_it_o
                 "AND datname = current_database()",
             )
             await register(http, email="after@example.com", name="After")
-            mails = await _in_thread(sink.wait_for, 1, 30)
+            mails = await _in_thread(sink.wait_for, 2, 30)
     finally:
         sink.stop()
 
-    assert [mail.recipients for mail in mails] == [["after@example.com"]]  # type: ignore[attr-defined]
+    # The welcome and the address confirmation, once each.
+    assert [mail.recipients for mail in mails] == [["after@example.com"]] * 2  # type: ignore[attr-defined]
 
 
 async def test_a_worker_failing_on_its_way_out_is_not_started_again(

@@ -1,6 +1,6 @@
 """The limiter leans on parts of `limits` that are not its public API (decision 0012): the
 Redis storage's ``bridge``, the text of its two sliding-window scripts (pasted into
-``_DECIDE_LUA``) and its window key names. pyproject.toml pins `limits` below the next minor
+``DECIDE_LUA``) and its window key names. pyproject.toml pins `limits` below the next minor
 version; these tests fail loudly on any version where those parts differ, so that raising
 the pin means reading the new scripts first."""
 
@@ -14,10 +14,10 @@ import pytest
 from limits import parse
 from limits.aio.storage import RedisStorage
 
-from chainconsult.infra.ratelimit.limiter import _DECIDE_LUA, _script_text
+from chainconsult.infra.ratelimit.decide_script import DECIDE_LUA, script_text
 
 # sha256 of the script text in limits 5.8: a new text must be read, checked against
-# _DECIDE_LUA's use of it (KEYS, ARGV, the reply) and its hash copied here.
+# DECIDE_LUA's use of it (KEYS, ARGV, the reply) and its hash copied here.
 SCRIPTS = {
     "lua_acquire_sliding_window": (
         "3a1548d4c00dfe04fdd8feabfb60849afcb5caf4158d8082671588c5f5d871e6"
@@ -39,11 +39,11 @@ def test_the_installed_limits_is_the_one_the_limiter_was_written_against() -> No
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_the_sliding_window_scripts_are_unchanged(storage: RedisStorage, name: str) -> None:
     script = getattr(storage.bridge, name)
-    text = _script_text(script)
+    text = script_text(script)
     assert hashlib.sha256(text.encode()).hexdigest() == SCRIPTS[name], (
-        f"limits changed {name}: re-read it against _DECIDE_LUA (infra/ratelimit/limiter.py)"
+        f"limits changed {name}: re-read it against DECIDE_LUA (infra/ratelimit/limiter.py)"
     )
-    # What _DECIDE_LUA passes as the local function's parameters.
+    # What DECIDE_LUA passes as the local function's parameters.
     assert "KEYS[1]" in text
     assert "KEYS[2]" in text
     assert "ARGV[1]" in text
@@ -62,5 +62,5 @@ def test_the_bridge_hands_out_the_client_the_script_is_registered_on(
     assert list(inspect.signature(storage.bridge.get_connection).parameters) == ["readonly"]
     assert callable(storage.bridge.get_connection().register_script)
     # Both scripts fit the template's placeholders.
-    assert "{acquire}" in _DECIDE_LUA
-    assert "{window}" in _DECIDE_LUA
+    assert "{acquire}" in DECIDE_LUA
+    assert "{window}" in DECIDE_LUA
