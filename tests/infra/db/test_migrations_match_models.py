@@ -4,10 +4,15 @@ migrated to head finds nothing to do. Holds the schema still when a table's mapp
 
 from __future__ import annotations
 
+import uuid
+
+import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
+from chainconsult.infra.db.migrate import migrate
 from chainconsult.models import Base
 
 # Created by its migration only where pg_trgm exists, so the ORM does not declare it
@@ -23,16 +28,28 @@ def _compared(name: str | None, type_: str, _parents: object) -> bool:
 
 
 def test_autogenerate_finds_no_difference_at_head(database_url: str) -> None:
-    engine = create_engine(database_url)
+    # A database of its own: the shared test database also holds other tests' scratch tables.
+    server = make_url(database_url).set(drivername="postgresql", database="postgres")
+    name = f"cc_schema_{uuid.uuid4().hex[:10]}"
+    admin_url = server.render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection,
-                opts={"compare_type": True, "include_name": _compared},
-            )
-            differences = compare_metadata(context, Base.metadata)
+        migrate(url, echo=lambda _line: None)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                context = MigrationContext.configure(
+                    connection,
+                    opts={"compare_type": True, "include_name": _compared},
+                )
+                differences = compare_metadata(context, Base.metadata)
+        finally:
+            engine.dispose()
     finally:
-        engine.dispose()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert differences == []
 
 
