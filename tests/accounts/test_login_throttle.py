@@ -174,3 +174,37 @@ async def test_one_ip_guessing_many_accounts_is_throttled(
 
     assert statuses == [401, 401, 401, 429]
     assert other_ip.status_code == 401
+
+
+async def test_guessing_a_logged_in_password_is_throttled_like_a_login(
+    database_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    """Whoever holds a stolen session cannot guess the password through the routes that ask
+    for it again (change, turn off 2FA, erase): they count against the same lockout."""
+    settings = _throttle_settings(
+        database_url, tmp_path, LOGIN_THROTTLE_FREE_FAILURES=1, LOGIN_THROTTLE_LOCKOUT_FAILURES=2
+    )
+    async with app_client(settings) as client:
+        await register(client, email="held@example.com")
+        headers = await login(client, "held@example.com")
+        changed = await client.post(
+            "/api/v2/auth/password",
+            json={"current_password": WRONG, "new_password": "a brand new passphrase"},
+            headers=headers,
+        )
+        clock.advance(1)
+        erased = await client.request(
+            "DELETE", "/api/v2/me", json={"password": WRONG}, headers=headers
+        )
+        right_while_locked = await client.post(
+            "/api/v2/auth/password",
+            json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+            headers=headers,
+        )
+        me = await client.get("/api/v2/auth/me", headers=headers)
+
+    assert (changed.status_code, changed.json()["reason"]) == (403, "password")
+    assert (erased.status_code, erased.json()["reason"]) == (403, "password")
+    assert right_while_locked.status_code == 429
+    assert right_while_locked.json()["reason"] == "login-throttled"
+    assert me.status_code == 200

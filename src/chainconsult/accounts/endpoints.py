@@ -12,11 +12,11 @@ from chainconsult.accounts.schemas import (
     RegisterRequest,
     TokenResponse,
 )
-from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.accounts.verification import EmailVerification
 from chainconsult.audit.trail import AuditTrail, Origin, request_origin
-from chainconsult.errors import Unauthorized
+from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.monitoring.metrics import auth_failures_total
@@ -109,6 +109,24 @@ async def password_checked(
         hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
         ip=client_ip(request),
     )
+
+
+async def check_own_password(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    password: str,
+    *,
+    refusal: str = "Wrong password.",
+) -> None:
+    """A logged-in caller's password (to change it, turn off 2FA, erase the account),
+    checked through the login throttle like a login: a wrong one is 403 ``password`` with
+    ``refusal`` as its detail, since the login itself is fine."""
+    try:
+        await password_checked(request, session, email=principal.email, password=password)
+    except Unauthorized:
+        auth_failures_total.inc()
+        raise Forbidden(refusal, reason="password") from None
 
 
 async def start_session(

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 
 from chainconsult.accounts.auth import AdminAccount, CurrentAccount
+from chainconsult.accounts.endpoints import check_own_password
 from chainconsult.accounts.lifecycle_schemas import (
     PasswordChangeRequest,
     ResetConfirmRequest,
@@ -86,7 +87,8 @@ async def confirm_password_reset(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
         401: _LOGGED_OUT,
-        403: {"description": "`forbidden`: the current password is wrong."},
+        403: {"description": "`password`: the current password is wrong."},
+        429: {"description": "Too many wrong passwords: the login throttle applies."},
     },
 )
 async def change_password(
@@ -98,10 +100,15 @@ async def change_password(
 ) -> None:
     """Change the password: every other session ends (this one stays), and a notice is
     mailed."""
+    await check_own_password(
+        request,
+        session,
+        principal,
+        body.current_password,
+        refusal="The current password is wrong.",
+    )
     await PasswordRecovery(session, request.app.state.settings).change_password(
-        principal=principal,
-        current_password=body.current_password,
-        new_password=body.new_password,
+        principal=principal, new_password=body.new_password
     )
     await AuditTrail(session).record(
         actor_id=principal.account_id,

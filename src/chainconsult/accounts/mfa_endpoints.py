@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.auth import CurrentAccount
-from chainconsult.accounts.endpoints import password_checked, start_session
+from chainconsult.accounts.endpoints import check_own_password, start_session
 from chainconsult.accounts.identity_schemas import (
     MfaLoginRequest,
     RecoveryCodesResponse,
@@ -20,9 +20,8 @@ from chainconsult.accounts.identity_schemas import (
 from chainconsult.accounts.mfa import InvalidCode, MfaService
 from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.schemas import TokenResponse
-from chainconsult.accounts.service import AccountService, Principal
+from chainconsult.accounts.service import AccountService
 from chainconsult.audit.trail import AuditTrail, Origin, RequestOrigin, request_origin
-from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_events_total, auth_failures_total
 from chainconsult.infra.openapi_problems import problem_responses
@@ -117,18 +116,6 @@ async def turn_off_two_factor(
     )
     await _audit(session, principal.account_id, "auth.mfa_disabled", origin)
     count_auth_event(session, "mfa_disabled")
-
-
-async def check_own_password(
-    request: Request, session: AsyncSession, principal: Principal, password: str
-) -> None:
-    """A logged-in caller's password, checked through the login throttle (so this is no way
-    around it); a wrong one is 403, since the login itself is fine."""
-    try:
-        await password_checked(request, session, email=principal.email, password=password)
-    except Unauthorized:
-        auth_failures_total.inc()
-        raise Forbidden("Wrong password.", reason="password") from None
 
 
 @router.post(

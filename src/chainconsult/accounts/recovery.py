@@ -23,9 +23,9 @@ from chainconsult.accounts.service import AccountService, Principal, forget_cach
 from chainconsult.accounts.sessions import SessionService
 from chainconsult.accounts.throttle import LoginFailureRepository, LoginThrottle, ThrottleRule
 from chainconsult.config import Settings
-from chainconsult.errors import Forbidden, ServiceUnavailable, TooManyRequests
+from chainconsult.errors import TooManyRequests
 from chainconsult.infra.jobs import defer
-from chainconsult.infra.security.passwords import HashingBusy, passwords
+from chainconsult.infra.security.passwords import passwords
 from chainconsult.models.account_tokens import TokenPurpose
 from chainconsult.models.base import utcnow
 
@@ -103,27 +103,10 @@ class PasswordRecovery:
         await defer(self.session, send_password_reset_notice, account_id=str(account.id))
         return account.id
 
-    async def change_password(
-        self, *, principal: Principal, current_password: str, new_password: str
-    ) -> None:
-        """Check ``current_password`` (403 when wrong), set the new one and end every other
-        session of the account; the caller's own stays logged in."""
+    async def change_password(self, *, principal: Principal, new_password: str) -> None:
+        """Set a new password and end every other session of the account; the caller's own
+        stays logged in. The caller has checked the current one (``check_own_password``)."""
         account = await AccountService(self.session).get(principal.account_id)
-        wait = self.settings.login_throttle.hash_wait_ms / 1000
-        try:
-            matched = await passwords.verify(
-                account.password_hash, current_password, wait_seconds=wait
-            )
-        except HashingBusy:
-            seconds = max(1, math.ceil(wait))
-            raise ServiceUnavailable(
-                f"Too many passwords are being checked; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-                reason="login-busy",
-                retry_after=seconds,
-            ) from None
-        if not matched:
-            raise Forbidden("The current password is wrong.", reason="wrong-password")
         account.password_hash = await passwords.hash(new_password)
         await self.session.flush()
         forget_cached_account(self.session, account.id)

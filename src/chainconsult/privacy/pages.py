@@ -4,12 +4,15 @@ password). The same service as `GET /api/v2/me/export` and `DELETE /api/v2/me`."
 from __future__ import annotations
 
 from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.auth import CSRF_COOKIE, SESSION_COOKIE
+from chainconsult.accounts.endpoints import check_own_password
 from chainconsult.accounts.pages import render_account
 from chainconsult.accounts.visit import MemberPosted, MemberVisit
 from chainconsult.errors import ChainconsultError
+from chainconsult.privacy.endpoints import ERASE_REFUSAL
 from chainconsult.privacy.schemas import ErasureRequest
 from chainconsult.privacy.service import PrivacyService
 from chainconsult.web.forms import FormState
@@ -32,13 +35,16 @@ async def download_export(visit: MemberVisit) -> Response:
 
 
 @router.post("/account/delete")
-async def erase_account(posted: MemberPosted) -> Response:
+async def erase_account(request: Request, posted: MemberPosted) -> Response:
     visit = posted.visit
     principal = visit.member
     form = FormState.posted(posted.form)
     try:
         body = ErasureRequest.model_validate(form.document(["password"]))
-        await PrivacyService(visit.session).erase(principal, password=body.password)
+        await check_own_password(
+            request, visit.session, principal, body.password, refusal=ERASE_REFUSAL
+        )
+        await PrivacyService(visit.session).erase(principal)
     except (ValidationError, ChainconsultError) as exc:
         await visit.undo()
         if isinstance(exc, ValidationError):

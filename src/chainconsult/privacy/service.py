@@ -7,9 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.audit.trail import NO_ORIGIN, AuditTrail
-from chainconsult.errors import Forbidden
 from chainconsult.experts.service import directory_changed
-from chainconsult.infra.security.passwords import passwords
 from chainconsult.models.base import utcnow
 from chainconsult.privacy import tables as _marketplace_tables  # noqa: F401 - registers them
 from chainconsult.privacy.registry import personal_data
@@ -29,12 +27,9 @@ class PrivacyService:
             tables=rows,
         )
 
-    async def erase(self, principal: Principal, *, password: str) -> None:
-        """Re-check the password, then erase in this request's transaction: all or nothing."""
-        account = await AccountRepository(self.session).by_id(principal.account_id)
-        stored = account.password_hash if account is not None else None
-        if not await passwords.verify(stored, password):
-            raise Forbidden("The password does not match; nothing was erased.", reason="password")
+    async def erase(self, principal: Principal) -> None:
+        """Erase in this request's transaction: all or nothing. The caller has re-checked the
+        password (``check_own_password``)."""
         # First, before any row about the account is touched: an email job claiming a
         # delivery to this account holds a share lock on the row, so either it finishes
         # first and its delivery row is erased with the rest, or it waits and sees the

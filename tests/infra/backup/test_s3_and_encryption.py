@@ -52,7 +52,9 @@ async def test_a_backup_goes_to_s3_and_comes_back_whole(
     manifest = take_backup(settings)
     keys = [
         item["Key"]
-        for item in s3.client().list_objects_v2(Bucket=BUCKET)["Contents"]  # type: ignore[attr-defined]
+        for item in s3.client().list_objects_v2(Bucket=BUCKET, Prefix=f"{tmp_path.name}/")[  # type: ignore[attr-defined]
+            "Contents"
+        ]
     ]
     target = new_database()
 
