@@ -21,6 +21,7 @@ from chainconsult.infra.pagination import (
     Page,
     offset_with_cursor,
 )
+from chainconsult.projects.board import OpenProjects
 from chainconsult.projects.schemas import (
     ProjectFilters,
     ProjectRequest,
@@ -33,7 +34,6 @@ from chainconsult.projects.schemas import (
 from chainconsult.projects.service import (
     OPEN_PROJECTS_PAGE,
     OPEN_PROJECTS_TAG,
-    OpenProjects,
     ProjectService,
 )
 

@@ -29,7 +29,7 @@ from chainconsult.experts.service import directory_changed
 from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.db.rule_logic import PYTHON, Logic
 from chainconsult.infra.monitoring.business import count_after_commit
-from chainconsult.infra.pagination import Page, by_creation
+from chainconsult.infra.pagination import Page
 from chainconsult.models.accounts import Plan
 from chainconsult.models.base import utcnow
 from chainconsult.models.projects import (
@@ -42,6 +42,8 @@ from chainconsult.models.projects import (
 )
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
+from chainconsult.projects.announcements import Announcements
+from chainconsult.projects.board import NEWEST_FIRST, OpenProjects, project_page
 from chainconsult.projects.repository import ProjectRepository
 from chainconsult.projects.schemas import (
     ProjectFilters,
@@ -157,7 +159,7 @@ class ProjectService:
     ) -> Page[ProjectResponse]:
         if view is ProjectView.open:
             return await OpenProjects(self.session).search(filters, cursor, limit)
-        after = _ORDERS[view].after(cursor)
+        after = NEWEST_FIRST[view].after(cursor)
         if view is ProjectView.mine:
             rows = await self.repository.owned_by(
                 principal.account_id, filters, after=after, limit=limit + 1
@@ -166,7 +168,7 @@ class ProjectService:
             rows = await self.repository.invitations_of(
                 principal.account_id, filters, after=after, limit=limit + 1
             )
-        page = _page(rows, view, limit)
+        page = project_page(rows, view, limit)
         if view is ProjectView.mine:
             lists = await self.repository.invited_to([item.id for item in page.data])
             for item in page.data:
@@ -209,7 +211,7 @@ class ProjectService:
             )
         )
         new_invitees = await self.repository.replace_invitations(project.id, invited)
-        await self._announce(project, new_invitees)
+        await Announcements(self.session).posted(project, new_invitees)
         count_after_commit(self.session, "project_submitted")
         open_projects_changed(self.session)
         return project
@@ -255,9 +257,9 @@ class ProjectService:
         await self.session.flush()
         open_projects_changed(self.session)
         if project.visibility == Visibility.invite_only and new_invitees:
-            await self._notify_invited(project, new_invitees)
+            await Announcements(self.session).to_invitees(project, new_invitees)
         elif project.visibility == Visibility.public and not was_public:
-            await self._notify_matches(project)
+            await Announcements(self.session).to_matching_experts(project)
         return project
 
     async def complete(self, *, project_id: uuid.UUID, principal: Principal) -> Project:
@@ -324,18 +326,9 @@ class ProjectService:
             .values(status=ProposalStatus.declined, decided_at=now, updated_at=now)
             .returning(Proposal.id, Proposal.expert_id)
         )
-        notifications = NotificationService(self.session)
-        for proposal_id, expert_id in declined.all():
-            await notifications.notify(
-                recipients=[expert_id],
-                kind=NotificationKind.proposal_declined,
-                payload={
-                    "project_id": project.id,
-                    "project_title": project.title,
-                    "proposal_id": proposal_id,
-                    "reason": "project_cancelled",
-                },
-            )
+        await Announcements(self.session).declined(
+            project, declined.all(), reason="project_cancelled"
+        )
         await AuditTrail(self.session).record(
             actor_id=principal.account_id,
             action="project.cancelled",
@@ -370,62 +363,6 @@ class ProjectService:
                 ],
             )
         return unique
-
-    async def _announce(self, project: Project, new_invitees: list[uuid.UUID]) -> None:
-        if project.visibility == Visibility.public:
-            await self._notify_matches(project)
-        elif new_invitees:
-            await self._notify_invited(project, new_invitees)
-
-    async def _notify_matches(self, project: Project) -> None:
-        await NotificationService(self.session).notify(
-            recipients=await self.repository.matching_experts(project),
-            kind=NotificationKind.project_matched,
-            payload={
-                "project_id": project.id,
-                "project_title": project.title,
-                "skills": project.skills,
-                "chains": project.chains,
-            },
-        )
-
-    async def _notify_invited(self, project: Project, invitees: list[uuid.UUID]) -> None:
-        await NotificationService(self.session).notify(
-            recipients=invitees,
-            kind=NotificationKind.project_invitation,
-            payload={"project_id": project.id, "project_title": project.title},
-        )
-
-
-class OpenProjects:
-    """Open public projects, newest first: a pure read (identical for every caller), so a
-    cache can wrap ``search``."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.repository = ProjectRepository(session)
-
-    async def search(
-        self, filters: ProjectFilters, cursor: str | None, limit: int
-    ) -> Page[ProjectResponse]:
-        after = _ORDERS[ProjectView.open].after(cursor)
-        rows = await self.repository.open_public(filters, after=after, limit=limit + 1)
-        return _page(rows, ProjectView.open, limit)
-
-    async def numbered_page(
-        self, filters: ProjectFilters, offset: int, limit: int
-    ) -> tuple[Page[ProjectResponse], int]:
-        """A page by position, with the total: API v1's numbered pages."""
-        rows = await self.repository.open_public(filters, after=None, limit=limit, offset=offset)
-        page = Page[ProjectResponse](data=[ProjectResponse.model_validate(row) for row in rows])
-        return page, await self.repository.count_open_public(filters)
-
-
-_ORDERS = {view: by_creation(f"projects:{view}") for view in ProjectView}
-"""Newest first, one cursor kind per view."""
-
-
-def _page(rows: list[Project], view: ProjectView, limit: int) -> Page[ProjectResponse]:
-    return _ORDERS[view].page(Page[ProjectResponse], rows, limit, ProjectResponse.model_validate)
 
 
 def _check_deadline(deadline: dt.date) -> None:

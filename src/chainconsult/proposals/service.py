@@ -33,6 +33,7 @@ from chainconsult.models.base import utcnow
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
+from chainconsult.projects.announcements import Announcements
 from chainconsult.projects.service import ProjectService, open_projects_changed, sees
 from chainconsult.proposals.repository import (
     CALLER_ID,
@@ -264,17 +265,7 @@ class ProposalService:
                 "proposal_id": proposal.id,
             },
         )
-        for other_id, expert_id in declined:
-            await notifications.notify(
-                recipients=[expert_id],
-                kind=NotificationKind.proposal_declined,
-                payload={
-                    "project_id": project.id,
-                    "project_title": project.title,
-                    "proposal_id": other_id,
-                    "reason": "another_accepted",
-                },
-            )
+        await Announcements(self.session).declined(project, declined, reason="another_accepted")
         count_after_commit(self.session, "proposal_accepted")
         open_projects_changed(self.session)  # the project left the open list
         return proposal
