@@ -20,10 +20,6 @@ LINE_LIMIT_EXEMPT = ("migrations",)
 KNOWN_CYCLES = {
     # Through KNOWN_INFRA_DEBTS: infra's newest parts read config and models; goes with them.
     frozenset({"config", "infra", "models"}),
-    # SIWE's wallet routes read the expert directory; the expert pages take their visit from
-    # accounts. The verified-wallet rule moves to experts, or the pages get their visit from
-    # above (PageSources).
-    frozenset({"accounts", "experts"}),
     # Conversations register their tables with privacy, which imports that registration; the
     # registration belongs in privacy/tables.py's list, or privacy discovers it.
     frozenset({"conversations", "privacy"}),

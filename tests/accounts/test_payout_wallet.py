@@ -8,9 +8,9 @@ import uuid
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.wallets import WalletService
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.experts.wallets import is_verified_payout_wallet
 from tests.accounts.siwe_support import signed, wallet_key
 from tests.helpers import serving
 from tests.market import admin, approved_expert
@@ -24,7 +24,7 @@ async def _verified(settings: Settings, expert_id: str) -> bool:
     async with serving(app):
         session: AsyncSession = app.state.sessionmaker()
         async with session:
-            return await WalletService(session).is_verified_payout_wallet(uuid.UUID(expert_id))
+            return await is_verified_payout_wallet(session, uuid.UUID(expert_id))
 
 
 async def test_payout_wallet_is_verified_only_after_siwe_by_that_expert(

@@ -27,9 +27,8 @@ from chainconsult.accounts.siwe import (
     SiweVerifier,
     UnknownWallet,
 )
-from chainconsult.accounts.wallets import WalletService
+from chainconsult.accounts.wallets import WalletService, wallets_tag
 from chainconsult.audit.trail import AuditTrail, Origin
-from chainconsult.experts.service import expert_tag
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_failures_total
@@ -137,7 +136,7 @@ async def link_wallet(
     )
     count_auth_event(session, "wallet_linked")
     # An expert's profile shows whether the payout wallet is verified.
-    invalidate_after_commit(session, [expert_tag(principal.account_id)])
+    invalidate_after_commit(session, [wallets_tag(principal.account_id)])
     return WalletResponse.model_validate(wallet)
 
 
@@ -164,4 +163,4 @@ async def unlink_wallet(
         origin=origin,
     )
     count_auth_event(session, "wallet_unlinked")
-    invalidate_after_commit(session, [expert_tag(principal.account_id)])
+    invalidate_after_commit(session, [wallets_tag(principal.account_id)])

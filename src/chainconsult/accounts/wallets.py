@@ -1,5 +1,5 @@
-"""Wallets an account has proved by Sign-In with Ethereum, and the one rule of a verified
-payout wallet: an expert's payout address counts as theirs only once they signed with it."""
+"""Wallets an account has proved by Sign-In with Ethereum. What they verify (an expert's
+payout wallet) is the experts' rule: experts/wallets.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.siwe import SiweMessage
 from chainconsult.errors import Conflict, NotFound
-from chainconsult.experts.vocabulary import EVM_CHAINS, Chain
 from chainconsult.models.base import utcnow
-from chainconsult.models.experts import ExpertProfile
 from chainconsult.models.identity import Wallet
+
+
+def wallets_tag(account_id: uuid.UUID) -> str:
+    """The cache tag of whatever shows an account's linked wallets (an expert's profile
+    carries it): dropped when one is linked or unlinked."""
+    return f"wallets:{account_id}"
 
 
 class WalletService:
@@ -71,25 +75,3 @@ class WalletService:
         for account_id, address in await self.session.execute(query):
             linked.setdefault(account_id, []).append(address)
         return linked
-
-    async def is_verified_payout_wallet(self, expert_id: uuid.UUID) -> bool:
-        """Whether the payout wallet on the expert's profile is an EVM address the expert
-        proved by SIWE: the check before any payout targets it (escrow)."""
-        profile = await self.session.get(ExpertProfile, expert_id)
-        if profile is None:
-            return False
-        return payout_wallet_verified(
-            profile.wallet_address, profile.wallet_chain, await self.linked_addresses(expert_id)
-        )
-
-
-def payout_wallet_verified(
-    wallet_address: str | None, wallet_chain: str | None, linked: Sequence[str]
-) -> bool:
-    """The rule itself, for rows already at hand: an EVM payout address among the owner's
-    SIWE-linked addresses (an EOA is the same address on every EVM chain)."""
-    if wallet_address is None or wallet_chain is None:
-        return False
-    if Chain(wallet_chain) not in EVM_CHAINS:
-        return False
-    return wallet_address.lower() in {address.lower() for address in linked}

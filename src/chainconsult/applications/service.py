@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.accounts.verification import require_verified_email
-from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
+from chainconsult.accounts.wallets import WalletService
 from chainconsult.applications.repository import PENDING, ApplicationRepository
 from chainconsult.applications.schemas import (
     ApplicationRequest,
@@ -22,7 +22,7 @@ from chainconsult.applications.schemas import (
 from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.errors import Conflict, InvalidInput, NotFound, field_error
 from chainconsult.experts.service import directory_changed
-from chainconsult.experts.wallets import wallet_problem
+from chainconsult.experts.wallets import payout_wallet_verified, wallet_problem
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.pagination import Page, by_creation
 from chainconsult.models.accounts import Role

@@ -2,7 +2,7 @@
 
 ``payout_wallet_verified`` is the escrow's only question about wallets, asked from one place
 (EscrowService._verified_payout): the EVM address on the approved expert profile, once the
-expert has proved control of it by Sign-In with Ethereum (accounts/wallets.py holds that
+expert has proved control of it by Sign-In with Ethereum (experts/wallets.py holds that
 rule)."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.wallets import WalletService
 from chainconsult.experts.vocabulary import EVM_CHAINS, Chain
-from chainconsult.experts.wallets import wallet_problem
+from chainconsult.experts.wallets import is_verified_payout_wallet, wallet_problem
 from chainconsult.models.experts import ExpertProfile
 
 
@@ -35,7 +34,7 @@ async def payout_wallet_verified(session: AsyncSession, expert_id: uuid.UUID) ->
         return None
     if chain not in EVM_CHAINS or wallet_problem(chain, row.wallet_address) is not None:
         return None
-    if not await WalletService(session).is_verified_payout_wallet(expert_id):
+    if not await is_verified_payout_wallet(session, expert_id):
         return None
     from eth_utils.address import to_checksum_address
 

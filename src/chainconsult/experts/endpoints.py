@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from chainconsult.accounts.wallets import wallets_tag
 from chainconsult.experts.schemas import DirectoryFilters, ExpertDetail, ExpertSort, ExpertSummary
 from chainconsult.experts.service import (
     DIRECTORY_PAGE,
@@ -153,7 +154,7 @@ async def get_expert(
         EXPERT_PAGE,
         cache=cache,
         arguments=[expert_id],
-        tags=[expert_tag(expert_id)],
+        tags=[expert_tag(expert_id), wallets_tag(expert_id)],
         load=lambda: directory.get(expert_id),
         repeatable=True,
     )

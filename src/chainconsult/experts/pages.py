@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.visit import PageVisit, Visit
+from chainconsult.accounts.wallets import wallets_tag
 from chainconsult.errors import NotFound
 from chainconsult.experts.endpoints import (
     ChainFilter,
@@ -226,7 +227,10 @@ async def _profile(visit: PageVisit, expert_id: uuid.UUID) -> ExpertDetail:
 
     cache: Cache = visit.request.app.state.cache
     body = await EXPERT_PAGE.get(
-        cache, arguments=[expert_id], tags=[expert_tag(expert_id)], load=render
+        cache,
+        arguments=[expert_id],
+        tags=[expert_tag(expert_id), wallets_tag(expert_id)],
+        load=render,
     )
     return ExpertDetail.model_validate_json(body)
 
@@ -252,5 +256,5 @@ async def profile_page(expert_id: uuid.UUID, visit: Visit, cache: AppCache) -> R
         {"expert": expert},
         query=PROFILE_HTML,
         arguments={"expert_id": expert_id},
-        tags=[expert_tag(expert_id)],
+        tags=[expert_tag(expert_id), wallets_tag(expert_id)],
     )

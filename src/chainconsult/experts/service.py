@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.accounts.wallets import WalletService, payout_wallet_verified
+from chainconsult.accounts.wallets import WalletService
 from chainconsult.errors import NotFound
 from chainconsult.experts.repository import DirectoryRow, ExpertRepository, parse_sort_value
 from chainconsult.experts.schemas import (
@@ -21,6 +21,7 @@ from chainconsult.experts.schemas import (
     ExpertSummary,
     ReviewSummary,
 )
+from chainconsult.experts.wallets import payout_wallet_verified
 from chainconsult.infra.cache import body_query, invalidate_after_commit
 from chainconsult.infra.pagination import Keyset, Page
 

@@ -1,4 +1,6 @@
-"""Payout wallet addresses, checked against the format of the chain they are on.
+"""Payout wallet addresses, checked against the format of the chain they are on, and the one
+rule of a verified payout wallet: an expert's payout address counts as theirs only once they
+signed with it (Sign-In with Ethereum, accounts/wallets.py).
 
 Each chain family has its own encoding; the checks use the libraries that define them
 (eth-utils for EIP-55, base58 and bech32 reference implementations). Polkadot's SS58 has no
@@ -9,11 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
+from collections.abc import Sequence
 
 import base58
 import bech32
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.accounts.wallets import WalletService
 from chainconsult.experts.vocabulary import EVM_CHAINS, Chain
+from chainconsult.models.experts import ExpertProfile
 
 _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX_1_TO_64 = re.compile(r"0x[0-9a-fA-F]{1,64}")
@@ -21,6 +28,31 @@ _NEAR_NAMED = re.compile(r"(?=.{2,64}$)[a-z0-9]+([_-][a-z0-9]+)*(\.[a-z0-9]+([_-
 _NEAR_IMPLICIT = re.compile(r"[0-9a-f]{64}")
 # StarkNet addresses are field elements: below the prime 2**251 + 17 * 2**192 + 1.
 _STARK_PRIME = 2**251 + 17 * 2**192 + 1
+
+
+def payout_wallet_verified(
+    wallet_address: str | None, wallet_chain: str | None, linked: Sequence[str]
+) -> bool:
+    """The rule itself, for rows already at hand: an EVM payout address among the owner's
+    SIWE-linked addresses (an EOA is the same address on every EVM chain)."""
+    if wallet_address is None or wallet_chain is None:
+        return False
+    if Chain(wallet_chain) not in EVM_CHAINS:
+        return False
+    return wallet_address.lower() in {address.lower() for address in linked}
+
+
+async def is_verified_payout_wallet(session: AsyncSession, expert_id: uuid.UUID) -> bool:
+    """Whether the payout wallet on the expert's profile is an EVM address the expert
+    proved by SIWE: the check before any payout targets it (escrow)."""
+    profile = await session.get(ExpertProfile, expert_id)
+    if profile is None:
+        return False
+    return payout_wallet_verified(
+        profile.wallet_address,
+        profile.wallet_chain,
+        await WalletService(session).linked_addresses(expert_id),
+    )
 
 
 def wallet_problem(chain: Chain, address: str) -> str | None:
