@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.recovery import reset_key
 from chainconsult.accounts.throttle import account_key
-from chainconsult.conversations.privacy import CONVERSATION_TABLES
 from chainconsult.models.accounts import Account, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import utcnow
@@ -18,6 +17,7 @@ from chainconsult.models.login_throttle import LoginFailureCounter
 from chainconsult.models.projects import Project, ProjectStatus, Proposal, ProposalStatus
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import NotificationService
+from chainconsult.privacy.conversation_tables import CONVERSATION_TABLES
 from chainconsult.privacy.identity_tables import IDENTITY_TABLES
 from chainconsult.privacy.job_tables import JOB_TABLES
 from chainconsult.privacy.quotes import unquote_client

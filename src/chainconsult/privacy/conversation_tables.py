@@ -1,5 +1,6 @@
-"""What export and erasure do with conversations (registered in chainconsult.privacy.tables,
-ahead of the projects, whose titles the live events may copy)."""
+"""What export and erasure do with conversations (registered in privacy/tables.py, ahead of
+the projects, whose titles the live events may copy). Here, with the other tables' entries,
+so that privacy reads the domains and no domain imports privacy."""
 
 from __future__ import annotations
 
