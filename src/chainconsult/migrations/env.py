@@ -9,6 +9,7 @@ import time
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 
+from chainconsult.infra.db.migrate import compared_with_the_orm
 from chainconsult.models import Base
 
 config = context.config
@@ -31,12 +32,6 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # The job queue's tables belong to procrastinate (revision j1 applies its SQL); without
-    # this, autogenerate would offer to drop them.
-    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
-
-
 def _run(connection: Connection) -> None:
     # Session-level, so it outlives each migration's own transaction; a run that waited for
     # it then finds the schema at head and has nothing left to do.
@@ -47,7 +42,7 @@ def _run(connection: Connection) -> None:
             target_metadata=target_metadata,
             compare_type=True,
             transaction_per_migration=True,
-            include_name=_include_name,
+            include_name=compared_with_the_orm,
         )
         with context.begin_transaction():
             context.run_migrations()
