@@ -19,6 +19,7 @@ from chainconsult.commands.environment import (
     fail,
     migrate_database,
     settings_from_environment,
+    write_generated,
 )
 from chainconsult.commands.jobs import jobs_cli
 from chainconsult.commands.serve import serve
@@ -185,17 +186,7 @@ def api_guide(
     docs/api-versions.md."""
     from chainconsult.api_versions import migration_guide
 
-    text = migration_guide()
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    if check:
-        if not output.exists() or output.read_text() != text:
-            raise fail(f"{output} is out of date: run `make api-guide`")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    typer.echo(f"wrote {output}", err=True)
+    write_generated(migration_guide(), output, check=check, remake="make api-guide")
 
 
 @cli.command("db-stats")

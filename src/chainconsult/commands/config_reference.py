@@ -251,19 +251,10 @@ def config_reference(
 
     Each environment variable's default, allowed values and meaning come from the settings
     object and its docstrings, grouped as the settings are."""
-    from chainconsult.commands.environment import fail
+    from chainconsult.commands.environment import fail, write_generated
 
     try:
         text = render()
     except MissingDescription as exc:
         raise fail(str(exc)) from None
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    if check:
-        if not output.exists() or output.read_text() != text:
-            raise fail(f"{output} is out of date: run `make config-reference`")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    typer.echo(f"wrote {output}", err=True)
+    write_generated(text, output, check=check, remake="make config-reference")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
 def fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def write_generated(text: str, output: Path | None, *, check: bool, remake: str) -> None:
+    """Print a generated document, write it to ``output``, or (``check``) fail when the file
+    there differs, naming the command that regenerates it."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if check:
+        if not output.exists() or output.read_text() != text:
+            raise fail(f"{output} is out of date: run `{remake}`")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    typer.echo(f"wrote {output}", err=True)
 
 
 def settings_from_environment() -> Settings:

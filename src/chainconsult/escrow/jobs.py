@@ -6,46 +6,50 @@ for the task objects they defer, and never talk to the chain."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from procrastinate import JobContext
 
 from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, task
 from chainconsult.infra.jobs import resources as job_resources
 
+ChainStep = Callable[..., Awaitable[int]]
+"""A watcher step: (sessionmaker, escrow settings, chain client) to a count."""
+
 FOLLOW_INTERVAL_SECONDS = 5
+
+
+async def _with_chain(context: JobContext, step: ChainStep) -> int:
+    """Run ``step`` with a chain client of its own, or do nothing (0) where no chain is
+    configured."""
+    found = job_resources(context)
+    settings = found.settings.escrow
+    if not settings.configured:
+        return 0
+    from chainconsult.escrow.watcher import chain_client
+
+    client = chain_client(settings)
+    try:
+        return await step(found.sessionmaker, settings, client)
+    finally:
+        await client.close()
 
 
 @task(name="escrow.follow", queue=Queue.critical, retry=None, lock="escrow-follow")
 async def follow_escrow(context: JobContext, timestamp: int) -> int:
     """Apply the escrow contract's newly confirmed events (and undo reorganised ones)."""
-    found = job_resources(context)
-    settings = found.settings.escrow
-    if not settings.configured:
-        return 0
-    from chainconsult.escrow.watcher import chain_client, follow_chain
+    from chainconsult.escrow.watcher import follow_chain
 
-    client = chain_client(settings)
-    try:
-        return await follow_chain(found.sessionmaker, settings, client)
-    finally:
-        await client.close()
+    return await _with_chain(context, follow_chain)
 
 
 @task(name="escrow.reconcile", queue=Queue.critical, retry=None, lock="escrow-follow")
 async def reconcile_escrow(context: JobContext, timestamp: int) -> int:
     """Compare the milestones with the contract at the last confirmed block (the differences,
     logged as critical; the gauge chainconsult_escrow_reconciliation_differences)."""
-    found = job_resources(context)
-    settings = found.settings.escrow
-    if not settings.configured:
-        return 0
-    from chainconsult.escrow.watcher import chain_client, reconcile
+    from chainconsult.escrow.watcher import reconcile
 
-    client = chain_client(settings)
-    try:
-        return await reconcile(found.sessionmaker, settings, client)
-    finally:
-        await client.close()
+    return await _with_chain(context, reconcile)
 
 
 @task(

@@ -31,7 +31,23 @@ class ApplicationStatus(StrEnum):
     rejected = "rejected"
 
 
-class ExpertApplication(IdMixin, TimestampMixin, Base):
+class ExpertOffer:
+    """What an expert offers, as applied for and, once approved, as the directory shows it:
+    the columns an application and a profile share."""
+
+    headline: Mapped[str] = mapped_column(String(160))
+    bio: Mapped[str] = mapped_column(Text)
+    skills: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    chains: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    hourly_rate_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    hourly_rate_currency: Mapped[str] = mapped_column(String(8))
+    years_experience: Mapped[int]
+    portfolio_links: Mapped[list[str]] = mapped_column(ARRAY(String(2048)))
+    wallet_address: Mapped[str | None] = mapped_column(String(128))
+    wallet_chain: Mapped[str | None] = mapped_column(String(40))
+
+
+class ExpertApplication(ExpertOffer, IdMixin, TimestampMixin, Base):
     """One revision of an account's application; a resubmission after a rejection is a new
     row with the next ``revision``, so the vetting history stays intact."""
 
@@ -60,16 +76,6 @@ class ExpertApplication(IdMixin, TimestampMixin, Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     revision: Mapped[int] = mapped_column(default=1)
     status: Mapped[str] = mapped_column(String(20), default=ApplicationStatus.submitted)
-    headline: Mapped[str] = mapped_column(String(160))
-    bio: Mapped[str] = mapped_column(Text)
-    skills: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
-    chains: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
-    hourly_rate_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    hourly_rate_currency: Mapped[str] = mapped_column(String(8))
-    years_experience: Mapped[int]
-    portfolio_links: Mapped[list[str]] = mapped_column(ARRAY(String(2048)))
-    wallet_address: Mapped[str | None] = mapped_column(String(128))
-    wallet_chain: Mapped[str | None] = mapped_column(String(40))
     decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
@@ -77,7 +83,7 @@ class ExpertApplication(IdMixin, TimestampMixin, Base):
     decided_at: Mapped[dt.datetime | None]
 
 
-class ExpertProfile(TimestampMixin, Base):
+class ExpertProfile(ExpertOffer, TimestampMixin, Base):
     """The public face of an approved expert. Its id is the expert's account id (a 1:1
     extension of the account), so a proposal's ``expert_id`` is also a directory id."""
 
@@ -104,16 +110,6 @@ class ExpertProfile(TimestampMixin, Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     display_name: Mapped[str] = mapped_column(String(100))
-    headline: Mapped[str] = mapped_column(String(160))
-    bio: Mapped[str] = mapped_column(Text)
-    skills: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
-    chains: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
-    hourly_rate_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    hourly_rate_currency: Mapped[str] = mapped_column(String(8))
-    years_experience: Mapped[int]
-    portfolio_links: Mapped[list[str]] = mapped_column(ARRAY(String(2048)))
-    wallet_address: Mapped[str | None] = mapped_column(String(128))
-    wallet_chain: Mapped[str | None] = mapped_column(String(40))
     approved_at: Mapped[dt.datetime]
     rating_avg: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0"))
     rating_count: Mapped[int] = mapped_column(default=0)

@@ -11,13 +11,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from chainconsult.infra.backup.errors import BackupError
 from chainconsult.infra.backup.progress import Progress, Tick, silent
 from chainconsult.infra.settings.platform import PlatformSettings
-from chainconsult.infra.storage.s3 import s3_client
+from chainconsult.infra.storage.directory import KeyOutsideRoot, path_inside, written_aside
+from chainconsult.infra.storage.s3 import S3Prefix, s3_client
 
 _CHUNK = 1 << 20
 
@@ -64,18 +64,14 @@ class FileStore(BackupStore):
         self.url = url
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise BackupError(f"{key!r} is outside the backup store")
-        return path
+        try:
+            return path_inside(self.root, key)
+        except KeyOutsideRoot as exc:
+            raise BackupError(f"{key!r} is outside the backup store") from exc
 
     def put_file(self, key: str, source: Path, progress: Progress = silent) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed: a half-copied file never carries the final name.
-        partial = target.with_name(f".{target.name}.partial")
-        _copy(source, partial, "upload", progress)
-        os.replace(partial, target)
+        with written_aside(self._path(key)) as partial:
+            _copy(source, partial, "upload", progress)
 
     def get_file(self, key: str, target: Path, progress: Progress = silent) -> None:
         source = self._path(key)
@@ -84,11 +80,8 @@ class FileStore(BackupStore):
         _copy(source, target, "download", progress)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_bytes(data)
-        os.replace(partial, target)
+        with written_aside(self._path(key)) as partial:
+            partial.write_bytes(data)
 
     def get_bytes(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -124,16 +117,7 @@ class FileStore(BackupStore):
         return self._path(key)
 
 
-class S3Store(BackupStore):
-    def __init__(self, bucket: str, prefix: str, url: str, client: Any) -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self.url = url
-        self.client = client
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
+class S3Store(S3Prefix, BackupStore):
     def put_file(self, key: str, source: Path, progress: Progress = silent) -> None:
         total = source.stat().st_size
         sent = _Counter("upload", total, progress)

@@ -4,15 +4,15 @@ thread (``anyio.to_thread.run_sync``)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from chainconsult.config import Settings
-from chainconsult.infra.storage.s3 import s3_client
+from chainconsult.infra.storage.directory import path_inside, written_aside
+from chainconsult.infra.storage.s3 import S3Prefix, s3_client
 
 _CHUNK = 1 << 20
 
@@ -48,19 +48,11 @@ class FileObjects(ObjectStore):
         self.url = url
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise ValueError(f"{key!r} is outside the file store")
-        return path
+        return path_inside(self.root, key)
 
     def put_fileobj(self, key: str, source: BinaryIO, *, content_type: str) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed: a half-written file never carries the final name.
-        partial = target.with_name(f".{target.name}.partial")
-        with partial.open("wb") as writer:
+        with written_aside(self._path(key)) as partial, partial.open("wb") as writer:
             shutil.copyfileobj(source, writer, _CHUNK)
-        os.replace(partial, target)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -72,16 +64,7 @@ class FileObjects(ObjectStore):
         return self._path(key)
 
 
-class S3Objects(ObjectStore):
-    def __init__(self, bucket: str, prefix: str, url: str, client: Any) -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self.url = url
-        self.client = client
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
+class S3Objects(S3Prefix, ObjectStore):
     def put_fileobj(self, key: str, source: BinaryIO, *, content_type: str) -> None:
         # boto3 splits large files into a multipart upload and retries failed parts.
         self.client.upload_fileobj(

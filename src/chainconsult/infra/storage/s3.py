@@ -8,6 +8,20 @@ from typing import Any
 from chainconsult.config import StorageSettings
 
 
+class S3Prefix:
+    """Objects below ``prefix`` in one bucket, through ``client``; ``url`` names the store
+    in messages."""
+
+    def __init__(self, bucket: str, prefix: str, url: str, client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = url
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+
 def s3_client(storage: StorageSettings) -> Any:
     import boto3
     from botocore.config import Config
