@@ -22,12 +22,12 @@ from chainconsult.config._accounts import (
     LoginThrottleSettings,
 )
 from chainconsult.config._app import AppSettings, Environment
-from chainconsult.config._conversations import ConversationSettings
 from chainconsult.config._escrow import EscrowSettings, EscrowToken
 from chainconsult.infra.settings import SETTINGS_CONFIG, ConfigError
 from chainconsult.infra.settings.alerting import MonitoringSettings
 from chainconsult.infra.settings.backups import BackupSettings, StorageSettings
 from chainconsult.infra.settings.caching import CacheSettings, RedisSettings
+from chainconsult.infra.settings.conversations import ConversationSettings
 from chainconsult.infra.settings.database import DatabaseSettings
 from chainconsult.infra.settings.email_transport import EmailService, EmailSettings, SmtpTls
 from chainconsult.infra.settings.job_queue import JobSettings, RetentionSettings

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.escrow.contract import uuid_of
 from chainconsult.infra.chain import AppliedEvent
+from chainconsult.infra.chain.models import ChainEvent
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import escrow_events_total
-from chainconsult.models.chain import ChainEvent
 from chainconsult.models.escrow import Milestone, MilestoneStatus
 from chainconsult.models.projects import Project
 from chainconsult.notifications.schemas import NotificationKind

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.models.chain import ChainCursor
+from chainconsult.infra.chain.models import ChainCursor
 from chainconsult.models.escrow import Milestone
 from chainconsult.models.projects import Proposal, ProposalStatus
 

@@ -19,9 +19,9 @@ from chainconsult.escrow.contract import EscrowContract, chain_id_of, escrow_abi
 from chainconsult.escrow.projection import MilestoneProjection, subject_of
 from chainconsult.escrow.service import follower_name
 from chainconsult.infra.chain import ChainClient, EventFollower
+from chainconsult.infra.chain.models import ChainCursor
 from chainconsult.infra.db.session import run_after_commit
 from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
-from chainconsult.models.chain import ChainCursor
 from chainconsult.models.escrow import Milestone, MilestoneStatus
 
 log = structlog.get_logger(__name__)

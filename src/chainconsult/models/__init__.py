@@ -1,16 +1,16 @@
 """ORM tables of every domain and of infra, in one place so migrations and tests see them all."""
 
+from chainconsult.infra.chain.models import ChainBlock, ChainCursor, ChainEvent
+from chainconsult.infra.live.models import LiveEvent
 from chainconsult.infra.monitoring.models import Alert, LogEntry
 from chainconsult.models.account_tokens import AccountToken, TokenPurpose
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import Base
-from chainconsult.models.chain import ChainBlock, ChainCursor, ChainEvent
 from chainconsult.models.conversations import (
     Conversation,
     ConversationFile,
     ConversationReader,
-    LiveEvent,
     Message,
 )
 from chainconsult.models.escrow import Milestone, MilestoneStatus

@@ -1,11 +1,10 @@
-"""Conversations between a project's owner and an expert, their messages, read markers, files,
-and the per-account live event log the event stream replays from."""
+"""Conversations between a project's owner and an expert, their messages, read markers and
+files. The live event log the event stream replays from is infra's (infra/live/models.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +16,6 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainconsult.models.base import Base, IdMixin
@@ -94,21 +92,4 @@ class ConversationFile(IdMixin, Base):
     content_type: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
-
-
-class LiveEvent(Base):
-    """What one account's event stream sends, kept a few minutes so a reconnecting client
-    replays what it missed (``Last-Event-ID`` is this id)."""
-
-    __tablename__ = "live_events"
-    __table_args__ = (
-        Index("ix_live_events_account", "account_id", "id"),
-        Index("ix_live_events_created", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

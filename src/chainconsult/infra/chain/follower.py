@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 from web3.types import LogReceipt
 
+from chainconsult.infra.chain.models import ChainBlock, ChainCursor, ChainEvent
 from chainconsult.infra.chain.rpc import ChainClient, hex_string
-from chainconsult.models.chain import ChainBlock, ChainCursor, ChainEvent
 
 # Blocks of hashes kept below the cursor: a reorganisation deeper than this past the
 # confirmations rewinds to the start block (slow, still correct).

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chainconsult.config import Settings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.live")
 
@@ -134,7 +134,7 @@ class PostgresLiveBus(LiveBus):
                 woken(_parse(notice.payload))
 
 
-def build_live_bus(settings: Settings, engine: AsyncEngine) -> LiveBus:
+def build_live_bus(settings: PlatformSettings, engine: AsyncEngine) -> LiveBus:
     if settings.redis.url is not None:
         return RedisLiveBus(settings.redis.url.get_secret_value(), settings.redis.key_prefix)
     return PostgresLiveBus(settings.database.libpq_url(), engine)

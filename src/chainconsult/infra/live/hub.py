@@ -19,11 +19,12 @@ import structlog
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from chainconsult.config import ConversationSettings, Settings
 from chainconsult.infra.live.bus import LiveBus, build_live_bus
+from chainconsult.infra.live.models import LiveEvent
 from chainconsult.infra.live.record import attach_live_bus
 from chainconsult.infra.live.slots import StreamSlots
-from chainconsult.models.conversations import LiveEvent
+from chainconsult.infra.settings.conversations import ConversationSettings
+from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.live")
 
@@ -286,7 +287,7 @@ class LiveHub:
 
 
 def build_live_hub(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    settings: PlatformSettings, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> LiveHub:
     """The process's hub, its bus, and the sessionmaker's sessions set to wake it."""
     bus = build_live_bus(settings, engine)

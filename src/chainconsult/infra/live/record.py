@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.infra.db.session import after_commit
-from chainconsult.models.conversations import LiveEvent
+from chainconsult.infra.live.models import LiveEvent
 
 if TYPE_CHECKING:
     from chainconsult.infra.live.bus import LiveBus

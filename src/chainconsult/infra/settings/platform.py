@@ -10,6 +10,7 @@ from typing import Protocol
 from chainconsult.infra.settings.alerting import MonitoringSettings
 from chainconsult.infra.settings.backups import BackupSettings, StorageSettings
 from chainconsult.infra.settings.caching import CacheSettings, RedisSettings
+from chainconsult.infra.settings.conversations import ConversationSettings
 from chainconsult.infra.settings.database import DatabaseSettings
 from chainconsult.infra.settings.job_queue import JobSettings, RetentionSettings
 
@@ -52,3 +53,6 @@ class PlatformSettings(Protocol):
 
     @property
     def backup(self) -> BackupSettings: ...
+
+    @property
+    def conversations(self) -> ConversationSettings: ...

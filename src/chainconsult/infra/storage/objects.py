@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from chainconsult.config import Settings
+from chainconsult.infra.settings.platform import PlatformSettings
 from chainconsult.infra.storage.directory import path_inside, written_aside
 from chainconsult.infra.storage.s3 import S3Prefix, s3_client
 
@@ -109,14 +109,14 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def files_url(settings: Settings) -> str:
+def files_url(settings: PlatformSettings) -> str:
     """STORAGE_URL, or the default under the data dir."""
     if settings.storage.url is not None:
         return settings.storage.url
     return f"file://{(settings.app.data_dir / 'files').resolve()}"
 
 
-def open_object_store(settings: Settings) -> ObjectStore:
+def open_object_store(settings: PlatformSettings) -> ObjectStore:
     url = files_url(settings)
     scheme, _, rest = url.partition("://")
     if scheme == "s3":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainconsult.config import StorageSettings
+from chainconsult.infra.settings.backups import StorageSettings
 
 
 class S3Prefix:

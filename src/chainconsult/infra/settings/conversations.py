@@ -1,4 +1,5 @@
-"""The conversations group of the settings (conversations/, infra/live)."""
+"""The conversations group of the settings (conversations/, infra/live): here, below config,
+because infra/live reads it."""
 
 from __future__ import annotations
 

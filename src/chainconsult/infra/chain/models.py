@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from chainconsult.models.base import Base
+from chainconsult.infra.db.declarative import Base
 
 
 class ChainCursor(Base):
