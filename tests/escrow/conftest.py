@@ -18,7 +18,7 @@ from web3.contract import Contract
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.escrow.watcher import follow_chain
-from chainconsult.infra.chain import ChainClient
+from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from tests.conftest import make_settings, missing_service
 from tests.escrow import devchain

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 from chainconsult.escrow.watcher import reconcile, send_resolution
-from chainconsult.infra.chain import ChainClient
+from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
 from tests.escrow.conftest import ARBITER_FEE_BPS, FEE_BPS, Platform
 from tests.escrow.scenario import balance, milestone_rows, mint, planned_deal, sign_and_send

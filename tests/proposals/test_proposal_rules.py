@@ -161,6 +161,8 @@ def principal(world: World, case: Case) -> Principal:
         created_at=dt.datetime.now(dt.UTC),
         # Verification is checked before the rule (accounts/verification.py), and tested there.
         email_verified=True,
+        # An admin's powers need the second factor (Principal.is_admin), tested there too.
+        mfa_enabled=True,
     )
 
 

@@ -34,10 +34,12 @@ async def principal_for_credential(app_state: Any, token: str) -> Principal | No
     """The one lookup of a login token. Both of its reads are cached: a session that begins
     no transaction (a query autobegins one, which closing rolls back; it only reads) and is
     closed only if used costs nothing when they hit."""
-    required: bool = app_state.settings.lifecycle.require_verified_email
+    settings = app_state.settings
     async with lazily_closed(app_state.sessionmaker()) as session:
         return await AccountService(session).principal_for_token(
-            token, verification_required=required
+            token,
+            verification_required=settings.lifecycle.require_verified_email,
+            admin_requires_2fa=settings.admin_requires_2fa,
         )
 
 
@@ -130,7 +132,7 @@ async def _required_principal(request: Request, bearer: _Bearer, cookie: _Cookie
 
 async def _admin_principal(request: Request, bearer: _Bearer, cookie: _Cookie) -> Principal:
     principal = await _required_principal(request, bearer, cookie)
-    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
+    ensure_admin(principal)
     return principal
 
 
@@ -150,7 +152,7 @@ async def _trusted_or_admin(
         raise Unauthorized()
     if not principal.is_admin:
         raise Forbidden("This needs an admin account or a trusted address.")
-    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
+    ensure_admin(principal)
     return principal
 
 

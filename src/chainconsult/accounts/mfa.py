@@ -27,6 +27,7 @@ from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.errors import Conflict, Forbidden, Unauthorized
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.security.tokens import new_login_token, token_digest
+from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.identity import MfaChallenge, RecoveryCode, TotpFactor
 
@@ -65,13 +66,13 @@ class MfaRequired(Forbidden):
     title = "Two-factor login required"
 
 
-def ensure_admin(principal: Principal, *, require_2fa: bool) -> None:
-    """The one admin rule: the admin role, and a second factor when ADMIN_REQUIRE_2FA holds.
-    Every admin route and page comes through here (accounts/auth.py, web/visit.py,
-    operations/)."""
-    if not principal.is_admin:
+def ensure_admin(principal: Principal) -> None:
+    """Admin routes and pages (accounts/auth.py, accounts/visit.py, operations/) refuse
+    whoever lacks admin powers (``Principal.is_admin``, the one rule), and tell an admin who
+    lacks only the second factor why."""
+    if principal.role is not Role.admin:
         raise Forbidden("This needs an admin account.")
-    if require_2fa and not principal.mfa_enabled:
+    if not principal.is_admin:
         raise MfaRequired(
             "Admin routes need two-factor login: set it up with POST /api/v2/auth/2fa/setup "
             "(or on /account/security), then log in again."

@@ -21,6 +21,7 @@ from chainconsult.accounts.mfa import InvalidCode, MfaService
 from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.schemas import TokenResponse
 from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.sessions import SessionService
 from chainconsult.audit.trail import AuditTrail, Origin, RequestOrigin, request_origin
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_events_total, auth_failures_total
@@ -80,10 +81,14 @@ async def confirm_two_factor(
     origin: Origin,
 ) -> RecoveryCodesResponse:
     """Turn two-factor login on with a first code from the app. Answers ten single-use
-    recovery codes, shown only this once."""
+    recovery codes, shown only this once. Every other login of the account ends (they were
+    opened with a password alone)."""
     codes = await MfaService(session, request.app.state.secret_key).confirm(
         account_id=principal.account_id, code=body.code
     )
+    # The account's other logins were opened with a password alone; this one has just
+    # shown the second factor.
+    await SessionService(session).end_others(principal)
     await _audit(session, principal.account_id, "auth.mfa_enabled", origin)
     count_auth_event(session, "mfa_enabled")
     return RecoveryCodesResponse(recovery_codes=codes)

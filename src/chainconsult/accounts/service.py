@@ -56,10 +56,15 @@ class Principal:
     verification_required: bool = True
     """REQUIRE_VERIFIED_EMAIL of the process that resolved the caller
     (accounts/verification.py: ``require_verified_email``)."""
+    admin_requires_2fa: bool = True
+    """ADMIN_REQUIRE_2FA of the process that resolved the caller (``is_admin``)."""
 
     @property
     def is_admin(self) -> bool:
-        return self.role is Role.admin
+        """Admin powers, wherever they apply (admin routes, reading any thread, seeing
+        invite-only projects): the admin role, with a second factor where ADMIN_REQUIRE_2FA
+        holds. An admin without it acts as an ordinary member (mfa.py: ``ensure_admin``)."""
+        return self.role is Role.admin and (self.mfa_enabled or not self.admin_requires_2fa)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +171,7 @@ class AccountService:
         return Login(token=token, session_id=login.id, expires_in=ttl_seconds, account=account)
 
     async def principal_for_token(
-        self, token: str, *, verification_required: bool = True
+        self, token: str, *, verification_required: bool, admin_requires_2fa: bool
     ) -> Principal | None:
         """Who holds ``token``; None when it is unknown, revoked, expired or its account is
         inactive. Both halves are cached (see PRINCIPAL_CACHE_TTL_S): the login by token and
@@ -188,6 +193,7 @@ class AccountService:
             mfa_enabled=account.mfa_enabled,
             email_verified=account.email_verified_at is not None,
             verification_required=verification_required,
+            admin_requires_2fa=admin_requires_2fa,
         )
 
     async def log_out(self, principal: Principal) -> None:

@@ -30,7 +30,7 @@ from chainconsult.accounts.auth import (
 )
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import Principal
-from chainconsult.errors import Forbidden, Unauthorized
+from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession, discard_after_commit
 from chainconsult.infra.security.tokens import csrf_token_valid, new_csrf_token
 from chainconsult.web.layout import Viewer, html_response, render_html
@@ -180,9 +180,7 @@ async def _member_visit(request: Request, session: DbSession) -> PageVisit:
 
 async def _admin_visit(request: Request, session: DbSession) -> PageVisit:
     visit = await _member_visit(request, session)
-    if not visit.member.is_admin:
-        raise Forbidden("This page needs an admin account.")
-    ensure_admin(visit.member, require_2fa=request.app.state.settings.admin_requires_2fa)
+    ensure_admin(visit.member)
     return visit
 
 

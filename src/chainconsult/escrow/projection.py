@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.escrow.contract import uuid_of
-from chainconsult.infra.chain import AppliedEvent
+from chainconsult.infra.chain.follower import AppliedEvent
 from chainconsult.infra.chain.models import ChainEvent
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import escrow_events_total

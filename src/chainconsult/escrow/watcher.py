@@ -18,8 +18,9 @@ from chainconsult.config import EscrowSettings
 from chainconsult.escrow.contract import EscrowContract, chain_id_of, escrow_abi
 from chainconsult.escrow.projection import MilestoneProjection, subject_of
 from chainconsult.escrow.service import follower_name
-from chainconsult.infra.chain import ChainClient, EventFollower
+from chainconsult.infra.chain.follower import EventFollower
 from chainconsult.infra.chain.models import ChainCursor
+from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.db.session import run_after_commit
 from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
 from chainconsult.models.escrow import Milestone, MilestoneStatus

@@ -17,6 +17,7 @@ from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
+from chainconsult.models.accounts import Role
 
 _bearer = HTTPBearer(auto_error=False, description="The access_token returned by login.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by login.")
@@ -55,7 +56,12 @@ async def resolve_caller(request: Request, session: AsyncSession) -> Principal |
     if token is None:
         return None
     try:
-        principal = await AccountService(session).principal_for_token(token)
+        settings = request.app.state.settings
+        principal = await AccountService(session).principal_for_token(
+            token,
+            verification_required=settings.lifecycle.require_verified_email,
+            admin_requires_2fa=settings.admin_requires_2fa,
+        )
     except (DBAPIError, OSError) as exc:
         raise ServiceUnavailable(
             "Logins cannot be checked while the database is unreachable; GET /api/health "
@@ -81,9 +87,9 @@ async def _trusted_or_admin(
     principal = await resolve_caller(request, session)
     if principal is None:
         raise Unauthorized("Log in as an admin, or call from one of TRUSTED_IPS.")
-    if not principal.is_admin:
+    if principal.role is not Role.admin:
         raise Forbidden("This needs an admin account or a TRUSTED_IPS address.")
-    ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
+    ensure_admin(principal)
 
 
 OperatorAccess = Depends(_trusted_or_admin)

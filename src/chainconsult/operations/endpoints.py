@@ -197,7 +197,7 @@ async def status_page(request: Request, session: DbSession) -> Response:
     if not principal.is_admin:
         return _page(request, "login.html", 403, message="This page needs an admin account.")
     try:
-        ensure_admin(principal, require_2fa=request.app.state.settings.admin_requires_2fa)
+        ensure_admin(principal)
     except Forbidden as refused:
         return _page(request, "login.html", 403, message=refused.detail)
     data = await dashboard_data(session, monitoring_of(request))

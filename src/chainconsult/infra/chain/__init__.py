@@ -1,8 +1,6 @@
 """The chain adapter: a JSON-RPC client (rpc.py) and an event follower that applies a
 contract's confirmed logs exactly once and undoes what a reorganisation removed
-(follower.py). Knows nothing of any domain."""
+(follower.py), with the tables it keeps (models.py). Knows nothing of any domain.
 
-from chainconsult.infra.chain.follower import AppliedEvent, EventFollower, EventHandler
-from chainconsult.infra.chain.rpc import ChainClient, ChainUnavailable
-
-__all__ = ["AppliedEvent", "ChainClient", "ChainUnavailable", "EventFollower", "EventHandler"]
+Import from the submodules: this package is imported for its tables by every process, and
+web3 must stay out of the API workers (decision 0034)."""
