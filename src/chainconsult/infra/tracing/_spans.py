@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, get_current_span
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.tracing._setup import active
@@ -17,11 +17,15 @@ _NO_SPAN = contextlib.nullcontext()
 
 
 def client_span(name: str, attributes: Mapping[str, str | int]) -> AbstractContextManager[Any]:
-    """A CLIENT span around a call to another service, when tracing is on; off, a shared
-    no-op (no generator is built: the rate limiter's Redis call is on the cached read path)."""
+    """A CLIENT span around a call to another service, when tracing is on; off, or inside a
+    request the sampler left out, a shared no-op (no generator is built: the rate limiter's
+    Redis call is on the cached read path)."""
     tracing = active()
     if tracing is None:
         return _NO_SPAN
+    parent = get_current_span()
+    if tracing.parent_based and not parent.is_recording() and parent.get_span_context().is_valid:
+        return _NO_SPAN  # inside a request the sampler left out: so is this call
     return tracing.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
