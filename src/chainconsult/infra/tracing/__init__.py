@@ -1,7 +1,8 @@
 """OpenTelemetry tracing, configured only by the standard OTEL_* variables and off by
 default (docs/tracing.md): the HTTP server span (TracingMiddleware), SQL spans
-(instrument_engine), Redis spans (redis-py instrumented while on), the trace context carried
-into jobs (job_trace, traced_job) and spans of outgoing calls (client_span)."""
+(instrument_engine), Redis and httpx spans (redis-py and httpx instrumented while on), the
+trace context carried into jobs (job_trace, traced_job) and spans of outgoing calls
+(client_span)."""
 
 from chainconsult.infra.tracing._http import TracingMiddleware
 from chainconsult.infra.tracing._jobs import JOB_TRACE_KEY, job_trace, job_trace_json, traced_job

@@ -111,6 +111,7 @@ def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
     config = tracing_config(environ)
     if config is None:
         return False
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -121,6 +122,9 @@ def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
     # Every redis-py client of the process, the cache's and the health checks' alike.
     RedisInstrumentor().instrument(tracer_provider=provider)
+    # Every httpx client's requests (alert webhooks, PagerDuty) as client spans that send
+    # ``traceparent``: the receiver's own trace continues ours.
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _active = Tracing(
         provider, provider.get_tracer("chainconsult"), isinstance(provider.sampler, ParentBased)
     )
@@ -134,8 +138,10 @@ def stop_tracing() -> None:
     global _active
     if _active is None:
         return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     tracing, _active = _active, None
     RedisInstrumentor().uninstrument()
+    HTTPXClientInstrumentor().uninstrument()
     tracing.provider.shutdown()
