@@ -148,10 +148,8 @@ PAGE_ROUTERS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.app.log_level)
-    # Tracing from the OTEL_* variables only (docs/tracing.md), before the engine is built;
-    # its lines then carry trace ids.
-    if start_tracing():
-        configure_logging(settings.app.log_level, trace_ids=True)
+    # Tracing from the OTEL_* variables only (docs/tracing.md), before the engine is built.
+    start_tracing()
     use_password_hash_parameters(settings.password_hash)
 
     @asynccontextmanager

@@ -64,8 +64,7 @@ def worker(
         check_queue(name)
     settings = settings_from_environment()
     configure_logging(settings.app.log_level)
-    if start_tracing():
-        configure_logging(settings.app.log_level, trace_ids=True)
+    start_tracing()
     if metrics_port is not None:
         _serve_worker_metrics(metrics_host, metrics_port)
     with database(settings) as ready:

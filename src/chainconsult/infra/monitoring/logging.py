@@ -21,6 +21,10 @@ _SHARED: list[Any] = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
+    # Always in the chain, deciding per line: structlog's cached loggers keep the chain they
+    # were first used with, so a chain that changed when tracing started would leave every
+    # logger used before then without ids.
+    add_trace_ids,
 ]
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
 
@@ -32,23 +36,19 @@ def _dumps(value: Any, **_: Any) -> str:
 
 
 _writer: LogWriter | None = None
-_trace_ids = False
 
 
-def configure_logging(
-    level: str = "INFO", *, trace_ids: bool = False, stream: IO[str] | None = None
-) -> None:
-    """Idempotent: safe to call from every process and every app instance. ``trace_ids``
-    (tracing on) adds the active span's ``trace_id`` and ``span_id`` to every line;
-    ``stream`` replaces standard output (a benchmark's /dev/null)."""
-    global _writer, _trace_ids
-    shared = [*_SHARED, add_trace_ids] if trace_ids else _SHARED
+def configure_logging(level: str = "INFO", *, stream: IO[str] | None = None) -> None:
+    """Idempotent: safe to call from every process and every app instance. While tracing is
+    on every line written inside a span carries its ``trace_id`` and ``span_id``; ``stream``
+    replaces standard output (a benchmark's /dev/null)."""
+    global _writer
     structlog.configure(
         processors=[
             # First: an event below LOG_LEVEL (the access line under WARNING) is dropped
             # before the context merge and the timestamp are spent on it.
             structlog.stdlib.filter_by_level,
-            *shared,
+            *_SHARED,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -56,7 +56,7 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -66,7 +66,6 @@ def configure_logging(
     if _writer is not None:
         _writer.flush()
     _writer = LogWriter(stream or sys.stdout)
-    _trace_ids = trace_ids
     handler = BatchedStreamHandler(_writer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -103,7 +102,7 @@ def access_line(
         "logger": "chainconsult.access",
         "timestamp": dt.datetime.now(dt.UTC),
     }
-    if _trace_ids and (ids := current_ids()) is not None:
+    if (ids := current_ids()) is not None:
         line["trace_id"], line["span_id"] = ids
     writer = _writer
     if writer is None:  # logging not configured (a bare app in a test): nowhere to write

@@ -12,17 +12,14 @@ from opentelemetry.trace import SpanKind
 from procrastinate import JobContext
 
 from chainconsult.infra.tracing._setup import active
+from chainconsult.infra.tracing._spans import trace_carrier
 
 JOB_TRACE_KEY = "_trace"
 
 
 def job_trace() -> dict[str, str] | None:
     """The carrier to store with a job deferred now, or None (tracing off, or no span)."""
-    if active() is None:
-        return None
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier or None
+    return trace_carrier()
 
 
 def job_trace_json() -> str | None:

@@ -7,9 +7,14 @@ from typing import Any
 
 from opentelemetry.trace import get_current_span
 
+from chainconsult.infra.tracing._setup import active
+
 
 def current_ids() -> tuple[str, str] | None:
-    """(trace id, span id) of the active span, in the hex form trace viewers search by."""
+    """(trace id, span id) of the active span, in the hex form trace viewers search by; None
+    at the cost of one global's check while tracing is off."""
+    if active() is None:
+        return None
     context = get_current_span().get_span_context()
     if not context.is_valid:
         return None
@@ -19,7 +24,7 @@ def current_ids() -> tuple[str, str] | None:
 def add_trace_ids(
     logger: Any, method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor, in the chain only when tracing is on."""
+    """structlog processor: the ids of the active span, while tracing is on."""
     ids = current_ids()
     if ids is not None:
         event_dict["trace_id"], event_dict["span_id"] = ids

@@ -76,16 +76,20 @@ def _exporter(name: str) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from chainconsult.infra.tracing._otlp import OtlpSpanExporter
 
     # Endpoint, headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables.
-    return OTLPSpanExporter()
+    return OtlpSpanExporter()
 
 
 @dataclass(frozen=True, slots=True)
 class Tracing:
     provider: TracerProvider
     tracer: Tracer
+    parent_based: bool
+    """The sampler follows the parent's decision (every sampler OTEL_TRACES_SAMPLER names but
+    the bare ``always_on``, ``always_off`` and ``traceidratio``): a child of a span left out
+    is left out too, and need not be started to learn it."""
 
 
 _active: Tracing | None = None
@@ -107,16 +111,23 @@ def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
     config = tracing_config(environ)
     if config is None:
         return False
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     provider = TracerProvider(resource=_resource(environ))
     for name in config.exporters:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
     # Every redis-py client of the process, the cache's and the health checks' alike.
     RedisInstrumentor().instrument(tracer_provider=provider)
-    _active = Tracing(provider, provider.get_tracer("chainconsult"))
+    # Every httpx client's requests (alert webhooks, PagerDuty) as client spans that send
+    # ``traceparent``: the receiver's own trace continues ours.
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    _active = Tracing(
+        provider, provider.get_tracer("chainconsult"), isinstance(provider.sampler, ParentBased)
+    )
     log.info("tracing_started", exporters=list(config.exporters))
     return True
 
@@ -127,8 +138,10 @@ def stop_tracing() -> None:
     global _active
     if _active is None:
         return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     tracing, _active = _active, None
     RedisInstrumentor().uninstrument()
+    HTTPXClientInstrumentor().uninstrument()
     tracing.provider.shutdown()

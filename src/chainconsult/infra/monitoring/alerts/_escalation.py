@@ -28,6 +28,7 @@ from chainconsult.infra.monitoring.alerts._model import (
     Severity,
 )
 from chainconsult.infra.monitoring.alerts._spool import AlertSpool, Delivery, SpoolState, snapshot
+from chainconsult.infra.tracing import continued_trace, trace_carrier
 
 log = structlog.get_logger("chainconsult.alerts")
 PAGERDUTY = "pagerduty"
@@ -148,7 +149,11 @@ class Escalation:
                 targets.extend(_webhook_target(url) for url in self.webhook_urls)
         now = self.clock()
         copy = snapshot(alert)
-        return [Delivery(copy, action, target, created_at=now, due_at=now) for target in targets]
+        trace = trace_carrier()
+        return [
+            Delivery(copy, action, target, created_at=now, due_at=now, trace=trace)
+            for target in targets
+        ]
 
     def owe(self) -> None:
         """Deliveries were added to the spool: send them now."""
@@ -231,7 +236,8 @@ class Escalation:
             body = slack_payload(alert, action, source=self.source)
         target = httpx.URL(url).host
         try:
-            response = await self.http.post(url, json=body, timeout=self.attempt_timeout_s)
+            with continued_trace(delivery.trace):
+                response = await self.http.post(url, json=body, timeout=self.attempt_timeout_s)
         except httpx.HTTPError as exc:
             log.warning(
                 "alert_delivery_failed",

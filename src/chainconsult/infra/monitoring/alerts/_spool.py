@@ -51,6 +51,9 @@ class Delivery:
     claimed_until: float = 0.0
     """While a process is sending it (wall clock): nobody else may; a crashed sender's claim
     runs out and the delivery is taken up again."""
+    trace: dict[str, str] | None = None
+    """The trace context of what made it owed (a W3C carrier; an admin's acknowledgement), so
+    that its HTTP call shows in that request's trace (docs/tracing.md)."""
 
     @property
     def stream(self) -> tuple[uuid.UUID, str]:
@@ -68,6 +71,7 @@ class Delivery:
             "due_at": self.due_at,
             "attempts": self.attempts,
             "claimed_until": self.claimed_until,
+            "trace": self.trace,
         }
 
     @classmethod
@@ -81,6 +85,7 @@ class Delivery:
             due_at=float(data["due_at"]),
             attempts=int(data["attempts"]),
             claimed_until=float(data["claimed_until"]),
+            trace=data.get("trace"),  # absent from a spool written before it existed
         )
 
 
