@@ -2,7 +2,7 @@
 serve` worker, and that worker's RSS before and while they are held. Target: 2,000 streams
 under 250 MB (docs/conversations.md).
 
-    python -m bench.sse_held --connections 2000 --hold 60
+    python -m bench.sse_held --connections 2000 --hold 30 [--baseline-src DIR]
 
 The streams belong to N/5 accounts (SSE_MAX_CONNECTIONS_PER_USER's default), registered
 first. Each stream is a bare asyncio connection that reads what arrives (the heartbeats), so
@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 from bench.chaos._stack import run_cli
-from bench.load._servers import chainconsult_server, server_env, services
+from bench.load._servers import REPO_ROOT, Server, chainconsult_server, server_env, services
 from bench.load.held import raise_file_limit
 
 PASSWORD = "correct horse battery staple"
@@ -94,51 +95,44 @@ async def hold_one(port: int, token: str, held: Held, ready: asyncio.Event) -> N
             await writer.wait_closed()
 
 
-async def run(connections: int, hold_seconds: float, ramp_per_second: float) -> dict[str, object]:
-    raise_file_limit(connections * 2 + 1024)
-    with services() as svc, tempfile.TemporaryDirectory(prefix="ccsse") as work_dir:
-        work = Path(work_dir)
-        env = server_env(svc, work / "var")
-        env["SSE_HEARTBEAT_SECONDS"] = "15"
-        run_cli(env, "migrate", log=work / "migrate.log")
-        log = work / "server.log"
-        with chainconsult_server(env, workers=1, log=log).start() as server:
-            base_url = f"http://127.0.0.1:{server.port}"
-            tokens = await register(base_url, -(-connections // PER_ACCOUNT))
-            server.wait_idle()
-            before = server.worker_rss_mb()
-            held = Held()
-            tasks = []
-            started = time.monotonic()
-            # The first streams also pay one-time costs (lazy imports, allocator arenas):
-            # RSS after them and after the rest gives the cost of one more stream.
-            warm = max(1, connections // 5)
-            after_warm = before
-            for index in range(connections):
-                if index == warm:
-                    while held.opened + len(held.failed) < warm:
-                        await asyncio.sleep(0.1)
-                    await asyncio.sleep(2)
-                    after_warm = server.worker_rss_mb()
-                tasks.append(
-                    asyncio.create_task(
-                        hold_one(server.port, tokens[index // PER_ACCOUNT], held, asyncio.Event())
-                    )
-                )
-                await asyncio.sleep(1 / ramp_per_second)
-            deadline = time.monotonic() + 60
-            while held.opened + len(held.failed) < connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            ramped = time.monotonic() - started
-            peak = before
-            hold_until = time.monotonic() + hold_seconds
-            while time.monotonic() < hold_until:
-                peak = [max(a, b) for a, b in zip(peak, server.worker_rss_mb(), strict=False)]
-                await asyncio.sleep(1)
-            during = server.worker_rss_mb()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+async def measure(
+    server: Server, tokens: list[str], connections: int, hold_seconds: float, ramp: float
+) -> dict[str, object]:
+    """Hold ``connections`` streams against ``server``'s one worker; its RSS along the way."""
+    server.wait_idle()
+    before = server.worker_rss_mb()
+    held = Held()
+    tasks = []
+    started = time.monotonic()
+    # The first streams also pay one-time costs (lazy imports, allocator arenas): RSS after
+    # them and after the rest gives the cost of one more stream.
+    warm = max(1, connections // 5)
+    after_warm = before
+    for index in range(connections):
+        if index == warm:
+            while held.opened + len(held.failed) < warm:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2)
+            after_warm = server.worker_rss_mb()
+        tasks.append(
+            asyncio.create_task(
+                hold_one(server.port, tokens[index // PER_ACCOUNT], held, asyncio.Event())
+            )
+        )
+        await asyncio.sleep(1 / ramp)
+    deadline = time.monotonic() + 60
+    while held.opened + len(held.failed) < connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    ramped = time.monotonic() - started
+    peak = before
+    hold_until = time.monotonic() + hold_seconds
+    while time.monotonic() < hold_until:
+        peak = [max(a, b) for a, b in zip(peak, server.worker_rss_mb(), strict=False)]
+        await asyncio.sleep(1)
+    during = server.worker_rss_mb()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "connections": connections,
         "held": held.opened,
@@ -160,13 +154,50 @@ async def run(connections: int, hold_seconds: float, ramp_per_second: float) -> 
     }
 
 
+async def run(
+    connections: int, hold_seconds: float, ramp: float, baseline_src: str | None
+) -> dict[str, object]:
+    """One database and one set of accounts; a fresh server for each tree measured, the
+    baseline (when given) first."""
+    raise_file_limit(connections * 2 + 1024)
+    results: dict[str, object] = {}
+    with services() as svc, tempfile.TemporaryDirectory(prefix="ccsse") as work_dir:
+        work = Path(work_dir)
+        env = server_env(svc, work / "var")
+        env["SSE_HEARTBEAT_SECONDS"] = "15"
+        # Registering N/5 accounts would take minutes at argon2's real cost; the hashes have
+        # nothing to do with what a held stream costs.
+        env.update(PASSWORD_HASH_MEMORY_KIB="1024", PASSWORD_HASH_TIME_COST="1")
+        run_cli(env, "migrate", log=work / "migrate.log")
+        trees: list[tuple[str, str | None]] = [("this tree", None)]
+        if baseline_src:
+            trees.insert(0, ("baseline", str(Path(baseline_src).resolve())))
+        # The accounts are made through a server of their own, so that both measured servers
+        # start alike (neither has served the registrations).
+        with chainconsult_server(env, workers=1, log=work / "register.log").start() as server:
+            tokens = await register(server.base_url, -(-connections // PER_ACCOUNT))
+        for label, src in trees:
+            tree_env = {**env, "REDIS_KEY_PREFIX": f"{env['REDIS_KEY_PREFIX']}-{len(results)}"}
+            if src is not None:
+                tree_env["PYTHONPATH"] = os.pathsep.join([src, str(REPO_ROOT)])
+            log = work / f"server-{len(results)}.log"
+            with chainconsult_server(tree_env, workers=1, log=log).start() as server:
+                results[label] = await measure(server, tokens, connections, hold_seconds, ramp)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--hold", type=float, default=60, help="seconds to hold them all")
-    parser.add_argument("--ramp", type=float, default=200, help="new streams a second")
+    parser.add_argument("--ramp", type=float, default=50, help="new streams a second")
+    parser.add_argument(
+        "--baseline-src",
+        help="a src/ directory of another version, measured first on the same accounts "
+        "(git archive REV src | tar -x -C DIR)",
+    )
     options = parser.parse_args()
-    result = asyncio.run(run(options.connections, options.hold, options.ramp))
+    result = asyncio.run(run(options.connections, options.hold, options.ramp, options.baseline_src))
     print(json.dumps(result, indent=2))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.errors import TooManyRequests
@@ -41,7 +41,7 @@ async def events(
             "are sent first.",
         ),
     ] = None,
-) -> StreamingResponse:
+) -> Response:
     """Your new notifications, messages and read markers as they happen. Browsers
     reconnect by themselves and send `Last-Event-ID`."""
     hub: LiveHub = request.app.state.live
@@ -54,8 +54,4 @@ async def events(
             headers={"Retry-After": "5"},
             limit=limit,
         )
-    return StreamingResponse(
-        hub.serve(stream),
-        media_type=EVENT_STREAM,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return hub.response(stream, {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -76,6 +76,7 @@ class MessageDigest:
             display_name=composed.name,
             context={"threads": composed.threads},
             quoting=composed.quoting,
+            unsubscribe=True,
         )
         # Marked after the send: a failed send is retried with the same threads (and the
         # same idempotency key, so a send whose outcome was lost is not repeated).

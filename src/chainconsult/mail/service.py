@@ -30,6 +30,7 @@ from chainconsult.config import EmailService, Settings
 from chainconsult.infra.db.session import transaction
 from chainconsult.infra.email import EmailRejected, Mailer, OutgoingEmail, build_mailer
 from chainconsult.infra.jobs import Backoff, PermanentJobError
+from chainconsult.mail.preferences import EmailPreferences, unsubscribe_url
 from chainconsult.mail.rendering import templates
 from chainconsult.mail.repository import EmailDeliveryRepository
 from chainconsult.models.jobs import DeliveryStatus
@@ -50,6 +51,8 @@ class Outcome(StrEnum):
     quoted_inactive = "quoted_inactive"
     """An account the message quotes was deactivated or erased after it was composed:
     nothing was sent or recorded; compose it again."""
+    unsubscribed = "unsubscribed"
+    """The recipient turned this kind of email off (chainconsult.mail.preferences)."""
 
 
 def message_id(key: str, sender: str) -> str:
@@ -80,12 +83,20 @@ class EmailOutbox:
         display_name: str,
         context: dict[str, Any],
         quoting: Collection[uuid.UUID] = (),
+        unsubscribe: bool = False,
     ) -> Outcome:
         """Render and send ``kind`` to ``to``, the address of account ``account_id`` (whose
         export and erasure then cover the delivery record), provided the ``quoting``
         accounts, whose words the context carries, are still active; raises
         PermanentJobError when it can never be delivered, any other error when a later
-        attempt may succeed."""
+        attempt may succeed. With ``unsubscribe`` the email carries a link that turns its kind
+        off for the recipient, and is not sent once they have."""
+        public_url = str(self.settings.email.public_url).rstrip("/")
+        link = (
+            unsubscribe_url(public_url, self.settings.secret_key(), account_id, kind)
+            if unsubscribe
+            else None
+        )
         try:
             rendered = templates.render(
                 kind,
@@ -93,7 +104,8 @@ class EmailOutbox:
                     **context,
                     "display_name": display_name,
                     "email": to,
-                    "public_url": str(self.settings.email.public_url).rstrip("/"),
+                    "public_url": public_url,
+                    "unsubscribe_url": link,
                 },
             )
         except Exception as exc:
@@ -105,6 +117,7 @@ class EmailOutbox:
             text=rendered.text,
             html=rendered.html,
             message_id=message_id(key, self.settings.email.smtp_from),
+            unsubscribe_url=link,
         )
         async with transaction(self.sessionmaker) as session:
             deliveries = EmailDeliveryRepository(session)
@@ -115,6 +128,9 @@ class EmailOutbox:
             if not active.issuperset(quoting):
                 log.info("email_recompose", key=key, reason="quoted account inactive")
                 return Outcome.quoted_inactive
+            if unsubscribe and await EmailPreferences(session).opted_out(account_id, kind):
+                log.info("email_skipped", key=key, reason="unsubscribed")
+                return Outcome.unsubscribed
             before = await deliveries.claim(
                 key=key,
                 kind=kind,

@@ -24,7 +24,7 @@ from chainconsult.models.identity import (
 )
 from chainconsult.models.jobs import DeliveryStatus, EmailDelivery, JobFailure
 from chainconsult.models.login_throttle import LoginFailureCounter
-from chainconsult.models.notifications import Notification
+from chainconsult.models.notifications import EmailOptOut, Notification
 from chainconsult.models.projects import (
     Project,
     ProjectInvitation,
@@ -51,6 +51,7 @@ __all__ = [
     "ConversationReader",
     "DeliveryStatus",
     "EmailDelivery",
+    "EmailOptOut",
     "ExpertApplication",
     "ExpertProfile",
     "JobFailure",

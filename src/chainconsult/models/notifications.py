@@ -29,3 +29,16 @@ class Notification(IdMixin, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
     read_at: Mapped[dt.datetime | None]
+
+
+class EmailOptOut(Base):
+    """A kind of email its recipient turned off (the unsubscribe link in each such email,
+    chainconsult.mail.preferences). Security and account emails have no such link."""
+
+    __tablename__ = "email_opt_outs"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

@@ -57,6 +57,7 @@ async def send_notification_email(context: JobContext, *, notification_id: str) 
             display_name=email.display_name,
             context=email.context.model_dump(mode="json"),
             quoting=email.quoting,
+            unsubscribe=True,
         )
         if outcome is not Outcome.quoted_inactive:
             return outcome.value

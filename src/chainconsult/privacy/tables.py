@@ -150,6 +150,7 @@ async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) ->
 MARKETPLACE_TABLES = [
     *CONVERSATION_TABLES,
     PersonalTable("notifications", ("recipient_id",), delete_rows("notifications", "recipient_id")),
+    PersonalTable("email_opt_outs", ("account_id",), delete_rows("email_opt_outs", "account_id")),
     # Deleting the logins revokes every token and cookie at once.
     PersonalTable(
         "account_sessions",

@@ -47,6 +47,8 @@ class OutgoingEmail:
     message_id: str
     """``<...@...>``; derived from the idempotency key, so a message sent twice after a
     crash carries the same id and mail clients show it once."""
+    unsubscribe_url: str | None = None
+    """Where a POST turns this kind of email off: `List-Unsubscribe` with RFC 8058 one-click."""
 
     def to_mime(self, sender: str) -> EmailMessage:
         # aiosmtplib sends a non-ASCII local part by SMTPUTF8 when the server offers it.
@@ -56,6 +58,9 @@ class OutgoingEmail:
         message["To"] = Address(one_line(self.to_name), username, domain)
         message["Subject"] = one_line(self.subject)
         message["Message-ID"] = self.message_id
+        if self.unsubscribe_url is not None:
+            message["List-Unsubscribe"] = f"<{self.unsubscribe_url}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message

@@ -5,8 +5,9 @@ otherwise) and sends the new rows to the account's open event streams. The rows 
 minutes so a reconnecting stream replays what it missed from ``Last-Event-ID``."""
 
 from chainconsult.infra.live.bus import LiveBus, PostgresLiveBus, RedisLiveBus, build_live_bus
-from chainconsult.infra.live.hub import LiveHub, LiveStream, build_live_hub
+from chainconsult.infra.live.hub import LiveHub, build_live_hub
 from chainconsult.infra.live.record import attach_live_bus, record_live, wake_after_commit
+from chainconsult.infra.live.stream import LiveStream
 
 __all__ = [
     "LiveBus",

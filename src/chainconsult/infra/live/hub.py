@@ -1,7 +1,7 @@
 """This process's open event streams, and what feeds them: one bus subscription, one query
 per wake-up for every woken account with a stream here, and a periodic look at the table
-that catches what no wake-up announced. An idle stream costs a task, a small queue and a
-heartbeat timer; it holds no database connection."""
+that catches what no wake-up announced. An idle stream costs its request's task, a future and
+a small watcher task (infra/live/stream.py); it holds no database connection."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 import structlog
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,65 +21,23 @@ from chainconsult.infra.live.bus import LiveBus, build_live_bus
 from chainconsult.infra.live.models import LiveEvent
 from chainconsult.infra.live.record import attach_live_bus
 from chainconsult.infra.live.slots import StreamSlots
+from chainconsult.infra.live.stream import (
+    MAX_PENDING,
+    RECENT_SECONDS,
+    EventStreamResponse,
+    LiveStream,
+)
 from chainconsult.infra.settings.conversations import ConversationSettings
 from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.live")
 
-RECENT_SECONDS = 30.0
-"""How far back each delivery looks: an event whose transaction committed late (after a
-later event's) is still found. Delivered ids are remembered twice as long, so none repeats."""
-_QUEUE_SIZE = 256
-_BEAT: tuple[int, str, Any] = (0, "", None)
-_HEARTBEAT = b": heartbeat\n\n"
 _UNSTARTED_SECONDS = 10.0
-
-
-@dataclass(eq=False)
-class LiveStream:
-    account_id: uuid.UUID
-    floor: int
-    """Events up to this id were there before the stream opened (or were replayed)."""
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
-    queue: asyncio.Queue[tuple[int, str, Any] | None] = field(
-        default_factory=lambda: asyncio.Queue(_QUEUE_SIZE)
-    )
-    sent: dict[int, float] = field(default_factory=dict)
-    opened: float = field(default_factory=time.monotonic)
-    started: bool = False
-
-    def offer(self, event_id: int, kind: str, data: Any) -> None:
-        if event_id <= self.floor or event_id in self.sent:
-            return
-        self.sent[event_id] = time.monotonic()
-        try:
-            self.queue.put_nowait((event_id, kind, data))
-        except asyncio.QueueFull:
-            # A client this far behind reconnects and replays from its Last-Event-ID.
-            self.close()
-
-    def close(self) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
-
-    def beat(self) -> None:
-        """A heartbeat, unless something is already on its way."""
-        if self.queue.empty():
-            self.queue.put_nowait(_BEAT)
-
-    def forget_old(self, now: float) -> None:
-        cutoff = now - 2 * RECENT_SECONDS
-        for event_id in [key for key, at in self.sent.items() if at < cutoff]:
-            del self.sent[event_id]
 
 
 def _ago(seconds: float) -> Any:
     # make_interval(years, months, weeks, days, hours, mins, secs)
     return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))
-
-
-def _frame(event_id: int, kind: str, data: Any) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), orjson.dumps(data))
 
 
 class LiveHub:
@@ -184,7 +140,7 @@ class LiveHub:
                             LiveEvent.created_at > _ago(self.settings.sse_replay_seconds),
                         )
                         .order_by(LiveEvent.id)
-                        .limit(_QUEUE_SIZE - 1)
+                        .limit(MAX_PENDING - 1)
                     )
                 ).all()
         stream = LiveStream(account_id=account_id, floor=int(floor), id=stream_id)
@@ -201,20 +157,10 @@ class LiveHub:
                 del self.streams[stream.account_id]
         await self.slots.release(stream.account_id, stream.id)
 
-    async def serve(self, stream: LiveStream) -> AsyncIterator[bytes]:
-        """The stream's bytes: events as they come, a comment line when idle. The hub's tick
-        queues the heartbeats, so an idle stream waits on its queue alone (no timer of its
-        own)."""
-        stream.started = True
-        try:
-            yield b"retry: 2000\n: connected\n\n"
-            while True:
-                item = await stream.queue.get()
-                if item is None:
-                    return
-                yield _HEARTBEAT if item is _BEAT else _frame(*item)
-        finally:
-            await self.close(stream)
+    def response(self, stream: LiveStream, headers: Mapping[str, str]) -> EventStreamResponse:
+        """The stream's response; it frees the stream's slot when it ends. The hub's tick
+        queues the heartbeats, so an idle stream waits on its own future alone (no timer)."""
+        return EventStreamResponse(stream, self.close, headers)
 
     # --- feeding them ----------------------------------------------------------------
 
