@@ -1,5 +1,5 @@
 """Event-loop CPU of a login burst (the app called in-process), side by side with another
-source tree in the same run: a figure that a busy shared machine barely moves, where
+source tree in the same run: a figure that a busy shared machine moves by some 10 %, where
 bench/login_burst.py's latencies follow the machine's load.
 
     .venv/bin/python -m bench.login_cost [--baseline-src DIR] [--rounds 3] [--burst 200]
