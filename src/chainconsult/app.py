@@ -10,8 +10,6 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
@@ -55,6 +53,7 @@ from chainconsult.infra.jobs.worker import InProcessWorker
 from chainconsult.infra.live import build_live_hub
 from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
+from chainconsult.infra.redis_client import connection_options
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.infra.storage import open_object_store
 from chainconsult.infra.tracing import start_tracing, stop_tracing
@@ -77,16 +76,12 @@ log = structlog.get_logger(__name__)
 def build_redis(settings: RedisSettings) -> Redis | None:
     if settings.url is None:
         return None
-    timeout = settings.socket_timeout_ms / 1000
+    # Its users here (alert lease, traffic exchange) treat a failure as "Redis is away" and
+    # carry on, so one attempt is right (connection_options).
     client: Redis = Redis.from_url(
         settings.url.get_secret_value(),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
         health_check_interval=30,
-        # redis-py retries ten times with backoff by default: seconds of stall on a dead
-        # Redis. Its users here (alert lease, traffic exchange) treat a failure as "Redis is
-        # away" and carry on, so one attempt is right.
-        retry=Retry(NoBackoff(), 0),
+        **connection_options(settings.socket_timeout_ms / 1000),
     )
     return client
 

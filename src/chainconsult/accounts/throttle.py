@@ -25,8 +25,21 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import ColumnElement, Update, case, delete, extract, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    String,
+    bindparam,
+    case,
+    delete,
+    extract,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +66,14 @@ def _keys(email: str, ip: str | None) -> list[str]:
     return [account_key(email), *([ip_key(ip)] if ip else [])]
 
 
+_KEY = bindparam("key", type_=String)
+_KEYS = bindparam("keys", type_=String, expanding=True)
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+"""The statements below are built once (per rule) over these parameters: building one per
+call, each with its own literals, was a few ms of the event loop's CPU per login
+(docs/decisions/0041-login-burst-leaves-the-loop-to-readers.md)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottleRule:
     free_failures: int
@@ -60,28 +81,61 @@ class ThrottleRule:
     max_delay_seconds: int
     window_seconds: int
 
-    def wait(self, now: dt.datetime) -> ColumnElement[float]:
-        """Seconds before a counter's key may try again (0 or less: now), as SQL over its row,
-        so that the check and the count it guards are one statement."""
+    def wait(self) -> ColumnElement[float]:
+        """Seconds before a counter's key may try again at ``:now`` (0 or less: now), as SQL
+        over its row, so that the check and the count it guards are one statement."""
         window_end = _COUNTER.window_started_at + dt.timedelta(seconds=self.window_seconds)
         delay = func.least(
             self.max_delay_seconds, func.power(2, _COUNTER.failures - self.free_failures)
         )
         return case(
-            (window_end <= now, 0.0),
-            (_COUNTER.failures >= self.lockout_failures, extract("epoch", window_end - now)),
+            (window_end <= _NOW, 0.0),
+            (_COUNTER.failures >= self.lockout_failures, extract("epoch", window_end - _NOW)),
             (_COUNTER.failures < self.free_failures, 0.0),
-            else_=extract("epoch", _COUNTER.last_failure_at - now) + delay,
+            else_=extract("epoch", _COUNTER.last_failure_at - _NOW) + delay,
         )
 
 
-def _uncounted(keys: list[str]) -> Update:
-    return (
-        update(LoginFailureCounter)
-        .where(_COUNTER.key.in_(keys))
-        .values(failures=func.greatest(_COUNTER.failures - 1, 0))
+@cache
+def _count_attempt(rule: ThrottleRule) -> Select[tuple[int, float]]:
+    """Count an attempt on ``:key`` at ``:now`` if ``rule`` lets it try (see ``count_attempt``):
+    answers (counted, wait)."""
+    stale = _COUNTER.window_started_at <= _NOW - dt.timedelta(seconds=rule.window_seconds)
+    counted = (
+        insert(LoginFailureCounter)
+        .values(key=_KEY, failures=1, window_started_at=_NOW, last_failure_at=_NOW)
+        .on_conflict_do_update(
+            index_elements=[_COUNTER.key],
+            set_={
+                "failures": case((stale, 1), else_=_COUNTER.failures + 1),
+                "window_started_at": case((stale, _NOW), else_=_COUNTER.window_started_at),
+                "last_failure_at": _NOW,
+            },
+            where=rule.wait() <= 0,
+        )
         .returning(_COUNTER.key)
+        .cte("counted")
     )
+    return select(
+        select(func.count()).select_from(counted).scalar_subquery().label("counted"),
+        # The row as the statement's snapshot saw it: close enough for a Retry-After.
+        select(rule.wait()).where(_COUNTER.key == _KEY).scalar_subquery().label("wait"),
+    )
+
+
+_UNCOUNTED = (
+    update(LoginFailureCounter)
+    .where(_COUNTER.key.in_(_KEYS))
+    .values(failures=func.greatest(_COUNTER.failures - 1, 0))
+    .returning(_COUNTER.key)
+)
+_FAILED_AT = (
+    update(LoginFailureCounter)
+    .where(_COUNTER.key.in_(_KEYS))
+    .values(last_failure_at=_NOW)
+    .returning(_COUNTER.key)
+)
+_CLEARED = delete(LoginFailureCounter).where(_COUNTER.key.in_(_KEYS))
 
 
 class LoginFailureRepository:
@@ -97,48 +151,18 @@ class LoginFailureRepository:
         """Add one attempt to ``key`` if its rule lets it try now (a stale window restarts)
         and answer None; else count nothing and answer the seconds it must wait. The row
         lock orders concurrent attempts, and each sees the count the one before it left."""
-        stale = _COUNTER.window_started_at <= now - dt.timedelta(seconds=rule.window_seconds)
-        counted = (
-            insert(LoginFailureCounter)
-            .values(key=key, failures=1, window_started_at=now, last_failure_at=now)
-            .on_conflict_do_update(
-                index_elements=[_COUNTER.key],
-                set_={
-                    "failures": case((stale, 1), else_=_COUNTER.failures + 1),
-                    "window_started_at": case((stale, now), else_=_COUNTER.window_started_at),
-                    "last_failure_at": now,
-                },
-                where=rule.wait(now) <= 0,
-            )
-            .returning(_COUNTER.key)
-            .cte("counted")
-        )
-        statement = select(
-            select(func.count()).select_from(counted).scalar_subquery().label("counted"),
-            # The row as the statement's snapshot saw it: close enough for a Retry-After.
-            select(rule.wait(now)).where(_COUNTER.key == key).scalar_subquery().label("wait"),
-        )
-        row = await one_statement(self.session, statement, {})
+        row = await one_statement(self.session, _count_attempt(rule), {"key": key, "now": now})
         assert row is not None  # a SELECT without FROM answers one row
         return None if row.counted else float(row.wait or 0)
 
     async def uncount_attempt(self, keys: list[str]) -> None:
-        await one_statement(self.session, _uncounted(keys), {})
+        await one_statement(self.session, _UNCOUNTED, {"keys": keys})
 
     async def failed_at(self, keys: list[str], now: dt.datetime) -> None:
-        await one_statement(
-            self.session,
-            update(LoginFailureCounter)
-            .where(_COUNTER.key.in_(keys))
-            .values(last_failure_at=now)
-            .returning(_COUNTER.key),
-            {},
-        )
+        await one_statement(self.session, _FAILED_AT, {"keys": keys, "now": now})
 
     async def clear(self, keys: list[str]) -> int:
-        result = await self.session.execute(
-            delete(LoginFailureCounter).where(_COUNTER.key.in_(keys))
-        )
+        result = await self.session.execute(_CLEARED, {"keys": keys})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def purge_older_than(self, cutoff: dt.datetime) -> int:
@@ -232,7 +256,7 @@ class LoginThrottle:
         """After the right password, in the login's transaction: the account's count starts
         again, and the IP, which counts failures only, gets this attempt back."""
         if ip:
-            await session.execute(_uncounted([ip_key(ip)]))
+            await session.execute(_UNCOUNTED, {"keys": [ip_key(ip)]})
         await LoginFailureRepository(session).clear([account_key(email)])
 
     async def clear_account(self, session: AsyncSession, *, email: str) -> bool:

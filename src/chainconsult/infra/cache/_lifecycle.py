@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.redis_client import connection_options
 from chainconsult.infra.settings.platform import PlatformSettings
 
 
@@ -22,10 +21,8 @@ def build_cache(settings: PlatformSettings) -> Cache:
     if settings.redis.url is not None and settings.cache.enabled:
         redis = Redis.from_url(
             settings.redis.url.get_secret_value(),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
             client_name="chainconsult-cache",
+            **connection_options(timeout),
         )
     return Cache(
         redis=redis,

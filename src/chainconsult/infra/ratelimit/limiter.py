@@ -22,8 +22,6 @@ import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -36,6 +34,7 @@ from chainconsult.infra.ratelimit.decide_script import (
     state_from_window,
 )
 from chainconsult.infra.ratelimit.policies import Quota, QuotaState, whole_seconds
+from chainconsult.infra.redis_client import connection_options
 from chainconsult.infra.tracing import client_span
 
 log = structlog.get_logger(__name__)
@@ -132,19 +131,13 @@ class SharedRateLimiter:
         self._redis: RedisStorage | None = None
         self._batcher: RoundTripBatcher[ScriptRequest, list[Any]] | None = None
         if redis_url is not None:
-            options: dict[str, Any] = {
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": socket_timeout,
-                # redis-py retries ten times with backoff by default: a dead Redis would stall
-                # the request that finds out. Fail at once and let the fallback answer.
-                "retry": Retry(NoBackoff(), 0),
-            }
+            # A failure is final (no retries): the in-memory fallback answers at once.
             self._redis = RedisStorage(
                 _limits_uri(redis_url),
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix=f"{key_prefix}:ratelimit",
-                **options,
+                **connection_options(socket_timeout),
             )
             self._batcher = RoundTripBatcher(self._send_decisions)
         self._redis_up = self._redis is not None
