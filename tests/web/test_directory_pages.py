@@ -5,6 +5,7 @@ visitors the API's caching: ETag, 304, and no query at all for a repeat."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -170,6 +171,24 @@ async def test_an_anonymous_profile_page_is_cached_with_an_etag(
     assert first.status_code == 200
     assert "Pia" in first.text
     assert unchanged.status_code == 304
+
+
+async def test_an_unknown_expert_is_a_404_page_every_time(
+    browser: AsyncClient, client: AsyncClient, database_url: str
+) -> None:
+    """The profile is read inside the cached page's load: its 404 is not cached as a page."""
+    expert, _ = await approved_expert(client, await admin(client, database_url), name="Rae")
+    unknown = f"/experts/{uuid.uuid4()}"
+
+    first, again = await browser.get(unknown), await browser.get(unknown)
+    known = await browser.get(f"/experts/{expert['id']}")
+
+    for missing in (first, again):
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "etag" not in missing.headers
+    assert known.status_code == 200
+    assert "Rae" in known.text
 
 
 async def test_a_logged_in_visitor_gets_a_personal_page_never_cached(
