@@ -244,14 +244,13 @@ class Visitor:
 
     def in_new_tab(self, steps: Callable[[], None]) -> None:
         """Run ``steps`` in a tab of their own (a link opened from the mail client beside the
-        page being filled in), then close it and come back to this page."""
+        page being filled in), then close it and come back to this page. A failed step
+        leaves its tab in front, for the screenshot."""
         here = self.driver.current_window_handle
         self.driver.switch_to.new_window("tab")
-        try:
-            steps()
-        finally:
-            self.driver.close()
-            self.driver.switch_to.window(here)
+        steps()
+        self.driver.close()
+        self.driver.switch_to.window(here)
 
     def arrived(self) -> None:
         """A page has loaded: check it (once per kind of page). Selenium itself waits for the
