@@ -15,7 +15,9 @@ async def asgi_status(
     *,
     client: tuple[str, int] = ("127.0.0.1", 40000),
 ) -> int:
-    """Send ``method path`` with an empty body to ``app``; the response's status."""
+    """Send ``method path`` (``path`` may carry a query string) with an empty body to
+    ``app``; the response's status."""
+    path, _, query = path.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -25,7 +27,7 @@ async def asgi_status(
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": list(headers),
         "client": client,
         "server": ("127.0.0.1", 8000),

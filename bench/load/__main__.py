@@ -97,7 +97,10 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
             server.env = {**run.env, **variant.env(run.otlp_url)}
         run.progress(f"starting {name} with {workers} worker(s)")
         with server.start():
-            if tokens is None or not tokens_valid(server.base_url, tokens):
+            if not any(s.needs_tokens for s in scenarios):
+                # Public reads only: no login (40 argon2 logins cost a busy host a minute).
+                tokens = {}
+            elif tokens is None or not tokens_valid(server.base_url, tokens):
                 accounts = run.fixtures.readers + run.fixtures.writers
                 run.progress(f"logging {len(set(accounts))} demo accounts in to {name}")
                 tokens = log_in(server.base_url, accounts)

@@ -173,11 +173,13 @@ def write_files(directory: Path, fixtures: Fixtures, tokens: dict[str, str]) -> 
     files.lists.write_text("".join(f"{path}\n" for path in fixtures.list_paths))
     files.pages.write_text("".join(f"{path}\n" for path in fixtures.page_paths))
     files.details.write_text("".join(f"{path}\n" for path in fixtures.detail_paths))
-    files.tokens.write_text("".join(f"{tokens[email]}\n" for email in fixtures.readers))
+    # Without tokens (public reads only), the token files stay empty.
+    files.tokens.write_text("".join(f"{tokens[e]}\n" for e in fixtures.readers if e in tokens))
     files.pairs.write_text(
         "".join(
             f"{pair.project_id}\t{tokens[pair.expert_email]}\t{pair.price}\t{pair.currency}\n"
             for pair in fixtures.pairs
+            if pair.expert_email in tokens
         )
     )
     files.logins.write_text(

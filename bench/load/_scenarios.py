@@ -34,6 +34,11 @@ class Scenario:
     ours_only: bool = False
     """A surface the peer stack does not have (the pages): chainconsult alone runs it."""
 
+    @property
+    def needs_tokens(self) -> bool:
+        """Whether its script sends bearer tokens (the harness logs in only for those)."""
+        return self.script in {"auth_read", "auth_write", "mixed"}
+
     def args(self, files: FixtureFiles, threads: int) -> list[str]:
         by_script: dict[str, Callable[[], list[str]]] = {
             "cached_read": lambda: [str(files.lists)],

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.load._fixtures import Fixtures, Pair, write_files
 from bench.load._results import rewrite_section
+from bench.load._scenarios import BY_NAME
 from bench.load._wrk import WrkError, duration_ms, parse_wrk
 
 from tests.conftest import missing_service
@@ -160,3 +162,23 @@ def test_smoke_run_of_every_scenario_writes_its_section(
     assert "peer skipped (--no-peer)" in section
     # Every held connection opened, answered and lasted to the end.
     assert "| 20 | 20 | 20 | 0 | 0 | 0 |" in section
+
+
+def test_only_the_scenarios_that_send_tokens_make_the_harness_log_in(tmp_path: Path) -> None:
+    needing = {name for name, scenario in BY_NAME.items() if scenario.needs_tokens}
+    assert needing == {"auth_read", "auth_write", "mixed"}
+    fixtures = Fixtures(
+        list_paths=["/api/v2/experts"],
+        page_paths=["/experts"],
+        detail_paths=[],
+        readers=["reader@example.com"],
+        writers=["writer@example.com"],
+        writer_ids=[],
+        pairs=[Pair("writer@example.com", "p-1", "100", "USD")],
+        login_emails=[],
+    )
+    # Public reads only: no tokens, and the files of the token scenarios stay empty.
+    files = write_files(tmp_path, fixtures, {})
+    assert files.pages.read_text() == "/experts\n"
+    assert files.tokens.read_text() == ""
+    assert files.pairs.read_text() == ""

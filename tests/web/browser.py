@@ -1,6 +1,8 @@
 """What the browser tests share: a real `chainconsult serve` (with its job worker, sending
-email to an SMTP sink), headless Chromium through selenium, axe-core's accessibility check of
-each page, and screenshots under test-artifacts/ when a test fails."""
+email to an SMTP sink, and the product's default REQUIRE_VERIFIED_EMAIL=true), headless
+Chromium through selenium, the links a person opens from their email, axe-core's
+accessibility check of each page, and screenshots under test-artifacts/ when a test fails:
+the page it failed on and the key pages of the walk up to there."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import TEST_SECRET, missing_service
 from tests.helpers import PASSWORD
-from tests.smtp import SmtpSink, free_port
+from tests.smtp import Received, SmtpSink, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -50,6 +52,10 @@ CHROMIUM_FLAGS = (
 )
 SERIOUS = frozenset({"serious", "critical"})
 WAIT_S = 15
+MAIL_WAIT_S = 30
+"""An email goes out through the server's job worker: on a busy machine, seconds later."""
+VERIFY_SUBJECT = "Confirm your email address for chainconsult"
+RESET_SUBJECT = "Reset your chainconsult password"
 
 
 def _gone(element: WebElement) -> Callable[[WebDriver], bool]:
@@ -86,6 +92,24 @@ class Server:
         )
         assert result.returncode == 0, result.stderr
 
+    def mail(self, to: str, subject: str, timeout: float = MAIL_WAIT_S) -> Received:
+        """The email with ``subject`` to ``to``, waiting for the worker to send it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.sink.messages_to(to):
+                if message.message["Subject"] == subject:
+                    return message
+            time.sleep(0.05)
+        got = [m.message["Subject"] for m in self.sink.messages_to(to)]
+        raise AssertionError(f"no email {subject!r} to {to} within {timeout} s; got {got}")
+
+    def link(self, to: str, subject: str, path: str) -> str:
+        """The one link to this server's ``path`` (with its query) in that email's text."""
+        text = self.mail(to, subject).part("plain")
+        found = re.findall(re.escape(self.base + path) + r"(?:\?[^\s>]*)?", text)
+        assert len(found) == 1, f"links to {path} in {subject!r}: {found}"
+        return str(found[0])
+
 
 def _server_env(database_url: str, sink: SmtpSink, base: str, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -107,8 +131,9 @@ def _server_env(database_url: str, sink: SmtpSink, base: str, data_dir: Path) ->
         RATE_LIMIT_FREE="100000/minute",
         RATE_LIMIT_PRO="100000/minute",
         RATE_LIMIT_ENTERPRISE="100000/minute",
-        # The walk posts right after registering, as tests/conftest.py's settings allow.
-        REQUIRE_VERIFIED_EMAIL="false",
+        # The product's default, whatever the environment of the test process says: people in
+        # the browser confirm their address from the mailed link before they post or apply.
+        REQUIRE_VERIFIED_EMAIL="true",
     )
     return env
 
@@ -166,15 +191,18 @@ def chromium(*, javascript: bool = True) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def screenshot_on_failure(request: pytest.FixtureRequest, driver: webdriver.Chrome) -> None:
-    """After a failed test: the page it was on, as a PNG and as HTML, in test-artifacts/."""
+def screenshot_on_failure(request: pytest.FixtureRequest, visitor: Visitor) -> None:
+    """After a failed test, in test-artifacts/: the page it was on (PNG and HTML), and the key
+    pages the visitor had kept before it (``Visitor.keep``), numbered in the order seen."""
     report = getattr(request.node, "rep_call", None)
     if report is None or not report.failed:
         return
     ARTIFACTS.mkdir(exist_ok=True)
     stem = ARTIFACTS / request.node.name
-    driver.save_screenshot(str(stem.with_suffix(".png")))
-    stem.with_suffix(".html").write_text(driver.page_source)
+    visitor.driver.save_screenshot(str(stem.with_suffix(".png")))
+    stem.with_suffix(".html").write_text(visitor.driver.page_source)
+    for number, (name, png) in enumerate(visitor.key_pages, start=1):
+        (ARTIFACTS / f"{request.node.name}-{number:02d}-{name}.png").write_bytes(png)
 
 
 @dataclass
@@ -186,7 +214,8 @@ class Visitor:
     check_accessibility: bool = True
     violations: list[str] = field(default_factory=list)
     checked: set[str] = field(default_factory=set)
-    screenshots: list[Path] = field(default_factory=list)
+    key_pages: list[tuple[str, bytes]] = field(default_factory=list)
+    """Screenshots (PNG) of the walk's key pages, written out only if the test fails."""
 
     @property
     def wait(self) -> WebDriverWait[webdriver.Chrome]:
@@ -195,6 +224,33 @@ class Visitor:
     def open(self, path: str) -> None:
         self.driver.get(self.server.base + path)
         self.arrived()
+
+    def follow(self, url: str) -> None:
+        """Open a link from an email, as a click in a mail client does."""
+        assert url.startswith(self.server.base + "/"), url
+        self.driver.get(url)
+        self.arrived()
+
+    def keep(self, name: str) -> None:
+        """Screenshot the page now on screen, for the artifacts of a failed test."""
+        self.key_pages.append((name, self.driver.get_screenshot_as_png()))
+
+    def confirm_email(self, email: str) -> None:
+        """Open the emailed confirmation link and confirm the address (the link's page only
+        shows a button: a mail scanner that fetches links must not spend the token)."""
+        self.follow(self.server.link(email, VERIFY_SUBJECT, "/verify-email"))
+        self.submit("#verify-submit")
+        assert "your address is confirmed" in self.text("#notice")
+
+    def in_new_tab(self, steps: Callable[[], None]) -> None:
+        """Run ``steps`` in a tab of their own (a link opened from the mail client beside the
+        page being filled in), then close it and come back to this page. A failed step
+        leaves its tab in front, for the screenshot."""
+        here = self.driver.current_window_handle
+        self.driver.switch_to.new_window("tab")
+        steps()
+        self.driver.close()
+        self.driver.switch_to.window(here)
 
     def arrived(self) -> None:
         """A page has loaded: check it (once per kind of page). Selenium itself waits for the
@@ -260,11 +316,11 @@ class Visitor:
         self.wait.until(_gone(old))
         self.arrived()
 
-    def log_in(self, email: str) -> None:
+    def log_in(self, email: str, password: str = PASSWORD) -> None:
         self.driver.delete_all_cookies()
         self.open("/login")
         self.type("f-email", email)
-        self.type("f-password", PASSWORD)
+        self.type("f-password", password)
         self.submit("#login-submit")
 
     def register(self, *, name: str, email: str, role: str) -> None:

@@ -5,6 +5,7 @@ visitors the API's caching: ETag, 304, and no query at all for a repeat."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -131,6 +132,32 @@ async def test_an_anonymous_directory_page_is_cached_with_an_etag_and_revalidate
     assert "Newcomer Nia" in (await browser.get("/experts")).text
 
 
+async def test_a_cached_page_reads_no_directory_data_for_a_visitor_with_a_form_cookie(
+    app_and_browser: tuple[object, AsyncClient], same_app_client: AsyncClient, database_url: str
+) -> None:
+    """A visitor who has seen a form (the login page) sends its token cookie, so the cached-read
+    shortcut leaves the request to the route: there, the cached page is answered without
+    reading (and decoding) the directory data it was rendered from."""
+    client = same_app_client
+    app, browser = app_and_browser
+    await approved_expert(client, await admin(client, database_url), name="Cookie Cleo")
+    cache = app.state.cache  # type: ignore[attr-defined]
+    await browser.get("/login")
+    assert browser.cookies.get("csrf_token")
+
+    first = await browser.get("/experts")
+    data_reads = cache.stats()["experts.list"].hits + cache.stats()["experts.list"].misses
+    page_hits = cache.stats()["pages.experts.list"].hits
+    again = await browser.get("/experts")
+
+    assert again.status_code == 200
+    assert again.text == first.text
+    assert "Cookie Cleo" in again.text
+    assert cache.stats()["pages.experts.list"].hits == page_hits + 1
+    stats = cache.stats()["experts.list"]
+    assert stats.hits + stats.misses == data_reads
+
+
 async def test_an_anonymous_profile_page_is_cached_with_an_etag(
     browser: AsyncClient, client: AsyncClient, database_url: str
 ) -> None:
@@ -144,6 +171,24 @@ async def test_an_anonymous_profile_page_is_cached_with_an_etag(
     assert first.status_code == 200
     assert "Pia" in first.text
     assert unchanged.status_code == 304
+
+
+async def test_an_unknown_expert_is_a_404_page_every_time(
+    browser: AsyncClient, client: AsyncClient, database_url: str
+) -> None:
+    """The profile is read inside the cached page's load: its 404 is not cached as a page."""
+    expert, _ = await approved_expert(client, await admin(client, database_url), name="Rae")
+    unknown = f"/experts/{uuid.uuid4()}"
+
+    first, again = await browser.get(unknown), await browser.get(unknown)
+    known = await browser.get(f"/experts/{expert['id']}")
+
+    for missing in (first, again):
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "etag" not in missing.headers
+    assert known.status_code == 200
+    assert "Rae" in known.text
 
 
 async def test_a_logged_in_visitor_gets_a_personal_page_never_cached(

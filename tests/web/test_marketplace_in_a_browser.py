@@ -1,24 +1,34 @@
 """The whole marketplace in headless Chromium, as three people, against a real server with its
-job worker and an SMTP sink: a client registers and posts a project; an expert registers and
-applies; an admin (made by `chainconsult create-admin`) approves; the expert finds the project
-and proposes; the client accepts, completes and reviews. Notifications (the header's unread
-count and the notifications page) and emails appear at each step, and axe-core finds no
-serious or critical accessibility violation on any page visited."""
+job worker, an SMTP sink and the product's default REQUIRE_VERIFIED_EMAIL=true: a client
+registers, is refused posting until they confirm their address from the mailed link, then
+posts a project; an expert registers, confirms, and applies; an admin (made by `chainconsult
+create-admin`) approves; the expert finds the project and proposes; the client accepts,
+completes and reviews; the expert, having forgotten the password, sets a new one through the
+emailed link and logs in with it. Notifications (the header's unread count and the
+notifications page) and emails appear at each step, and axe-core finds no serious or
+critical accessibility violation on any page visited."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
 
-from tests.smtp import Received, SmtpSink
-from tests.web.browser import Server, Visitor, chromium, running_server, screenshot_on_failure
+from tests.helpers import PASSWORD
+from tests.web.browser import (
+    RESET_SUBJECT,
+    Server,
+    Visitor,
+    chromium,
+    running_server,
+    screenshot_on_failure,
+)
 
 pytestmark = pytest.mark.slow
 TITLE = "Audit our lending vaults"
+NEW_PASSWORD = "a new passphrase after a long holiday"
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +47,9 @@ def driver() -> Iterator[webdriver.Chrome]:
 def visitor(
     request: pytest.FixtureRequest, driver: webdriver.Chrome, server: Server
 ) -> Iterator[Visitor]:
-    yield Visitor(driver, server)
-    screenshot_on_failure(request, driver)
-
-
-def mail(sink: SmtpSink, to: str, subject: str, timeout: float = 20) -> Received:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in sink.messages_to(to):
-            if message.message["Subject"] == subject:
-                return message
-        time.sleep(0.05)
-    got = [m.message["Subject"] for m in sink.messages_to(to)]
-    raise AssertionError(f"no email {subject!r} to {to} within {timeout} s; got {got}")
+    visitor = Visitor(driver, server)
+    yield visitor
+    screenshot_on_failure(request, visitor)
 
 
 def test_a_client_an_expert_and_an_admin_use_the_marketplace(
@@ -57,14 +57,14 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     client, expert, admin = (f"{who}-{tag}@example.com" for who in ("client", "expert", "admin"))
-    sink = server.sink
     page = visitor
 
-    # A client registers from the home page and posts a project.
+    # A client registers from the home page; posting waits until the address is confirmed.
     page.register(name="Acme Labs", email=client, role="client")
     assert page.find("html").get_attribute("data-script") == "on"  # our script runs (CSP)
     assert page.driver.current_url.endswith("/projects/new")
-    welcome = mail(sink, client, "Welcome to chainconsult, Acme Labs").part("plain")
+    page.keep("client-registered")
+    welcome = server.mail(client, "Welcome to chainconsult, Acme Labs").part("plain")
     assert f"{server.base}/projects/new" in welcome
     page.type("f-title", TITLE)
     page.type("f-description", "Four vault contracts, 1,400 lines of Solidity, Foundry tests.")
@@ -75,14 +75,25 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     page.choose("f-budget-currency", "USD")
     page.type("f-deadline", "12312099")
     page.submit("#project-submit")
+    assert "Confirm your email address first" in page.text("#error-summary")
+    assert page.find("#f-title").get_attribute("value") == TITLE  # what was typed is kept
+    page.keep("client-refused-unverified")
+
+    # The client opens the emailed link beside the form, confirms, and posts again.
+    page.in_new_tab(lambda: page.confirm_email(client))
+    page.submit("#project-submit")
     assert "Project posted" in page.text("#notice")
     assert page.text("#project-status") == "Open"
+    page.keep("client-project-posted")
     project_url = page.driver.current_url.split("?")[0]
 
-    # An expert registers and applies.
+    # An expert registers, confirms the address from the email, and applies.
     page.register(name="Ada Quillfeather", email=expert, role="expert")
     assert page.driver.current_url.endswith("/experts/apply")
-    mail(sink, expert, "Welcome to chainconsult, Ada Quillfeather")
+    page.confirm_email(expert)
+    page.keep("expert-confirmed")
+    # The welcome email's link leads back to the application form.
+    page.follow(server.link(expert, "Welcome to chainconsult, Ada Quillfeather", "/experts/apply"))
     page.type("f-headline", "Solidity auditor for lending protocols")
     page.type("f-bio", "Eight years of smart contract audits: lending markets, vaults, AMMs.")
     page.tick("skills", "solidity", "smart-contract-audit")
@@ -93,6 +104,7 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     page.submit("#apply-submit")
     assert "Application sent" in page.text("#notice")
     assert "Submitted" in page.text("#applications")
+    page.keep("expert-applied")
 
     # An admin approves, with a note.
     server.create_admin(admin)
@@ -103,6 +115,7 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     card.find_element("css selector", "textarea").send_keys("Strong audit portfolio.")
     page.submit("#applications li button.approve")
     assert "Application approved" in page.text("#notice")
+    page.keep("admin-approved")
     page.open("/admin/users?email=" + expert)
     assert "Expert" in page.text("#user")
     page.open("/admin/audit-log")
@@ -111,7 +124,7 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     # The expert sees the decision, finds the project and proposes.
     page.log_in(expert)
     assert page.unread() == 1
-    mail(sink, expert, "Your expert application was approved")
+    server.mail(expert, "Your expert application was approved")
     page.open("/notifications")
     assert "Your expert application was approved" in page.text("#notifications")
     page.submit("#notifications li.unread button")
@@ -124,11 +137,12 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     page.submit("#proposal-submit")
     assert "Proposal sent" in page.text("#notice")
     assert "Pending" in page.text("#proposals")
+    page.keep("expert-proposed")
 
     # The client is told, accepts, completes and reviews.
     page.log_in(client)
     assert page.unread() == 1
-    assert "Ada Quillfeather" in mail(sink, client, f'New proposal on "{TITLE}"').part("plain")
+    assert "Ada Quillfeather" in server.mail(client, f'New proposal on "{TITLE}"').part("plain")
     page.open("/notifications")
     page.click_link(TITLE)
     assert page.driver.current_url.split("?")[0] == project_url
@@ -141,16 +155,40 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     page.type("f-text", "Found two critical bugs before launch and explained them well.")
     page.submit("#review-submit")
     assert "Found two critical bugs" in page.text("#review-text")
+    page.keep("client-reviewed")
 
     # The expert hears of each step, and the review is on the public profile.
     page.log_in(expert)
     assert page.unread() == 3
-    mail(sink, expert, f'Your proposal for "{TITLE}" was accepted')
-    mail(sink, expert, f'"{TITLE}" is complete')
-    mail(sink, expert, "You received a 5-star review")
+    server.mail(expert, f'Your proposal for "{TITLE}" was accepted')
+    server.mail(expert, f'"{TITLE}" is complete')
+    server.mail(expert, "You received a 5-star review")
     page.open("/account")
     page.click_link("Your public profile and reviews")
     assert "Found two critical bugs" in page.text("#reviews")
+
+    # Weeks later the expert has forgotten the password: the login page leads to a mailed
+    # link, which sets a new one; the old password no longer works, the new one does.
+    page.driver.delete_all_cookies()
+    page.open("/login")
+    page.click_link("Forgot your password?")
+    page.type("f-email", expert)
+    page.submit("#forgot-submit")
+    assert "we have emailed it a link" in page.text("#notice")
+    page.follow(server.link(expert, RESET_SUBJECT, "/reset-password"))
+    page.keep("expert-reset-page")
+    page.type("f-new-password", NEW_PASSWORD)
+    page.submit("#reset-submit")
+    assert "Your password was changed" in page.text("#notice")
+    server.mail(expert, "Your chainconsult password was changed")
+    page.click_link("Log in")
+    page.type("f-email", expert)
+    page.type("f-password", PASSWORD)
+    page.submit("#login-submit")
+    assert "Wrong email or password" in page.text("#error-summary")
+    page.log_in(expert, NEW_PASSWORD)
+    assert page.text("#viewer-name") == "Ada Quillfeather"
+    page.keep("expert-logged-in-again")
     page.driver.delete_all_cookies()
     page.open("/")
     page.type("home-q", "lending auditor")

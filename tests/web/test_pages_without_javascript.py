@@ -1,6 +1,7 @@
 """Every page works with JavaScript off: a shorter walk in a Chromium that runs no script,
-through each kind of form (register, a refused project form that keeps what was typed, a
-search, a proposal, a notification marked read, accept, complete, review, log out)."""
+through each kind of form (register, confirm the address from the mailed link, a refused
+project form that keeps what was typed, a search, a proposal, a notification marked read,
+accept, complete, review, log out)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from selenium import webdriver
 
 from tests.helpers import PASSWORD
 from tests.market import application_body
-from tests.web.browser import Server, Visitor, chromium, running_server, screenshot_on_failure
+from tests.web.browser import (
+    VERIFY_SUBJECT,
+    Server,
+    Visitor,
+    chromium,
+    running_server,
+    screenshot_on_failure,
+)
 
 pytestmark = pytest.mark.slow
 TITLE = "Port our vaults to Arbitrum"
@@ -35,8 +43,9 @@ def driver() -> Iterator[webdriver.Chrome]:
 def visitor(
     request: pytest.FixtureRequest, driver: webdriver.Chrome, server: Server
 ) -> Iterator[Visitor]:
-    yield Visitor(driver, server, check_accessibility=False)
-    screenshot_on_failure(request, driver)
+    visitor = Visitor(driver, server, check_accessibility=False)
+    yield visitor
+    screenshot_on_failure(request, visitor)
 
 
 def approved_expert(server: Server, name: str) -> str:
@@ -53,6 +62,8 @@ def approved_expert(server: Server, name: str) -> str:
 
         account = {"email": email, "password": PASSWORD, "display_name": name, "role": "expert"}
         assert api.post("/api/v2/auth/register", json=account).status_code == 201
+        token = server.link(email, VERIFY_SUBJECT, "/verify-email").rsplit("token=", 1)[1]
+        assert api.post("/api/v2/auth/verify-email", json={"token": token}).status_code == 204
         applied = api.post(
             "/api/v2/expert-applications", json=application_body(), headers=bearer(email)
         )
@@ -78,6 +89,8 @@ def test_the_marketplace_works_without_javascript(visitor: Visitor, server: Serv
     assert "Grace Underwood" in page.text("#experts")
 
     page.register(name="Nova Labs", email=client, role="client")
+    page.confirm_email(client)  # a form post, as every step here
+    page.open("/projects/new")
     page.type("f-title", TITLE)
     page.type("f-description", "Three vaults and their keeper bots, moving to Arbitrum.")
     page.type("f-budget-min", "3000")
