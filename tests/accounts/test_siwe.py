@@ -131,7 +131,12 @@ async def test_unknown_nonce_wrong_signer_and_malformed_messages_are_refused(
     cases["signature"] = {"message": text, "signature": sign(OTHER, text)}
     lower = siwe_text(KEY.address.lower(), await nonce(client))
     cases["malformed"] = {"message": lower, "signature": sign(KEY, lower)}
-    for reason, body in cases.items():
+    # Not a URL at all (an unclosed IPv6 host): refused like any malformed message.
+    no_url = siwe_text(KEY.address, await nonce(client), uri="http://[bad")
+    for reason, body in [
+        *cases.items(),
+        ("malformed", {"message": no_url, "signature": sign(KEY, no_url)}),
+    ]:
         refused = await client.post("/api/v2/me/wallets", json=body, headers=headers)
         assert refused.status_code == 401, reason
         assert refused.json()["type"].endswith("/invalid-signature")

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 import psutil
@@ -131,6 +132,22 @@ async def test_a_reconnect_with_last_event_id_replays_what_was_missed(
         async with event_stream(two_url, thread.expert_headers) as fresh:
             await asyncio.sleep(0.5)
             assert fresh.events.empty()
+
+
+async def test_a_last_event_id_that_is_no_event_still_opens_a_live_stream(
+    two_servers: Servers, database_url: str
+) -> None:
+    """A superscript digit (str.isdigit() says yes, int() says no) and an id beyond every
+    event (made up, or from before a restore) both give a stream that sends what comes next."""
+    one_url, two_url = two_servers.one, two_servers.two
+    async with AsyncClient(base_url=one_url, timeout=15) as one:
+        thread = await proposed_thread(one, database_url)
+        superscript = cast(dict[str, str], {"Last-Event-ID": "\u00b2".encode("latin-1")})
+        for extra, resume in ((superscript, None), ({}, 10**18)):
+            headers = {**thread.expert_headers, **extra}
+            async with event_stream(two_url, headers, last_event_id=resume) as stream:
+                said = await say(one, thread, thread.client_headers, "Still live")
+                assert (await stream.next()).data["id"] == said["id"]
 
 
 async def test_notifications_reach_the_stream(two_servers: Servers, database_url: str) -> None:

@@ -127,7 +127,11 @@ def parse_message(text: str) -> SiweMessage:
         raise _malformed("Chain ID must be a positive integer")
     if not _NONCE.fullmatch(nonce):
         raise _malformed("Nonce must be at least 8 letters and digits")
-    if not urlsplit(uri).scheme:
+    try:
+        absolute = bool(urlsplit(uri).scheme)
+    except ValueError:  # e.g. "http://[bad": an unclosed IPv6 host
+        absolute = False
+    if not absolute:
         raise _malformed("URI must be an absolute URI")
     optional: dict[str, str] = {}
     index += 5

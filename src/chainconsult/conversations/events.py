@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -12,6 +13,7 @@ from chainconsult.errors import TooManyRequests
 from chainconsult.infra.live import LiveHub
 
 router = APIRouter(tags=["events"])
+_EVENT_ID = re.compile(r"[0-9]{1,20}")
 
 EVENT_STREAM = "text/event-stream"
 
@@ -45,7 +47,8 @@ async def events(
     """Your new notifications, messages and read markers as they happen. Browsers
     reconnect by themselves and send `Last-Event-ID`."""
     hub: LiveHub = request.app.state.live
-    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    # ASCII digits only: str.isdigit() also takes superscripts, which int() refuses.
+    resume = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else None
     stream = await hub.open(principal.account_id, resume)
     if stream is None:
         limit = request.app.state.settings.conversations.sse_max_connections_per_user

@@ -191,6 +191,15 @@ async def test_same_origin_cookie_write_with_token_passes(client: AsyncClient) -
     assert response.status_code == 204
 
 
+async def test_an_origin_that_is_no_url_is_refused_not_an_error(client: AsyncClient) -> None:
+    token = await _cookie_login(client)
+    response = await client.post(
+        "/api/v2/auth/logout", headers={"X-CSRF-Token": token, "Origin": "http://[x"}
+    )
+    assert response.status_code == 403
+    assert response.json()["reason"] == "origin"
+
+
 async def test_bearer_requests_are_exempt_from_origin_checks(client: AsyncClient) -> None:
     await register(client, email="bearer@example.com")
     login = await client.post(

@@ -119,35 +119,46 @@ class LiveHub:
             account_id, stream_id, len(self.streams.get(account_id, ()))
         ):
             return None
-        async with self.sessionmaker() as session:
-            if last_event_id is None:
-                floor = (
-                    await session.execute(
-                        select(func.coalesce(func.max(LiveEvent.id), 0)).where(
-                            LiveEvent.account_id == account_id
-                        )
-                    )
-                ).scalar_one()
-                replay: Sequence[Any] = ()
-            else:
-                floor = last_event_id
-                replay = (
-                    await session.execute(
-                        select(LiveEvent.id, LiveEvent.kind, LiveEvent.data)
-                        .where(
-                            LiveEvent.account_id == account_id,
-                            LiveEvent.id > last_event_id,
-                            LiveEvent.created_at > _ago(self.settings.sse_replay_seconds),
-                        )
-                        .order_by(LiveEvent.id)
-                        .limit(MAX_PENDING - 1)
-                    )
-                ).all()
+        try:
+            floor, replay = await self._resume(account_id, last_event_id)
+        except BaseException:
+            await self.slots.release(account_id, stream_id)
+            raise
         stream = LiveStream(account_id=account_id, floor=int(floor), id=stream_id)
         for row in replay:
             stream.offer(row[0], row[1], row[2])
         self.streams.setdefault(account_id, set()).add(stream)
         return stream
+
+    async def _resume(
+        self, account_id: uuid.UUID, last_event_id: int | None
+    ) -> tuple[int, Sequence[Any]]:
+        """Where a new stream starts (it sends only later events) and what it replays."""
+        async with self.sessionmaker() as session:
+            latest = (
+                await session.execute(
+                    select(func.coalesce(func.max(LiveEvent.id), 0)).where(
+                        LiveEvent.account_id == account_id
+                    )
+                )
+            ).scalar_one()
+            if last_event_id is None:
+                return int(latest), ()
+            replay = (
+                await session.execute(
+                    select(LiveEvent.id, LiveEvent.kind, LiveEvent.data)
+                    .where(
+                        LiveEvent.account_id == account_id,
+                        LiveEvent.id > last_event_id,
+                        LiveEvent.created_at > _ago(self.settings.sse_replay_seconds),
+                    )
+                    .order_by(LiveEvent.id)
+                    .limit(MAX_PENDING - 1)
+                )
+            ).all()
+        # An id beyond the newest event (made up, or from before a restore) would hide every
+        # event to come: resume from the newest instead.
+        return min(last_event_id, int(latest)), replay
 
     async def close(self, stream: LiveStream) -> None:
         streams = self.streams.get(stream.account_id)

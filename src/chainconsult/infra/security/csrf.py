@@ -33,4 +33,9 @@ def request_origin_allowed(
         return True
     # Browsers without Fetch Metadata: the page's origin must be this very host. Compared by
     # host and port only, since TLS often ends at a proxy in front of us.
-    return fetch_site is None and host is not None and urlsplit(origin).netloc == host
+    if fetch_site is not None or host is None:
+        return False
+    try:
+        return urlsplit(origin).netloc == host
+    except ValueError:  # not a URL at all ("http://[x"): no page of ours sent it
+        return False
