@@ -18,6 +18,7 @@ from chainconsult.accounts.lifecycle_schemas import (
     VerifyEmailRequest,
     VerifyResendResponse,
 )
+from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.recovery import PasswordRecovery
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.sessions import SessionService
@@ -36,6 +37,10 @@ _BAD_LINK: Described = {
 _THROTTLED: Described = {
     "description": "`rate-limited`: too many requests for this address or from this client."
 }
+_IP_LIMITED: Described = {
+    "description": "`rate-limited`: too many requests from this client (RATE_LIMIT_AUTH); "
+    "past the limit for one address the answer is still 202, without an email."
+}
 _LOGGED_OUT: Described = {"description": "`unauthorized`: not logged in."}
 
 
@@ -43,7 +48,7 @@ _LOGGED_OUT: Described = {"description": "`unauthorized`: not logged in."}
     "/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ResetRequested,
-    responses={429: _THROTTLED},
+    responses={429: _IP_LIMITED},
 )
 async def request_password_reset(
     body: ResetRequest, request: Request, session: DbSession, origin: Origin
@@ -51,6 +56,7 @@ async def request_password_reset(
     """Mail a single-use link to `{PUBLIC_URL}/reset-password?token=...` if the address has
     an account. The answer is the same whether or not it has one."""
     await PasswordRecovery(session, request.app.state.settings).request_reset(email=body.email)
+    count_auth_event(session, "reset_requested")
     await AuditTrail(session).record(
         actor_id=None,
         action="auth.password_reset_requested",
@@ -73,6 +79,7 @@ async def confirm_password_reset(
     a notice is mailed."""
     recovery = PasswordRecovery(session, request.app.state.settings)
     account_id = await recovery.confirm_reset(token=body.token, new_password=body.new_password)
+    count_auth_event(session, "reset_completed")
     await AuditTrail(session).record(
         actor_id=account_id,
         action="auth.password_reset",
@@ -110,6 +117,7 @@ async def change_password(
     await PasswordRecovery(session, request.app.state.settings).change_password(
         principal=principal, new_password=body.new_password
     )
+    count_auth_event(session, "password_changed")
     await AuditTrail(session).record(
         actor_id=principal.account_id,
         action="auth.password_changed",
@@ -130,6 +138,7 @@ async def verify_email(
     """Confirm the address a verification link was mailed to (no login needed: the token is
     the proof)."""
     account = await EmailVerification(session, request.app.state.settings).verify(body.token)
+    count_auth_event(session, "email_verified")
     await AuditTrail(session).record(
         actor_id=account.id,
         action="auth.email_verified",

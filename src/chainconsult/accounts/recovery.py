@@ -7,7 +7,6 @@ So the answer, its timing and its database writes do not tell whether an account
 from __future__ import annotations
 
 import hashlib
-import math
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,6 @@ from chainconsult.accounts.service import AccountService, Principal, forget_cach
 from chainconsult.accounts.sessions import SessionService
 from chainconsult.accounts.throttle import LoginFailureRepository, LoginThrottle, ThrottleRule
 from chainconsult.config import Settings
-from chainconsult.errors import TooManyRequests
 from chainconsult.infra.jobs import defer
 from chainconsult.infra.security.passwords import passwords
 from chainconsult.models.account_tokens import TokenPurpose
@@ -49,9 +47,9 @@ class PasswordRecovery:
         self.tokens = OneTimeTokens(session, settings.secret_key())
 
     async def request_reset(self, *, email: str) -> None:
-        """Count the request against the address (429 with Retry-After past the limit,
-        alike for every address), then queue the email if the address has an active
-        account. Raises nothing else."""
+        """Count the request against the address, then queue the email if the address has an
+        active account and is within its limit. The caller's answer is the same in every
+        case (202): a throttled address, like an unknown one, just gets no email."""
         window = self.settings.login_throttle
         rule = ThrottleRule(
             RESET_REQUESTS_FREE,
@@ -63,13 +61,7 @@ class PasswordRecovery:
             reset_key(email), rule, utcnow()
         )
         if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                f"Too many reset requests for this address; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-                reason="reset-throttled",
-                retry_after=seconds,
-            )
+            return
         found = await self.accounts.by_email(email)
         account = found if found is not None and found.is_active else None
         row = await self.tokens.issue(

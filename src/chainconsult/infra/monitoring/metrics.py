@@ -102,8 +102,9 @@ business_events_total = Counter(
 )
 auth_events_total = Counter(
     "auth_events_total",
-    "Account security events: mfa_enabled, mfa_disabled, mfa_failed, siwe_login, "
-    "wallet_linked, wallet_unlinked (and the password and email events of accounts/).",
+    "Account security events: reset_requested, reset_completed, password_changed, "
+    "email_verified, mfa_enabled, mfa_disabled, mfa_login, mfa_failed, siwe_login, wallet_linked, "
+    "wallet_unlinked.",
     ["event"],
     namespace=NAMESPACE,
 )
