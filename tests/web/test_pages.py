@@ -13,6 +13,7 @@ from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.mail.preferences import UNSUBSCRIBE_PATH
 from chainconsult.web.routing import PageRoute, page_paths
 from tests.helpers import PASSWORD, serving
 from tests.market import admin, approved_expert
@@ -152,6 +153,9 @@ async def test_every_form_post_without_its_token_is_refused_with_a_page(
     await admin_on_page(browser, database_url)
     posts = sorted(_page_posts(create_app(settings).routes))
     assert {"/login", "/register", "/logout", "/projects/new", "/experts/apply"} <= set(posts)
+    # One-click unsubscribe (RFC 8058) is posted by mail clients, with no session or form:
+    # the signed token in its URL is its credential, which a forging site does not have.
+    posts.remove(UNSUBSCRIBE_PATH)
     for path in posts:
         concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
         response = await browser.post(concrete, data={"note": "x"})
@@ -315,3 +319,24 @@ async def test_refusals_made_before_any_route_are_pages_for_a_browser(
     # The API keeps its problems whatever the client accepts.
     assert api_answers[-1].status_code == 429
     assert api_answers[-1].headers["content-type"] == "application/problem+json"
+
+
+async def test_an_admin_ends_every_session_of_a_user_from_the_users_page(
+    browser: AsyncClient, settings: Settings, database_url: str
+) -> None:
+    await admin_on_page(browser, database_url)
+    async with serving(create_app(settings), headers={"Accept": "text/html"}) as user:
+        email = await register_on_page(user)
+        assert (await user.get("/account")).status_code == 200
+
+        found = await browser.get("/admin/users", params={"email": email})
+        assert 'id="end-sessions"' in found.text
+        account_id = re.search(r'action="/admin/users/([0-9a-f-]+)/sessions/end"', found.text)
+        assert account_id is not None
+        ended = await browser.post(
+            f"/admin/users/{account_id.group(1)}/sessions/end",
+            data={"csrf_token": form_token(found)},
+        )
+        assert ended.status_code == 303
+        assert "notice=sessions-ended" in ended.headers["location"]
+        assert (await user.get("/account")).status_code in (303, 401)

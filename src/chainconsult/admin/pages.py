@@ -1,6 +1,7 @@
-"""Admin pages: find an account and change its plan (or lift a login lockout), and the audit
-log. The actions run the API's own handlers (admin/endpoints.py); the vetting queue is in
-applications/pages.py, the status dashboard at /status."""
+"""Admin pages: find an account and change its plan, lift a login lockout or end its
+sessions, and the audit log. The actions run the API's own handlers (admin/endpoints.py,
+accounts/lifecycle_endpoints.py); the vetting queue is in applications/pages.py, the status
+dashboard at /status."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import Query, Request
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from chainconsult.accounts.lifecycle_endpoints import end_user_sessions
 from chainconsult.accounts.schemas import PlanChangeRequest
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.visit import AdminPosted, AdminVisit
@@ -72,6 +74,14 @@ async def unlock(account_id: uuid.UUID, request: Request, posted: AdminPosted) -
     )
     account = await AccountService(visit.session).get(account_id)
     return _back_to(account.email, "unlocked")
+
+
+@router.post("/admin/users/{account_id:uuid}/sessions/end")
+async def end_sessions(account_id: uuid.UUID, request: Request, posted: AdminPosted) -> Response:
+    visit = posted.visit
+    await end_user_sessions(account_id, visit.member, visit.session, request_origin(request))
+    account = await AccountService(visit.session).get(account_id)
+    return _back_to(account.email, "sessions-ended")
 
 
 _AUDIT_FILTERS: dict[str, TypeAdapter[Any]] = {
