@@ -59,6 +59,9 @@ def test_a_bad_secret_is_named_but_never_printed(tmp_path: Path) -> None:
         ("CHAINCONSULT_ENV", "staging"),
         ("DATABASE_CONNECTION_TIMEOUT", "-5"),
         ("MAX_CONCURRENT_JOBS", "0"),
+        ("STORAGE_URL", "s3://"),
+        ("BACKUP_URL", "s3:///nightly"),
+        ("BACKUP_URL", "ftp://backups.example.com"),
     ],
 )
 def test_each_bad_value_names_its_variable(

@@ -45,7 +45,7 @@ def require_verified_email(principal: Principal) -> None:
     if principal.verification_required and not principal.email_verified:
         raise EmailUnverified(
             "Confirm your email address first: open the link we mailed you, or ask for a new "
-            "one (POST /api/v2/auth/verify-email/resend)."
+            "one on /account/security (POST /api/v2/auth/verify-email/resend)."
         )
 
 

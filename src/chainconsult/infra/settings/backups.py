@@ -8,6 +8,15 @@ from pydantic_settings import BaseSettings
 from chainconsult.infra.settings import SETTINGS_CONFIG
 
 
+def store_url(value: str | None) -> str | None:
+    """STORAGE_URL and BACKUP_URL: a file:// URL, or s3:// with a bucket."""
+    if value is not None and value.split("://", 1)[0] not in {"file", "s3"}:
+        raise ValueError("must be a file:// or s3:// URL")
+    if value is not None and value.startswith("s3://") and not value[5:].split("/")[0]:
+        raise ValueError("an s3:// URL needs a bucket (s3://bucket/prefix)")
+    return value
+
+
 class StorageSettings(BaseSettings):
     model_config = SETTINGS_CONFIG
 
@@ -28,14 +37,7 @@ class StorageSettings(BaseSettings):
     )
     """Seconds an S3 download link stays valid (a download answers 302 to a fresh one)."""
 
-    @field_validator("url")
-    @classmethod
-    def _store_scheme(cls, value: str | None) -> str | None:
-        if value is not None and value.split("://", 1)[0] not in {"file", "s3"}:
-            raise ValueError("must be a file:// or s3:// URL")
-        if value is not None and value.startswith("s3://") and not value[5:].split("/")[0]:
-            raise ValueError("an s3:// URL needs a bucket (s3://bucket/prefix)")
-        return value
+    _store_url = field_validator("url")(store_url)
 
 
 class BackupSettings(BaseSettings):
@@ -54,12 +56,7 @@ class BackupSettings(BaseSettings):
     encryption_recipient: str | None = Field(None, validation_alias="BACKUP_ENCRYPTION_RECIPIENT")
     """age public key (age1...) or SSH public key every backup is encrypted to; unset: plain."""
 
-    @field_validator("url")
-    @classmethod
-    def _store_scheme(cls, value: str | None) -> str | None:
-        if value is not None and value.split("://", 1)[0] not in {"file", "s3"}:
-            raise ValueError("must be a file:// or s3:// URL")
-        return value
+    _store_url = field_validator("url")(store_url)
 
     @field_validator("schedule")
     @classmethod
