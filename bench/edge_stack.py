@@ -197,10 +197,9 @@ def run_asgi(
             app = factories[factory]()
 
             async def measure(app: FastAPI = app) -> tuple[float, float, int]:
-                try:
+                # The lifespan opens what the middleware uses (the rate limiter: Resources).
+                async with app.router.lifespan_context(app):
                     return await _asgi_cost(app, args.requests)
-                finally:
-                    await app.state.rate_limiter.aclose()
 
             cpu, wall, failed = asyncio.run(measure())
             failures += failed

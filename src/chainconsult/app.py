@@ -1,18 +1,14 @@
-"""The application factory. Nothing here connects anywhere at import time: the lifespan builds
-the engine and the Redis client from the settings it was given, and closes them on exit."""
+"""The application factory. Nothing here connects anywhere at import time: the lifespan opens
+the process's ``Resources`` (engine, Redis pool, cache, limiter, ...: lifespan.py) from the
+settings it was given, and closes them on exit."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
@@ -31,7 +27,7 @@ from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
 from chainconsult.applications.service import latest_application
-from chainconsult.config import RedisSettings, Settings, load_settings
+from chainconsult.config import Settings, load_settings
 from chainconsult.conversations.endpoints import router as conversations_router
 from chainconsult.conversations.events import router as events_router
 from chainconsult.conversations.pages import router as conversations_pages
@@ -40,8 +36,6 @@ from chainconsult.escrow.endpoints import milestones_router
 from chainconsult.escrow.endpoints import projects_router as escrow_router
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
-from chainconsult.infra.cache import attach_cache, build_cache
-from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.docs_pages import (
     DOCS_ASSETS_DIR,
     DOCS_ASSETS_PATH,
@@ -51,13 +45,10 @@ from chainconsult.infra.docs_pages import (
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
-from chainconsult.infra.jobs.worker import InProcessWorker
-from chainconsult.infra.live import build_live_hub
-from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
-from chainconsult.infra.storage import open_object_store
 from chainconsult.infra.tracing import start_tracing, stop_tracing
+from chainconsult.lifespan import open_resources
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
@@ -72,36 +63,6 @@ from chainconsult.proposals.pages import router as proposals_pages
 from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR, STATIC_PATH
 
 log = structlog.get_logger(__name__)
-
-
-def build_redis(settings: RedisSettings) -> Redis | None:
-    if settings.url is None:
-        return None
-    timeout = settings.socket_timeout_ms / 1000
-    client: Redis = Redis.from_url(
-        settings.url.get_secret_value(),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
-        # redis-py retries ten times with backoff by default: seconds of stall on a dead
-        # Redis. Its users here (alert lease, traffic exchange) treat a failure as "Redis is
-        # away" and carry on, so one attempt is right.
-        retry=Retry(NoBackoff(), 0),
-    )
-    return client
-
-
-def start_in_process_worker(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> InProcessWorker[Settings] | None:
-    """Embedded mode (or `serve --with-worker`): run the job worker on this event loop."""
-    if not settings.jobs.in_process_worker:
-        return None
-    from chainconsult.schedules import register_schedules, worker_resources
-
-    worker = InProcessWorker(worker_resources(settings, sessionmaker), schedules=register_schedules)
-    worker.start()
-    return worker
 
 
 API_V2_PREFIX = "/api/v2"
@@ -156,43 +117,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = build_engine(settings.database)
-        redis = build_redis(settings.redis)
-        app.state.engine = engine
-        app.state.sessionmaker = build_sessionmaker(engine)
-        app.state.redis = redis
-        cache = build_cache(settings)
-        await cache.start()
-        app.state.cache = cache
-        attach_cache(app.state.sessionmaker, cache)
-        app.state.object_store = open_object_store(settings)
-        live = build_live_hub(settings, app.state.sessionmaker, engine)
-        app.state.live = live
-        live.start()
-        job_worker = start_in_process_worker(settings, app.state.sessionmaker)
-        monitoring = build_monitoring(settings, engine=engine, redis=redis)
-        app.state.monitoring = monitoring
-        app.state.health = monitoring.health
-        monitoring.start()
-        log.info(
-            "started",
-            version=__version__,
-            environment=settings.app.environment.value,
-            redis=redis is not None,
-        )
         try:
-            with startup_objects_frozen():
-                yield
+            async with open_resources(settings) as resources:
+                app.state.resources = resources
+                log.info(
+                    "started",
+                    version=__version__,
+                    environment=settings.app.environment.value,
+                    redis=resources.redis is not None,
+                )
+                with startup_objects_frozen():
+                    yield
         finally:
-            await monitoring.stop()
-            await live.stop()
-            await app.state.rate_limiter.aclose()
-            if job_worker is not None:
-                await job_worker.stop()
-            await cache.close()
-            if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
             stop_tracing()
             log.info("stopped")
             flush_logs()
@@ -213,10 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Read before the lifespan runs (the middleware is built from them), so not a resource.
     app.state.settings = settings
-    app.state.secret_key = settings.secret_key()
     app.state.login_gate = LoginGate(settings.login_throttle.database_slots)
-    app.state.started_monotonic = time.monotonic()
     use_page_sources(
         app,
         PageSources(unread_notifications=count_unread, expert_application=latest_application),

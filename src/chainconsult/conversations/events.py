@@ -9,7 +9,7 @@ from starlette.responses import StreamingResponse
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.errors import TooManyRequests
-from chainconsult.infra.live import LiveHub
+from chainconsult.infra.resources import resources_of
 
 router = APIRouter(tags=["events"])
 
@@ -44,7 +44,7 @@ async def events(
 ) -> StreamingResponse:
     """Your new notifications, messages and read markers as they happen. Browsers
     reconnect by themselves and send `Last-Event-ID`."""
-    hub: LiveHub = request.app.state.live
+    hub = resources_of(request).live
     resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     stream = await hub.open(principal.account_id, resume)
     if stream is None:

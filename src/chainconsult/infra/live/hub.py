@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -150,7 +151,6 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bus.stop()
-        await self.slots.close()
 
     # --- streams ---------------------------------------------------------------------
 
@@ -286,15 +286,19 @@ class LiveHub:
 
 
 def build_live_hub(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    redis: Redis | None,
 ) -> LiveHub:
-    """The process's hub, its bus, and the sessionmaker's sessions set to wake it."""
-    bus = build_live_bus(settings, engine)
+    """The process's hub, its bus, and the sessionmaker's sessions set to wake it; ``redis``
+    is the process's shared client."""
+    bus = build_live_bus(settings, engine, redis)
     attach_live_bus(sessionmaker, bus)
     live = settings.conversations
     slots = StreamSlots(
         live.sse_max_connections_per_user,
-        redis_url=settings.redis.url.get_secret_value() if settings.redis.url else None,
+        redis=redis,
         key_prefix=settings.redis.key_prefix,
         ttl_seconds=3 * live.sse_heartbeat_seconds,
     )

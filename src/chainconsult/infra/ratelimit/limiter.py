@@ -22,6 +22,7 @@ import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -126,19 +127,26 @@ class SharedRateLimiter:
         socket_timeout: float = 0.25,
         probe_interval: float = 2.0,
         penalty_max_seconds: int = 900,
+        connection_pool: ConnectionPool | None = None,
     ) -> None:
+        """``connection_pool``: the process's shared pool (its timeouts and retry are the
+        pool's, and closing it is its owner's); without it, a client of its own."""
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
         self._batcher: RoundTripBatcher[ScriptRequest, list[Any]] | None = None
         if redis_url is not None:
-            options: dict[str, Any] = {
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": socket_timeout,
-                # redis-py retries ten times with backoff by default: a dead Redis would stall
-                # the request that finds out. Fail at once and let the fallback answer.
-                "retry": Retry(NoBackoff(), 0),
-            }
+            options: dict[str, Any] = (
+                {"connection_pool": connection_pool}
+                if connection_pool is not None
+                else {
+                    "socket_timeout": socket_timeout,
+                    "socket_connect_timeout": socket_timeout,
+                    # redis-py retries ten times with backoff by default: a dead Redis would
+                    # stall the request that finds out. Fail at once; the fallback answers.
+                    "retry": Retry(NoBackoff(), 0),
+                }
+            )
             self._redis = RedisStorage(
                 _limits_uri(redis_url),
                 wrap_exceptions=True,

@@ -10,6 +10,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chainconsult.infra.request_state import request_state
+
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
@@ -72,7 +74,7 @@ class TracingMiddleware:
             {
                 "http.route": route,
                 "http.response.status_code": status,
-                "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
+                "chainconsult.request_id": request_state(scope).request_id or "",
             }
         )
         if status >= 500:
