@@ -24,6 +24,7 @@ from chainconsult.accounts.siwe_endpoints import wallets_router
 from chainconsult.accounts.throttle import LoginGate
 from chainconsult.accounts.visit import PageSources, use_page_sources
 from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
+from chainconsult.api_versions import V1_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
 from chainconsult.applications.service import latest_application
@@ -160,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     for router in API_V2_ROUTERS:
         app.include_router(router, prefix=API_V2_PREFIX)
+    for router in V1_ROUTERS:
+        app.include_router(router)
     app.include_router(operations_router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
