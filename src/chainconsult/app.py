@@ -1,5 +1,5 @@
 """The application factory. Nothing here connects anywhere at import time: the lifespan opens
-the process's ``Resources`` (engine, Redis pool, cache, limiter, ...: lifespan.py) from the
+the process's ``Resources`` (engine, Redis pool, cache, limiter, ...: process.py) from the
 settings it was given, and closes them on exit."""
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from chainconsult.infra.http import JSONResponse
 from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.infra.tracing import start_tracing, stop_tracing
-from chainconsult.lifespan import open_resources
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
 from chainconsult.notifications.pages import router as notifications_pages
@@ -57,6 +56,7 @@ from chainconsult.notifications.service import count_unread
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.privacy.pages import router as privacy_pages
+from chainconsult.process import open_resources
 from chainconsult.projects.endpoints import router as projects_router
 from chainconsult.projects.pages import router as projects_pages
 from chainconsult.proposals.endpoints import router as proposals_router

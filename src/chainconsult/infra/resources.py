@@ -1,8 +1,8 @@
 """What one server process opens once and shares: the engine, the one Redis connection pool,
 the cache, the rate limiter, the object store, the live-update hub, the monitoring and (in
-embedded mode) the job worker. The app's lifespan (chainconsult/lifespan.py) builds them in
-order, keeps them in one ``Resources``, and closes them in reverse order; middleware and
-dependencies reach them through ``resources_of``.
+embedded mode) the job worker. The app's lifespan builds them in order (``open_resources``,
+chainconsult/process.py), keeps them in one ``Resources``, and closes them in reverse order;
+middleware and dependencies reach them through ``resources_of``.
 
 Settings are not here: they are read before the lifespan runs (the middleware stack is
 built from them) and stay ``app.state.settings``."""

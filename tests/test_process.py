@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from chainconsult import lifespan
+from chainconsult import process
 from chainconsult.app import create_app
 from chainconsult.infra.cache import Cache
 from chainconsult.infra.live import LiveHub, RedisLiveBus
 from chainconsult.infra.monitoring.lifespan import Monitoring
 from chainconsult.infra.ratelimit import SharedRateLimiter
 from chainconsult.infra.resources import resources_of
-from chainconsult.lifespan import open_resources
+from chainconsult.process import open_resources
 from tests.conftest import make_settings
 from tests.helpers import serving
 
@@ -78,7 +78,7 @@ async def test_a_failed_start_closes_what_was_already_open(
     def broken(*_: Any, **__: Any) -> Monitoring:
         raise RuntimeError("monitoring cannot start")
 
-    monkeypatch.setattr(lifespan, "build_monitoring", broken)
+    monkeypatch.setattr(process, "build_monitoring", broken)
     settings = make_settings(database_url, tmp_path, REDIS_URL=None)
     with pytest.raises(RuntimeError, match="monitoring cannot start"):
         async with open_resources(settings):
