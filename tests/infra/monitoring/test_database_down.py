@@ -225,7 +225,7 @@ async def test_database_down_resolves_once_after_a_restart_during_the_outage(
     # The service restarts while the database is still down, then the database comes back.
     restarted = create_app(settings)
     async with LifespanManager(restarted) as manager:
-        store = restarted.state.monitoring.evaluator.store
+        store = resources_of(restarted).monitoring.evaluator.store
 
         async def outage_known() -> bool:
             return [alert.rule for alert in store.active.values()] == ["database_down"]
