@@ -33,5 +33,5 @@ def test_each_request_gets_its_own_state() -> None:
 def test_the_client_ip_is_the_edges_else_the_peers() -> None:
     request = Request(_scope(client=("10.0.0.9", 50000)))
     assert client_ip(request) == "10.0.0.9"
-    request_state(request).client_ip = "203.0.113.7"
+    request_state(request.scope).client_ip = "203.0.113.7"
     assert client_ip(request) == "203.0.113.7"

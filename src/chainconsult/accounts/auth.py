@@ -60,7 +60,7 @@ async def _principal(
     # The edge middleware has normally resolved the caller already (accounts/identity.py);
     # no request session is asked for here, so a route that needs only the caller (such as
     # /auth/me) opens none.
-    cached = request_state(request).principal
+    cached = request_state(request.scope).principal
     if isinstance(cached, Principal):
         principal = cached
     else:
@@ -75,7 +75,7 @@ async def _principal(
     # Checked whoever resolved the principal: a cookie is a cookie, cached or not.
     if bearer is None and request.method not in SAFE_METHODS:
         _check_csrf(request, principal)
-    request_state(request).principal = principal
+    request_state(request.scope).principal = principal
     return principal
 
 
@@ -147,7 +147,7 @@ async def _trusted_or_admin(
     principal: Annotated[Principal | None, Depends(_optional_principal)],
 ) -> Principal | None:
     # TRUSTED_IPS (decided by the edge middleware from the real client IP) need no login.
-    if request_state(request).client_trusted:
+    if request_state(request.scope).client_trusted:
         return principal
     if principal is None:
         raise Unauthorized()

@@ -157,7 +157,7 @@ class _FormToken:
 async def _principal(request: Request) -> Principal | None:
     # The edge middleware resolved a session cookie (or bearer token) already (accounts/
     # identity.py); a cookie it could not resolve (expired, revoked) is an anonymous visit.
-    cached = request_state(request).principal
+    cached = request_state(request.scope).principal
     if isinstance(cached, Principal):
         return cached
     token = request.cookies.get(SESSION_COOKIE)
@@ -165,7 +165,7 @@ async def _principal(request: Request) -> Principal | None:
         return None
     principal = await principal_for_credential(request.app, token)
     if principal is not None:
-        request_state(request).principal = principal
+        request_state(request.scope).principal = principal
     return principal
 
 

@@ -1,6 +1,6 @@
 """What travels with one request between the middleware and the handlers, typed: its id, the
 client's address, the caller once resolved, and what a cached read answered from. One object
-per request, under one scope key; ``request_state`` is the one way to it.
+per request, under one scope key; ``request_state(scope)`` is the one way to it.
 
 Every layer sees the same object, also through the scope copies some middleware make (HEAD as
 GET, the v1 rewrite): it is created by the outermost layer that asks (the request context)
@@ -36,8 +36,8 @@ class RequestState:
     shortcut to answer the next identical request without routing."""
 
 
-def request_state(request: Scope | HTTPConnection) -> RequestState:
-    scope = request.scope if isinstance(request, HTTPConnection) else request
+def request_state(scope: Scope) -> RequestState:
+    """The request's state (handlers pass ``request.scope``); created on first use."""
     state: RequestState | None = scope.get(_SCOPE_KEY)
     if state is None:
         state = scope[_SCOPE_KEY] = RequestState()
@@ -47,7 +47,7 @@ def request_state(request: Scope | HTTPConnection) -> RequestState:
 def client_ip(request: HTTPConnection) -> str | None:
     """The client's address: the edge's (X-Forwarded-For through TRUSTED_PROXIES), else the
     peer's when no edge middleware ran."""
-    ip = request_state(request).client_ip
+    ip = request_state(request.scope).client_ip
     if ip is not None:
         return ip
     return request.client.host if request.client else None

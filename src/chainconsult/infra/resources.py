@@ -55,7 +55,9 @@ class Resources:
 def resources_of(owner: HTTPConnection | Starlette) -> Resources:
     """The process's resources, from a request or the app (middleware pass ``scope["app"]``).
     AttributeError before the lifespan has opened them."""
-    app = owner.app if isinstance(owner, HTTPConnection) else owner
+    # Starlette first: a plain class, where HTTPConnection's isinstance goes through the
+    # Mapping ABC (about 0.4 µs, on the hot path of every request).
+    app = owner if isinstance(owner, Starlette) else owner.app
     resources: Resources = app.state.resources
     return resources
 

@@ -57,7 +57,7 @@ async def resolve_caller(request: Request, session: AsyncSession) -> Principal |
         ) from exc
     if principal is None:
         raise Unauthorized("The token or session is invalid, expired or revoked.")
-    request_state(request).principal = principal
+    request_state(request.scope).principal = principal
     return principal
 
 

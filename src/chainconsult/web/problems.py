@@ -34,7 +34,7 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 def _viewer(request: Request) -> Viewer | None:
     # What the edge already resolved, without another lookup: the database may be the problem.
-    person: Any = request_state(request).principal
+    person: Any = request_state(request.scope).principal
     if person is None or not hasattr(person, "display_name"):
         return None
     return Viewer(person, request.cookies.get(CSRF_COOKIE, ""), unread=None)

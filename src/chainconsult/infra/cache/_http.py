@@ -128,7 +128,7 @@ async def cached_body(
     body = await query.get(cache, arguments=arguments, tags=tags, load=render)
     if repeatable and cache is not None and cache.enabled:
         read = CachedRead(query.name, query.key(arguments), cache_control, media_type, vary)
-        request_state(request).cached_read = read
+        request_state(request.scope).cached_read = read
     return cached_body_response(
         body,
         etag=etag_of(body),

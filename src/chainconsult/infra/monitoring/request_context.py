@@ -124,7 +124,7 @@ async def last_resort_problem(request: Request, exc: Exception) -> Response:
     outside every crash barrier (the metrics, request context and security headers layers):
     the same 500 problem instead of a text/plain page. Its answer goes straight to the server,
     past those layers, so it carries the request id and the Server header itself."""
-    state = request_state(request)
+    state = request_state(request.scope)
     request_id = state.request_id = state.request_id or new_request_id()
     structlog.get_logger("chainconsult.errors").error(
         "unhandled_error",
