@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from chainconsult.app import create_app as create_api_app
+from chainconsult.infra.resources import resources_of
 
 
 def create_app() -> FastAPI:
@@ -17,7 +18,7 @@ def create_app() -> FastAPI:
 
     @app.get("/bench/cache-stats", include_in_schema=False)
     async def cache_stats(request: Request) -> dict[str, Any]:
-        report: dict[str, Any] = request.app.state.cache.report()
+        report: dict[str, Any] = resources_of(request).cache.report()
         return report
 
     return app

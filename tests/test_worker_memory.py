@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.infra.monitoring.alerts import AlertRecord, Escalation, Severity
+from chainconsult.infra.resources import resources_of
 from tests.infra.monitoring.receiver import http_receiver
 
 
@@ -46,7 +47,7 @@ def test_eth_utils_is_imported_by_the_first_mixed_case_evm_address() -> None:
 async def test_the_alert_http_client_is_made_by_the_first_delivery(settings: Settings) -> None:
     app = create_app(settings)
     async with LifespanManager(app):
-        escalation: Escalation = app.state.monitoring.escalation
+        escalation: Escalation = resources_of(app).monitoring.escalation
         assert escalation._http is None
 
     with http_receiver() as receiver:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from chainconsult.accounts.versions import V1_ROUTES as ACCOUNTS_V1
 from chainconsult.config import Settings
+from chainconsult.experts.versions import V1_ROUTER as EXPERTS_V1_ROUTER
 from chainconsult.experts.versions import V1_ROUTES as EXPERTS_V1
 from chainconsult.infra.versioning import (
     DOCS_PASSTHROUGH,
@@ -17,7 +18,12 @@ from chainconsult.infra.versioning import (
     install_version_docs,
     render_guide,
 )
+from chainconsult.projects.versions import V1_ROUTER as PROJECTS_V1_ROUTER
 from chainconsult.projects.versions import V1_ROUTES as PROJECTS_V1
+
+V1_ROUTERS = (EXPERTS_V1_ROUTER, PROJECTS_V1_ROUTER)
+"""The v1 layer's own routes (``V1Route.own_route``: numbered pages), hidden from every
+document and reached only through the versioning middleware."""
 
 V1_PASSTHROUGH: dict[str, str | None] = {
     # The v1 health format, owned by monitoring: served as it is, with the v1 headers.

@@ -1,16 +1,14 @@
-"""The application factory. Nothing here connects anywhere at import time: the lifespan builds
-the engine and the Redis client from the settings it was given, and closes them on exit."""
+"""The application factory. Nothing here connects anywhere at import time: the lifespan opens
+the process's ``Resources`` (engine, Redis pool, cache, limiter, ...: process.py) from the
+settings it was given, and closes them on exit."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
@@ -26,10 +24,11 @@ from chainconsult.accounts.siwe_endpoints import wallets_router
 from chainconsult.accounts.throttle import LoginGate
 from chainconsult.accounts.visit import PageSources, use_page_sources
 from chainconsult.admin.routers import ADMIN_API_ROUTERS, ADMIN_PAGE_ROUTERS
+from chainconsult.api_versions import V1_ROUTERS
 from chainconsult.applications.endpoints import router as applications_router
 from chainconsult.applications.pages import router as applications_pages
 from chainconsult.applications.service import latest_application
-from chainconsult.config import RedisSettings, Settings, load_settings
+from chainconsult.config import Settings, load_settings
 from chainconsult.conversations.endpoints import router as conversations_router
 from chainconsult.conversations.events import router as events_router
 from chainconsult.conversations.pages import router as conversations_pages
@@ -38,8 +37,6 @@ from chainconsult.escrow.endpoints import milestones_router
 from chainconsult.escrow.endpoints import projects_router as escrow_router
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
-from chainconsult.infra.cache import attach_cache, build_cache
-from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.docs_pages import (
     DOCS_ASSETS_DIR,
     DOCS_ASSETS_PATH,
@@ -49,13 +46,8 @@ from chainconsult.infra.docs_pages import (
 from chainconsult.infra.health.endpoints import router as health_router
 from chainconsult.infra.heap import startup_objects_frozen
 from chainconsult.infra.http import JSONResponse
-from chainconsult.infra.jobs.worker import InProcessWorker
-from chainconsult.infra.live import build_live_hub
-from chainconsult.infra.monitoring.lifespan import build_monitoring
 from chainconsult.infra.monitoring.logging import configure_logging, flush_logs
-from chainconsult.infra.redis_client import connection_options
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
-from chainconsult.infra.storage import open_object_store
 from chainconsult.infra.tracing import start_tracing, stop_tracing
 from chainconsult.middleware import install_middleware
 from chainconsult.notifications.endpoints import router as notifications_router
@@ -64,6 +56,7 @@ from chainconsult.notifications.service import count_unread
 from chainconsult.operations.endpoints import router as operations_router
 from chainconsult.privacy.endpoints import router as privacy_router
 from chainconsult.privacy.pages import router as privacy_pages
+from chainconsult.process import open_resources
 from chainconsult.projects.endpoints import router as projects_router
 from chainconsult.projects.pages import router as projects_pages
 from chainconsult.proposals.endpoints import router as proposals_router
@@ -71,32 +64,6 @@ from chainconsult.proposals.pages import router as proposals_pages
 from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR, STATIC_PATH
 
 log = structlog.get_logger(__name__)
-
-
-def build_redis(settings: RedisSettings) -> Redis | None:
-    if settings.url is None:
-        return None
-    # Its users here (alert lease, traffic exchange) treat a failure as "Redis is away" and
-    # carry on, so one attempt is right (connection_options).
-    client: Redis = Redis.from_url(
-        settings.url.get_secret_value(),
-        health_check_interval=30,
-        **connection_options(settings.socket_timeout_ms / 1000),
-    )
-    return client
-
-
-def start_in_process_worker(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> InProcessWorker[Settings] | None:
-    """Embedded mode (or `serve --with-worker`): run the job worker on this event loop."""
-    if not settings.jobs.in_process_worker:
-        return None
-    from chainconsult.schedules import register_schedules, worker_resources
-
-    worker = InProcessWorker(worker_resources(settings, sessionmaker), schedules=register_schedules)
-    worker.start()
-    return worker
 
 
 API_V2_PREFIX = "/api/v2"
@@ -149,43 +116,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = build_engine(settings.database)
-        redis = build_redis(settings.redis)
-        app.state.engine = engine
-        app.state.sessionmaker = build_sessionmaker(engine)
-        app.state.redis = redis
-        cache = build_cache(settings)
-        await cache.start()
-        app.state.cache = cache
-        attach_cache(app.state.sessionmaker, cache)
-        app.state.object_store = open_object_store(settings)
-        live = build_live_hub(settings, app.state.sessionmaker, engine)
-        app.state.live = live
-        live.start()
-        job_worker = start_in_process_worker(settings, app.state.sessionmaker)
-        monitoring = build_monitoring(settings, engine=engine, redis=redis)
-        app.state.monitoring = monitoring
-        app.state.health = monitoring.health
-        monitoring.start()
-        log.info(
-            "started",
-            version=__version__,
-            environment=settings.app.environment.value,
-            redis=redis is not None,
-        )
         try:
-            with startup_objects_frozen():
-                yield
+            async with open_resources(settings) as resources:
+                app.state.resources = resources
+                log.info(
+                    "started",
+                    version=__version__,
+                    environment=settings.app.environment.value,
+                    redis=resources.redis is not None,
+                )
+                with startup_objects_frozen():
+                    yield
         finally:
-            await monitoring.stop()
-            await live.stop()
-            await app.state.rate_limiter.aclose()
-            if job_worker is not None:
-                await job_worker.stop()
-            await cache.close()
-            if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
             stop_tracing()
             log.info("stopped")
             flush_logs()
@@ -206,10 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Read before the lifespan runs (the middleware is built from them), so not a resource.
     app.state.settings = settings
-    app.state.secret_key = settings.secret_key()
     app.state.login_gate = LoginGate(settings.login_throttle.database_slots)
-    app.state.started_monotonic = time.monotonic()
     use_page_sources(
         app,
         PageSources(unread_notifications=count_unread, expert_application=latest_application),
@@ -218,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     for router in API_V2_ROUTERS:
         app.include_router(router, prefix=API_V2_PREFIX)
+    for router in V1_ROUTERS:
+        app.include_router(router)
     app.include_router(operations_router)
     for router in PAGE_ROUTERS:
         app.include_router(router)

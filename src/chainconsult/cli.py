@@ -114,10 +114,12 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     from chainconsult.infra.cache import attach_cache, build_cache
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
     from chainconsult.infra.db.session import transaction
+    from chainconsult.infra.resources import shared_redis
 
     engine = build_engine(settings.database, application_name="chainconsult-cli")
     # With the cache attached, running servers drop the account's cached role at once.
-    cache = build_cache(settings)
+    redis = shared_redis(settings.redis)
+    cache = build_cache(settings, redis)
     sessionmaker = build_sessionmaker(engine)
     attach_cache(sessionmaker, cache)
     try:
@@ -130,6 +132,8 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
                 raise fail(f"{exc} (use --password-stdin or a terminal)") from None
     finally:
         await cache.close()
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()
     return created
 

@@ -28,7 +28,6 @@ from chainconsult.infra.ratelimit import (
     PolicySet,
     RateLimitMiddleware,
     RateLimitPolicy,
-    SharedRateLimiter,
 )
 from chainconsult.infra.security.body import BodyDeadlineMiddleware, BodyGuardMiddleware
 from chainconsult.infra.security.client_ip import ClientIPMiddleware
@@ -93,7 +92,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
        /api/... routed by header; everything inside sees v2 paths only, and every answer from
        inside (a 429, a 413) reaches a v1 caller in v1 form with the v1 headers.
     9. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
-       before any body is read or any handler runs.
+       before any body is read or any handler runs (on the lifespan's limiter: Resources).
     10. BodyGuard: size, JSON type and nesting depth, before validation.
     11. CrashBarrier: so a handler's crash answers a 500 problem through 1 to 10 (CORS, v1
         form, rate-limit headers).
@@ -103,16 +102,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         functions, without routing.
     """
     security = settings.security
-    limits = settings.rate_limits
-    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
-    limiter = SharedRateLimiter(
-        redis_url=redis_url,
-        key_prefix=settings.redis.key_prefix,
-        socket_timeout=settings.redis.socket_timeout_ms / 1000,
-        probe_interval=limits.redis_probe_seconds,
-        penalty_max_seconds=limits.penalty_max_seconds,
-    )
-    app.state.rate_limiter = limiter
     production = settings.app.is_production
     # Every docs page has the same inline script (its URLs are relative), so one header set.
     docs = docs_headers(
@@ -135,7 +124,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=limiter,
         policies=rate_limit_policies(settings),
         identify=identify,
         probe_paths=PROBE_ROUTES - {"/metrics"},

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.infra.resources import resources_of
 from tests.helpers import PASSWORD, count_rows, login, promote_to_admin, register, serving
 
 
@@ -177,17 +178,17 @@ async def test_me_is_answered_from_the_resolved_caller_without_a_request_session
         assert (await http.get("/api/v2/auth/me", headers=headers)).status_code == 200
 
         opened: list[AsyncSession] = []
-        sessionmaker = app.state.sessionmaker
+        sessionmaker = resources_of(app).sessionmaker
 
         def counting() -> AsyncSession:
             opened.append(sessionmaker())
             return opened[-1]
 
-        app.state.sessionmaker = counting
+        resources_of(app).sessionmaker = counting
         try:
             me = await http.get("/api/v2/auth/me", headers=headers)
         finally:
-            app.state.sessionmaker = sessionmaker
+            resources_of(app).sessionmaker = sessionmaker
 
     assert me.status_code == 200
     # Registration's answer, created_at included, from the cached account state.

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.security.passwords import hashing_limiter
 from tests.accounts.conftest import FrozenClock
 from tests.conftest import make_settings
@@ -161,7 +162,7 @@ async def test_logins_waiting_for_the_hasher_hold_no_database_connection(
             ]
             try:
                 await _until(lambda: hasher.waiting == len(logins), "every login waits to hash")
-                held = app.state.engine.pool.checkedout()
+                held = resources_of(app).engine.pool.checkedout()
                 # Distinct queries miss the cache: each read needs a database connection.
                 reads = [
                     await client.get(f"/api/v2/experts?q={uuid.uuid4().hex}", headers=headers)
@@ -218,7 +219,7 @@ async def test_logins_queued_on_one_account_leave_the_pool_to_other_requests(
                     lambda: _waiting_on_a_row_lock(database_url) == 1, "one login waits on the row"
                 )
                 await asyncio.sleep(0.2)  # the others reach the gate meanwhile
-                held = app.state.engine.pool.checkedout()
+                held = resources_of(app).engine.pool.checkedout()
                 reads = [
                     await client.get(f"/api/v2/experts?q={uuid.uuid4().hex}", headers=headers)
                     for _ in range(3)

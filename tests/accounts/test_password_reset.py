@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.infra.resources import resources_of
 from tests.accounts.conftest import FrozenClock
 from tests.accounts.mailed import deliver, link_in, mail_settings_for, messages, token_in
 from tests.helpers import PASSWORD, login, register, serving, statements_sent
@@ -177,7 +178,7 @@ async def test_an_address_without_an_account_is_answered_the_same_and_mailed_not
             await register(client, email=email)
 
         async def ask(email: str) -> tuple[int, bytes, list[str], float]:
-            with statements_sent(app.state.engine) as sent:
+            with statements_sent(resources_of(app).engine) as sent:
                 started = time.perf_counter()
                 answer = await client.post("/api/v2/auth/password-reset", json={"email": email})
                 took = time.perf_counter() - started

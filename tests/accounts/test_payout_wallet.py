@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.experts.wallets import is_verified_payout_wallet
+from chainconsult.infra.resources import resources_of
 from tests.accounts.siwe_support import signed, wallet_key
 from tests.helpers import serving
 from tests.market import admin, approved_expert
@@ -22,7 +23,7 @@ STRANGER = wallet_key(0x5757)
 async def _verified(settings: Settings, expert_id: str) -> bool:
     app = create_app(settings)
     async with serving(app):
-        session: AsyncSession = app.state.sessionmaker()
+        session: AsyncSession = resources_of(app).sessionmaker()
         async with session:
             return await is_verified_payout_wallet(session, uuid.UUID(expert_id))
 

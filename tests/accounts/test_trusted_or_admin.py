@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from chainconsult.accounts.auth import TrustedOrAdmin
 from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from chainconsult.models import LoginFailureCounter
 from chainconsult.models.base import utcnow
 from tests.conftest import make_settings
@@ -57,7 +58,7 @@ async def test_expired_login_counters_are_purged(database_url: str, tmp_path: Pa
     app = create_app(settings)
     throttle = LoginThrottle(settings.login_throttle)
     async with LifespanManager(app):
-        maker = app.state.sessionmaker
+        maker = resources_of(app).sessionmaker
         async with maker() as session:  # the throttle commits each count itself
             await throttle.reserve(session, email="old@example.com", ip="192.0.2.1")
         async with maker() as session, session.begin():

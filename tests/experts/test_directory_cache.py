@@ -14,6 +14,7 @@ from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.infra.resources import resources_of
 from tests.conftest import REDIS_PREFIX
 from tests.helpers import serving, statements_sent
 from tests.market import (
@@ -201,7 +202,7 @@ async def test_hundred_concurrent_misses_on_one_profile_query_the_database_once(
         # Anonymous readers: a logged-in one's login is read from the database on every
         # request when there is no Redis (docs/decisions/0030), which is not what is counted.
         client.cookies.clear()
-        with statements_sent(app.state.engine) as sent:
+        with statements_sent(resources_of(app).engine) as sent:
             responses = await asyncio.gather(
                 *(client.get(f"/api/v2/experts/{expert['id']}") for _ in range(100))
             )

@@ -10,6 +10,7 @@ import pytest
 from httpx import AsyncClient
 
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.helpers import login, promote_to_admin, register, serving
 from tests.infra.health.test_health_formats import EVERY_CHECK, validate_draft
@@ -131,7 +132,7 @@ async def test_detailed_health_includes_what_a_cache_module_registers(
     app = create_app(make_settings(database_url, tmp_path, REDIS_URL=None, TRUSTED_IPS="127.0.0.1"))
     async with serving(app) as http:
         # What a cache module does from the lifespan: register its own numbers.
-        app.state.monitoring.providers.cache_hit_rates = hit_rates
+        resources_of(app).monitoring.providers.cache_hit_rates = hit_rates
         body = (await http.post("/api/health")).json()
 
     assert body["cache_hit_rates"] == {"experts": 0.92, "projects": 0.5}

@@ -24,6 +24,7 @@ from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.schemas import normalize_email
 from chainconsult.accounts.throttle import account_key
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from chainconsult.mail.service import EmailOutbox, Outcome
 from chainconsult.models import Account
 from chainconsult.notifications.emails import compose
@@ -154,7 +155,7 @@ async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_kee
         history["invitee"]["id"],
     )
     query(database_url, "DELETE FROM notifications WHERE id = %s", purged)
-    await app.state.monitoring.log_writer.flush()
+    await resources_of(app).monitoring.log_writer.flush()
     # The dump finds the client's words in other people's rows before the erasure.
     assert {
         ("notifications", "payload"),
@@ -168,7 +169,7 @@ async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_kee
 
     assert erased.status_code == 204
     await deliver()  # the bidder hears the project was cancelled
-    await app.state.monitoring.log_writer.flush()
+    await resources_of(app).monitoring.log_writer.flush()
     assert personal_values_left(database_url, ERASED) == []
     # The bidder's inbox and records keep the ids, with a placeholder for the title.
     inbox = await http.get("/api/v2/notifications", headers=history["partner_headers"])

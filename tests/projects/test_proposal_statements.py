@@ -19,6 +19,7 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from chainconsult.models.projects import Project
 from chainconsult.notifications.schemas import NotificationKind
 from chainconsult.notifications.service import notifying_from
@@ -51,10 +52,10 @@ async def test_a_proposal_is_one_statement_without_begin_or_commit(
         assert (await http.get("/api/v2/auth/me", headers=expert_headers)).status_code == 200
 
         trace = tmp_path / "libpq.trace"
-        with trace.open("w") as out, statements_sent(app.state.engine) as sent:
+        with trace.open("w") as out, statements_sent(resources_of(app).engine) as sent:
             # libpq's log of the protocol messages: what psycopg sends on its own (BEGIN,
             # COMMIT) shows there and not in the statements SQLAlchemy sends.
-            pool = app.state.engine.sync_engine.pool
+            pool = resources_of(app).engine.sync_engine.pool
             event.listen(
                 pool,
                 "checkout",

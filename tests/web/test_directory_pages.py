@@ -13,6 +13,7 @@ from httpx import AsyncClient
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
+from chainconsult.infra.resources import resources_of
 from tests.experts.test_directory import add_expert
 from tests.helpers import serving, statements_sent
 from tests.market import admin, approved_expert
@@ -114,7 +115,7 @@ async def test_an_anonymous_directory_page_is_cached_with_an_etag_and_revalidate
     await approved_expert(client, admin_headers, name="Cached Carla")
 
     first = await browser.get("/experts")
-    with statements_sent(app.state.engine) as sent:  # type: ignore[attr-defined]
+    with statements_sent(resources_of(app).engine) as sent:  # type: ignore[arg-type]
         again = await browser.get("/experts")
         unchanged = await browser.get("/experts", headers={"If-None-Match": first.headers["etag"]})
 
@@ -141,7 +142,7 @@ async def test_a_cached_page_reads_no_directory_data_for_a_visitor_with_a_form_c
     client = same_app_client
     app, browser = app_and_browser
     await approved_expert(client, await admin(client, database_url), name="Cookie Cleo")
-    cache = app.state.cache  # type: ignore[attr-defined]
+    cache = resources_of(app).cache
     await browser.get("/login")
     assert browser.cookies.get("csrf_token")
 

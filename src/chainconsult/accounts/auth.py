@@ -4,16 +4,19 @@ cookie-authenticated unsafe request must echo the CSRF cookie in ``X-CSRF-Token`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.applications import Starlette
 
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import lazily_closed
 from chainconsult.infra.monitoring.metrics import auth_failures_total
+from chainconsult.infra.request_state import request_state
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.security.csrf import CSRF_COOKIE as CSRF_COOKIE
 from chainconsult.infra.security.csrf import CSRF_HEADER as CSRF_HEADER
 from chainconsult.infra.security.csrf import request_origin_allowed
@@ -30,12 +33,12 @@ _cookie = APIKeyCookie(
 )
 
 
-async def principal_for_credential(app_state: Any, token: str) -> Principal | None:
+async def principal_for_credential(app: Starlette, token: str) -> Principal | None:
     """The one lookup of a login token. Both of its reads are cached: a session that begins
     no transaction (a query autobegins one, which closing rolls back; it only reads) and is
     closed only if used costs nothing when they hit."""
-    settings = app_state.settings
-    async with lazily_closed(app_state.sessionmaker()) as session:
+    settings = app.state.settings
+    async with lazily_closed(resources_of(app).sessionmaker()) as session:
         return await AccountService(session).principal_for_token(
             token,
             verification_required=settings.lifecycle.require_verified_email,
@@ -59,14 +62,14 @@ async def _principal(
     # The edge middleware has normally resolved the caller already (accounts/identity.py);
     # no request session is asked for here, so a route that needs only the caller (such as
     # /auth/me) opens none.
-    cached = getattr(request.state, "principal", None)
+    cached = request_state(request.scope).principal
     if isinstance(cached, Principal):
         principal = cached
     else:
         token = bearer.credentials if bearer is not None else cookie
         if not token:
             return None
-        found = await principal_for_credential(request.app.state, token)
+        found = await principal_for_credential(request.app, token)
         if found is None:
             auth_failures_total.inc()
             raise Unauthorized("The token or session is invalid, expired or revoked.")
@@ -74,7 +77,7 @@ async def _principal(
     # Checked whoever resolved the principal: a cookie is a cookie, cached or not.
     if bearer is None and request.method not in SAFE_METHODS:
         _check_csrf(request, principal)
-    request.state.principal = principal
+    request_state(request.scope).principal = principal
     return principal
 
 
@@ -108,7 +111,7 @@ def check_csrf(request: Request, principal: Principal | None, token: str, *, whe
             reason="origin",
         )
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    secret: bytes = request.app.state.secret_key
+    secret = resources_of(request).secret_key
     if not token or token != cookie or not csrf_token_valid(secret, csrf_subject(principal), token):
         raise Forbidden(
             f"Cookie-authenticated requests that change data must send the {CSRF_COOKIE} "
@@ -146,7 +149,7 @@ async def _trusted_or_admin(
     principal: Annotated[Principal | None, Depends(_optional_principal)],
 ) -> Principal | None:
     # TRUSTED_IPS (decided by the edge middleware from the real client IP) need no login.
-    if getattr(request.state, "client_trusted", False):
+    if request_state(request.scope).client_trusted:
         return principal
     if principal is None:
         raise Unauthorized()

@@ -21,17 +21,12 @@ from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
 from chainconsult.infra.monitoring.metrics import auth_failures_total
 from chainconsult.infra.openapi_problems import problem_responses
+from chainconsult.infra.request_state import client_ip
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.security.tokens import new_csrf_token
 from chainconsult.models.accounts import Account
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def client_ip(request: Request) -> str | None:
-    ip = getattr(request.state, "client_ip", None)
-    if isinstance(ip, str):
-        return ip
-    return request.client.host if request.client else None
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountResponse)
@@ -87,7 +82,9 @@ async def login(
         account = await password_checked(request, session, email=body.email, password=body.password)
     except Unauthorized:
         auth_failures_total.inc()
-        await record_failed_login(request.app.state.sessionmaker, email=body.email, origin=origin)
+        await record_failed_login(
+            resources_of(request).sessionmaker, email=body.email, origin=origin
+        )
         raise
     pending = await second_step_for(request, session, account.id)
     if pending is not None:
@@ -160,7 +157,7 @@ async def start_session(
     )
     response.set_cookie(
         CSRF_COOKIE,
-        new_csrf_token(request.app.state.secret_key, str(result.session_id)),
+        new_csrf_token(resources_of(request).secret_key, str(result.session_id)),
         max_age=result.expires_in,
         httponly=False,
         secure=secure,

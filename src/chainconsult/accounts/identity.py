@@ -1,7 +1,7 @@
 """Who is calling, for the edge middleware: the bearer token or session cookie resolved to
 the account and its plan before any route runs, so the rate limit can apply the plan's tier.
 
-The principal found here is kept in ``scope["state"]["principal"]``, where the route
+The principal found here is kept in the request state (``RequestState.principal``), where the route
 dependency in accounts/auth.py picks it up instead of looking it up again."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from chainconsult.accounts.auth import SESSION_COOKIE, principal_for_credential
 from chainconsult.infra.ratelimit import Identity
+from chainconsult.infra.request_state import request_state
 
 
 def credential_of(scope: Scope) -> str | None:
@@ -36,8 +37,8 @@ async def identify(scope: Scope) -> Identity | None:
     token = credential_of(scope)
     if token is None:
         return None
-    principal = await principal_for_credential(scope["app"].state, token)
+    principal = await principal_for_credential(scope["app"], token)
     if principal is None:
         return None
-    scope.setdefault("state", {})["principal"] = principal
+    request_state(scope).principal = principal
     return Identity(key=f"account:{principal.account_id}", tier=principal.plan.value)

@@ -26,6 +26,7 @@ from chainconsult.audit.trail import AuditTrail, Origin, RequestOrigin, request_
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_events_total, auth_failures_total
 from chainconsult.infra.openapi_problems import problem_responses
+from chainconsult.infra.resources import resources_of
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -55,7 +56,7 @@ async def set_up_two_factor(
     """Start two-factor login: a new TOTP secret for an authenticator app. Nothing changes
     for logins until `POST /auth/2fa/confirm` proves the app has it; the secret is never
     shown again."""
-    setup = await MfaService(session, request.app.state.secret_key).begin_setup(
+    setup = await MfaService(session, resources_of(request).secret_key).begin_setup(
         account_id=principal.account_id, email=principal.email
     )
     await _audit(session, principal.account_id, "auth.mfa_setup_started", origin)
@@ -83,7 +84,7 @@ async def confirm_two_factor(
     """Turn two-factor login on with a first code from the app. Answers ten single-use
     recovery codes, shown only this once. Every other login of the account ends (they were
     opened with a password alone)."""
-    codes = await MfaService(session, request.app.state.secret_key).confirm(
+    codes = await MfaService(session, resources_of(request).secret_key).confirm(
         account_id=principal.account_id, code=body.code
     )
     # The account's other logins were opened with a password alone; this one has just
@@ -116,7 +117,7 @@ async def turn_off_two_factor(
     """Turn two-factor login off, with the password and a current code (or an unused
     recovery code). Recovery codes are deleted with the secret."""
     await check_own_password(request, session, principal, body.password)
-    await MfaService(session, request.app.state.secret_key).disable(
+    await MfaService(session, resources_of(request).secret_key).disable(
         account_id=principal.account_id, code=body.code
     )
     await _audit(session, principal.account_id, "auth.mfa_disabled", origin)
@@ -141,7 +142,7 @@ async def log_in_second_step(
     authenticator (good once) or one of the recovery codes (each good once). Answers and sets
     cookies as `POST /auth/login` does. Five wrong codes end the `mfa_token`."""
     try:
-        account_id = await MfaService(session, request.app.state.secret_key).complete(
+        account_id = await MfaService(session, resources_of(request).secret_key).complete(
             mfa_token=body.mfa_token, code=body.code, recovery_code=body.recovery_code
         )
     except InvalidCode:

@@ -14,6 +14,7 @@ from chainconsult.accounts.mfa import MfaService
 from chainconsult.audit.trail import AuditTrail, request_origin
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import auth_events_total
+from chainconsult.infra.resources import resources_of
 
 __all__ = ["MfaRequiredResponse", "count_auth_event", "second_step_for"]
 
@@ -22,7 +23,7 @@ async def second_step_for(
     request: Request, session: AsyncSession, account_id: uuid.UUID
 ) -> MfaRequiredResponse | None:
     """The pending second step when the account has two-factor login on, else None."""
-    service = MfaService(session, request.app.state.secret_key)
+    service = MfaService(session, resources_of(request).secret_key)
     if not await service.is_enabled(account_id):
         return None
     challenge = await service.challenge(account_id)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from chainconsult.accounts.mfa import MfaService, TotpSetup
 from chainconsult.accounts.sessions import SessionService
 from chainconsult.accounts.visit import PageVisit
+from chainconsult.infra.resources import resources_of
 from chainconsult.web.forms import FormState
 
 
@@ -22,7 +23,7 @@ async def two_factor_context(
     form: FormState | None = None,
 ) -> dict[str, Any]:
     """What accounts/_two_factor.html shows, for whichever page includes it."""
-    service = MfaService(visit.session, visit.request.app.state.secret_key)
+    service = MfaService(visit.session, resources_of(visit.request).secret_key)
     account_id = visit.member.account_id
     return {
         "two_factor": {

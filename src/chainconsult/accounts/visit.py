@@ -32,6 +32,8 @@ from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import Principal
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession, discard_after_commit
+from chainconsult.infra.request_state import request_state
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.security.tokens import csrf_token_valid, new_csrf_token
 from chainconsult.web.layout import Viewer, html_response, render_html
 
@@ -78,7 +80,7 @@ class PageVisit:
         """The token this visitor's forms carry: the CSRF cookie's when it is valid for them,
         else a new one, which the response sets as the cookie."""
         if self._csrf_token is None:
-            secret: bytes = self.request.app.state.secret_key
+            secret = resources_of(self.request).secret_key
             subject = csrf_subject(self.principal)
             cookie = self.request.cookies.get(CSRF_COOKIE, "")
             if cookie and csrf_token_valid(secret, subject, cookie):
@@ -155,15 +157,15 @@ class _FormToken:
 async def _principal(request: Request) -> Principal | None:
     # The edge middleware resolved a session cookie (or bearer token) already (accounts/
     # identity.py); a cookie it could not resolve (expired, revoked) is an anonymous visit.
-    cached = getattr(request.state, "principal", None)
+    cached = request_state(request.scope).principal
     if isinstance(cached, Principal):
         return cached
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    principal = await principal_for_credential(request.app.state, token)
+    principal = await principal_for_credential(request.app, token)
     if principal is not None:
-        request.state.principal = principal
+        request_state(request.scope).principal = principal
     return principal
 
 

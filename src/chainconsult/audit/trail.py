@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.request_state import client_ip
 from chainconsult.models.audit import AuditEntry
 
 
@@ -24,10 +25,7 @@ class RequestOrigin:
 
 
 def request_origin(request: Request) -> RequestOrigin:
-    # The edge middleware resolves the client IP behind trusted proxies into request.state.
-    ip = getattr(request.state, "client_ip", None)
-    if not isinstance(ip, str):
-        ip = request.client.host if request.client else None
+    ip = client_ip(request)
     agent = request.headers.get("user-agent")
     return RequestOrigin(ip=ip[:45] if ip else None, user_agent=agent[:512] if agent else None)
 

@@ -28,6 +28,7 @@ from chainconsult.conversations.service import (
 from chainconsult.errors import NotFound
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.storage import ObjectStore
 from chainconsult.infra.storage.objects import content_disposition
 
@@ -53,8 +54,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def store_of(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.object_store
-    return store
+    return resources_of(request).object_store
 
 
 async def _service(request: Request, session: DbSession) -> ConversationService:

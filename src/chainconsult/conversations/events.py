@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.errors import TooManyRequests
-from chainconsult.infra.live import LiveHub
+from chainconsult.infra.resources import resources_of
 
 router = APIRouter(tags=["events"])
 _EVENT_ID = re.compile(r"[0-9]{1,20}")
@@ -46,7 +46,7 @@ async def events(
 ) -> Response:
     """Your new notifications, messages and read markers as they happen. Browsers
     reconnect by themselves and send `Last-Event-ID`."""
-    hub: LiveHub = request.app.state.live
+    hub = resources_of(request).live
     # ASCII digits only: str.isdigit() also takes superscripts, which int() refuses.
     resume = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else None
     stream = await hub.open(principal.account_id, resume)

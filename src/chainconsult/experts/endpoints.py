@@ -4,7 +4,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from chainconsult.accounts.wallets import wallets_tag
 from chainconsult.experts.schemas import DirectoryFilters, ExpertDetail, ExpertSort, ExpertSummary
@@ -21,10 +21,7 @@ from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    TOTAL_COUNT_HEADER,
-    NumberedOffset,
     Page,
-    offset_with_cursor,
 )
 from chainconsult.infra.text import SingleLine
 
@@ -90,12 +87,7 @@ def directory_filters(
     )
 
 
-@router.get("", response_model=Page[ExpertSummary], responses=_CACHED)
-async def search_experts(
-    request: Request,
-    session: DbSession,
-    cache: AppCache,
-    response: Response,
+async def _directory_query(
     skill: SkillFilter = [],  # noqa: B006 - FastAPI copies query defaults
     chain: ChainFilter = [],  # noqa: B006
     q: SearchText = None,
@@ -103,18 +95,9 @@ async def search_experts(
     max_rate: MaxRate = None,
     currency: RateCurrency = None,
     sort: SortOrder = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    offset: NumberedOffset = None,
-) -> Page[ExpertSummary] | Response:
-    """The public directory of approved experts. Cursor pagination: pass `next_cursor` back as
-    `cursor` with the same filters; pages never repeat or skip an expert, even while others
-    are added.
-
-    Served from the cache; any change to an expert shows on the next request. Responses carry
-    an `ETag` and `Cache-Control: public, no-cache`: send the ETag back in `If-None-Match` to
-    get an empty 304 while the page is unchanged."""
-    filters = directory_filters(
+) -> DirectoryFilters:
+    # async: FastAPI runs a plain ``def`` dependency on its thread pool.
+    return directory_filters(
         skill=skill,
         chain=chain,
         q=q,
@@ -123,14 +106,30 @@ async def search_experts(
         currency=currency,
         sort=sort,
     )
+
+
+DirectoryQuery = Annotated[DirectoryFilters, Depends(_directory_query)]
+"""The directory's filters from its query parameters: the v2 list and v1's numbered pages
+(experts/versions.py)."""
+
+
+@router.get("", response_model=Page[ExpertSummary], responses=_CACHED)
+async def search_experts(
+    request: Request,
+    session: DbSession,
+    cache: AppCache,
+    filters: DirectoryQuery,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> Page[ExpertSummary] | Response:
+    """The public directory of approved experts. Cursor pagination: pass `next_cursor` back as
+    `cursor` with the same filters; pages never repeat or skip an expert, even while others
+    are added.
+
+    Served from the cache; any change to an expert shows on the next request. Responses carry
+    an `ETag` and `Cache-Control: public, no-cache`: send the ETag back in `If-None-Match` to
+    get an empty 304 while the page is unchanged."""
     directory = ExpertDirectory(session)
-    if offset is not None:
-        # Numbered pages (v1's page/per_page) with a total count: not cached, they are the
-        # deprecated surface and the count would need its own invalidation story.
-        offset_with_cursor(offset, cursor)
-        page, total = await directory.numbered_page(filters, offset, limit)
-        response.headers[TOTAL_COUNT_HEADER] = str(total)
-        return page
     return await cached_json(
         request,
         DIRECTORY_PAGE,

@@ -39,6 +39,7 @@ from chainconsult.experts.service import (
 from chainconsult.experts.vocabulary import Chain, Currency, Skill
 from chainconsult.infra.cache import AppCache, Cache, body_query, cached_body
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, Page
+from chainconsult.infra.resources import resources_of
 from chainconsult.web import TEMPLATES_DIGEST
 from chainconsult.web.forms import FormState
 from chainconsult.web.layout import HTML, navigation, render_html
@@ -230,7 +231,7 @@ async def _profile(visit: PageVisit, expert_id: uuid.UUID) -> ExpertDetail:
     async def render() -> bytes:
         return (await directory.get(expert_id)).model_dump_json().encode()
 
-    cache: Cache = visit.request.app.state.cache
+    cache = resources_of(visit.request).cache
     body = await EXPERT_PAGE.get(
         cache,
         arguments=[expert_id],

@@ -11,17 +11,15 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chainconsult.infra.request_state import request_state
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://chainconsult.dev/problems/"
 """Problem types are documented under this URI, one page per slug."""
 
 
 def request_id_of(scope: Scope) -> str | None:
-    state = scope.get("state")
-    if isinstance(state, dict):
-        value = state.get("request_id")
-        return value if isinstance(value, str) else None
-    return None
+    return request_state(scope).request_id
 
 
 def problem_body(

@@ -29,22 +29,16 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
 MAX_OFFSET = 1_000_000
 """The deepest numbered page start (API v1's pages): OFFSET reads and drops every row before."""
 NumberedOffset = Annotated[
-    int | None,
+    int,
     Query(
         ge=0,
         le=MAX_OFFSET,
-        include_in_schema=False,
-        description="Rows to skip: how API v1's page numbers reach the v2 handler (see "
-        "infra/versioning). Answers with the total in X-Total-Count and no cursor.",
+        description="Rows to skip: API v1's page numbers, made an offset by the v1 layer "
+        "(infra/versioning, PageNumbers). Answers with the total in X-Total-Count.",
     ),
 ]
-"""A list route's numbered-page entry, kept out of the v2 document: v2 pages by cursor, but
-the v1 lists it serves were numbered pages with a total."""
-
-
-def offset_with_cursor(offset: int | None, cursor: str | None) -> None:
-    if offset is not None and cursor is not None:
-        raise BadRequest("Send either a cursor or an offset, not both.", parameter="offset")
+"""The numbered-page entry of the v1 layer's own list routes (``V1Route.own_route``); v2
+pages by cursor only and has no offset."""
 
 
 class Page(BaseModel, Generic[T]):

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, Visit
 from chainconsult.errors import NotFound
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE
+from chainconsult.infra.resources import resources_of
 from chainconsult.mail.preferences import (
     UNSUBSCRIBE_PATH,
     EmailPreferences,
@@ -51,7 +52,7 @@ UnsubscribeToken = Annotated[str, Query(alias="token", min_length=1, max_length=
 
 
 def _unsubscribe(visit: PageVisit, token: str) -> Unsubscribe:
-    found = read_unsubscribe_token(visit.request.app.state.secret_key, token)
+    found = read_unsubscribe_token(resources_of(visit.request).secret_key, token)
     if found is None:
         raise NotFound("This unsubscribe link is not valid; use the link of a recent email.")
     return found

@@ -17,18 +17,11 @@ from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.request_state import client_ip, request_state
 from chainconsult.models.accounts import Role
 
 _bearer = HTTPBearer(auto_error=False, description="The access_token returned by login.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by login.")
-
-
-def client_ip(request: Request) -> str | None:
-    # Set by the edge middleware from X-Forwarded-For when the peer is a TRUSTED_PROXY.
-    ip = getattr(request.state, "client_ip", None)
-    if isinstance(ip, str):
-        return ip
-    return request.client.host if request.client else None
 
 
 def from_trusted_ip(request: Request) -> bool:
@@ -70,7 +63,7 @@ async def resolve_caller(request: Request, session: AsyncSession) -> Principal |
         ) from exc
     if principal is None:
         raise Unauthorized("The token or session is invalid, expired or revoked.")
-    request.state.principal = principal
+    request_state(request.scope).principal = principal
     return principal
 
 

@@ -20,6 +20,7 @@ from chainconsult.infra.health.endpoints import HealthResponse, failing, http_st
 from chainconsult.infra.health.formats import draft_body
 from chainconsult.infra.monitoring.exposition import CONTENT_TYPE, render_metrics
 from chainconsult.infra.monitoring.lifespan import Monitoring
+from chainconsult.infra.resources import resources_of
 from chainconsult.operations.access import OperatorAccess, resolve_caller
 from chainconsult.operations.schemas import AlertList, AlertResponse, AlertStatusFilter
 from chainconsult.operations.service import AlertService, dashboard_data
@@ -31,8 +32,7 @@ admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def monitoring_of(request: Request) -> Monitoring:
-    monitoring: Monitoring = request.app.state.monitoring
-    return monitoring
+    return resources_of(request).monitoring
 
 
 @router.post(
@@ -60,7 +60,7 @@ async def detailed_health(request: Request) -> Response:
     Works while the database is down (alerts then come from the evaluator's memory)."""
     monitoring = monitoring_of(request)
     report = await monitoring.health.report()
-    uptime = time.monotonic() - float(request.app.state.started_monotonic)
+    uptime = time.monotonic() - resources_of(request).started_monotonic
     body = draft_body(report, uptime_s=uptime, detailed=True)
     body["alerts"] = [
         {

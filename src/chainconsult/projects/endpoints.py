@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response, status
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.accounts.verification import UNVERIFIED_RESPONSE
 from chainconsult.audit.trail import Origin
-from chainconsult.errors import BadRequest
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.cache import AppCache, cached_json
 from chainconsult.infra.db.session import DbSession
@@ -16,10 +15,7 @@ from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    TOTAL_COUNT_HEADER,
-    NumberedOffset,
     Page,
-    offset_with_cursor,
 )
 from chainconsult.projects.board import OpenProjects
 from chainconsult.projects.schemas import (
@@ -70,7 +66,6 @@ async def list_projects(
     principal: CurrentAccount,
     session: DbSession,
     cache: AppCache,
-    response: Response,
     view: Annotated[
         ProjectView,
         Query(description="`open`: open public projects; `mine`: yours; `invited`: invitations."),
@@ -79,20 +74,11 @@ async def list_projects(
     chain: Annotated[list[Chain], Query(max_length=10)] = [],  # noqa: B006
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    offset: NumberedOffset = None,
 ) -> Page[ProjectResponse] | Response:
     """Projects, newest first, with cursor pagination. `view=open` is the same for every
     caller and served from the cache (a new, edited, cancelled or taken project shows on the
     next request), with an `ETag` for `If-None-Match`."""
     filters = ProjectFilters(skills=tuple(skill), chains=tuple(chain))
-    if offset is not None:
-        # Numbered pages (v1) with a total count: not cached, like the directory's.
-        offset_with_cursor(offset, cursor)
-        if view is not ProjectView.open:
-            raise BadRequest("Numbered pages list only the open projects.", parameter="offset")
-        page, total = await OpenProjects(session).numbered_page(filters, offset, limit)
-        response.headers[TOTAL_COUNT_HEADER] = str(total)
-        return page
     if view is ProjectView.open:
         board = OpenProjects(session)
         return await cached_json(

@@ -15,8 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import PROBLEM_JSON
+from chainconsult.infra.request_state import request_state
 from chainconsult.infra.security.csrf import CSRF_COOKIE
-from chainconsult.web.layout import Person, Viewer, html_response, render_html
+from chainconsult.web.layout import Viewer, html_response, render_html
 from chainconsult.web.routing import API_PREFIX, wants_page
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -33,11 +34,10 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 def _viewer(request: Request) -> Viewer | None:
     # What the edge already resolved, without another lookup: the database may be the problem.
-    person = request.scope.get("state", {}).get("principal")
+    person: Any = request_state(request.scope).principal
     if person is None or not hasattr(person, "display_name"):
         return None
-    person_: Person = person
-    return Viewer(person_, request.cookies.get(CSRF_COOKIE, ""), unread=None)
+    return Viewer(person, request.cookies.get(CSRF_COOKIE, ""), unread=None)
 
 
 def problem_page(

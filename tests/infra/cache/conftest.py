@@ -22,6 +22,7 @@ async def make_cache(redis_url: str) -> AsyncIterator[CacheFactory]:
     that is about the Redis path (the fault tests set their own)."""
     prefix = f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}"
     made: list[Cache] = []
+    clients: list[Redis] = []
 
     async def make(
         url: str | None = redis_url, *, timeout_s: float = 2.0, max_bytes: int = 1 << 20
@@ -36,6 +37,8 @@ async def make_cache(redis_url: str) -> AsyncIterator[CacheFactory]:
             if url is not None
             else None
         )
+        if client is not None:
+            clients.append(client)
         cache = Cache(
             redis=client, key_prefix=prefix, memory_max_bytes=max_bytes, redis_timeout_s=timeout_s
         )
@@ -46,3 +49,5 @@ async def make_cache(redis_url: str) -> AsyncIterator[CacheFactory]:
     yield make
     for cache in made:
         await cache.close()
+    for client in clients:
+        await client.aclose()

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from chainconsult.app import create_app
 from chainconsult.infra.cache import Cache, CircuitState
+from chainconsult.infra.resources import resources_of
 from tests.conftest import REDIS_PREFIX, TEST_SECRET, make_settings
 from tests.helpers import PASSWORD, login, promote_to_admin, register, serving
 from tests.private_redis import private_redis
@@ -98,7 +99,7 @@ async def test_redis_killed_mid_test_costs_no_request_and_comes_back_by_itself(
         settings = make_settings(database_url, tmp_path, REDIS_URL=server.url)
         app = create_app(settings)
         async with serving(app) as client:
-            cache: Cache = app.state.cache
+            cache: Cache = resources_of(app).cache
             user = await register(client, email="ada@example.com")
             admin = await register(client, email="root@example.com")
             promote_to_admin(database_url, admin["id"])

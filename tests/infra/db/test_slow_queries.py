@@ -21,6 +21,7 @@ from chainconsult.infra.db.statement_timing import (
     slow_queries,
     slow_query_provider,
 )
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.infra.db.conftest import AppClient, PrivatePostgres
 
@@ -61,7 +62,7 @@ async def test_slow_query_is_logged_counted_and_listed(
         slow = await client.get(
             "/test/sleep", params={"seconds": 0.25}, headers={"X-Request-ID": "slow-request-0001"}
         )
-        listed = slow_queries(app.state.engine)
+        listed = slow_queries(resources_of(app).engine)
 
     assert fast.status_code == slow.status_code == 200
     lines = [line for line in db_log.lines if line["event"] == "slow_query"]
@@ -85,7 +86,7 @@ async def test_statement_cancelled_by_timeout_counts_as_slow(
 ) -> None:
     async with app_client(SLOW_QUERY_MS=50, DATABASE_STATEMENT_TIMEOUT=150) as (app, client):
         response = await client.get("/test/sleep", params={"seconds": 3})
-        listed = slow_queries(app.state.engine)
+        listed = slow_queries(resources_of(app).engine)
 
     assert response.status_code == 503
     assert [line["sql"] for line in db_log.lines] == ["SELECT pg_sleep(?)"]
@@ -150,7 +151,7 @@ async def test_provider_for_detailed_health_lists_this_process_first(
     app_client: AppClient,
 ) -> None:
     async with app_client(SLOW_QUERY_MS=50) as (app, client):
-        provider = slow_query_provider(app.state.engine)
+        provider = slow_query_provider(resources_of(app).engine)
         before = await provider(5)
         await client.get("/test/sleep", params={"seconds": 0.1})
         after = await provider(5)

@@ -20,6 +20,7 @@ from chainconsult.errors import CommitOutcomeUnknown
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.db.transaction import one_statement, run_in_transaction, unit_of_work
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.infra.db.conftest import AppClient
 
@@ -254,7 +255,7 @@ async def test_commit_outcome_unknown_is_a_503_problem_without_retry_after(
                 pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
                 _terminate(synthetic_tables, pid)
 
-        event.listen(app.state.engine.sync_engine, "commit", on_commit)
+        event.listen(resources_of(app).engine.sync_engine, "commit", on_commit)
         response = await client.post("/test/quota/9")
 
     assert response.status_code == 503
@@ -276,7 +277,7 @@ async def test_connection_lost_during_a_read_only_commit_is_a_plain_retryable_50
                 pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
                 _terminate(synthetic_tables, pid)
 
-        event.listen(app.state.engine.sync_engine, "commit", on_commit)
+        event.listen(resources_of(app).engine.sync_engine, "commit", on_commit)
         response = await client.get("/test/sleep", params={"seconds": 0})
 
     assert response.status_code == 503

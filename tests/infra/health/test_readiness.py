@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.helpers import serving
 
@@ -43,7 +44,7 @@ async def test_readyz_fails_while_the_pool_stays_exhausted(
     assert (await http.get("/readyz")).status_code == 200
 
     # Every connection of the request pool is taken (a stuck request would do the same).
-    async with app.state.engine.connect():
+    async with resources_of(app).engine.connect():
         # Taken but nobody waiting: busy, not sick.
         assert (await http.get("/readyz")).status_code == 200
         # A request now has to wait for a connection, longer than it may (1 s): it gets a
@@ -76,7 +77,7 @@ async def test_health_cache_serves_one_probe_to_many_requests(
     small_pool_app: tuple[FastAPI, AsyncClient],
 ) -> None:
     app, http = small_pool_app
-    monitor = app.state.health
+    monitor = resources_of(app).monitoring.health
     first = await monitor.report()
 
     reports = await asyncio.gather(*(monitor.report() for _ in range(50)))

@@ -19,6 +19,7 @@ from httpx import AsyncClient
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.alerts import RULES, AlertRule, Finding, Severity, Thresholds
 from chainconsult.infra.monitoring.lifespan import Monitoring
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.helpers import login, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
@@ -70,7 +71,7 @@ def switchable_rule() -> tuple[AlertRule, dict[str, bool]]:
 
 
 def monitoring(app: FastAPI) -> Monitoring:
-    result: Monitoring = app.state.monitoring
+    result: Monitoring = resources_of(app).monitoring
     return result
 
 

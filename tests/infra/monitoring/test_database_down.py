@@ -23,6 +23,7 @@ from httpx import ASGITransport, AsyncClient
 from chainconsult.app import create_app
 from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.embedded.postgres import EmbeddedPostgres
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings, missing_service
 from tests.helpers import login, promote_to_admin, register, serving
 from tests.infra.monitoring.receiver import Receiver, http_receiver
@@ -224,7 +225,7 @@ async def test_database_down_resolves_once_after_a_restart_during_the_outage(
     # The service restarts while the database is still down, then the database comes back.
     restarted = create_app(settings)
     async with LifespanManager(restarted) as manager:
-        store = restarted.state.monitoring.evaluator.store
+        store = resources_of(restarted).monitoring.evaluator.store
 
         async def outage_known() -> bool:
             return [alert.rule for alert in store.active.values()] == ["database_down"]
@@ -316,7 +317,7 @@ async def test_database_down_still_pages_after_redis_died(
     )
     app = create_app(settings)
     async with serving(app) as http:
-        lease = app.state.monitoring.evaluator.lease
+        lease = resources_of(app).monitoring.evaluator.lease
 
         async def coordinated() -> bool:
             return bool(lease.coordinated)

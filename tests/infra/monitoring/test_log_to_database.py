@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from chainconsult.app import create_app
+from chainconsult.infra.resources import resources_of
 from tests.conftest import make_settings
 from tests.helpers import serving
 
@@ -74,7 +75,7 @@ async def test_lines_past_the_retention_period_are_pruned(
             "(now() - interval '15 days', 'error', 'old', 'ancient_failure', '{}'), "
             "(now() - interval '1 day', 'error', 'recent', 'yesterday_failure', '{}')"
         )
-    writer = app.state.monitoring.log_writer
+    writer = resources_of(app).monitoring.log_writer
 
     assert await writer.prune() == 1
     with psycopg.connect(database_url.replace("+psycopg", "")) as conn:

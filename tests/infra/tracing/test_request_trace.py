@@ -13,6 +13,7 @@ import pytest
 
 from chainconsult.app import create_app
 from chainconsult.infra.monitoring.logging import flush_logs
+from chainconsult.infra.resources import resources_of
 from chainconsult.infra.tracing import active
 from chainconsult.schedules import worker_resources
 from tests.conftest import make_settings
@@ -82,7 +83,7 @@ async def test_a_proposal_request_is_one_trace_down_to_its_email_smtp_send(
         owner, client = await client_account(http)
         posted = await http.post("/api/v2/projects", json=project_body(), headers=client)
         assert posted.status_code == 201, posted.text
-        resources = worker_resources(settings, app.state.sessionmaker)
+        resources = worker_resources(settings, resources_of(app).sessionmaker)
         await drain(resources)  # the earlier steps' emails, out of the way
         flush_logs()
         capsys.readouterr()

@@ -100,8 +100,7 @@ class Cache:
             await self._listener.close()
         if self._breaker is not None:
             await self._breaker.close()
-        if self._redis is not None:
-            await self._redis.aclose()
+        # The Redis client is its owner's to close (Resources: one pool per process).
 
     # State -----------------------------------------------------------------------------
 

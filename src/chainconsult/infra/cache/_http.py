@@ -20,11 +20,9 @@ from starlette.responses import Response
 
 from chainconsult.infra.cache._cache import Cache
 from chainconsult.infra.cache._query import CachedQuery
+from chainconsult.infra.request_state import request_state
 
 PUBLIC_REVALIDATE = "public, no-cache"
-CACHED_READ_STATE = "cached_read"
-"""Key in the request state where ``cached_json(..., repeatable=True)`` says what it answered
-from, for the CachedReadShortcut (_shortcut.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +128,7 @@ async def cached_body(
     body = await query.get(cache, arguments=arguments, tags=tags, load=render)
     if repeatable and cache is not None and cache.enabled:
         read = CachedRead(query.name, query.key(arguments), cache_control, media_type, vary)
-        setattr(request.state, CACHED_READ_STATE, read)
+        request_state(request.scope).cached_read = read
     return cached_body_response(
         body,
         etag=etag_of(body),

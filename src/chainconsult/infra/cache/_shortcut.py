@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chainconsult.infra.cache._cache import Cache
 from chainconsult.infra.cache._http import (
-    CACHED_READ_STATE,
     CachedRead,
     cached_body_response,
     etag_of,
@@ -34,6 +32,8 @@ from chainconsult.infra.monitoring.http_metrics import (
     RouteLabel,
     route_template,
 )
+from chainconsult.infra.request_state import request_state
+from chainconsult.infra.resources import resources_of
 
 # Requests with any of these may be about a caller: they always take the normal path.
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"cookie"})
@@ -68,8 +68,8 @@ class CachedReadShortcut:
         request = (scope["path"], scope.get("query_string", b""))
         learned = self._learned.get(request)
         if learned is not None:
-            cache: Cache | None = getattr(scope["app"].state, "cache", None)
-            entry = cache.peek(name=learned.read.name, key=learned.read.key) if cache else None
+            cache = resources_of(scope["app"]).cache
+            entry = cache.peek(name=learned.read.name, key=learned.read.key)
             if entry is not None:
                 scope["route"] = learned.route
                 if entry.etag is None:
@@ -87,9 +87,8 @@ class CachedReadShortcut:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-        state = scope.get("state")
-        read = state.get(CACHED_READ_STATE) if isinstance(state, dict) else None
-        if isinstance(read, CachedRead) and len(request[0]) + len(request[1]) <= _MAX_LEARNED_URL:
+        read = request_state(scope).cached_read
+        if read is not None and len(request[0]) + len(request[1]) <= _MAX_LEARNED_URL:
             template = route_template(scope)
             if template != UNMATCHED_ROUTE:
                 self._learned[request] = _Learned(read, RouteLabel(template))

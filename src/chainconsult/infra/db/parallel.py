@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.infra.db.pool import pool_status
 from chainconsult.infra.db.session import DbSession
+from chainconsult.infra.resources import resources_of
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -107,7 +108,7 @@ class ParallelReader:
 
 async def _reader(request: Request, session: DbSession) -> ParallelReader:
     # async: FastAPI runs a plain ``def`` dependency on its thread pool.
-    return ParallelReader(request.app.state.sessionmaker, session)
+    return ParallelReader(resources_of(request).sessionmaker, session)
 
 
 ParallelReads = Annotated[ParallelReader, Depends(_reader)]

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chainconsult.infra.db.faults import is_connection_loss
 from chainconsult.infra.db.writes import transaction_wrote
 from chainconsult.infra.http_errors import CommitOutcomeUnknown
+from chainconsult.infra.resources import resources_of
 
 AfterCommit = Callable[[], Awaitable[None]]
 
 
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return maker
+    return resources_of(request).sessionmaker
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

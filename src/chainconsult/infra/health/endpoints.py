@@ -15,6 +15,7 @@ from chainconsult.infra.db.pool import pool_status
 from chainconsult.infra.health.checks import HealthMonitor, HealthReport
 from chainconsult.infra.health.formats import draft_body, v1_body
 from chainconsult.infra.http import JSONResponse
+from chainconsult.infra.resources import resources_of
 
 HEALTH_JSON = "application/health+json"
 EMBEDDED_DOWN = "embedded database down, restarts failing"
@@ -33,12 +34,11 @@ def failing(description: str, media_type: str = HEALTH_JSON) -> dict[int | str, 
 
 
 def health_monitor(request: Request) -> HealthMonitor:
-    monitor: HealthMonitor = request.app.state.health
-    return monitor
+    return resources_of(request).monitoring.health
 
 
 def uptime_of(request: Request) -> float:
-    return time.monotonic() - float(request.app.state.started_monotonic)
+    return time.monotonic() - resources_of(request).started_monotonic
 
 
 def http_status(report: HealthReport) -> int:
@@ -120,7 +120,7 @@ async def readyz(request: Request) -> Response:
     pool is not stuck exhausted (read live: no I/O). A pool whose callers wait longer than
     DATABASE_CONNECTION_TIMEOUT fails; a briefly saturated one passes, noted as busy."""
     report = await health_monitor(request).report()
-    pool = pool_status(request.app.state.engine)
+    pool = pool_status(resources_of(request).engine)
     if not report.database_ok:
         return HealthResponse({"status": "fail", "notes": ["database unreachable"]}, 503)
     if pool.exhausted:

@@ -75,11 +75,12 @@ class LiveBus(ABC):
 
 
 class RedisLiveBus(LiveBus):
-    def __init__(self, url: str, key_prefix: str) -> None:
+    def __init__(self, redis: Redis, key_prefix: str) -> None:
         super().__init__()
-        # Its own client: a subscribed connection can do nothing else, and this one must not
-        # time out while idle as the cache's short socket timeout would.
-        self.redis: Redis = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        # The process's shared client (Resources), closed by its owner. The subscription takes
+        # a connection of the pool for itself, and its reads wait get_message's timeout, not
+        # the pool's short socket timeout.
+        self.redis = redis
         self.channel = f"{key_prefix}:live"
 
     async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
@@ -100,10 +101,6 @@ class RedisLiveBus(LiveBus):
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self.redis.aclose()
 
 
 class PostgresLiveBus(LiveBus):
@@ -134,7 +131,7 @@ class PostgresLiveBus(LiveBus):
                 woken(_parse(notice.payload))
 
 
-def build_live_bus(settings: PlatformSettings, engine: AsyncEngine) -> LiveBus:
-    if settings.redis.url is not None:
-        return RedisLiveBus(settings.redis.url.get_secret_value(), settings.redis.key_prefix)
+def build_live_bus(settings: PlatformSettings, engine: AsyncEngine, redis: Redis | None) -> LiveBus:
+    if redis is not None:
+        return RedisLiveBus(redis, settings.redis.key_prefix)
     return PostgresLiveBus(settings.database.libpq_url(), engine)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -107,7 +108,6 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bus.stop()
-        await self.slots.close()
 
     # --- streams ---------------------------------------------------------------------
 
@@ -244,15 +244,19 @@ class LiveHub:
 
 
 def build_live_hub(
-    settings: PlatformSettings, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    settings: PlatformSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    redis: Redis | None,
 ) -> LiveHub:
-    """The process's hub, its bus, and the sessionmaker's sessions set to wake it."""
-    bus = build_live_bus(settings, engine)
+    """The process's hub, its bus, and the sessionmaker's sessions set to wake it; ``redis``
+    is the process's shared client."""
+    bus = build_live_bus(settings, engine, redis)
     attach_live_bus(sessionmaker, bus)
     live = settings.conversations
     slots = StreamSlots(
         live.sse_max_connections_per_user,
-        redis_url=settings.redis.url.get_secret_value() if settings.redis.url else None,
+        redis=redis,
         key_prefix=settings.redis.key_prefix,
         ttl_seconds=3 * live.sse_heartbeat_seconds,
     )

@@ -17,16 +17,13 @@ log = structlog.get_logger("chainconsult.live")
 
 class StreamSlots:
     def __init__(
-        self, maximum: int, *, redis_url: str | None, key_prefix: str, ttl_seconds: float
+        self, maximum: int, *, redis: Redis | None, key_prefix: str, ttl_seconds: float
     ) -> None:
         self.maximum = maximum
         self.ttl = ttl_seconds
         self.prefix = f"{key_prefix}:live:streams:"
-        self.redis: Redis | None = (
-            Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
-            if redis_url
-            else None
-        )
+        # The process's shared client (Resources), closed by its owner.
+        self.redis = redis
 
     def _key(self, account_id: uuid.UUID) -> str:
         return f"{self.prefix}{account_id}"
@@ -72,7 +69,3 @@ class StreamSlots:
                 pipe.zadd(self._key(account_id), {str(stream_id): now})
                 pipe.expire(self._key(account_id), int(self.ttl) + 1)
             await pipe.execute()
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import PROBLEM_BASE, ProblemResponse, problem_body, send_problem
 from chainconsult.infra.monitoring.logging import access_line
+from chainconsult.infra.request_state import request_state
 from chainconsult.infra.security.headers import SERVER_HEADER
 
 _access = logging.getLogger("chainconsult.access")
@@ -50,9 +51,7 @@ class RequestContextMiddleware:
                     request_id = candidate
                 break
         request_id = request_id or new_request_id()
-        # A per-request copy of the lifespan state, as the ASGI spec asks of servers (not every
-        # harness copies it; a shared dict would leak one request's state into the next).
-        scope["state"] = {**scope.get("state", {}), "request_id": request_id}
+        request_state(scope).request_id = request_id
         header = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
@@ -125,8 +124,8 @@ async def last_resort_problem(request: Request, exc: Exception) -> Response:
     outside every crash barrier (the metrics, request context and security headers layers):
     the same 500 problem instead of a text/plain page. Its answer goes straight to the server,
     past those layers, so it carries the request id and the Server header itself."""
-    request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
-    request.scope.setdefault("state", {})["request_id"] = request_id
+    state = request_state(request.scope)
+    request_id = state.request_id = state.request_id or new_request_id()
     structlog.get_logger("chainconsult.errors").error(
         "unhandled_error",
         method=request.scope.get("method"),

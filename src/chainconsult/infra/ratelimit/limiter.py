@@ -22,6 +22,7 @@ import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -125,19 +126,28 @@ class SharedRateLimiter:
         socket_timeout: float = 0.25,
         probe_interval: float = 2.0,
         penalty_max_seconds: int = 900,
+        connection_pool: ConnectionPool | None = None,
     ) -> None:
+        """``connection_pool``: the process's shared pool (its timeouts and retry are the
+        pool's, and closing it is its owner's); without it, a client of its own."""
         self._memory = MemoryStorage()
         self._memory_strategy = SlidingWindowCounterRateLimiter(self._memory)
         self._redis: RedisStorage | None = None
         self._batcher: RoundTripBatcher[ScriptRequest, list[Any]] | None = None
         if redis_url is not None:
-            # A failure is final (no retries): the in-memory fallback answers at once.
+            # The shared pool carries the process's connection options; a client of its
+            # own gets the same ones (infra/redis_client.py).
+            options: dict[str, Any] = (
+                {"connection_pool": connection_pool}
+                if connection_pool is not None
+                else connection_options(socket_timeout)
+            )
             self._redis = RedisStorage(
                 _limits_uri(redis_url),
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix=f"{key_prefix}:ratelimit",
-                **connection_options(socket_timeout),
+                **options,
             )
             self._batcher = RoundTripBatcher(self._send_decisions)
         self._redis_up = self._redis is not None

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
 from chainconsult.infra.monitoring.metrics import rate_limit_decisions_total
-from chainconsult.infra.ratelimit.limiter import Check, Decision, SharedRateLimiter
+from chainconsult.infra.ratelimit.limiter import Check, Decision
 from chainconsult.infra.ratelimit.policies import (
     Identity,
     PolicySet,
@@ -21,6 +21,8 @@ from chainconsult.infra.ratelimit.policies import (
     policy_header,
     ratelimit_header,
 )
+from chainconsult.infra.request_state import request_state
+from chainconsult.infra.resources import resources_of
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +41,8 @@ async def anonymous(scope: Scope) -> Identity | None:
 
 
 class RateLimitMiddleware:
-    """Runs after the client IP is known (``scope["state"]["client_ip"]``). TRUSTED_IPS
-    (``scope["state"]["client_trusted"]``) pass uncounted, and so do GET and HEAD on
+    """Runs after the client IP is known (``RequestState.client_ip``). TRUSTED_IPS
+    (``RequestState.client_trusted``) pass uncounted, and so do GET and HEAD on
     ``probe_paths``: a load balancer polling readiness from one address must never read a 429
     as "node down", and those answers are cached and cheap. Preflights are answered by the
     CORS middleware outside this one and never reach it."""
@@ -49,13 +51,11 @@ class RateLimitMiddleware:
         self,
         app: ASGIApp,
         *,
-        limiter: SharedRateLimiter,
         policies: PolicySet,
         identify: Identify = anonymous,
         probe_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
-        self.limiter = limiter
         self.policies = policies
         self.identify = identify
         self.probe_paths = probe_paths
@@ -64,8 +64,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        if state.get("client_trusted"):
+        state = request_state(scope)
+        if state.client_trusted:
             rate_limit_decisions_total.labels(EXEMPT_POLICY, "exempt").inc()
             await self.app(scope, receive, send)
             return
@@ -73,7 +73,7 @@ class RateLimitMiddleware:
             rate_limit_decisions_total.labels(PROBE_POLICY, "exempt").inc()
             await self.app(scope, receive, send)
             return
-        client_ip = state.get("client_ip") or _peer(scope)
+        client_ip = state.client_ip or _peer(scope)
         identity = await self._identify(scope)
         caller = self.policies.for_identity(identity)
         subject = identity.key if identity is not None else f"ip:{client_ip}"
@@ -86,7 +86,9 @@ class RateLimitMiddleware:
         cost = self.policies.cost(method)
         # A write costs more, but never more than a whole quota, or it could never pass.
         checks += [Check(quota, subject, min(cost, quota.quota)) for quota in caller.quotas]
-        decision = await self.limiter.decide(subject, checks)
+        # The lifespan's limiter (one per process, on its shared Redis pool).
+        limiter = resources_of(scope["app"]).limiter
+        decision = await limiter.decide(subject, checks)
         headers = _headers(decision)
         if not decision.allowed:
             assert decision.limited_by is not None

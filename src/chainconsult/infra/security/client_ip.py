@@ -15,6 +15,7 @@ from functools import lru_cache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chainconsult.infra.http import send_problem
+from chainconsult.infra.request_state import request_state
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -115,10 +116,7 @@ class ClientIPMiddleware:
                 slug="ip-blocked",
             )
             return
-        # A per-request copy: the lifespan state dict must not carry one request's values.
-        scope["state"] = {
-            **scope.get("state", {}),
-            "client_ip": str(client) if client is not None else peer_host,
-            "client_trusted": in_networks(client, self.trusted_ips),
-        }
+        state = request_state(scope)
+        state.client_ip = str(client) if client is not None else peer_host
+        state.client_trusted = in_networks(client, self.trusted_ips)
         await self.app(scope, receive, send)

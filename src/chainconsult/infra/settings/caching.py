@@ -1,5 +1,5 @@
-"""The Redis connection (shared by the cache, rate limits and monitoring) and the cache group
-of the settings."""
+"""The Redis connection (one pool per process, shared by the cache, rate limits, live updates
+and monitoring: infra/resources.py) and the cache group of the settings."""
 
 from __future__ import annotations
 

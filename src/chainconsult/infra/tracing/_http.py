@@ -13,6 +13,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chainconsult.infra.request_state import request_state
+
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
@@ -85,7 +87,7 @@ class TracingMiddleware:
                     "url.path": scope["path"],
                     "http.route": route,
                     "http.response.status_code": status,
-                    "chainconsult.request_id": scope.get("state", {}).get("request_id", ""),
+                    "chainconsult.request_id": request_state(scope).request_id or "",
                 }
             )
             if status >= 500:

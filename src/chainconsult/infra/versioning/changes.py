@@ -291,9 +291,9 @@ def _query_parameter(name: str, schema: JsonObject, description: str) -> JsonObj
 
 @dataclass(frozen=True, slots=True)
 class PageNumbers(QueryChange):
-    """v1: ``page`` (from 1) and ``per_page``; v2: a cursor. The v1 page is asked of the v2
-    handler as ``offset``/``limit`` (``v2_offset`` is a parameter v2 keeps out of its schema
-    only for v1), and ``v2_cursor`` is dropped: v1 has no cursors."""
+    """v1: ``page`` (from 1) and ``per_page``; v2: a cursor. The v1 page is asked of the v1
+    layer's own route (``V1Route.own_route``) as ``offset``/``limit`` (``NumberedOffset``),
+    and ``v2_cursor`` is dropped: v1 has no cursors. v2 handlers never see an offset."""
 
     page: str = "page"
     per_page: str = "per_page"

@@ -220,7 +220,10 @@ class ApiVersionMiddleware:
         except BodyReadTimeout as exc:
             await exc.answer(scope, _with_headers(send, headers))
             return
-        inner = _rewritten(scope, successor, prefix_length, keep_raw=route.v2_path is None)
+        if route.own_route:
+            inner = _rewritten(scope, V1_PREFIX + rest, prefix_length)
+        else:
+            inner = _rewritten(scope, successor, prefix_length, keep_raw=route.v2_path is None)
         inner["query_string"] = query_string
         inner["headers"] = raw_headers
         await self._inner(scope, inner, receive, V1Responder(send, route, headers, scope["path"]))

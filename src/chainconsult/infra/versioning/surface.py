@@ -83,12 +83,17 @@ ResponseShape = ObjectShape | ListShape
 
 @dataclass(frozen=True, slots=True)
 class V1Route:
-    """One v1 endpoint, served by the v2 route at ``v2_path`` (default: the same path)."""
+    """One v1 endpoint, served by the v2 route at ``v2_path`` (default: the same path), or
+    by a route of the v1 layer's own (``own_route``)."""
 
     method: str
     path: str
     """Below the version prefix, with ``{name}`` path parameters: ``/experts/{expert_id}``."""
     v2_path: str | None = None
+    own_route: bool = False
+    """Served by a hidden route of the v1 layer at the v1 path itself (``/api/v1/...``), for
+    what v2 does not offer (numbered pages): v2 handlers never see v1's parameters. Its
+    document is still derived from the v2 route at ``v2_path``, the documented successor."""
     query: tuple[QueryChange, ...] = ()
     request: ObjectShape | None = None
     response: ResponseShape | None = None
