@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from procrastinate import JobContext
 
+from chainconsult.escrow.repository import RESOLUTION_TASK
 from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, task
 from chainconsult.infra.jobs import resources as job_resources
 
@@ -53,7 +54,7 @@ async def reconcile_escrow(context: JobContext, timestamp: int) -> int:
 
 
 @task(
-    name="escrow.send_resolution",
+    name=RESOLUTION_TASK,
     queue=Queue.critical,
     retry=Backoff(max_attempts=12, base_seconds=5, cap_seconds=600),
 )

@@ -44,9 +44,15 @@ class MilestoneResponse(BaseModel):
 
 
 class MilestoneList(BaseModel):
-    data: list[MilestoneResponse]
-    currency: str
-    total: Decimal
+    """The plan in the API's list envelope (DESIGN.md: lists are `{data, next_cursor}`); a
+    `PUT` takes the bare array `[{title, amount, due_date}]` instead (docs/escrow.md)."""
+
+    data: list[MilestoneResponse] = Field(description="The milestones in plan order.")
+    next_cursor: None = Field(
+        None, description="Always null: a plan (at most 50 milestones) is never paged."
+    )
+    currency: str = Field(description="The accepted price's currency, of every `amount`.")
+    total: Decimal = Field(description="The sum of the amounts (the accepted price).")
 
     @field_serializer("total")
     def _money(self, value: Decimal) -> str:
