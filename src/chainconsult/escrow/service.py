@@ -235,6 +235,11 @@ class EscrowService:
         )
         return milestone
 
+    async def milestone_for(self, *, milestone_id: uuid.UUID, principal: Principal) -> Milestone:
+        """A milestone its project's client, expert or an admin may see (404 otherwise)."""
+        milestone, _project = await self._milestone(milestone_id, principal)
+        return milestone
+
     async def state(self, *, project_id: uuid.UUID, principal: Principal) -> EscrowState:
         contract = self._contract()
         project = await self._participant(project_id, principal)
