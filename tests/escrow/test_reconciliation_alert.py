@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chainconsult.config import EscrowSettings
 from chainconsult.escrow.watcher import reconcile
-from chainconsult.infra.chain import ChainClient
+from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.health.checks import Check, HealthReport, PoolState
 from chainconsult.infra.monitoring.alerts import (
     RULES,

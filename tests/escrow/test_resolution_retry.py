@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chainconsult.infra.chain import ChainClient
+from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.jobs.worker import run_worker
 from chainconsult.schedules import worker_resources
 from tests.escrow.conftest import Platform
