@@ -86,6 +86,16 @@ async def test_a_resolution_whose_job_gave_up_can_be_requested_again(
     assert resolution_jobs(database_url, milestone) == [("failed", 12)]
     assert milestone_rows(database_url, deal.project_id)[1]["resolution_tx_hash"] is None
 
+    # Say the last transaction had been sent and is still known to the node (stuck, or
+    # reverted): a new request must not wait on it.
+    (known,) = query(database_url, "SELECT tx_hash FROM chain_events WHERE name = 'Disputed'")
+    query(
+        database_url,
+        "UPDATE milestones SET resolution_tx_hash = %s WHERE id = %s",
+        known[0],
+        milestone,
+    )
+
     # The admin asks again, with another split; a new job sends it.
     monkeypatch.undo()
     retried = await http.post(
@@ -108,9 +118,10 @@ async def test_a_resolution_whose_job_gave_up_can_be_requested_again(
 
     audited = query(
         database_url,
-        "SELECT details->>'expert_share_bps', details->>'previous_expert_share_bps' "
+        "SELECT details->>'expert_share_bps', details->>'previous_expert_share_bps', "
+        "details->>'previous_tx_hash' "
         "FROM audit_log WHERE action = 'escrow.resolution_requested' AND resource_id = %s "
         "ORDER BY occurred_at",
         milestone,
     )
-    assert audited == [("7000", None), ("6000", "7000")]
+    assert audited == [("7000", None, None), ("6000", "7000", known[0])]

@@ -217,10 +217,13 @@ class EscrowService:
         previous = milestone.resolution_share_bps
         if previous is not None and await self.repository.resolution_job_pending(milestone.id):
             raise MilestoneState("A resolution of this dispute is already on its way.")
+        previous_tx = milestone.resolution_tx_hash
         milestone.resolution_share_bps = body.expert_share_bps
         milestone.resolution_note = body.note
-        # The job sends a new transaction only if the node no longer knows the last one
-        # (watcher.send_resolution): a resolve still in flight is never doubled.
+        # A new request sends a new transaction even if the node still knows the last one
+        # (stuck, or reverted): the contract resolves a dispute once, so of two resolves in
+        # flight the later reverts, and the job stops once the watcher applied the first.
+        milestone.resolution_tx_hash = None
         await AuditTrail(self.session).record(
             actor_id=principal.account_id,
             action="escrow.resolution_requested",
@@ -230,7 +233,7 @@ class EscrowService:
             details={
                 "expert_share_bps": body.expert_share_bps,
                 "previous_expert_share_bps": previous,
-                "previous_tx_hash": milestone.resolution_tx_hash,
+                "previous_tx_hash": previous_tx,
             },
         )
         return milestone
