@@ -46,8 +46,10 @@ async def follow_escrow(context: JobContext, timestamp: int) -> int:
 
 @task(name="escrow.reconcile", queue=Queue.critical, retry=None, lock="escrow-follow")
 async def reconcile_escrow(context: JobContext, timestamp: int) -> int:
-    """Compare the milestones with the contract at the last confirmed block (the differences,
-    logged as critical; the gauge chainconsult_escrow_reconciliation_differences)."""
+    """Compare the fee settings and the milestones with the contract at the last confirmed
+    block (the differences, logged as critical; the gauge
+    chainconsult_escrow_reconciliation_differences, which the critical alert
+    escrow_reconciliation_difference watches)."""
     from chainconsult.escrow.watcher import reconcile
 
     return await _with_chain(context, reconcile)
