@@ -83,6 +83,11 @@ async def test_the_owner_edits_the_plan_on_the_page(
         assert refused.status_code == 422
         assert re.search(r'id="f-m0-amount-error">', refused.text)
 
+        # No milestone at all is no plan.
+        empty = await post_form(browser, f"{path}/plan", plan_form(deal, []), token_from=path)
+        assert empty.status_code == 422
+        assert "The plan: List should have at least 1 item" in empty.text
+
         right = plan_form(
             deal,
             [("Threat model", "2000.00", due), ("Audit", "4000.00", due), ("Fixes", "3000", due)],

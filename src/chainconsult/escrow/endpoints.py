@@ -10,6 +10,7 @@ from chainconsult.audit.trail import Origin
 from chainconsult.config import EscrowSettings
 from chainconsult.escrow.jobs import resolve_dispute
 from chainconsult.escrow.schemas import (
+    PLAN_MAX_MILESTONES,
     DisputeRequest,
     EscrowFunding,
     EscrowRequest,
@@ -52,7 +53,7 @@ MilestonePlanBody = Annotated[
     list[MilestoneInput],
     Body(
         min_length=1,
-        max_length=50,
+        max_length=PLAN_MAX_MILESTONES,
         description="The whole plan as a bare array `[{title, amount, due_date}]` (DESIGN.md), "
         "not the `{data, ...}` envelope GET answers: ids and statuses are the platform's.",
     ),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.visit import (
@@ -25,6 +25,7 @@ from chainconsult.audit.trail import request_origin
 from chainconsult.errors import ChainconsultError
 from chainconsult.escrow import endpoints
 from chainconsult.escrow.schemas import (
+    PLAN_MAX_MILESTONES,
     DisputeRequest,
     MilestoneInput,
     ResolutionRequest,
@@ -40,7 +41,9 @@ router = page_router()
 
 PLAN_ROWS_SPARE = 2
 """Empty rows the plan form offers beyond the current milestones."""
-_PLAN = TypeAdapter(list[MilestoneInput])
+_PLAN = TypeAdapter(
+    Annotated[list[MilestoneInput], Field(min_length=1, max_length=PLAN_MAX_MILESTONES)]
+)
 _FIELDS = ("title", "amount", "due_date")
 NOTICES = {
     "planned": "Milestone plan saved.",
@@ -152,9 +155,12 @@ async def save_plan(project_id: uuid.UUID, posted: MemberPosted) -> Response:
         await service.set_plan(project_id=project_id, principal=visit.member, items=items)
     except ValidationError as exc:
         for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
             position, name = [*error["loc"], "", ""][:2]
-            at = rows[position]["_row"] if isinstance(position, int) else ""
-            form.errors[f"m{at}.{name}"] = str(error["msg"]).removeprefix("Value error, ")
+            if isinstance(position, int) and name:
+                form.errors[f"m{rows[position]['_row']}.{name}"] = message
+            else:  # the plan as a whole: no milestone, or too many
+                form.general.append(f"The plan: {message}")
         return await render_escrow(visit, project_id, plan_form=form, status_code=422)
     except ChainconsultError as exc:
         await visit.undo()

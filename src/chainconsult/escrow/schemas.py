@@ -15,6 +15,10 @@ from chainconsult.models.escrow import MilestoneStatus
 TokenSymbol = Annotated[str, SingleLine(min_length=2, max_length=16)]
 
 
+PLAN_MAX_MILESTONES = 50
+"""A plan has 1 to this many milestones (the API's body and the page's form)."""
+
+
 class MilestoneInput(RequestModel):
     title: Annotated[str, SingleLine(min_length=2, max_length=200)]
     amount: Amount
