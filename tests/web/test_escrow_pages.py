@@ -9,11 +9,13 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
 
 from chainconsult.app import create_app
+from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR
 from tests.escrow.conftest import (  # noqa: F401 (fixtures)
     Platform,
     chain,
@@ -24,6 +26,7 @@ from tests.escrow.conftest import (  # noqa: F401 (fixtures)
 from tests.escrow.scenario import Deal, milestone_rows, mint, planned_deal, sign_and_send
 from tests.helpers import serving
 from tests.market import Headers, client_account, query
+from tests.web.browser import AXE, SERIOUS, chromium
 from tests.web.conftest import form_token, post_form
 
 _STEP = re.compile(r'data-wallet-step="([^"]+)"')
@@ -44,6 +47,30 @@ def wallet_step(page: str) -> dict[str, Any]:
     return step
 
 
+def axe_violations(pages: dict[str, str], tmp_path: Path) -> list[str]:
+    """axe-core's serious and critical findings on each page as served (its own CSS and
+    scripts loaded from the static directory), as the browser walk checks its pages."""
+    found: list[str] = []
+    with chromium() as driver:
+        for name, page in pages.items():
+            file = tmp_path / f"{name}.html"
+            file.write_text(page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/'))
+            driver.get(file.as_uri())
+            driver.execute_script(AXE.read_text())
+            violations: list[dict[str, Any]] = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "axe.run(document, {resultTypes: ['violations']})"
+                ".then(r => done(r.violations), e => done([{id: 'axe-error', "
+                "impact: 'critical', help: String(e), nodes: []}]));"
+            )
+            found += [
+                f"{name}: {v['id']} ({v['impact']}): {v.get('help')}"
+                for v in violations
+                if v.get("impact") in SERIOUS
+            ]
+    return found
+
+
 def plan_form(deal: Deal, rows: list[tuple[str, str, str]]) -> dict[str, str]:
     data: dict[str, str] = {}
     for i, (title, amount, due) in enumerate(rows):
@@ -54,6 +81,7 @@ def plan_form(deal: Deal, rows: list[tuple[str, str, str]]) -> dict[str, str]:
 async def test_the_owner_edits_the_plan_on_the_page(
     platform: Platform,  # noqa: F811 (the fixture)
     database_url: str,
+    tmp_path: Path,
 ) -> None:
     deal = await planned_deal(platform, database_url, wallet=platform.chain.expert)
     path = f"/projects/{deal.project_id}/escrow"
@@ -82,6 +110,7 @@ async def test_the_owner_edits_the_plan_on_the_page(
         refused = await post_form(browser, f"{path}/plan", bad, token_from=path)
         assert refused.status_code == 422
         assert re.search(r'id="f-m0-amount-error">', refused.text)
+        assert axe_violations({"plan-refused": refused.text}, tmp_path) == []
 
         # No milestone at all is no plan.
         empty = await post_form(browser, f"{path}/plan", plan_form(deal, []), token_from=path)
@@ -136,6 +165,7 @@ async def test_only_the_owner_may_change_the_plan(
 async def test_fund_dispute_and_arbitrate_through_the_pages(
     platform: Platform,  # noqa: F811 (the fixture)
     database_url: str,
+    tmp_path: Path,
 ) -> None:
     dev = platform.chain
     deal = await planned_deal(platform, database_url, wallet=dev.expert)
@@ -181,12 +211,14 @@ async def test_fund_dispute_and_arbitrate_through_the_pages(
         assert refused.status_code == 422
         assert 'id="f-expert-share-bps-error"' in refused.text
         assert 'value="20000"' in refused.text
+        pages = {"wallet-step": funding.text, "funded": page.text, "arbitration": refused.text}
         awarded = await post_form(
             admin, arbitration, {"expert_share_bps": "7000", "note": "Mostly delivered."}
         )
         assert awarded.status_code == 303, awarded.text[:2000]
         shown = await admin.get(awarded.headers["location"])
         assert "7000 bps to the expert" in shown.text
+    assert axe_violations(pages, tmp_path) == []
 
     assert query(
         database_url,
