@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from chainconsult.app import create_app
 from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR
@@ -54,7 +57,7 @@ def axe_violations(pages: dict[str, str], tmp_path: Path) -> list[str]:
     with chromium() as driver:
         for name, page in pages.items():
             file = tmp_path / f"{name}.html"
-            file.write_text(page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/'))
+            file.write_text(served(page))
             driver.get(file.as_uri())
             driver.execute_script(AXE.read_text())
             violations: list[dict[str, Any]] = driver.execute_async_script(
@@ -69,6 +72,39 @@ def axe_violations(pages: dict[str, str], tmp_path: Path) -> list[str]:
                 if v.get("impact") in SERIOUS
             ]
     return found
+
+
+# An injected wallet as a browser extension provides it (EIP-1193), here forwarding to the
+# development chain, whose deterministic accounts it unlocks (ganache signs for them).
+_WALLET = """<script>
+window.ethereum = {
+  request: async ({ method, params }) => {
+    if (method === "eth_requestAccounts") return [%(account)s];
+    if (method === "eth_sendTransaction") {
+      // As a wallet does: the gas limit from an estimate.
+      const gas = await call("eth_estimateGas", params);
+      params = [{ ...params[0], gas: "0x" + (BigInt(gas) * 6n / 5n).toString(16) }];
+    }
+    return call(method, params);
+  },
+};
+async function call(method, params) {
+    const answer = await fetch(%(url)s, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params || [] }),
+    });
+    const body = await answer.json();
+    if (body.error) throw new Error(body.error.message);
+    return body.result;
+}
+</script>"""
+
+
+def served(page: str, head: str = "") -> str:
+    """A page as the browser gets it, loading its CSS and scripts from the static directory."""
+    page = page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/')
+    return page.replace("</head>", head + "</head>", 1)
 
 
 def plan_form(deal: Deal, rows: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -231,3 +267,48 @@ async def test_fund_dispute_and_arbitrate_through_the_pages(
         "WHERE action = 'escrow.resolution_requested' AND resource_id = %s",
         second,
     ) == [("7000",)]
+
+
+async def test_the_page_sends_the_deposit_through_an_injected_wallet(
+    platform: Platform,  # noqa: F811 (the fixture)
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    dev = platform.chain
+    deal = await planned_deal(platform, database_url, wallet=dev.expert)
+    path = f"/projects/{deal.project_id}/escrow"
+    async with page_client(platform, deal.client) as browser:
+        funding = await post_form(browser, f"{path}/fund", {}, token_from=path)
+    assert funding.status_code == 200, funding.text[:2000]
+    mint(platform, dev.client, 9_000_000_000)
+    without = tmp_path / "without.html"
+    without.write_text(served(funding.text))
+    wallet = _WALLET % {"account": json.dumps(dev.client.address), "url": json.dumps(dev.url)}
+    with_wallet = tmp_path / "with.html"
+    with_wallet.write_text(served(funding.text, wallet))
+
+    with chromium() as driver:
+        # No wallet: the transactions stay as data, no button to press.
+        driver.get(without.as_uri())
+        assert driver.find_element(By.ID, "wallet-none").is_displayed()
+        assert not driver.find_element(By.ID, "wallet-send").is_displayed()
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".calldata")) == 3
+
+        driver.get(with_wallet.as_uri())
+        button = WebDriverWait(driver, 10).until(
+            expected_conditions.visibility_of_element_located((By.ID, "wallet-send"))
+        )
+        assert not driver.find_element(By.ID, "wallet-none").is_displayed()
+        button.click()
+        WebDriverWait(driver, 30).until(
+            expected_conditions.text_to_be_present_in_element(
+                (By.ID, "wallet-status"), "All 3 transaction(s) sent"
+            )
+        )
+    dev.rpc("evm_mine")
+    dev.rpc("evm_mine")
+    await platform.follow()
+    assert [m["status"] for m in milestone_rows(database_url, deal.project_id)] == [
+        "funded",
+        "funded",
+    ]

@@ -5,17 +5,26 @@
 
 (() => {
   const step = document.getElementById("wallet-step");
+  const actions = document.getElementById("wallet-actions");
   const button = document.getElementById("wallet-send");
   const status = document.getElementById("wallet-status");
-  if (!step || !button || !status) return;
+  if (!step || !actions || !button || !status) return;
   const wallet = window.ethereum;
   if (!wallet || typeof wallet.request !== "function") return;
   const { chain_id: chainId, transactions } = JSON.parse(step.dataset.walletStep);
   document.getElementById("wallet-none")?.setAttribute("hidden", "");
-  button.hidden = false;
+  actions.hidden = false;
 
   const say = (text) => {
     status.textContent = text;
+  };
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const mined = async (hash) => {
+    for (;;) {
+      const receipt = await wallet.request({ method: "eth_getTransactionReceipt", params: [hash] });
+      if (receipt) return receipt;
+      await pause(1500);
+    }
   };
 
   button.addEventListener("click", async () => {
@@ -34,7 +43,14 @@
           method: "eth_sendTransaction",
           params: [{ from, to: tx.to, data: tx.data, value }],
         });
-        say(`Transaction ${index + 1} of ${transactions.length} sent: ${hash}`);
+        say(`Transaction ${index + 1} of ${transactions.length} sent (${hash}); waiting for it to be mined…`);
+        // The next one may need this one on chain (a deposit spends what approve allowed):
+        // the wallet estimates its gas against the chain as it is.
+        const receipt = await mined(hash);
+        if (receipt.status !== "0x1") {
+          say(`Transaction ${index + 1} (${hash}) failed on chain; nothing after it was sent.`);
+          return;
+        }
       }
       say(
         `All ${transactions.length} transaction(s) sent. The milestones change once the ` +
