@@ -35,6 +35,7 @@ from chainconsult.conversations.pages import router as conversations_pages
 from chainconsult.errors import install_problem_handlers
 from chainconsult.escrow.endpoints import milestones_router
 from chainconsult.escrow.endpoints import projects_router as escrow_router
+from chainconsult.escrow.pages import router as escrow_pages
 from chainconsult.experts.endpoints import router as experts_router
 from chainconsult.experts.pages import router as experts_pages
 from chainconsult.infra.docs_pages import (
@@ -102,6 +103,7 @@ PAGE_ROUTERS = (
     proposals_pages,
     notifications_pages,
     conversations_pages,
+    escrow_pages,
     *ADMIN_PAGE_ROUTERS,
 )
 """The server-rendered pages (DESIGN.md, "Web pages"), after the API's routes."""

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, status
 
 from chainconsult.accounts.auth import AdminAccount, CurrentAccount
+from chainconsult.audit.trail import Origin
 from chainconsult.config import EscrowSettings
 from chainconsult.escrow.jobs import resolve_dispute
 from chainconsult.escrow.schemas import (
+    PLAN_MAX_MILESTONES,
     DisputeRequest,
     EscrowFunding,
     EscrowRequest,
@@ -47,7 +49,15 @@ def _settings(request: Request) -> EscrowSettings:
     return settings
 
 
-MilestonePlanBody = Annotated[list[MilestoneInput], Body(min_length=1, max_length=50)]
+MilestonePlanBody = Annotated[
+    list[MilestoneInput],
+    Body(
+        min_length=1,
+        max_length=PLAN_MAX_MILESTONES,
+        description="The whole plan as a bare array `[{title, amount, due_date}]` (DESIGN.md), "
+        "not the `{data, ...}` envelope GET answers: ids and statuses are the platform's.",
+    ),
+]
 
 
 @projects_router.get(
@@ -56,7 +66,8 @@ MilestonePlanBody = Annotated[list[MilestoneInput], Body(min_length=1, max_lengt
 async def get_milestones(
     request: Request, project_id: uuid.UUID, principal: CurrentAccount, session: DbSession
 ) -> MilestoneList:
-    """The project's milestone plan with each milestone's status (client, expert, admins)."""
+    """The project's milestone plan with each milestone's status (client, expert, admins), in
+    the list envelope `{data, next_cursor, currency, total}`."""
     service = EscrowService(session, _settings(request))
     return await service.plan(project_id=project_id, principal=principal)
 
@@ -73,8 +84,9 @@ async def put_milestones(
     principal: CurrentAccount,
     session: DbSession,
 ) -> MilestoneList:
-    """Replace the plan `[{title, amount, due_date}]`: the owner, once a proposal is accepted,
-    while no milestone is funded; the amounts add up to the accepted price."""
+    """Replace the plan, sent as a bare array `[{title, amount, due_date}]`: the owner, once a
+    proposal is accepted, while no milestone is funded; the amounts add up to the accepted
+    price. Answers the new plan as GET does (`{data, next_cursor, currency, total}`)."""
     service = EscrowService(session, _settings(request))
     return await service.set_plan(project_id=project_id, principal=principal, items=body)
 
@@ -156,12 +168,17 @@ async def resolve_milestone(
     body: ResolutionRequest,
     principal: AdminAccount,
     session: DbSession,
+    origin: Origin,
 ) -> ResolutionQueued:
     """Award a disputed milestone: `expert_share_bps` of it (after the arbiter's fee) to the
-    expert, the rest to the client. A job signs and sends the arbiter's transaction."""
+    expert, the rest to the client. A job signs and sends the arbiter's transaction.
+
+    409 `milestone-state` while an earlier award of this dispute is still being sent; once
+    that job has failed for good (or was cancelled), a new award may be requested. Each
+    request is audited (`escrow.resolution_requested`)."""
     service = EscrowService(session, _settings(request))
     milestone = await service.request_resolution(
-        milestone_id=milestone_id, principal=principal, body=body
+        milestone_id=milestone_id, principal=principal, body=body, origin=origin
     )
     await defer(
         session,

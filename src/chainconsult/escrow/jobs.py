@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from procrastinate import JobContext
 
+from chainconsult.escrow.repository import RESOLUTION_TASK
 from chainconsult.infra.jobs import Backoff, PermanentJobError, Queue, task
 from chainconsult.infra.jobs import resources as job_resources
 
@@ -45,15 +46,17 @@ async def follow_escrow(context: JobContext, timestamp: int) -> int:
 
 @task(name="escrow.reconcile", queue=Queue.critical, retry=None, lock="escrow-follow")
 async def reconcile_escrow(context: JobContext, timestamp: int) -> int:
-    """Compare the milestones with the contract at the last confirmed block (the differences,
-    logged as critical; the gauge chainconsult_escrow_reconciliation_differences)."""
+    """Compare the fee settings and the milestones with the contract at the last confirmed
+    block (the differences, logged as critical; the gauge
+    chainconsult_escrow_reconciliation_differences, which the critical alert
+    escrow_reconciliation_difference watches)."""
     from chainconsult.escrow.watcher import reconcile
 
     return await _with_chain(context, reconcile)
 
 
 @task(
-    name="escrow.send_resolution",
+    name=RESOLUTION_TASK,
     queue=Queue.critical,
     retry=Backoff(max_attempts=12, base_seconds=5, cap_seconds=600),
 )

@@ -6,12 +6,15 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.chain.models import ChainCursor
 from chainconsult.models.escrow import Milestone
 from chainconsult.models.projects import Proposal, ProposalStatus
+
+RESOLUTION_TASK = "escrow.send_resolution"
+"""The name of the task sending the arbiter's resolve (jobs.resolve_dispute)."""
 
 
 class EscrowRepository:
@@ -54,3 +57,16 @@ class EscrowRepository:
         return await self.session.scalar(
             select(ChainCursor.block_number).where(ChainCursor.follower == follower)
         )
+
+    async def resolution_job_pending(self, milestone_id: uuid.UUID) -> bool:
+        """Whether a job sending this milestone's resolution is waiting or running (not yet
+        succeeded, failed for good or cancelled)."""
+        pending = await self.session.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs "
+                "WHERE task_name = :task AND args->>'milestone_id' = :id "
+                "AND status IN ('todo', 'doing'))"
+            ),
+            {"task": RESOLUTION_TASK, "id": str(milestone_id)},
+        )
+        return bool(pending)

@@ -15,6 +15,10 @@ from chainconsult.models.escrow import MilestoneStatus
 TokenSymbol = Annotated[str, SingleLine(min_length=2, max_length=16)]
 
 
+PLAN_MAX_MILESTONES = 50
+"""A plan has 1 to this many milestones (the API's body and the page's form)."""
+
+
 class MilestoneInput(RequestModel):
     title: Annotated[str, SingleLine(min_length=2, max_length=200)]
     amount: Amount
@@ -44,9 +48,15 @@ class MilestoneResponse(BaseModel):
 
 
 class MilestoneList(BaseModel):
-    data: list[MilestoneResponse]
-    currency: str
-    total: Decimal
+    """The plan in the API's list envelope (DESIGN.md: lists are `{data, next_cursor}`); a
+    `PUT` takes the bare array `[{title, amount, due_date}]` instead (docs/escrow.md)."""
+
+    data: list[MilestoneResponse] = Field(description="The milestones in plan order.")
+    next_cursor: None = Field(
+        None, description="Always null: a plan (at most 50 milestones) is never paged."
+    )
+    currency: str = Field(description="The accepted price's currency, of every `amount`.")
+    total: Decimal = Field(description="The sum of the amounts (the accepted price).")
 
     @field_serializer("total")
     def _money(self, value: Decimal) -> str:

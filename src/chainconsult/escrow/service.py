@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal
+from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.config import EscrowSettings, EscrowToken
 from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from chainconsult.escrow.contract import EscrowContract
@@ -198,19 +199,48 @@ class EscrowService:
         return Transactions(transactions=[Transaction(**tx)])
 
     async def request_resolution(
-        self, *, milestone_id: uuid.UUID, principal: Principal, body: ResolutionRequest
+        self,
+        *,
+        milestone_id: uuid.UUID,
+        principal: Principal,
+        body: ResolutionRequest,
+        origin: RequestOrigin,
     ) -> Milestone:
-        """Record the arbiter's award; the caller defers the job that sends it."""
+        """Record the arbiter's award; the caller defers the job that sends it. An award whose
+        job is no longer waiting or running (it gave up after its last attempt, or was
+        cancelled) may be requested again: the milestone is still disputed on chain."""
         self._contract()
         if self.settings.arbiter_key_file is None:
             raise EscrowNotConfigured()
         milestone, _project = await self._milestone(milestone_id, principal, lock=True)
         self._expect(milestone, MilestoneStatus.disputed, "resolved")
-        if milestone.resolution_share_bps is not None:
+        previous = milestone.resolution_share_bps
+        if previous is not None and await self.repository.resolution_job_pending(milestone.id):
             raise MilestoneState("A resolution of this dispute is already on its way.")
+        previous_tx = milestone.resolution_tx_hash
         milestone.resolution_share_bps = body.expert_share_bps
         milestone.resolution_note = body.note
-        await self.session.flush()
+        # A new request sends a new transaction even if the node still knows the last one
+        # (stuck, or reverted): the contract resolves a dispute once, so of two resolves in
+        # flight the later reverts, and the job stops once the watcher applied the first.
+        milestone.resolution_tx_hash = None
+        await AuditTrail(self.session).record(
+            actor_id=principal.account_id,
+            action="escrow.resolution_requested",
+            resource_type="milestone",
+            resource_id=milestone.id,
+            origin=origin,
+            details={
+                "expert_share_bps": body.expert_share_bps,
+                "previous_expert_share_bps": previous,
+                "previous_tx_hash": previous_tx,
+            },
+        )
+        return milestone
+
+    async def milestone_for(self, *, milestone_id: uuid.UUID, principal: Principal) -> Milestone:
+        """A milestone its project's client, expert or an admin may see (404 otherwise)."""
+        milestone, _project = await self._milestone(milestone_id, principal)
         return milestone
 
     async def state(self, *, project_id: uuid.UUID, principal: Principal) -> EscrowState:

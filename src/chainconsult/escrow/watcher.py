@@ -136,25 +136,55 @@ async def send_resolution(
 _CHAIN_STATUS = ("draft", "funded", "released", "disputed", "resolved", "refunded")
 
 
+async def fee_mismatches(settings: EscrowSettings, client: ChainClient, *, block: int) -> int:
+    """Whether the deployed contract takes the fee the settings say (PLATFORM_FEE_BPS to
+    PLATFORM_FEE_ADDRESS): the contract fixed both at deployment and is what actually pays, so
+    settings that differ misdescribe every payout. Each differing value is logged as critical
+    and counted as a reconciliation difference (the alert escrow_reconciliation_difference)."""
+    assert settings.contract is not None
+    fee_bps = await client.call(settings.contract, escrow_abi(), "feeBps", block=block)
+    recipient = await client.call(settings.contract, escrow_abi(), "feeRecipient", block=block)
+    differing = []
+    if fee_bps != settings.platform_fee_bps:
+        differing.append(("PLATFORM_FEE_BPS", str(settings.platform_fee_bps), str(fee_bps)))
+    # A contract without a fee pays nobody: its recipient does not matter.
+    if fee_bps and str(recipient).lower() != (settings.platform_fee_address or "").lower():
+        differing.append(("PLATFORM_FEE_ADDRESS", str(settings.platform_fee_address), recipient))
+    for setting, configured, deployed in differing:
+        log.critical(
+            "escrow_reconciliation_difference",
+            reason="fee settings differ from the deployed contract",
+            setting=setting,
+            configured=configured,
+            contract_value=deployed,
+            contract=settings.contract,
+        )
+    return len(differing)
+
+
 async def reconcile(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: EscrowSettings,
     client: ChainClient,
 ) -> int:
-    """Compare every milestone the platform handed deposit terms for with the contract's
-    record at the last confirmed block; log each difference as critical, set the
-    escrow_reconciliation_differences gauge and return the count."""
+    """Compare the fee settings and every milestone the platform handed deposit terms for with
+    the contract's record at the last confirmed block; log each difference as critical, set
+    the escrow_reconciliation_differences gauge and return the count."""
     async with sessionmaker() as session:
         block = await session.scalar(
             select(ChainCursor.block_number).where(ChainCursor.follower == follower_name(settings))
         )
-        if block is None or block < 0:
-            return 0
         milestones = (
             await session.scalars(select(Milestone).where(Milestone.token_address.is_not(None)))
         ).all()
     assert settings.contract is not None
-    differences = 0
+    if block is None or block < 0:
+        # Before the watcher's first step there is no confirmed block and no milestone to
+        # compare; the fee, fixed at deployment, is read at the head.
+        differences = await fee_mismatches(settings, client, block=await client.head())
+        escrow_reconciliation_differences.set(differences)
+        return differences
+    differences = await fee_mismatches(settings, client, block=block)
     for milestone in milestones:
         amount, status = await client.call(
             settings.contract,

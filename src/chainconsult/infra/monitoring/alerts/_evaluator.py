@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from chainconsult.infra.health.checks import HealthMonitor, HealthReport
 from chainconsult.infra.monitoring.alerts._escalation import Escalation
@@ -52,6 +54,20 @@ from chainconsult.infra.monitoring.traffic import (
 )
 
 log = structlog.get_logger("chainconsult.alerts")
+
+
+_ESCROW_DIFFERENCES = "chainconsult_escrow_reconciliation_differences"
+
+
+def escrow_differences() -> float | None:
+    """The reconciliation gauge as this host's metrics hold it: this process's (an embedded
+    worker's) or, in multiprocess mode, the largest any process of the directory wrote."""
+    registry = REGISTRY
+    path = multiprocess_dir()
+    if path is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+    return registry.get_sample_value(_ESCROW_DIFFERENCES)
 
 
 class AlertEvaluator:
@@ -118,7 +134,12 @@ class AlertEvaluator:
         await self.store.sync(database_ok=report.database_ok)
         if leader:
             await self.evaluate(
-                Signals(health=report, traffic=self.cluster_traffic, backups=backups)
+                Signals(
+                    health=report,
+                    traffic=self.cluster_traffic,
+                    backups=backups,
+                    escrow_differences=escrow_differences(),
+                )
             )
         for severity in Severity:
             alerts_active.labels(severity.value).set(

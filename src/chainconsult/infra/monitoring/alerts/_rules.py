@@ -57,6 +57,9 @@ class Signals:
     traffic: TrafficStats
     backups: BackupAge | None = None
     """None where backups are not watched."""
+    escrow_differences: float | None = None
+    """What the last escrow reconciliation found (the gauge
+    chainconsult_escrow_reconciliation_differences); None: no reconciliation seen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,20 @@ def _backup_stale(s: Signals, t: Thresholds) -> Finding | None:
     )
 
 
+def _escrow_difference(s: Signals, t: Thresholds) -> Finding | None:
+    # Any difference between the database and the escrow contract is money the platform
+    # misreports: no threshold, no delay.
+    if not s.escrow_differences:
+        return None
+    count = int(s.escrow_differences)
+    return Finding(
+        f"the last escrow reconciliation found {count} milestone(s) whose database state "
+        "differs from the escrow contract (or a contract not matching the fee settings): "
+        "see the escrow_reconciliation_difference log entries",
+        {"differences": count},
+    )
+
+
 TRAFFIC_RESOLVE_AFTER_S = 120.0
 """A traffic alert resolves after its number stayed below the clear level this long
 (Prometheus: ``keep_firing_for: 2m``)."""
@@ -254,4 +271,12 @@ RULES: tuple[AlertRule, ...] = (
     # A new backup is a plain fact, not a noisy number: the first evaluation that sees it
     # resolves the alert.
     AlertRule("backup_stale", Severity.high, _backup_stale, resolve_after=1),
+    # Fires on the first reconciliation that finds a difference and resolves on the first
+    # that finds none (each reconciliation is a complete, fresh comparison).
+    AlertRule(
+        "escrow_reconciliation_difference",
+        Severity.critical,
+        _escrow_difference,
+        resolve_after=1,
+    ),
 )
