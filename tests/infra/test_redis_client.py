@@ -12,9 +12,8 @@ import pytest
 import redis.utils
 from redis.asyncio import Redis
 
-from chainconsult.app import build_redis
-from chainconsult.infra.cache import build_cache
 from chainconsult.infra.ratelimit.limiter import SharedRateLimiter
+from chainconsult.infra.resources import shared_redis
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.redis
@@ -41,15 +40,14 @@ async def test_platform_redis_clients_open_connections_without_reading_package_m
     # Counts the reads; redis-py looks the function up when it builds a connection.
     monkeypatch.setattr(redis.utils, "get_lib_version", counted_version)
     settings = make_settings(database_url, tmp_path, REDIS_URL=redis_url)
-    app_client = build_redis(settings.redis)
-    cache = build_cache(settings)
+    # The process's shared client (cache, live updates, monitoring and, through its pool,
+    # the rate limiter), and a rate limiter with a client of its own (the job worker's).
+    shared = shared_redis(settings.redis)
     limiter = SharedRateLimiter(redis_url=redis_url, key_prefix="test-redis-client")
-    assert app_client is not None
-    assert cache._redis is not None
+    assert shared is not None
     assert limiter._redis is not None
     clients: dict[str, Redis] = {
-        "app": app_client,
-        "cache": cache._redis,
+        "shared": shared,
         "rate limiter": limiter._redis.bridge.get_connection(),
     }
     try:
@@ -57,6 +55,5 @@ async def test_platform_redis_clients_open_connections_without_reading_package_m
             assert await _open_connections(client) == AT_ONCE, name
         assert reads == []
     finally:
-        await app_client.aclose()
-        await cache.close()
+        await shared.aclose()
         await limiter.aclose()
