@@ -35,6 +35,7 @@ from chainconsult.infra.db.migrate import migrate
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.models import Base
 from tests.helpers import serving
+from tests.smtp import SmtpSink
 
 REQUIRE_SERVICES = os.environ.get("CHAINCONSULT_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hmac-signing"
@@ -279,3 +280,13 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
     async with serving(create_app(settings)) as http:
         yield http
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) of this test alone: what it receives, nothing else's."""
+    server = SmtpSink().start()
+    yield server
+    # A conversation a test left held must not keep the server's thread from stopping.
+    server.hold_rcpt.clear()
+    server.stop()

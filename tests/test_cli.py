@@ -216,9 +216,8 @@ def test_public_url_defaults_to_the_address_serve_listens_on(host: str, expected
 
 @pytest.mark.parametrize("explicit", [None, "https://chainconsult.example"])
 def test_the_in_process_worker_links_emails_to_where_serve_listens_unless_public_url_is_set(
-    database_url: str, tmp_path: Path, explicit: str | None
+    database_url: str, tmp_path: Path, explicit: str | None, sink: SmtpSink
 ) -> None:
-    sink = SmtpSink().start()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {key: value for key, value in os.environ.items() if key != "PUBLIC_URL"}
@@ -256,7 +255,6 @@ def test_the_in_process_worker_links_emails_to_where_serve_listens_unless_public
     finally:
         process.terminate()
         assert process.wait(30) == 0
-        sink.stop()
 
     links = re.findall(r"https?://\S+", welcome.part("plain"))
     public_url = explicit or base
