@@ -115,26 +115,85 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def _database_url(server_url: str, name: str) -> str:
+    """The SQLAlchemy URL of database ``name`` on the server at libpq URL ``server_url``."""
+    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+class MigratedDatabases:
+    """Makes databases at the newest schema as copies of one migrated template: a copy takes
+    ~0.15 s where running the migrations takes 3-8 s. Whatever is left is dropped at the end
+    of the session."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.template = f"cc_template_{uuid.uuid4().hex[:12]}"
+        self.made: list[str] = []
+
+    def create_template(self) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        migrate(_database_url(self.server_url, self.template), echo=lambda _line: None)
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            # A copy fails while anyone is connected to its template: from now on, no one is.
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                    sql.Identifier(self.template)
+                )
+            )
+
+    def create(self, prefix: str) -> str:
+        """A new database at the newest schema, named ``prefix_<random>``; its SQLAlchemy URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template)
+                )
+            )
+            # A commit need not wait for its WAL to reach the disk (~10 ms each on a busy
+            # host): nothing here survives a crash of the server anyway.
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+                    sql.Identifier(name)
+                )
+            )
+        self.made.append(name)
+        return _database_url(self.server_url, name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        assert name is not None
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        if name in self.made:
+            self.made.remove(name)
+
+    def drop_all(self) -> None:
+        for name in [*self.made, self.template]:
+            with psycopg.connect(self.server_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+        self.made.clear()
+
+
 @pytest.fixture(scope="session")
-def database_url(postgres_server_url: str) -> Iterator[str]:
+def migrated_databases(postgres_server_url: str) -> Iterator[MigratedDatabases]:
+    """New databases at the newest schema, for tests that need one of their own."""
+    databases = MigratedDatabases(postgres_server_url)
+    databases.create_template()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(migrated_databases: MigratedDatabases) -> str:
     """A fresh, migrated database for this test session (so parallel runs never collide)."""
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        # A commit need not wait for its WAL to reach the disk (~10 ms each on a busy host):
-        # nothing here survives a crash of the server anyway.
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name))
-        )
-    url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    url = url.set(database=name)
-    rendered = url.render_as_string(hide_password=False)
-    migrate(rendered, echo=lambda _line: None)
-    yield rendered
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    return migrated_databases.create("cc_test")
 
 
 # The job queue's tables, outside the ORM metadata.
