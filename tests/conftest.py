@@ -75,6 +75,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a slow test go first, the rest after, each part in its random order.
+
+    Longest first: xdist's workers then end the run on short tests (a worker out of work
+    takes the tail of the other's queue) instead of one idling while the other finishes a
+    minute-long test. Whole modules move, so their module-scoped fixtures start once."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what is alive once the tests are collected (the imported modules, the collected
     tests) out of the cyclic collector: it never becomes garbage, and a full collection of this
