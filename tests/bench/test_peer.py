@@ -117,6 +117,7 @@ async def all_ids(client: AsyncClient, params: dict[str, Any]) -> list[str]:
         {"max_rate": "150", "sort": "rate"},
     ],
 )
+@pytest.mark.slow
 async def test_directory_lists_the_same_experts_in_the_same_order(
     peer: AsyncClient, chainconsult: AsyncClient, params: dict[str, Any]
 ) -> None:

@@ -137,6 +137,7 @@ def found(database_url: str, values: list[str]) -> set[tuple[str, str]]:
     return {(table, column) for table, column, _ in personal_values_left(database_url, values)}
 
 
+@pytest.mark.slow
 async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_keeps_the_rest(
     served: tuple[FastAPI, AsyncClient],
     database_url: str,
