@@ -35,10 +35,10 @@ from tests.helpers import PASSWORD, login, register
 from tests.infra.jobs.conftest import drain, eventually
 from tests.mail.test_email_delivery import smtp_settings
 from tests.market import admin, approved_expert, project_body, proposal_body, query
-from tests.privacy.test_export_and_erasure import deliver, personal_values_left, sink
+from tests.privacy.test_export_and_erasure import deliver, personal_values_left
 from tests.smtp import SmtpSink
 
-__all__ = ["deliver", "sink"]  # fixtures
+__all__ = ["deliver"]  # a fixture
 
 MARK = "qx9erase"
 EMAIL = f"{MARK}.client@example.com"
