@@ -34,6 +34,7 @@ def test_bad_pool_size_stops_serve_with_one_line_naming_it(tmp_path: Path) -> No
     assert not (tmp_path / "var").exists(), "nothing may start before settings are valid"
 
 
+@pytest.mark.slow
 def test_a_bad_secret_is_named_but_never_printed(tmp_path: Path) -> None:
     result = _run_cli(
         "migrate",

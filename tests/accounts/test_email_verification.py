@@ -6,7 +6,7 @@ all of them work. Operator-made accounts are verified as made."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,6 @@ from tests.market import admin, application_body, project_body, proposal_body, q
 from tests.smtp import SmtpSink
 
 VERIFY_SUBJECT = "Confirm your email address for chainconsult"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

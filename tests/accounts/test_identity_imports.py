@@ -7,7 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 
+
+@pytest.mark.slow
 def test_create_app_loads_no_totp_aead_or_eth_account_library() -> None:
     # A fresh interpreter: this one may have imported them for another test already.
     script = textwrap.dedent(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,6 @@ from tests.smtp import SmtpSink
 NEW_PASSWORD = "a brand new passphrase for ada"
 RESET_SUBJECT = "Reset your chainconsult password"
 NOTICE_SUBJECT = "Your chainconsult password was changed"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TEST_SECRET
 from tests.market import query
 
@@ -39,6 +41,7 @@ def counts(database_url: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_demo_data_loads_a_consistent_marketplace_once(database_url: str, tmp_path: Path) -> None:
     run_demo_data(database_url, tmp_path)
     loaded = counts(database_url)

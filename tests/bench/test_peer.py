@@ -12,18 +12,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from chainconsult.app import create_app
-from chainconsult.infra.db.migrate import migrate
 from tests.admin.test_demo_data import run_demo_data
-from tests.conftest import make_settings
+from tests.conftest import MigratedDatabases, make_settings
 from tests.helpers import serving
 from tests.market import libpq, query
 
@@ -38,22 +34,14 @@ PREFIX = f"peertest-{uuid.uuid4().hex[:8]}"
 
 @pytest.fixture(scope="module")
 def demo_database(
-    postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_databases: MigratedDatabases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database of its own, migrated and loaded with `chainconsult demo-data`, kept for the
     whole module (the shared test database is emptied after every test)."""
-    name = f"cc_peer_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    rendered = url.set(database=name).render_as_string(hide_password=False)
-    migrate(rendered, echo=lambda _line: None)
+    rendered = migrated_databases.create("cc_peer")
     run_demo_data(rendered, tmp_path_factory.mktemp("demo"))
     yield rendered
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    migrated_databases.drop(rendered)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +117,7 @@ async def all_ids(client: AsyncClient, params: dict[str, Any]) -> list[str]:
         {"max_rate": "150", "sort": "rate"},
     ],
 )
+@pytest.mark.slow
 async def test_directory_lists_the_same_experts_in_the_same_order(
     peer: AsyncClient, chainconsult: AsyncClient, params: dict[str, Any]
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +25,6 @@ from tests.mail.test_email_delivery import PUBLIC_URL, smtp_settings
 from tests.smtp import SmtpSink
 
 DIGEST_TASK = "conversations.send_message_digest"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

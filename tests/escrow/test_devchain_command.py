@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from tests.conftest import missing_service
@@ -17,6 +18,7 @@ from tests.smtp import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_devchain_deploys_the_escrow_and_prints_its_settings(tmp_path: Path) -> None:
     if not devchain.chain_available():
         missing_service("the development chain (make contract-tools)")

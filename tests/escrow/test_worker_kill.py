@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.conftest import TEST_SECRET
 from tests.escrow.conftest import Platform
@@ -55,6 +56,7 @@ def wait_until_blocked(database_url: str, deadline_s: float = 60) -> None:
     raise AssertionError("the watcher never reached the locked milestone")
 
 
+@pytest.mark.slow
 async def test_a_watcher_killed_mid_step_loses_and_duplicates_nothing(
     platform: Platform, database_url: str
 ) -> None:

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chainconsult.admin._demo_profiles import expert_texts
@@ -22,8 +20,7 @@ from chainconsult.experts.schemas import DirectoryFilters, ExpertSort
 from chainconsult.experts.service import ExpertDirectory
 from chainconsult.experts.vocabulary import Chain, Skill
 from chainconsult.infra.db.engine import build_engine
-from chainconsult.infra.db.migrate import migrate
-from tests.conftest import make_settings, missing_service
+from tests.conftest import MigratedDatabases, make_settings, missing_service
 from tests.infra.db.explain import Plan, plans_of
 
 ROWS = 10_000
@@ -52,15 +49,10 @@ def _profiles(rows: int) -> Iterator[tuple[object, ...]]:
 
 
 @pytest.fixture(scope="module")
-def search_database(postgres_server_url: str) -> Iterator[str]:
+def search_database(migrated_databases: MigratedDatabases) -> Iterator[str]:
     """A database of its own, migrated and filled once for the module, then dropped."""
-    name = f"cc_relevance_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    rendered = url.set(database=name).render_as_string(hide_password=False)
+    rendered = migrated_databases.create("cc_relevance")
     try:
-        migrate(rendered, echo=lambda _line: None)
         with psycopg.connect(rendered.replace("+psycopg", ""), autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone():
                 missing_service("pg_trgm is not installed on the test server")
@@ -84,8 +76,7 @@ def search_database(postgres_server_url: str) -> Iterator[str]:
             conn.execute("VACUUM ANALYZE")
         yield rendered
     finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        migrated_databases.drop(rendered)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import itertools
 import logging
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +90,6 @@ SAMPLE_CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
     NotificationKind.project_matched: OFFER,
     NotificationKind.project_invitation: {**OFFER, "client_name": "Acme Labs"},
 }
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 def smtp_settings(database_url: str, tmp_path: Path, port: int, **env: Any) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +44,6 @@ REVIEW = "Found two critical bugs before launch & explained them well."
 def project_link(project_id: str) -> str:
     """How an email names a project: its id, then the link that shows it."""
     return f"id {project_id}):\n{PUBLIC_URL}/projects/{project_id}\n"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

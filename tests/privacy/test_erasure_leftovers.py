@@ -36,10 +36,10 @@ from tests.helpers import PASSWORD, login, register
 from tests.infra.jobs.conftest import drain, eventually
 from tests.mail.test_email_delivery import smtp_settings
 from tests.market import admin, approved_expert, project_body, proposal_body, query
-from tests.privacy.test_export_and_erasure import deliver, personal_values_left, sink
+from tests.privacy.test_export_and_erasure import deliver, personal_values_left
 from tests.smtp import SmtpSink
 
-__all__ = ["deliver", "sink"]  # fixtures
+__all__ = ["deliver"]  # a fixture
 
 MARK = "qx9erase"
 EMAIL = f"{MARK}.client@example.com"
@@ -138,6 +138,7 @@ def found(database_url: str, values: list[str]) -> set[tuple[str, str]]:
     return {(table, column) for table, column, _ in personal_values_left(database_url, values)}
 
 
+@pytest.mark.slow
 async def test_erasure_removes_the_clients_words_from_other_peoples_rows_and_keeps_the_rest(
     served: tuple[FastAPI, AsyncClient],
     database_url: str,

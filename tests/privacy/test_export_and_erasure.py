@@ -6,7 +6,7 @@ address), so the job queue's tables are part of the story."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,6 @@ async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AsyncC
             ) as own,
         ):
             yield http, own
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

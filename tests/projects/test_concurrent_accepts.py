@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from httpx import AsyncClient
 from prometheus_client import REGISTRY
 
@@ -70,6 +71,7 @@ async def project_with_proposals(
     return project, owner, [p.json()["id"] for p in proposals]
 
 
+@pytest.mark.slow
 async def test_fifty_concurrent_accepts_on_one_project_accept_exactly_one(
     client: AsyncClient, database_url: str
 ) -> None:

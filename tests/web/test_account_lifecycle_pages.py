@@ -5,7 +5,7 @@ Errors show beside their fields; every form carries its csrf_token."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +23,6 @@ from tests.web.conftest import form_token, post_form, register_on_page
 __all__ = ["job_settings", "sessionmaker"]
 
 NEW_PASSWORD = "another long passphrase for the page"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

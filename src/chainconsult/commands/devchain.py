@@ -18,14 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
-from web3.contract import Contract
+
+if TYPE_CHECKING:
+    # Imported where used: web3 and eth_account cost ~1 s of CPU at the start of every
+    # `chainconsult` command, and only this one needs them.
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+    from web3.contract import Contract
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "contracts"
 GANACHE = CONTRACTS / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
@@ -59,6 +62,8 @@ def available() -> bool:
 
 
 def dev_accounts() -> list[LocalAccount]:
+    from eth_account import Account
+
     return [Account.from_key(key) for key in DEV_KEYS]
 
 
@@ -165,6 +170,8 @@ def devchain(
     It deploys the Escrow contract and a test stablecoin, funds a demo client wallet and
     prints the settings that point the platform at the chain. Ctrl-C stops it; its state is
     not kept."""
+    from web3 import Web3
+
     try:
         with ganache(port) as url:
             w3 = Web3(Web3.HTTPProvider(url))

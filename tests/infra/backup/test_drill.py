@@ -23,11 +23,10 @@ from chainconsult.infra.backup.catalog import backup_store, list_backups, newest
 from chainconsult.infra.backup.manifest import dump_key
 from chainconsult.infra.backup.service import take_backup, verify_backup
 from chainconsult.infra.db.engine import build_engine
-from chainconsult.infra.db.migrate import alembic_config, migrate
-from tests.conftest import TEST_SECRET
+from chainconsult.infra.db.migrate import alembic_config
+from tests.conftest import TEST_SECRET, MigratedDatabases
 from tests.helpers import login, register, serving
 from tests.infra.backup.conftest import (
-    NewDatabase,
     backup_settings,
     execute,
     fingerprint,
@@ -49,11 +48,10 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
 
 @pytest.mark.slow
 async def test_a_dropped_database_comes_back_whole_from_its_backup_and_serves(
-    new_database: NewDatabase, postgres_server_url: str, tmp_path: Path
+    migrated_databases: MigratedDatabases, postgres_server_url: str, tmp_path: Path
 ) -> None:
-    url = new_database()
-    sqlalchemy_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    migrate(sqlalchemy_url, echo=lambda _line: None)
+    sqlalchemy_url = migrated_databases.create("cc_backup")
+    url = sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
     settings = backup_settings(sqlalchemy_url, tmp_path)
     engine = build_engine(settings.database)
     try:

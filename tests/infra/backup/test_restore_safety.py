@@ -21,6 +21,7 @@ def with_notes(url: str, *bodies: str) -> None:
     execute(url, f"INSERT INTO notes (body) VALUES {values}")
 
 
+@pytest.mark.slow
 def test_restore_refuses_a_target_with_tables_without_force_and_leaves_it_alone(
     new_database: NewDatabase, tmp_path: Path
 ) -> None:

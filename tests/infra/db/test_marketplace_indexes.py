@@ -14,8 +14,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chainconsult.admin.repository import AuditRepository
@@ -25,13 +23,12 @@ from chainconsult.experts.repository import ExpertRepository
 from chainconsult.experts.schemas import DirectoryFilters, ExpertSort
 from chainconsult.experts.vocabulary import Chain, Currency, Skill
 from chainconsult.infra.db.engine import build_engine
-from chainconsult.infra.db.migrate import migrate
 from chainconsult.models.experts import ApplicationStatus
 from chainconsult.notifications.repository import NotificationRepository
 from chainconsult.projects.repository import ProjectRepository
 from chainconsult.projects.schemas import ProjectFilters
 from chainconsult.proposals.repository import ProposalRepository
-from tests.conftest import make_settings
+from tests.conftest import MigratedDatabases, make_settings
 from tests.infra.db.explain import Plan, plans_of
 
 ROWS = 10_000
@@ -129,15 +126,10 @@ FROM generate_series(1, {rows}) n;
 
 
 @pytest.fixture(scope="module")
-def explain_database(postgres_server_url: str) -> Iterator[str]:
+def explain_database(migrated_databases: MigratedDatabases) -> Iterator[str]:
     """A database of its own, migrated and seeded once for the module, then dropped."""
-    name = f"cc_explain_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    rendered = url.set(database=name).render_as_string(hide_password=False)
+    rendered = migrated_databases.create("cc_explain")
     try:
-        migrate(rendered, echo=lambda _line: None)
         with psycopg.connect(rendered.replace("+psycopg", ""), autocommit=True) as conn:
             conn.execute(SEED.format(rows=ROWS))  # type: ignore[arg-type]
             # What autovacuum does to a live database: statistics, and GIN pending lists
@@ -145,8 +137,7 @@ def explain_database(postgres_server_url: str) -> Iterator[str]:
             conn.execute("VACUUM ANALYZE")
         yield rendered
     finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        migrated_databases.drop(rendered)
 
 
 @pytest.fixture

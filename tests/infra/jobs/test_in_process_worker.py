@@ -18,9 +18,8 @@ from tests.smtp import SmtpSink
 
 
 async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, sink: SmtpSink
 ) -> None:
-    sink = SmtpSink().start()
     settings = make_settings(
         database_url,
         tmp_path,
@@ -32,16 +31,12 @@ async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
         SMTP_TLS="none",
         **FAST_JOBS,
     )
-    app = create_app(settings)
-    try:
-        async with serving(app) as http:
-            await register(http, email="embedded@example.com", name="Emb")
-            # Registration mails a welcome and an address confirmation.
-            mails = await _in_thread(sink.wait_for, 2)
-            [mail] = [m for m in mails if str(m.message["Subject"]).startswith("Welcome")]
-            workers = query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")
-    finally:
-        sink.stop()
+    async with serving(create_app(settings)) as http:
+        await register(http, email="embedded@example.com", name="Emb")
+        # Registration mails a welcome and an address confirmation.
+        mails = await _in_thread(sink.wait_for, 2)
+        [mail] = [m for m in mails if str(m.message["Subject"]).startswith("Welcome")]
+        workers = query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")
 
     assert mail.recipients == ["embedded@example.com"]
     assert mail.message["Subject"] == "Welcome to chainconsult, Emb"
@@ -50,11 +45,10 @@ async def test_the_api_process_runs_jobs_and_stops_its_worker_on_shutdown(
 
 
 async def test_the_in_process_worker_runs_jobs_again_after_the_database_cut_it_off(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, sink: SmtpSink
 ) -> None:
     """A database outage (or a restart of the embedded server) stops procrastinate's worker;
     the API process is its supervisor and starts it again."""
-    sink = SmtpSink().start()
     settings = make_settings(
         database_url,
         tmp_path,
@@ -66,21 +60,18 @@ async def test_the_in_process_worker_runs_jobs_again_after_the_database_cut_it_o
         SMTP_TLS="none",
         **FAST_JOBS,
     )
-    try:
-        async with serving(create_app(settings)) as http:
-            await _until(lambda: _listening(database_url))
-            # What the server does to its sessions when it shuts down or crashes: the
-            # worker's LISTEN fails and procrastinate stops the worker.
-            query(
-                database_url,
-                "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
-                "WHERE application_name = 'chainconsult-worker' "
-                "AND datname = current_database()",
-            )
-            await register(http, email="after@example.com", name="After")
-            mails = await _in_thread(sink.wait_for, 2, 30)
-    finally:
-        sink.stop()
+    async with serving(create_app(settings)) as http:
+        await _until(lambda: _listening(database_url))
+        # What the server does to its sessions when it shuts down or crashes: the
+        # worker's LISTEN fails and procrastinate stops the worker.
+        query(
+            database_url,
+            "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
+            "WHERE application_name = 'chainconsult-worker' "
+            "AND datname = current_database()",
+        )
+        await register(http, email="after@example.com", name="After")
+        mails = await _in_thread(sink.wait_for, 2, 30)
 
     # The welcome and the address confirmation, once each.
     assert [mail.recipients for mail in mails] == [["after@example.com"]] * 2  # type: ignore[attr-defined]

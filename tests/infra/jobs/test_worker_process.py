@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,14 +25,6 @@ STALLED_AFTER = 2.0
 RECOVERY_INTERVAL = 1
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.hold_rcpt.clear()
-    server.stop()
 
 
 def start_worker(

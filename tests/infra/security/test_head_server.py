@@ -8,9 +8,12 @@ from __future__ import annotations
 import http.client
 from pathlib import Path
 
+import pytest
+
 from tests.edge_support import StartServers, server_env
 
 
+@pytest.mark.slow
 def test_head_through_uvicorn_keeps_the_connection_and_logs_no_error(
     servers: StartServers, database_url: str, tmp_path: Path
 ) -> None:

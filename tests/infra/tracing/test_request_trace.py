@@ -33,13 +33,6 @@ def receiver() -> Iterator[OtlpReceiver]:
     server.stop()
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
 def _descends_from(span: ReceivedSpan, ancestor: ReceivedSpan, spans: list[ReceivedSpan]) -> bool:
     by_id = {s.span_id: s for s in spans}
     current: ReceivedSpan | None = span
