@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from chainconsult.app import create_app
 from chainconsult.config import PasswordHashSettings, Settings, load_settings
 from chainconsult.infra.db.migrate import migrate
+from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
 from chainconsult.infra.security.passwords import use_parameters as use_password_hash_parameters
 from chainconsult.models import Base
 from tests.helpers import serving
@@ -250,6 +251,14 @@ def _emptying_statements(database_url: str) -> tuple[str, str]:
         statements.append(f"SELECT {restarts}")
     listed = ", ".join(f'"{table}"' for table in tables)
     return "; ".join(statements), f"TRUNCATE {listed} RESTART IDENTITY CASCADE"
+
+
+@pytest.fixture(autouse=True)
+def _no_escrow_difference_left() -> Iterator[None]:
+    """The reconciliation gauge is process-wide and the built-in alert reads it: a test that
+    found a difference must not make every later app of its worker page about it."""
+    yield
+    escrow_reconciliation_differences.set(0)
 
 
 @pytest.fixture(autouse=True)
