@@ -22,8 +22,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -31,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+from bench._trees import child_in_tree
 from bench.cache_directory import create_database, drop_database
 from bench.hot_path import app_env, load_average
 from psycopg import sql
@@ -98,17 +97,9 @@ def _copy(server: str, template: str) -> tuple[str, str]:
 
 
 def _run_tree(src: str | None, env: dict[str, str], burst: int) -> dict[str, object]:
-    child_env = dict(env)
-    if src is not None:
-        # The other tree's package is found first; bench/ (for this script) stays ours.
-        child_env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]])
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.login_cost", "--child", "--burst", str(burst)],
-        env=child_env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"a measuring process failed:\n{done.stderr[-3000:]}")
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = json.loads(
+        child_in_tree("bench.login_cost", src, env, ["--burst", str(burst)])
+    )
     return result
 
 

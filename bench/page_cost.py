@@ -22,16 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench._asgi import asgi_status
+from bench._trees import child_in_tree
 from bench.hot_path import demo_database, load_average
 from bench.load._fixtures import DIRECTORY_QUERIES
 
@@ -73,17 +71,9 @@ async def _measure(count: int) -> dict[str, float]:
 
 
 def _run_tree(src: str | None, env: dict[str, str], count: int) -> dict[str, float]:
-    child_env = dict(env)
-    if src is not None:
-        # The other tree's package is found first; bench/ (for this script) stays ours.
-        child_env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]])
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.page_cost", "--child", "--requests", str(count)],
-        env=child_env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"a measuring process failed:\n{done.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(
+        child_in_tree("bench.page_cost", src, env, ["--requests", str(count)])
+    )
     return result
 
 

@@ -25,12 +25,11 @@ import asyncio
 import cProfile
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench._trees import child_in_tree
 from bench.hot_path import demo_database, load_average
 from bench.load._fixtures import DEMO_PASSWORD, load_fixtures
 
@@ -98,18 +97,10 @@ def _child(args: argparse.Namespace) -> None:
 def _run_tree(
     src: str | None, env: dict[str, str], start: int, proposals: int, profile: str | None = None
 ) -> float:
-    child_env = dict(env)
-    if src is not None:
-        # The other tree's package is found first; bench/ (for this script) stays ours.
-        child_env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]])
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.write_cost", "--child", "--start", str(start),
-         "--proposals", str(proposals), *(["--profile", profile] if profile else [])],
-        env=child_env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"a measuring process failed:\n{done.stderr[-3000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    args = ["--start", str(start), "--proposals", str(proposals)]
+    if profile:
+        args += ["--profile", profile]
+    return float(child_in_tree("bench.write_cost", src, env, args))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
