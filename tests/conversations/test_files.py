@@ -200,6 +200,37 @@ async def test_an_oversize_upload_is_refused_and_nothing_is_stored(
     assert query(database_url, "SELECT count(*) FROM conversation_messages") == [(1,)]
 
 
+async def test_a_file_whose_row_is_not_committed_is_removed_from_the_store(
+    files_client: AsyncClient, database_url: str, store: Store
+) -> None:
+    client = files_client
+    thread = await proposed_thread(client, database_url)
+    # A deferred constraint trigger fails the COMMIT itself, after the object is stored.
+    query(
+        database_url,
+        "CREATE FUNCTION refuse_file() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
+    )
+    query(
+        database_url,
+        "CREATE CONSTRAINT TRIGGER refuse_file AFTER INSERT ON conversation_files"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_file()",
+    )
+    try:
+        failed = await client.post(
+            f"/api/v2/conversations/{thread.id}/files",
+            files={"file": ("notes.txt", b"audit notes", "text/plain")},
+            headers=thread.expert_headers,
+        )
+    finally:
+        query(database_url, "DROP TRIGGER refuse_file ON conversation_files")
+        query(database_url, "DROP FUNCTION refuse_file()")
+    assert failed.status_code >= 500
+    assert failed.headers["content-type"].startswith("application/problem+json")
+    assert store.keys() == []
+    assert query(database_url, "SELECT count(*) FROM conversation_files") == [(0,)]
+
+
 async def test_a_deleted_messages_file_is_removed_by_the_sweep(
     files_client: AsyncClient, database_url: str, store: Store, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ from chainconsult.accounts.auth import (
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import Principal
 from chainconsult.errors import Unauthorized
-from chainconsult.infra.db.session import DbSession, discard_after_commit
+from chainconsult.infra.db.session import DbSession, not_committed
 from chainconsult.infra.request_state import request_state
 from chainconsult.infra.resources import resources_of
 from chainconsult.infra.security.tokens import csrf_token_valid, new_csrf_token
@@ -135,7 +135,7 @@ class PageVisit:
     async def undo(self) -> None:
         """Roll back what a refused write left in the request's session, so the page that
         says so can still be rendered (and nothing of the write is committed)."""
-        discard_after_commit(self.session)
+        await not_committed(self.session)
         await self.session.rollback()
 
 

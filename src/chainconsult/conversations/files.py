@@ -1,7 +1,9 @@
 """Files in a conversation: an upload becomes a message carrying the file. The body is
 spooled by the multipart parser (memory up to 1 MiB, then a temporary file) while the body
 guard counts it, so an upload over MAX_UPLOAD_BYTES is refused (413) before anything is
-stored. The type comes from the content, the name is cleaned, and the SHA-256 is recorded."""
+stored. The type comes from the content, the name is cleaned, and the SHA-256 is recorded.
+The object is stored before its row is committed; a transaction that does not commit removes
+it again (``on_rollback``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -22,6 +25,7 @@ from chainconsult.accounts.service import Principal
 from chainconsult.conversations.repository import ConversationRepository
 from chainconsult.conversations.service import ConversationService
 from chainconsult.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, field_error
+from chainconsult.infra.db.session import on_rollback
 from chainconsult.infra.storage import ObjectStore
 from chainconsult.infra.text import one_line
 from chainconsult.models.conversations import Conversation, ConversationFile, Message
@@ -130,6 +134,7 @@ class FileService:
         await anyio.to_thread.run_sync(
             lambda: self.store.put_fileobj(key, upload.file, content_type=digested.content_type)
         )
+        on_rollback(self.session, partial(anyio.to_thread.run_sync, self.store.delete, key))
         message = await self.repository.add_message(conversation, principal.account_id, name)
         file = await self.repository.add_file(
             ConversationFile(

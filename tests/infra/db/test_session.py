@@ -4,16 +4,22 @@ the pool whatever the outcome."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
 from chainconsult.infra.db.pool import pool_status
-from chainconsult.infra.db.session import after_commit, lazily_closed, transaction
+from chainconsult.infra.db.session import (
+    after_commit,
+    lazily_closed,
+    on_rollback,
+    transaction,
+)
 from tests.conftest import make_settings
 
 
@@ -80,3 +86,45 @@ async def test_work_outside_a_request_commits_then_runs_its_after_commit_callbac
     assert [row[0] for row in rows] == [1]
     assert ran == ["committed rows: 1"]
     assert pool_status(engine).checked_out == 0
+
+
+async def test_on_rollback_callbacks_run_only_when_the_transaction_does_not_commit(
+    engine: AsyncEngine,
+) -> None:
+    sessionmaker = build_sessionmaker(engine)
+    undone: list[str] = []
+
+    def undo(what: str) -> Callable[[], Awaitable[None]]:
+        async def callback() -> None:
+            undone.append(what)
+
+        return callback
+
+    async with transaction(sessionmaker) as session:
+        await session.execute(text("SELECT 1"))
+        on_rollback(session, undo("committed"))
+
+    async def failing_step() -> None:
+        async with transaction(sessionmaker) as failing:
+            await failing.execute(text("SELECT 1"))
+            on_rollback(failing, undo("failed step"))
+            raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError, match="step failed"):
+        await failing_step()
+
+    async def refused_commit() -> None:
+        async with transaction(sessionmaker) as refused:
+            # Fails at COMMIT, once the deferred check runs.
+            await refused.execute(
+                text(
+                    "CREATE TEMPORARY TABLE tx_refused (id int UNIQUE DEFERRABLE"
+                    " INITIALLY DEFERRED) ON COMMIT DROP"
+                )
+            )
+            await refused.execute(text("INSERT INTO tx_refused VALUES (1), (1)"))
+            on_rollback(refused, undo("refused commit"))
+
+    with pytest.raises(IntegrityError):
+        await refused_commit()
+    assert undone == ["failed step", "refused commit"]

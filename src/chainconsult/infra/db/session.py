@@ -1,7 +1,8 @@
 """The transaction of each kind of work (docs/database.md#transactions): a request's
 (``DbSession``) commits when the handler returns, before the response is sent; a job's step or
 a command's (``transaction``) when its block ends. Both roll back on any error and run the
-``after_commit`` callbacks once committed. Services only ``flush``; they never commit.
+``after_commit`` callbacks once committed, the ``on_rollback`` ones when it did not commit.
+Services only ``flush``; they never commit.
 
 A request whose write races with other requests runs it through ``unit_of_work`` or
 ``one_statement`` (transaction.py), which commit the request's session early and can run
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -22,6 +24,8 @@ from chainconsult.infra.db.faults import is_connection_loss
 from chainconsult.infra.db.writes import transaction_wrote
 from chainconsult.infra.http_errors import CommitOutcomeUnknown
 from chainconsult.infra.resources import resources_of
+
+log = structlog.get_logger("chainconsult.db")
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -56,7 +60,7 @@ async def transaction(
 
 
 async def _roll_back(session: AsyncSession) -> None:
-    discard_after_commit(session)
+    await not_committed(session)
     await session.rollback()
 
 
@@ -90,14 +94,19 @@ async def commit(session: AsyncSession) -> None:
     replayed. (Had it only read, the loss is an ordinary transient fault.)"""
     if not session.in_transaction():
         return
-    await session.flush()
+    try:
+        await session.flush()
+    except BaseException:
+        await not_committed(session)
+        raise
     wrote = transaction_wrote(session)
     try:
         await session.commit()
     except sa_exc.DBAPIError as exc:
-        discard_after_commit(session)
         if wrote and is_connection_loss(exc):
+            discard_after_commit(session)
             raise CommitOutcomeUnknown() from exc
+        await not_committed(session)
         raise
 
 
@@ -116,12 +125,34 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
+def on_rollback(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` if the current transaction ends without committing: undo an effect
+    made outside the database before the commit (a stored file whose row was not saved).
+    Not run when the outcome of the COMMIT is unknown: the row may be there."""
+    session.info.setdefault("on_rollback", []).append(callback)
+
+
 def discard_after_commit(session: AsyncSession) -> None:
-    """Forget the callbacks of a transaction that did not commit."""
+    """Forget the callbacks of the current transaction, both kinds."""
     session.info.pop("after_commit", None)
+    session.info.pop("on_rollback", None)
+
+
+async def not_committed(session: AsyncSession) -> None:
+    """The current transaction will not commit: forget its ``after_commit`` callbacks and
+    run its ``on_rollback`` ones (a failing one is logged, never raised over the error that
+    ended the transaction)."""
+    undo: list[AfterCommit] = session.info.pop("on_rollback", [])
+    discard_after_commit(session)
+    for callback in undo:
+        try:
+            await callback()
+        except Exception:
+            log.exception("on_rollback_failed")
 
 
 async def run_after_commit(session: AsyncSession) -> None:
+    session.info.pop("on_rollback", None)
     callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
     for callback in callbacks:
         await callback()

@@ -36,7 +36,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.infra.db.faults import is_connection_loss, is_retryable, sqlstate
-from chainconsult.infra.db.session import commit, discard_after_commit, run_after_commit
+from chainconsult.infra.db.session import (
+    commit,
+    discard_after_commit,
+    not_committed,
+    run_after_commit,
+)
 from chainconsult.infra.db.writes import transaction_wrote
 from chainconsult.infra.http_errors import CommitOutcomeUnknown
 from chainconsult.infra.monitoring.metrics import db_transaction_retries_total
@@ -103,7 +108,7 @@ async def one_statement(
     try:
         row = (await connection.execute(statement, parameters)).first()
     except sa_exc.DBAPIError as exc:
-        await _abandon(session)
+        await _abandon(session, outcome_known=not is_connection_loss(exc))
         if is_connection_loss(exc):
             raise CommitOutcomeUnknown() from exc
         raise
@@ -158,7 +163,7 @@ async def _run_once(session: AsyncSession, work: Work[T], isolation: Isolation) 
     try:
         await session.commit()
     except sa_exc.DBAPIError as exc:
-        await _abandon(session)
+        await _abandon(session, outcome_known=not (wrote and is_connection_loss(exc)))
         if wrote and is_connection_loss(exc):
             # The COMMIT may have been applied before the connection broke: never replay.
             raise CommitOutcomeUnknown() from exc
@@ -169,8 +174,12 @@ async def _run_once(session: AsyncSession, work: Work[T], isolation: Isolation) 
     return result
 
 
-async def _abandon(session: AsyncSession) -> None:
-    discard_after_commit(session)
+async def _abandon(session: AsyncSession, *, outcome_known: bool = True) -> None:
+    """Roll back; ``on_rollback`` callbacks run only when nothing can have been stored."""
+    if outcome_known:
+        await not_committed(session)
+    else:
+        discard_after_commit(session)
     try:
         await session.rollback()
     except sa_exc.DBAPIError:
