@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
+from chainconsult.config import settings_of
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import lazily_closed
 from chainconsult.infra.monitoring.metrics import auth_failures_total
@@ -37,7 +38,7 @@ async def principal_for_credential(app: Starlette, token: str) -> Principal | No
     """The one lookup of a login token. Both of its reads are cached: a session that begins
     no transaction (a query autobegins one, which closing rolls back; it only reads) and is
     closed only if used costs nothing when they hit."""
-    settings = app.state.settings
+    settings = settings_of(app)
     async with lazily_closed(resources_of(app).sessionmaker()) as session:
         return await AccountService(session).principal_for_token(
             token,
@@ -99,7 +100,7 @@ def check_csrf(request: Request, principal: Principal | None, token: str, *, whe
     """The one CSRF rule, for API calls (the token in X-CSRF-Token) and page forms (the token
     in their ``csrf_token`` field): an allowed origin, and the token equal to the CSRF cookie
     and signed for this caller. ``where`` says where the token was expected."""
-    settings = request.app.state.settings
+    settings = settings_of(request)
     if not request_origin_allowed(
         request.headers,
         allowed_origins=settings.security.allowed_origins,

@@ -16,6 +16,7 @@ from chainconsult.accounts.service import AccountService, Principal
 from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.accounts.verification import EmailVerification
 from chainconsult.audit.trail import AuditTrail, Origin, request_origin
+from chainconsult.config import settings_of
 from chainconsult.errors import Forbidden, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.business import count_after_commit
@@ -48,7 +49,7 @@ async def register(
         resource_id=account.id,
         origin=origin,
     )
-    await EmailVerification(session, request.app.state.settings).send_link(account)
+    await EmailVerification(session, settings_of(request)).send_link(account)
     count_after_commit(session, "user_registered")
     return AccountResponse.model_validate(account)
 
@@ -97,7 +98,7 @@ async def password_checked(
 ) -> Account:
     """The account whose password this is, through the login throttle: every route that
     takes a password checks it here, so none is a way around the throttle."""
-    settings = request.app.state.settings
+    settings = settings_of(request)
     return await AccountService(session).check_password(
         email=email,
         password=password,
@@ -131,7 +132,7 @@ async def start_session(
 ) -> TokenResponse:
     """Open a login for an account that has proved who it is (password, and second factor
     or wallet signature), audit it and set its cookies: every way of logging in ends here."""
-    settings = request.app.state.settings
+    settings = settings_of(request)
     result = await AccountService(session).open_login(
         account,
         ttl_seconds=settings.security.session_ttl_seconds,

@@ -25,6 +25,7 @@ from chainconsult.accounts.siwe import NO_RULES, SiweVerifier
 from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, Posted
 from chainconsult.accounts.wallets import WalletService
 from chainconsult.audit.trail import request_origin
+from chainconsult.config import settings_of
 from chainconsult.errors import ChainconsultError
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
@@ -139,7 +140,7 @@ async def turn_off_two_factor(request: Request, posted: MemberPosted) -> Respons
 async def _wallets(visit: PageVisit, status: int = 200, form: FormState | None = None) -> Response:
     wallets = await WalletService(visit.session).of_account(visit.member.account_id)
     nonce = await SiweVerifier(visit.session, NO_RULES).new_nonce()
-    settings = visit.request.app.state.settings
+    settings = settings_of(visit.request)
     site = str(settings.email.public_url).rstrip("/")
     return await visit.render(
         "accounts/wallets.html",

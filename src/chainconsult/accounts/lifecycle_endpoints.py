@@ -24,6 +24,7 @@ from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.sessions import SessionService
 from chainconsult.accounts.verification import EmailVerification
 from chainconsult.audit.trail import AuditTrail, Origin
+from chainconsult.config import settings_of
 from chainconsult.infra.db.session import DbSession
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -55,7 +56,7 @@ async def request_password_reset(
 ) -> ResetRequested:
     """Mail a single-use link to `{PUBLIC_URL}/reset-password?token=...` if the address has
     an account. The answer is the same whether or not it has one."""
-    await PasswordRecovery(session, request.app.state.settings).request_reset(email=body.email)
+    await PasswordRecovery(session, settings_of(request)).request_reset(email=body.email)
     count_auth_event(session, "reset_requested")
     await AuditTrail(session).record(
         actor_id=None,
@@ -77,7 +78,7 @@ async def confirm_password_reset(
 ) -> None:
     """Set a new password with a reset link's token: every session of the account ends, and
     a notice is mailed."""
-    recovery = PasswordRecovery(session, request.app.state.settings)
+    recovery = PasswordRecovery(session, settings_of(request))
     account_id = await recovery.confirm_reset(token=body.token, new_password=body.new_password)
     count_auth_event(session, "reset_completed")
     await AuditTrail(session).record(
@@ -114,7 +115,7 @@ async def change_password(
         body.current_password,
         refusal="The current password is wrong.",
     )
-    await PasswordRecovery(session, request.app.state.settings).change_password(
+    await PasswordRecovery(session, settings_of(request)).change_password(
         principal=principal, new_password=body.new_password
     )
     count_auth_event(session, "password_changed")
@@ -137,7 +138,7 @@ async def verify_email(
 ) -> None:
     """Confirm the address a verification link was mailed to (no login needed: the token is
     the proof)."""
-    account = await EmailVerification(session, request.app.state.settings).verify(body.token)
+    account = await EmailVerification(session, settings_of(request)).verify(body.token)
     count_auth_event(session, "email_verified")
     await AuditTrail(session).record(
         actor_id=account.id,
@@ -159,7 +160,7 @@ async def resend_verification(
 ) -> VerifyResendResponse:
     """Mail a new verification link to the caller's address (`already_verified` when there is
     nothing to verify)."""
-    sent = await EmailVerification(session, request.app.state.settings).resend(principal)
+    sent = await EmailVerification(session, settings_of(request)).resend(principal)
     return VerifyResendResponse(status="sent" if sent else "already_verified")
 
 

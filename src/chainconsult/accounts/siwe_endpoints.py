@@ -29,6 +29,7 @@ from chainconsult.accounts.siwe import (
 )
 from chainconsult.accounts.wallets import WalletService, wallets_tag
 from chainconsult.audit.trail import AuditTrail, Origin
+from chainconsult.config import settings_of
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_failures_total
@@ -48,7 +49,7 @@ Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 async def verified_message(
     request: Request, session: AsyncSession, body: SiweRequest
 ) -> SiweMessage:
-    settings = request.app.state.settings
+    settings = settings_of(request)
     rules = SiweRules(
         public_url=str(settings.email.public_url),
         chain_ids=frozenset(settings.identity.siwe_chain_ids),

@@ -30,6 +30,7 @@ from chainconsult.accounts.auth import (
 )
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import Principal
+from chainconsult.config import settings_of
 from chainconsult.errors import Unauthorized
 from chainconsult.infra.db.session import DbSession, not_committed
 from chainconsult.infra.request_state import request_state
@@ -120,7 +121,7 @@ class PageVisit:
         """Set the CSRF cookie on ``response`` when this visit made a new token."""
         if not self._new_csrf_token or self._csrf_token is None:
             return
-        settings = self.request.app.state.settings
+        settings = settings_of(self.request)
         response.set_cookie(
             CSRF_COOKIE,
             self._csrf_token,

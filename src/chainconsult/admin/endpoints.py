@@ -20,6 +20,7 @@ from chainconsult.admin.schemas import (
 )
 from chainconsult.admin.service import AuditLog
 from chainconsult.audit.trail import AuditTrail, Origin
+from chainconsult.config import settings_of
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.jobs import operations as jobs_operations
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -95,7 +96,7 @@ async def unlock_login(
     """Lift the failed-login delay or lockout of an account at once (it otherwise ends with
     its window). The next wrong password starts a new count."""
     account = await AccountService(session).get(account_id)
-    throttle = LoginThrottle(request.app.state.settings.login_throttle)
+    throttle = LoginThrottle(settings_of(request).login_throttle)
     await throttle.clear_account(session, email=account.email)
     await AuditTrail(session).record(
         actor_id=admin.account_id,

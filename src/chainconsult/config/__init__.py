@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 
 from chainconsult.config._accounts import (
     AccountLifecycleSettings,
@@ -62,6 +64,7 @@ __all__ = [
     "StorageSettings",
     "VersioningSettings",
     "load_settings",
+    "settings_of",
 ]
 
 
@@ -142,3 +145,11 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def settings_of(owner: HTTPConnection | Starlette) -> Settings:
+    """The app's settings, from a request or the app: ``create_app`` sets them before anything
+    runs, so they are always there."""
+    app = owner if isinstance(owner, Starlette) else owner.app
+    settings: Settings = app.state.settings
+    return settings

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 
 from chainconsult.accounts.auth import CurrentAccount
 from chainconsult.audit.trail import Origin
-from chainconsult.config import Settings
+from chainconsult.config import settings_of
 from chainconsult.conversations.files import FileService, received_upload
 from chainconsult.conversations.repository import ConversationRepository
 from chainconsult.conversations.schemas import (
@@ -46,11 +46,6 @@ _OWN_MESSAGE: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such message in a conversation of yours."},
     409: {"description": "The message is deleted, or (to edit) older than 10 minutes."},
 }
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def store_of(request: Request) -> ObjectStore:

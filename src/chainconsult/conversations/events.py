@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Request
 from starlette.responses import Response, StreamingResponse
 
 from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.config import settings_of
 from chainconsult.errors import TooManyRequests
 from chainconsult.infra.resources import resources_of
 
@@ -51,7 +52,7 @@ async def events(
     resume = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else None
     stream = await hub.open(principal.account_id, resume)
     if stream is None:
-        limit = request.app.state.settings.conversations.sse_max_connections_per_user
+        limit = settings_of(request).conversations.sse_max_connections_per_user
         raise TooManyRequests(
             f"You have {limit} event streams open already; close one first.",
             headers={"Retry-After": "5"},

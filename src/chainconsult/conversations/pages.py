@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit
 from chainconsult.audit.trail import request_origin
+from chainconsult.config import settings_of
 from chainconsult.conversations.schemas import MessageRequest, OpenConversationRequest
 from chainconsult.conversations.service import ConversationService
 from chainconsult.errors import ChainconsultError, InvalidInput
@@ -25,7 +26,7 @@ router = page_router()
 
 
 def _service(visit: PageVisit) -> ConversationService:
-    return ConversationService(visit.session, visit.request.app.state.settings.conversations)
+    return ConversationService(visit.session, settings_of(visit.request).conversations)
 
 
 @router.get("/conversations")

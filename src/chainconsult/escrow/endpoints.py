@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Request, status
 
 from chainconsult.accounts.auth import AdminAccount, CurrentAccount
 from chainconsult.audit.trail import Origin
-from chainconsult.config import EscrowSettings
+from chainconsult.config import EscrowSettings, settings_of
 from chainconsult.escrow.jobs import resolve_dispute
 from chainconsult.escrow.schemas import (
     PLAN_MAX_MILESTONES,
@@ -45,7 +45,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _settings(request: Request) -> EscrowSettings:
-    settings: EscrowSettings = request.app.state.settings.escrow
+    settings: EscrowSettings = settings_of(request).escrow
     return settings
 
 

@@ -22,6 +22,7 @@ from chainconsult.accounts.visit import (
     PageVisit,
 )
 from chainconsult.audit.trail import request_origin
+from chainconsult.config import settings_of
 from chainconsult.errors import ChainconsultError
 from chainconsult.escrow import endpoints
 from chainconsult.escrow.schemas import (
@@ -85,7 +86,7 @@ async def render_escrow(
     wallet: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    settings = visit.request.app.state.settings.escrow
+    settings = settings_of(visit.request).escrow
     principal = visit.member
     service = EscrowService(visit.session, settings)
     plan = await service.plan(project_id=project_id, principal=principal)
@@ -151,7 +152,7 @@ async def save_plan(project_id: uuid.UUID, posted: MemberPosted) -> Response:
         index += 1
     try:
         items = _PLAN.validate_python([{k: r[k] for k in _FIELDS} for r in rows])
-        service = EscrowService(visit.session, visit.request.app.state.settings.escrow)
+        service = EscrowService(visit.session, settings_of(visit.request).escrow)
         await service.set_plan(project_id=project_id, principal=visit.member, items=items)
     except ValidationError as exc:
         for error in exc.errors():
@@ -177,7 +178,7 @@ async def _refused(visit: PageVisit, project_id: uuid.UUID, exc: ChainconsultErr
 @router.post("/projects/{project_id:uuid}/escrow/fund")
 async def fund(project_id: uuid.UUID, posted: MemberPosted) -> Response:
     visit = posted.visit
-    settings = visit.request.app.state.settings.escrow
+    settings = settings_of(visit.request).escrow
     token = posted.form.get("token")
     try:
         funding = await EscrowService(visit.session, settings).prepare_funding(
@@ -197,7 +198,7 @@ async def _milestone_step(
     posted: MemberPosted, milestone_id: uuid.UUID, what: str, reason: str | None = None
 ) -> Response:
     visit = posted.visit
-    settings = visit.request.app.state.settings.escrow
+    settings = settings_of(visit.request).escrow
     service = EscrowService(visit.session, settings)
     milestone = await service.milestone_for(milestone_id=milestone_id, principal=visit.member)
     project_id = milestone.project_id
@@ -245,7 +246,7 @@ async def render_arbitration(
     form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    settings = visit.request.app.state.settings.escrow
+    settings = settings_of(visit.request).escrow
     service = EscrowService(visit.session, settings)
     milestone = await service.milestone_for(milestone_id=milestone_id, principal=visit.member)
     plan = await service.plan(project_id=milestone.project_id, principal=visit.member)

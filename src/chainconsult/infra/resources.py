@@ -5,7 +5,7 @@ chainconsult/process.py), keeps them in one ``Resources``, and closes them in re
 middleware and dependencies reach them through ``resources_of``.
 
 Settings are not here: they are read before the lifespan runs (the middleware stack is
-built from them) and stay ``app.state.settings``."""
+built from them) and stay ``app.state.settings``, read through ``config.settings_of``."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.auth import SESSION_COOKIE
 from chainconsult.accounts.mfa import ensure_admin
 from chainconsult.accounts.service import AccountService, Principal
+from chainconsult.config import settings_of
 from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.request_state import client_ip, request_state
@@ -32,7 +33,7 @@ def from_trusted_ip(request: Request) -> bool:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(address in network for network in request.app.state.settings.security.trusted_ips)
+    return any(address in network for network in settings_of(request).security.trusted_ips)
 
 
 def _token(request: Request) -> str | None:
@@ -49,7 +50,7 @@ async def resolve_caller(request: Request, session: AsyncSession) -> Principal |
     if token is None:
         return None
     try:
-        settings = request.app.state.settings
+        settings = settings_of(request)
         principal = await AccountService(session).principal_for_token(
             token,
             verification_required=settings.lifecycle.require_verified_email,

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from chainconsult.accounts.auth import AdminAccount
 from chainconsult.accounts.mfa import ensure_admin
+from chainconsult.config import settings_of
 from chainconsult.errors import Forbidden, ServiceUnavailable, Unauthorized
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.health.endpoints import HealthResponse, failing, http_status
@@ -116,7 +117,7 @@ async def detailed_health(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus text format: every `chainconsult_*` metric summed over all server workers of
     this host, per-worker process gauges and host gauges."""
-    settings = request.app.state.settings
+    settings = settings_of(request)
     return Response(render_metrics(settings.app.data_dir), media_type=CONTENT_TYPE)
 
 
