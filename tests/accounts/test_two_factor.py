@@ -223,3 +223,31 @@ async def test_otpauth_secret_matches_what_an_authenticator_computes(
     code = parsed.at(int(totp_clock.now))
     confirm = await client.post("/api/v2/auth/2fa/confirm", json={"code": code}, headers=headers)
     assert confirm.status_code == 200
+
+
+async def test_codes_in_other_scripts_or_not_text_at_all_are_wrong_codes(
+    client: AsyncClient, totp_clock: TotpClock
+) -> None:
+    await register(client, email="zaid@example.com")
+    headers = await login(client, "zaid@example.com")
+    setup = (await client.post("/api/v2/auth/2fa/setup", headers=headers)).json()
+    arabic = "".join(chr(0x0660 + int(digit)) for digit in code_at(setup["secret"], totp_clock))
+    confirm = await client.post("/api/v2/auth/2fa/confirm", json={"code": arabic}, headers=headers)
+    assert confirm.status_code == 403
+    assert confirm.json()["type"].endswith("/invalid-code")
+    await turn_on_two_factor(client, headers, totp_clock)
+
+    step = await password_step(client, "zaid@example.com", PASSWORD)
+    token = step["mfa_token"]
+    # The second holds a lone surrogate: valid JSON, not encodable text.
+    for body, problem in (
+        (f'{{"code": "{arabic}"}}', (401, "/invalid-code")),
+        ('{"recovery_code": "abcd-\\ud800"}', (422, "/validation-error")),
+    ):
+        refused = await client.post(
+            "/api/v2/auth/login/mfa",
+            content=body[:-1] + f', "mfa_token": "{token}"}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert refused.status_code == problem[0], refused.text
+        assert refused.json()["type"].endswith(problem[1])

@@ -135,12 +135,14 @@ async def test_a_link_not_signed_by_us_changes_nothing(
         genuine.replace("message_digest", "proposal_received"),
         genuine.replace(expert_id.hex, uuid.UUID(thread.client["id"]).hex),
         unsubscribe_token(b"another secret", expert_id, "message_digest"),
+        genuine[:-1] + "\u00e9",
     ]
     app_client.cookies.clear()
     for token in forged:
         answer = await app_client.post("/unsubscribe", params={"token": token})
         assert answer.status_code == 404, token
         assert answer.headers["content-type"].startswith("text/html")
+        assert (await app_client.get("/unsubscribe", params={"token": token})).status_code == 404
     assert (await app_client.post("/unsubscribe")).status_code == 422
     await say(app_client, thread, thread.client_headers, "Still mailed?")
     digest = MessageDigest(mail_settings, sessionmaker)

@@ -176,6 +176,14 @@ async def test_a_token_of_another_session_is_refused(browser: AsyncClient) -> No
     assert response.status_code == 403
 
 
+async def test_a_csrf_cookie_that_is_not_ours_gets_a_fresh_one(browser: AsyncClient) -> None:
+    """Bytes beyond ASCII (as a sibling site could set them) are simply not our token."""
+    page = await browser.get("/login", headers={"Cookie": b"csrf_token=a.\xc3\xa9"})
+
+    assert page.status_code == 200
+    assert page.cookies.get("csrf_token") == form_token(page)
+
+
 async def test_a_project_form_refused_by_the_service_keeps_the_input(
     browser: AsyncClient,
 ) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.errors import Conflict, Forbidden, Unauthorized
 from chainconsult.infra.db.transaction import one_statement
-from chainconsult.infra.security.tokens import new_login_token, token_digest
+from chainconsult.infra.security.tokens import new_login_token, same_secret, token_digest
 from chainconsult.models.accounts import Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.identity import MfaChallenge, RecoveryCode, TotpFactor
@@ -45,7 +45,8 @@ MFA_TOKEN_TTL_SECONDS = 300
 MAX_CODE_ATTEMPTS = 5
 # 31 symbols without look-alikes (0/o, 1/l/i): ten of them carry about 49 bits.
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-_SIX_DIGITS = re.compile(r"\d{6}")
+# ASCII digits only: \d would also take other scripts' digits.
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
 class InvalidCode(Unauthorized):
@@ -126,7 +127,7 @@ def matching_step(secret: str, code: str, now: float) -> int | None:
     totp = _totp(secret)
     step = int(now // STEP_SECONDS)
     for candidate in (step, step - 1, step + 1):
-        if hmac.compare_digest(totp.at(candidate * STEP_SECONDS), code):
+        if same_secret(code, totp.at(candidate * STEP_SECONDS)):
             return candidate
     return None
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.security.tokens import same_secret
 from chainconsult.models.notifications import EmailOptOut
 
 UNSUBSCRIBE_PATH = "/unsubscribe"
@@ -51,7 +52,7 @@ def read_unsubscribe_token(secret: bytes, token: str) -> Unsubscribe | None:
     """What a token turns off, or None when it was not signed by us."""
     payload, _, signature = token.rpartition(".")
     account, _, kind = payload.partition(".")
-    if not kind or not hmac.compare_digest(signature, _signature(secret, payload)):
+    if not kind or not token.isascii() or not same_secret(signature, _signature(secret, payload)):
         return None
     try:
         return Unsubscribe(uuid.UUID(hex=account), kind)

@@ -20,6 +20,12 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a secret someone sent with ours. Ours are ASCII; anything
+    else is simply not ours (``hmac.compare_digest`` raises TypeError on non-ASCII text)."""
+    return given.isascii() and hmac.compare_digest(given, expected)
+
+
 def new_csrf_token(secret: bytes, session_id: str) -> str:
     nonce = secrets.token_urlsafe(16)
     return f"{nonce}.{_csrf_signature(secret, session_id, nonce)}"
@@ -27,9 +33,9 @@ def new_csrf_token(secret: bytes, session_id: str) -> str:
 
 def csrf_token_valid(secret: bytes, session_id: str, token: str) -> bool:
     nonce, _, signature = token.partition(".")
-    if not nonce or not signature:
+    if not nonce or not signature or not token.isascii():
         return False
-    return hmac.compare_digest(signature, _csrf_signature(secret, session_id, nonce))
+    return same_secret(signature, _csrf_signature(secret, session_id, nonce))
 
 
 def _csrf_signature(secret: bytes, session_id: str, nonce: str) -> str:
