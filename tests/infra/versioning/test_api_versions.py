@@ -114,6 +114,9 @@ async def test_v1_headers_are_standard_and_point_at_a_live_successor(
         ("/api/auth/me", {"Accept": "application/vnd.chainconsult+json"}),
         ("/api/v3/auth/me", {}),
         ("/api/v0/auth/me", {}),
+        # Beyond int()'s 4,300 digits.
+        ("/api/v" + "1" * 4301 + "/auth/me", {}),
+        ("/api/auth/me", {"Accept": "application/vnd.chainconsult.v" + "9" * 5000 + "+json"}),
     ],
 )
 async def test_unknown_or_malformed_version_is_a_400_naming_the_supported_ones(

@@ -31,10 +31,12 @@ def supported_text() -> str:
     return ", ".join(str(version) for version in SUPPORTED)
 
 
-def _checked(version: int, source: str) -> int:
+def _checked(digits: str, source: str) -> int:
+    # Three digits at most: int() refuses more than 4,300, and no version will need four.
+    version = int(digits) if len(digits) <= 3 else None
     if version not in SUPPORTED:
         raise VersionError(
-            f"API version {version} ({source}) is not served; supported versions: "
+            f"API version {digits[:10]} ({source}) is not served; supported versions: "
             f"{supported_text()}."
         )
     return version
@@ -44,7 +46,7 @@ def negotiate(path: str, headers: list[tuple[bytes, bytes]]) -> Negotiated:
     """``path`` starts with ``/api``. Raises VersionError for an unknown or malformed one."""
     versioned = _VERSIONED_PATH.match(path)
     if versioned is not None:
-        version = _checked(int(versioned.group(1)), "in the URL")
+        version = _checked(versioned.group(1), "in the URL")
         return Negotiated(version, path[versioned.end() :], by_url=True)
     rest = path[len("/api") :]
     header: bytes | None = None
@@ -65,7 +67,7 @@ def negotiate(path: str, headers: list[tuple[bytes, bytes]]) -> Negotiated:
                 f"API-Version must be a version number such as 2, not {text[:40]!r}; "
                 f"supported versions: {supported_text()}."
             )
-        return Negotiated(_checked(int(text), "in API-Version"), rest, by_url=False)
+        return Negotiated(_checked(text, "in API-Version"), rest, by_url=False)
     if accept is not None and b"vnd.chainconsult" in accept.lower():
         vendor = _VENDOR_TYPE.search(accept.decode("latin-1"))
         if vendor is None:
@@ -73,5 +75,5 @@ def negotiate(path: str, headers: list[tuple[bytes, bytes]]) -> Negotiated:
                 "Accept names a chainconsult media type without a version; use "
                 f"application/vnd.chainconsult.v2+json. Supported versions: {supported_text()}."
             )
-        return Negotiated(_checked(int(vendor.group(1)), "in Accept"), rest, by_url=False)
+        return Negotiated(_checked(vendor.group(1), "in Accept"), rest, by_url=False)
     return Negotiated(CURRENT, rest, by_url=False)
