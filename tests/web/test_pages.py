@@ -315,6 +315,7 @@ async def test_refusals_made_before_any_route_are_pages_for_a_browser(
     ):
         too_large = await browser.post("/register", content=b"x" * 4096)
         pages = [await browser.get("/experts") for _ in range(3)]
+        head = await browser.head("/experts")
         api_answers = [await api.get("/api/v2/experts") for _ in range(3)]
 
     for refused, status in [(too_large, 413), (pages[-1], 429)]:
@@ -323,6 +324,8 @@ async def test_refusals_made_before_any_route_are_pages_for_a_browser(
         assert f"Error {status}" in refused.text
         assert refused.headers["x-request-id"] in refused.text
     assert "retry-after" in pages[-1].headers
+    assert (head.status_code, head.headers["content-type"]) == (429, "text/html; charset=utf-8")
+    assert head.content == b""
     assert "style-src 'self'" in pages[-1].headers["content-security-policy"]
     # The API keeps its problems whatever the client accepts.
     assert api_answers[-1].status_code == 429

@@ -5,6 +5,7 @@ that needs a login is sent to the login page instead, and comes back after it.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -100,6 +101,8 @@ class ProblemPages:
             for name, value in Headers(raw=start["headers"]).items()
             if name not in {"content-type", "content-length"}
         }
-        problem = orjson.loads(body)
-        page = problem_page(Request(scope), problem, status_code=start["status"], headers=kept)
+        # A HEAD's problem arrives without its body: the page is made from the status.
+        status = HTTPStatus(start["status"])
+        problem = orjson.loads(body) if body else {"status": status, "title": status.phrase}
+        page = problem_page(Request(scope), problem, status_code=status, headers=kept)
         await page(scope, receive, send)
