@@ -14,6 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chainconsult.accounts.service import AccountService
+from chainconsult.accounts.verification import RESENDS_FREE
 from chainconsult.app import create_app
 from chainconsult.config import Settings
 from tests.accounts.mailed import deliver, link_in, mail_settings_for, messages, token_in
@@ -196,6 +197,33 @@ async def test_a_new_link_is_mailed_on_request_until_the_address_is_verified(
         json={"token": token_in(first, "/verify-email"), "new_password": "x" * 20},
     )
     assert wrong_kind.status_code == 400
+
+
+async def test_resending_is_limited_per_address(
+    app_client: AsyncClient,
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sink: SmtpSink,
+) -> None:
+    """The address may be someone else's: resends cannot flood it."""
+    email = _email()
+    await register(app_client, email=email)
+    headers = await login(app_client, email)
+    app_client.cookies.clear()
+
+    answers = [
+        await app_client.post("/api/v2/auth/verify-email/resend", headers=headers)
+        for _ in range(RESENDS_FREE + 2)
+    ]
+
+    assert [answer.status_code for answer in answers[:RESENDS_FREE]] == [202] * RESENDS_FREE
+    refused = answers[RESENDS_FREE]
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["retry-after"]) >= 1
+    await deliver(mail_settings, sessionmaker)
+    # The registration's link and the free resends, nothing more.
+    assert len(messages(sink, email, VERIFY_SUBJECT)) == 1 + RESENDS_FREE
 
 
 async def test_a_link_for_an_address_the_account_no_longer_has_verifies_nothing(

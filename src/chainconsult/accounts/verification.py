@@ -8,6 +8,8 @@ other people: applying as an expert, submitting a project, proposing, messaging.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,12 +19,24 @@ from chainconsult.accounts.auth import _Bearer, _Cookie, _required_principal
 from chainconsult.accounts.lifecycle_jobs import send_token_email
 from chainconsult.accounts.one_time import InvalidToken, OneTimeTokens
 from chainconsult.accounts.service import AccountService, Principal, forget_cached_account
+from chainconsult.accounts.throttle import LoginFailureRepository, ThrottleRule
 from chainconsult.config import Settings
-from chainconsult.errors import Forbidden
+from chainconsult.errors import Forbidden, TooManyRequests
 from chainconsult.infra.jobs import defer
 from chainconsult.models.account_tokens import TokenPurpose
 from chainconsult.models.accounts import Account
 from chainconsult.models.base import utcnow
+
+RESENDS_FREE = 3
+"""Verification links per address within LOGIN_THROTTLE_WINDOW before further resends must
+wait a doubling delay; past ``RESENDS_LOCKOUT`` none until the window ends: the address may
+be someone else's, whose inbox must not be flooded."""
+RESENDS_LOCKOUT = 10
+
+
+def verification_key(email: str) -> str:
+    """The throttle counter of resent links for an address (hashed, as login's)."""
+    return "verify:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 class EmailUnverified(Forbidden):
@@ -80,10 +94,25 @@ class EmailVerification:
         await defer(self.session, send_token_email, token_id=str(row.id))
 
     async def resend(self, principal: Principal) -> bool:
-        """A new link for the caller, unless already verified; whether one was queued."""
+        """A new link for the caller, unless already verified; whether one was queued. 429
+        with Retry-After past the address's limit."""
         account = await AccountService(self.session).get(principal.account_id)
         if account.email_verified_at is not None:
             return False
+        window = self.settings.login_throttle
+        rule = ThrottleRule(
+            RESENDS_FREE, RESENDS_LOCKOUT, window.max_delay_seconds, window.window_seconds
+        )
+        wait = await LoginFailureRepository(self.session).count_attempt(
+            verification_key(account.email), rule, utcnow()
+        )
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                f"Too many verification emails to this address; try again in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+                retry_after=seconds,
+            )
         await self.send_link(account)
         return True
 

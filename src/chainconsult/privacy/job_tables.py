@@ -52,11 +52,16 @@ _OF_JOBS_ABOUT = f"t.job_id IN (SELECT j.id FROM procrastinate_jobs j WHERE {job
 
 
 # A stored warning or error line about one of the jobs, or one quoting the address (a job's
-# traceback, a refused recipient); read before the account row is anonymised.
+# traceback, a refused recipient) as a whole: john@example.com does not quote n@example.com.
+# Read before the account row is anonymised. Every character of the address but letters and
+# digits is escaped, so it matches only itself.
+_QUOTED_ADDRESS = (
+    r"(SELECT '(^|[^\w.+-])' || regexp_replace(lower(a.email), '(\W)', '\\\1', 'g')"
+    r" || '($|[^\w.-]|\.($|\W))' FROM accounts a WHERE a.id = :id)"
+)
 _LOG_LINES_ABOUT = (
     f"(t.context->>'job_id') IN (SELECT CAST(j.id AS text) FROM procrastinate_jobs j "  # noqa: S608
-    f"WHERE {jobs_about('j')}) OR strpos(lower(t.event || ' ' || t.context::text), "
-    "(SELECT lower(a.email) FROM accounts a WHERE a.id = :id)) > 0"
+    f"WHERE {jobs_about('j')}) OR lower(t.event || ' ' || t.context::text) ~ {_QUOTED_ADDRESS}"
 )
 
 

@@ -41,6 +41,9 @@ class PersonalTable:
     account without a foreign key, e.g. audit entries whose resource is the account."""
     parameters: Parameters | None = None
     """Further values ``also_about`` binds, computed in Python for the account."""
+    others_hidden: frozenset[str] = field(default_factory=frozenset)
+    """Columns left out of the rows found only by ``also_about`` (someone else's row about
+    the account, such as an admin's audit entry): that person's data, not the account's."""
 
 
 class PersonalDataRegistry:
@@ -62,11 +65,16 @@ class PersonalDataRegistry:
                 conditions.append(f"({entry.also_about})")
             condition = " OR ".join(conditions)
             hidden = "".join(f" - '{column}'" for column in sorted(entry.hidden))
+            row = f"to_jsonb(t){hidden}"
+            if entry.others_hidden:
+                theirs = "".join(f" - '{column}'" for column in sorted(entry.others_hidden))
+                owned = " OR ".join(f"t.{_ident(column)} = :id" for column in entry.owners)
+                row = f"CASE WHEN {owned or 'false'} THEN {row} ELSE {row}{theirs} END"
             values: dict[str, object] = {"id": account_id}
             if entry.parameters is not None:
                 values.update(await entry.parameters(session, account_id))
             rows = await session.execute(
-                text(f"SELECT to_jsonb(t){hidden} FROM {_ident(entry.table)} t WHERE {condition}"),  # noqa: S608
+                text(f"SELECT {row} FROM {_ident(entry.table)} t WHERE {condition}"),  # noqa: S608
                 values,
             )
             result[entry.table] = [row[0] for row in rows]

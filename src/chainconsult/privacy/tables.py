@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.recovery import reset_key
 from chainconsult.accounts.throttle import account_key
+from chainconsult.accounts.verification import verification_key
 from chainconsult.models.accounts import Account, Plan, Role
 from chainconsult.models.audit import AuditEntry
 from chainconsult.models.base import utcnow
@@ -138,8 +139,12 @@ async def _login_counter_keys(session: AsyncSession, account_id: uuid.UUID) -> d
     # letters, and under a C locale for every non-ASCII one.
     email = await session.scalar(select(Account.email).where(Account.id == account_id))
     if email is None:
-        return {"login_key": None, "reset_key": None}
-    return {"login_key": account_key(email), "reset_key": reset_key(email)}
+        return {"login_key": None, "reset_key": None, "verify_key": None}
+    return {
+        "login_key": account_key(email),
+        "reset_key": reset_key(email),
+        "verify_key": verification_key(email),
+    }
 
 
 async def _erase_login_counters(session: AsyncSession, account_id: uuid.UUID) -> None:
@@ -179,7 +184,7 @@ MARKETPLACE_TABLES = [
         "login_failure_counters",
         (),
         _erase_login_counters,
-        also_about="t.key IN (:login_key, :reset_key)",
+        also_about="t.key IN (:login_key, :reset_key, :verify_key)",
         parameters=_login_counter_keys,
     ),
     PersonalTable(
@@ -187,6 +192,8 @@ MARKETPLACE_TABLES = [
         ("actor_id",),
         _erase_audit,
         also_about="t.resource_type = 'account' AND t.resource_id = CAST(:id AS text)",
+        # An admin's entry about the account: what was done, not who did it from where.
+        others_hidden=frozenset({"actor_id", "ip", "user_agent"}),
     ),
     # An alert an erased admin acknowledged stays acknowledged, by nobody in particular.
     PersonalTable("alerts", ("acknowledged_by",), set_null("alerts", "acknowledged_by")),
