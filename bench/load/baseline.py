@@ -153,10 +153,12 @@ def tree(
             found.fixtures = load_fixtures(database_url, writers=writers)
             yield found
     finally:
+        # Quietly: an error here must not hide the one that ended the run.
         with contextlib.suppress(ServiceError):
             _git("worktree", "remove", "--force", str(path))
         shutil.rmtree(path, ignore_errors=True)
-        _git("worktree", "prune")
+        with contextlib.suppress(ServiceError):
+            _git("worktree", "prune")
 
 
 @dataclass
