@@ -91,11 +91,20 @@ def base_env(
     return env
 
 
-def run_cli(env: dict[str, str], *args: str, log: Path, timeout: float = 300) -> None:
+def run_cli(
+    env: dict[str, str],
+    *args: str,
+    log: Path,
+    timeout: float = 300,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+) -> None:
+    """`chainconsult ARGS` run by ``python`` (another tree's interpreter for a baseline)."""
     with log.open("ab") as out:
         result = subprocess.run(
-            [sys.executable, "-m", "chainconsult", *args],
+            [python, "-m", "chainconsult", *args],
             env=env,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=timeout,

@@ -13,6 +13,7 @@ its own section of that file."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -23,7 +24,8 @@ from types import FrameType
 
 import httpx
 from bench.chaos._services import ServiceError
-from bench.load import _results, soak, variants
+from bench.load import _results, baseline, soak, variants
+from bench.load._args import parse_args
 from bench.load._fixtures import (
     FixtureFiles,
     Fixtures,
@@ -72,6 +74,7 @@ class Run:
     bare_body: bytes | None = None
     otlp_url: str = ""
     tokens: dict[str, str] | None = None
+    baseline: baseline.BaselineTree | None = None
 
     @property
     def point(self) -> PointOptions:
@@ -96,7 +99,14 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
             server.name = variant.server
             server.env = {**run.env, **variant.env(run.otlp_url)}
         run.progress(f"starting {name} with {workers} worker(s)")
-        with server.start():
+        # Only the default server is compared with the baseline.
+        compared = run.baseline if name == "chainconsult" and variant is None else None
+        with (
+            server.start(),
+            baseline.side(
+                compared, scenarios, workers=workers, work=run.work, progress=run.progress
+            ) as other,
+        ):
             if not any(s.needs_tokens for s in scenarios):
                 # Public reads only: no login (40 argon2 logins cost a busy host a minute).
                 tokens = {}
@@ -114,7 +124,14 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
                 if s.workers == workers and (name == "chainconsult" or not s.ours_only)
             ):
                 for connections in run.args.connections:
-                    run.rows.append(_measure(run, scenario, server, connections, files))
+                    ours = functools.partial(_measure, run, scenario, server, connections, files)
+                    run.rows += (
+                        other.beside(
+                            ours, scenario, connections, options=run.point, progress=run.progress
+                        )
+                        if other
+                        else [ours()]
+                    )
 
 
 def _measure(
@@ -211,7 +228,8 @@ def _report(
                 None,
             )
         )
-        + "".join(f"\n{line}" for line in variants.verdict_rows(rows, args.variants)),
+        + "".join(f"\n{line}" for line in variants.verdict_rows(rows, args.variants))
+        + "".join(f"\n{line}" for line in baseline.verdict_rows(rows, run.baseline)),
         "### chainconsult / peer",
         peer_note
         if peer_note
@@ -221,6 +239,8 @@ def _report(
         + _results.ratio_table(_results.ratio_rows(rows, "peer"), "peer"),
         "### Variants (same server, one setting changed)",
         variants.cost_table(rows, args.variants, sink) if args.variants else "none run",
+        "### chainconsult / baseline (another commit, same run)",
+        baseline.table(rows, run.baseline),
         "### chainconsult / bare route",
         _results.ratio_table(_results.ratio_rows(rows, "bare"), "bare"),
         "### Scenarios",
@@ -257,65 +277,8 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # unwinds through every context manager: servers stop
 
 
-def _connections(value: str) -> list[int]:
-    return [int(part) for part in value.split(",") if part]
-
-
-def _seconds_range(value: str) -> tuple[float, float]:
-    low, high = (float(part) for part in value.split(","))
-    return low, high
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    names = [s.name for s in SCENARIOS]
-    parser.add_argument("--scenarios", type=lambda v: [n for n in v.split(",") if n], default=names)
-    parser.add_argument("--connections", type=_connections, default=[64, 256])
-    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per point")
-    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per point")
-    parser.add_argument(
-        "--writers", type=int, help="experts who propose (default 30; 200 for the soak)"
-    )
-    parser.add_argument(
-        "--variants",
-        type=variants.parse,
-        default="info,tracing,tracing10",
-        help="side-by-side servers with one setting changed (info, tracing, tracing10; none)",
-    )
-    parser.add_argument(
-        "--variant-scenarios",
-        type=lambda v: [n for n in v.split(",") if n],
-        default=["cached_read"],
-        help="the scenarios the variants run",
-    )
-    parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
-    parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
-    parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")
-    parser.add_argument("--held-seconds", type=float, default=60)
-    parser.add_argument("--held-ramp", type=float, default=250, help="connections a second")
-    parser.add_argument(
-        "--held-interval", type=_seconds_range, default=(20.0, 40.0),
-        help="seconds between requests on a held connection, MIN,MAX",
-    )  # fmt: skip
-    parser.add_argument(
-        "--held-keep-alive", type=int, default=75,
-        help="HTTP_KEEP_ALIVE_TIMEOUT for the held run; 0 keeps the server's default (5 s)",
-    )  # fmt: skip
-    parser.add_argument("--soak", action="store_true", help="run the soak instead (make soak)")
-    parser.add_argument("--soak-seconds", type=int, default=300)
-    parser.add_argument("--soak-warmup", type=int, default=30)
-    parser.add_argument("--soak-connections", type=int, default=64)
-    parser.add_argument("--output", type=Path, help="rewrite this file's own section")
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    unknown = set(args.scenarios) - set(names)
-    if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {names}")
-    return args
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_args(argv, description=__doc__.split("\n\n")[0])
     import shutil
 
     if shutil.which("wrk") is None:
@@ -340,7 +303,16 @@ def main(argv: list[str] | None = None) -> None:
                 report = soak.run_soak(run, machine)
                 section, after = soak.SECTION, SECTION
             else:
-                report = _run_bench(run, machine)
+                compared = [s for s in args.baseline_scenarios if s in args.scenarios]
+                with baseline.tree(
+                    args.baseline,
+                    scenarios=compared,
+                    env=env,
+                    work=work,
+                    writers=writers,
+                    progress=progress,
+                ) as run.baseline:
+                    report = _run_bench(run, machine)
                 section, after = SECTION, None
     finally:
         remove(work)

@@ -154,6 +154,7 @@ class Server:
         port: int,
         log: Path,
         ready_path: str,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.name = name
         self.command = list(command)
@@ -162,6 +163,7 @@ class Server:
         self.port = port
         self.log = log
         self.ready_path = ready_path
+        self.cwd = cwd
         self.base_url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -170,7 +172,7 @@ class Server:
             self.process = subprocess.Popen(
                 self.command,
                 env=self.env,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -243,9 +245,17 @@ class Server:
         self.stop()
 
 
-def chainconsult_server(env: dict[str, str], *, workers: int, log: Path) -> Server:
+def chainconsult_server(
+    env: dict[str, str],
+    *,
+    workers: int,
+    log: Path,
+    python: str = sys.executable,
+    cwd: Path = REPO_ROOT,
+) -> Server:
+    """`chainconsult serve` run by ``python`` (another tree's interpreter for --baseline)."""
     port = free_port()
-    command = [sys.executable, "-m", "chainconsult", "serve", "--port", str(port)]
+    command = [python, "-m", "chainconsult", "serve", "--port", str(port)]
     return Server(
         "chainconsult",
         [*command, "--workers", str(workers)],
@@ -254,6 +264,7 @@ def chainconsult_server(env: dict[str, str], *, workers: int, log: Path) -> Serv
         port=port,
         log=log,
         ready_path="/readyz",
+        cwd=cwd,
     )
 
 
