@@ -16,7 +16,7 @@ from chainconsult.config import Settings
 from chainconsult.mail.preferences import UNSUBSCRIBE_PATH
 from chainconsult.web.routing import PageRoute, page_paths
 from tests.helpers import PASSWORD, serving
-from tests.market import admin, approved_expert
+from tests.market import admin, approved_expert, query
 from tests.web.conftest import admin_on_page, form_token, post_form, register_on_page
 
 
@@ -298,6 +298,32 @@ async def test_only_a_page_with_a_form_gives_an_anonymous_visitor_a_cookie(
     assert "set-cookie" not in home.headers
     assert "set-cookie" not in directory.headers
     assert login.cookies.get("csrf_token") == form_token(login)
+
+
+async def test_a_registration_whose_login_must_wait_says_the_account_is_made(
+    settings: Settings, database_url: str
+) -> None:
+    throttled = settings.model_copy(
+        update={
+            "login_throttle": settings.login_throttle.model_copy(
+                update={"ip_free_failures": 1, "ip_lockout_failures": 2}
+            )
+        }
+    )
+    async with serving(create_app(throttled), headers={"Accept": "text/html"}) as browser:
+        for _ in range(2):
+            wrong = {"email": "nobody@example.com", "password": "not the password"}
+            await post_form(browser, "/login", wrong)
+        email = f"late-{uuid.uuid4().hex[:8]}@example.com"
+        fields = {"email": email, "password": PASSWORD, "display_name": "Late", "role": "client"}
+        made = await post_form(browser, "/register", fields)
+        again = await post_form(browser, "/register", fields)
+
+    assert made.status_code == 429
+    assert "Your account is created" in made.text
+    assert "retry-after" in made.headers
+    assert query(database_url, "SELECT count(*) FROM accounts WHERE email = %s", email) == [(1,)]
+    assert "already" in again.text
 
 
 async def test_refusals_made_before_any_route_are_pages_for_a_browser(

@@ -109,8 +109,6 @@ async def register(request: Request, posted: Posted) -> Response:
     response = see_other("/experts/apply" if body.role == "expert" else "/projects/new")
     try:
         await endpoints.register(body, request, visit.session, request_origin(request))
-        login = LoginRequest(email=str(body.email), password=body.password)
-        await endpoints.login(login, request, response, visit.session)
     except ChainconsultError as exc:
         await visit.undo()
         return await visit.render(
@@ -119,6 +117,14 @@ async def register(request: Request, posted: Posted) -> Response:
             headers=exc.headers,
             form=refused(form, exc),
         )
+    login = LoginRequest(email=str(body.email), password=body.password)
+    try:
+        await endpoints.login(login, request, response, visit.session)
+    except ChainconsultError as exc:
+        # The account is made (the login throttle's count commits it): only the login waits.
+        made = FormState(values={"email": str(body.email)})
+        made.general.append(f"Your account is created, but logging in must wait: {exc.detail}")
+        return await _login_again(visit, made, exc.status_code, exc.headers)
     return response
 
 
