@@ -9,9 +9,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
+from chainconsult.app import create_app
 from tests.conftest import make_settings
 from tests.edge_support import LIMITED, app_client, quota_named, rate_fields
 from tests.helpers import login, promote_to_admin, register
@@ -61,17 +64,29 @@ async def test_anonymous_quota_counts_down_then_429_names_the_policy(
     assert _decisions("anonymous", "limited") == limited_before + 1
 
 
-async def test_each_client_ip_has_its_own_anonymous_quota(
+async def test_each_ipv4_address_and_each_ipv6_64_network_has_its_own_anonymous_quota(
     database_url: str, tmp_path: Path
 ) -> None:
+    """An IPv6 host picks addresses freely inside its /64: rotating them gains nothing."""
     settings = make_settings(
         database_url, tmp_path, REDIS_URL=None, RATE_LIMIT_ANONYMOUS="1/minute"
     )
-    async with app_client(settings, client_ip="192.0.2.10") as first:
-        assert (await first.get(LIMITED)).status_code == 200
-        assert (await first.get(LIMITED)).status_code == 429
-    async with app_client(settings, client_ip="192.0.2.11") as second:
-        assert (await second.get(LIMITED)).status_code == 200
+    expected = [
+        ("192.0.2.10", 200),
+        ("192.0.2.10", 429),
+        ("192.0.2.11", 200),
+        ("2001:db8:1:2::1", 200),
+        ("2001:db8:1:2:ffff::9", 429),  # the same /64
+        ("2001:db8:1:3::1", 200),
+    ]
+    app = create_app(settings)
+    answers = []
+    async with LifespanManager(app) as manager:
+        for ip, _ in expected:
+            transport = httpx.ASGITransport(app=manager.app, client=(ip, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                answers.append((ip, (await client.get(LIMITED)).status_code))
+    assert answers == expected
 
 
 async def test_logged_in_caller_gets_the_tier_of_their_plan(

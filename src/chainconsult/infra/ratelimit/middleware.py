@@ -23,6 +23,7 @@ from chainconsult.infra.ratelimit.policies import (
 )
 from chainconsult.infra.request_state import request_state
 from chainconsult.infra.resources import resources_of
+from chainconsult.infra.security.client_ip import client_network
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +74,7 @@ class RateLimitMiddleware:
             rate_limit_decisions_total.labels(PROBE_POLICY, "exempt").inc()
             await self.app(scope, receive, send)
             return
-        client_ip = state.client_ip or _peer(scope)
+        client_ip = client_network(state.client_ip or _peer(scope))
         identity = await self._identify(scope)
         caller = self.policies.for_identity(identity)
         subject = identity.key if identity is not None else f"ip:{client_ip}"

@@ -25,6 +25,22 @@ class MalformedForwardedFor(ValueError):
     """A trusted proxy passed on an X-Forwarded-For hop that is not an IP address."""
 
 
+def client_network(ip: str) -> str:
+    """What a client's limits and throttles count by: an IPv4 address itself, an IPv6
+    address's /64 (one subscriber's network, inside which a host picks addresses freely)."""
+    if ":" not in ip:
+        return ip
+    return _ipv6_network(ip)
+
+
+@lru_cache(maxsize=4096)
+def _ipv6_network(ip: str) -> str:
+    try:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    except ValueError:
+        return ip
+
+
 @lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPAddress | None:
     """An address as proxies write it: bare, ``1.2.3.4:port`` or ``[v6]:port``; IPv4-mapped
