@@ -168,8 +168,8 @@ async def test_the_upload_form_needs_its_token_and_a_file(
     not_multipart = await browser.post(
         f"/conversations/{thread.id}/files", data={"csrf_token": form_token(page)}
     )
-    assert not_multipart.status_code == 415
-    assert not_multipart.headers["content-type"].startswith("text/html")
+    assert not_multipart.status_code == 422
+    assert 'id="f-file-error"' in not_multipart.text
 
     browser.cookies.clear()
     anonymous = await browser.post(

@@ -99,15 +99,9 @@ def too_large(max_bytes: int) -> PayloadTooLarge:
     )
 
 
-async def multipart_form(request: Request) -> FormData:
+async def upload_form(request: Request) -> FormData:
     """An upload's body, parsed: one file part at most and a few text fields (a page form's
-    token). Anything but multipart/form-data is refused (415)."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media != "multipart/form-data":
-        raise UnsupportedMediaType(
-            "Send the file as multipart/form-data, in a part named `file`.",
-            headers={"Accept": "multipart/form-data"},
-        )
+    token)."""
     return await request.form(max_files=1, max_fields=4)
 
 
@@ -127,8 +121,15 @@ def upload_in(form: FormData, max_bytes: int) -> UploadFile:
 
 
 async def received_upload(request: Request, max_bytes: int) -> UploadFile:
-    """The ``file`` part of a multipart body, refused when larger than ``max_bytes``."""
-    form = await multipart_form(request)
+    """The ``file`` part of a multipart body, refused when larger than ``max_bytes``.
+    Anything but multipart/form-data is refused (415)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "Send the file as multipart/form-data, in a part named `file`.",
+            headers={"Accept": "multipart/form-data"},
+        )
+    form = await upload_form(request)
     try:
         return upload_in(form, max_bytes)
     except ChainconsultError:

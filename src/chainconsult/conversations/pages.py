@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, check_form_token
 from chainconsult.audit.trail import request_origin
-from chainconsult.conversations.files import FileService, multipart_form, upload_in
+from chainconsult.conversations.files import FileService, upload_form, upload_in
 from chainconsult.conversations.schemas import MessageRequest, OpenConversationRequest
 from chainconsult.conversations.service import ConversationService
 from chainconsult.errors import ChainconsultError, InvalidInput
@@ -115,9 +115,10 @@ async def upload_from_page(
     conversation_id: uuid.UUID, request: Request, visit: MemberVisit
 ) -> Response:
     """The page's upload form (multipart): the API's upload, refusals shown on the thread. A
-    body far over the limit never gets here: the body guard answers 413 (a page) first."""
+    body far over the limit never gets here: the body guard answers 413 (a page) first. Any
+    form body is read, so a post without its token is a 403 whatever it holds."""
     limit = visit.request.app.state.settings.storage.max_upload_bytes
-    form = await multipart_form(request)
+    form = await upload_form(request)
     try:
         check_form_token(visit, form)
         refused = FormState()
