@@ -140,6 +140,7 @@ async def test_an_over_size_upload_is_refused_with_a_page_and_nothing_is_stored(
     assert far.status_code == 413
     assert far.headers["content-type"].startswith("text/html")
     assert 'id="problem-detail"' in far.text
+    assert "Go back and send a smaller file" in far.text
 
     assert stored(files_root) == []
     assert query(database_url, "SELECT count(*) FROM conversation_messages") == [(0,)]

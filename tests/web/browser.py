@@ -30,6 +30,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from chainconsult.infra.settings.backups import StorageSettings
 from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR
 from tests.conftest import TEST_SECRET, missing_service
 from tests.helpers import PASSWORD
@@ -55,6 +56,8 @@ SERIOUS = frozenset({"serious", "critical"})
 WAIT_S = 15
 MAIL_WAIT_S = 30
 """An email goes out through the server's job worker: on a busy machine, seconds later."""
+MAX_UPLOAD_BYTES: int = StorageSettings.model_fields["max_upload_bytes"].default
+"""The product's default, which the walks' server keeps."""
 VERIFY_SUBJECT = "Confirm your email address for chainconsult"
 RESET_SUBJECT = "Reset your chainconsult password"
 
@@ -196,6 +199,13 @@ def served(page: str, head: str = "") -> str:
     """A page as the browser gets it, loading its CSS and scripts from the static directory."""
     page = page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/')
     return page.replace("</head>", head + "</head>", 1)
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A file of ``size`` zero bytes that takes no room on disk, for uploads over a limit."""
+    with path.open("wb") as file:
+        file.truncate(size)
+    return path
 
 
 def serious_findings(driver: WebDriver, where: str) -> list[str]:

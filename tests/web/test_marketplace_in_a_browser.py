@@ -20,20 +20,20 @@ from selenium import webdriver
 
 from tests.helpers import PASSWORD
 from tests.web.browser import (
+    MAX_UPLOAD_BYTES,
     RESET_SUBJECT,
     Server,
     Visitor,
     chromium,
     running_server,
     screenshot_on_failure,
+    sparse_file,
 )
 
 pytestmark = pytest.mark.slow
 TITLE = "Audit our lending vaults"
 NEW_PASSWORD = "a new passphrase after a long holiday"
 SCOPE = "Vaults A to D at commit 1a2b3c; the oracle adapter is out of scope."
-MAX_UPLOAD_BYTES = 26_214_400
-"""The product's default, which the walk's server keeps."""
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +164,7 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     page.find("#f-file").send_keys(str(scope))
     page.submit("#upload-file")
     assert "audit-scope.txt" in page.text("#messages")
-    too_big = tmp_path / "too-big.bin"
-    with too_big.open("wb") as sparse:
-        sparse.truncate(MAX_UPLOAD_BYTES + 1)
+    too_big = sparse_file(tmp_path / "too-big.bin", MAX_UPLOAD_BYTES + 1)
     page.find("#f-file").send_keys(str(too_big))
     assert "larger than the limit" in page.find("#f-file").get_property("validationMessage")
     page.keep("client-attached-a-file")

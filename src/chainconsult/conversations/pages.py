@@ -117,17 +117,15 @@ async def upload_from_page(
     """The page's upload form (multipart): the API's upload, refusals shown on the thread. A
     body far over the limit never gets here: the body guard answers 413 (a page) first. Any
     form body is read, so a post without its token is a 403 whatever it holds."""
-    limit = visit.request.app.state.settings.storage.max_upload_bytes
+    limit = request.app.state.settings.storage.max_upload_bytes
     form = await upload_form(request)
     try:
         check_form_token(visit, form)
-        refused = FormState()
         try:
-            upload = upload_in(form, limit)
             await FileService(visit.session, resources_of(request).object_store).receive(
                 conversation_id,
                 visit.member,
-                upload,
+                upload_in(form, limit),
                 conversations=_service(visit),
                 max_bytes=limit,
             )
@@ -135,7 +133,7 @@ async def upload_from_page(
             await visit.undo()
             if exc.status_code in (401, 404):
                 raise
-            refused.refuse_problem(exc.detail, exc.extensions.get("errors", ()))
+            refused = FormState().refuse_problem(exc.detail, exc.extensions.get("errors", ()))
             return await render_thread(
                 visit, conversation_id, upload_form=refused, status_code=exc.status_code
             )
