@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
+from chainconsult.accounts.email_page import router as email_page
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.identity_pages import router as identity_pages
 from chainconsult.accounts.lifecycle_endpoints import router as lifecycle_router
@@ -97,6 +98,7 @@ PAGE_ROUTERS = (
     accounts_pages,
     identity_pages,
     lifecycle_pages,
+    email_page,
     privacy_pages,
     applications_pages,
     projects_pages,

@@ -1,7 +1,7 @@
 """The unsubscribe link of each optional email kind, through a real SMTP server (aiosmtpd): it
 needs no login, GET only asks, POST (the page's button or RFC 8058 one-click) turns that kind
 off for that person, and no further email of the kind is sent; other kinds and account
-emails are untouched."""
+emails are untouched. Turned back on in the email settings, the kind is sent again."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from chainconsult.app import create_app
 from chainconsult.config import Settings
 from chainconsult.conversations.jobs import MessageDigest
 from chainconsult.infra.db.engine import build_engine, build_sessionmaker
-from chainconsult.mail.preferences import unsubscribe_token
+from chainconsult.mail.preferences import OPTIONAL_EMAILS, unsubscribe_token
 from chainconsult.schedules import worker_resources
 from tests.conversations.story import proposed_thread, say
-from tests.helpers import serving
+from tests.helpers import PASSWORD, serving
 from tests.infra.jobs.conftest import drain
 from tests.mail.test_email_delivery import PUBLIC_URL, smtp_settings
 from tests.smtp import Received, SmtpSink
+from tests.web.conftest import form_token, post_form
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -172,3 +173,36 @@ async def test_notification_emails_carry_a_link_for_their_own_kind_and_account_e
     app_client.cookies.clear()
     answer = await app_client.post(local(url))
     assert "no more &ldquo;proposal received&rdquo; emails" in answer.text
+
+
+async def test_digests_turned_back_on_in_the_email_settings_are_sent_again(
+    app_client: AsyncClient,
+    database_url: str,
+    mail_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    smtp: SmtpSink,
+) -> None:
+    thread = await proposed_thread(app_client, database_url)
+    expert_id, expert_email = uuid.UUID(thread.expert["id"]), thread.expert["email"]
+    token = unsubscribe_token(mail_settings.secret_key(), expert_id, "message_digest")
+    app_client.cookies.clear()
+    assert (await app_client.post("/unsubscribe", params={"token": token})).status_code == 200
+    digest = MessageDigest(mail_settings, sessionmaker)
+    await say(app_client, thread, thread.client_headers, "Are you free?")
+    assert await digest.send(expert_id, now=later(11)) == "unsubscribed"
+
+    login = await post_form(app_client, "/login", {"email": expert_email, "password": PASSWORD})
+    assert login.status_code == 303
+    settings_page = await app_client.get("/account/emails")
+    saved = await app_client.post(
+        "/account/emails",
+        data={
+            "receive": [email.kind for email in OPTIONAL_EMAILS],
+            "csrf_token": form_token(settings_page),
+        },
+    )
+    assert saved.status_code == 303
+    app_client.cookies.clear()
+    await say(app_client, thread, thread.client_headers, "Still there?")
+    assert await digest.send(expert_id, now=later(25)) == "sent"
+    assert len(smtp.messages_to(expert_email)) == 1

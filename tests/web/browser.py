@@ -30,6 +30,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from chainconsult.infra.settings.backups import StorageSettings
+from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR
 from tests.conftest import TEST_SECRET, missing_service
 from tests.helpers import PASSWORD
 from tests.smtp import Received, SmtpSink, free_port
@@ -54,6 +56,8 @@ SERIOUS = frozenset({"serious", "critical"})
 WAIT_S = 15
 MAIL_WAIT_S = 30
 """An email goes out through the server's job worker: on a busy machine, seconds later."""
+MAX_UPLOAD_BYTES: int = StorageSettings.model_fields["max_upload_bytes"].default
+"""The product's default, which the walks' server keeps."""
 VERIFY_SUBJECT = "Confirm your email address for chainconsult"
 RESET_SUBJECT = "Reset your chainconsult password"
 
@@ -191,6 +195,49 @@ def chromium(*, javascript: bool = True) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+def served(page: str, head: str = "") -> str:
+    """A page as the browser gets it, loading its CSS and scripts from the static directory."""
+    page = page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/')
+    return page.replace("</head>", head + "</head>", 1)
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A file of ``size`` zero bytes that takes no room on disk, for uploads over a limit."""
+    with path.open("wb") as file:
+        file.truncate(size)
+    return path
+
+
+def serious_findings(driver: WebDriver, where: str) -> list[str]:
+    """axe-core's serious and critical findings on the page the driver shows."""
+    driver.execute_script(AXE.read_text())
+    found: list[dict[str, Any]] = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical',"
+        " help: String(e), nodes: []}]));"
+    )
+    return [
+        f"{where}: {v['id']} ({v['impact']}): {v.get('help')} "
+        f"{[node.get('target') for node in v.get('nodes', [])][:3]}"
+        for v in found
+        if v.get("impact") in SERIOUS
+    ]
+
+
+def axe_violations(pages: dict[str, str], tmp_path: Path) -> list[str]:
+    """axe-core's serious and critical findings on each page as served (its own CSS and
+    scripts loaded from the static directory), as the browser walk checks its pages."""
+    found: list[str] = []
+    with chromium() as driver:
+        for name, page in pages.items():
+            file = tmp_path / f"{name}.html"
+            file.write_text(served(page))
+            driver.get(file.as_uri())
+            found += serious_findings(driver, name)
+    return found
+
+
 def screenshot_on_failure(request: pytest.FixtureRequest, visitor: Visitor) -> None:
     """After a failed test, in test-artifacts/: the page it was on (PNG and HTML), and the key
     pages the visitor had kept before it (``Visitor.keep``), numbered in the order seen."""
@@ -266,20 +313,7 @@ class Visitor:
         if kind in self.checked:
             return
         self.checked.add(kind)
-        self.driver.execute_script(AXE.read_text())
-        found: list[dict[str, Any]] = self.driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "axe.run(document, {resultTypes: ['violations']})"
-            ".then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical',"
-            " help: String(e), nodes: []}]));"
-        )
-        for violation in found:
-            if violation.get("impact") in SERIOUS:
-                targets = [node.get("target") for node in violation.get("nodes", [])][:3]
-                self.violations.append(
-                    f"{page}: {violation['id']} ({violation['impact']}): "
-                    f"{violation.get('help')} {targets}"
-                )
+        self.violations += serious_findings(self.driver, page)
 
     def find(self, selector: str) -> WebElement:
         return self.wait.until(

@@ -18,7 +18,6 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from chainconsult.app import create_app
-from chainconsult.web import PAGE_STATIC_PATH, STATIC_DIR
 from tests.escrow.conftest import (  # noqa: F401 (fixtures)
     Platform,
     chain,
@@ -29,7 +28,7 @@ from tests.escrow.conftest import (  # noqa: F401 (fixtures)
 from tests.escrow.scenario import Deal, milestone_rows, mint, planned_deal, sign_and_send
 from tests.helpers import serving
 from tests.market import Headers, client_account, query
-from tests.web.browser import AXE, SERIOUS, chromium
+from tests.web.browser import axe_violations, chromium, served
 from tests.web.conftest import form_token, post_form
 
 _STEP = re.compile(r'data-wallet-step="([^"]+)"')
@@ -48,30 +47,6 @@ def wallet_step(page: str) -> dict[str, Any]:
     assert found is not None, "no wallet step on the page"
     step: dict[str, Any] = json.loads(html.unescape(found.group(1)))
     return step
-
-
-def axe_violations(pages: dict[str, str], tmp_path: Path) -> list[str]:
-    """axe-core's serious and critical findings on each page as served (its own CSS and
-    scripts loaded from the static directory), as the browser walk checks its pages."""
-    found: list[str] = []
-    with chromium() as driver:
-        for name, page in pages.items():
-            file = tmp_path / f"{name}.html"
-            file.write_text(served(page))
-            driver.get(file.as_uri())
-            driver.execute_script(AXE.read_text())
-            violations: list[dict[str, Any]] = driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "axe.run(document, {resultTypes: ['violations']})"
-                ".then(r => done(r.violations), e => done([{id: 'axe-error', "
-                "impact: 'critical', help: String(e), nodes: []}]));"
-            )
-            found += [
-                f"{name}: {v['id']} ({v['impact']}): {v.get('help')}"
-                for v in violations
-                if v.get("impact") in SERIOUS
-            ]
-    return found
 
 
 # An injected wallet as a browser extension provides it (EIP-1193), here forwarding to the
@@ -99,12 +74,6 @@ async function call(method, params) {
     return body.result;
 }
 </script>"""
-
-
-def served(page: str, head: str = "") -> str:
-    """A page as the browser gets it, loading its CSS and scripts from the static directory."""
-    page = page.replace(f'"{PAGE_STATIC_PATH}/', f'"{STATIC_DIR.as_uri()}/')
-    return page.replace("</head>", head + "</head>", 1)
 
 
 def plan_form(deal: Deal, rows: list[tuple[str, str, str]]) -> dict[str, str]:

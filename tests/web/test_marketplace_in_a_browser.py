@@ -3,6 +3,7 @@ job worker, an SMTP sink and the product's default REQUIRE_VERIFIED_EMAIL=true: 
 registers, is refused posting until they confirm their address from the mailed link, then
 posts a project; an expert registers, confirms, and applies; an admin (made by `chainconsult
 create-admin`) approves; the expert finds the project and proposes; the client accepts,
+writes to the expert in their thread and attaches a file (which the expert downloads),
 completes and reviews; the expert, having forgotten the password, sets a new one through the
 emailed link and logs in with it. Notifications (the header's unread count and the
 notifications page) and emails appear at each step, and axe-core finds no serious or
@@ -12,23 +13,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
 
 from tests.helpers import PASSWORD
 from tests.web.browser import (
+    MAX_UPLOAD_BYTES,
     RESET_SUBJECT,
     Server,
     Visitor,
     chromium,
     running_server,
     screenshot_on_failure,
+    sparse_file,
 )
 
 pytestmark = pytest.mark.slow
 TITLE = "Audit our lending vaults"
 NEW_PASSWORD = "a new passphrase after a long holiday"
+SCOPE = "Vaults A to D at commit 1a2b3c; the oracle adapter is out of scope."
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def visitor(
 
 
 def test_a_client_an_expert_and_an_admin_use_the_marketplace(
-    visitor: Visitor, server: Server
+    visitor: Visitor, server: Server, tmp_path: Path
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     client, expert, admin = (f"{who}-{tag}@example.com" for who in ("client", "expert", "admin"))
@@ -149,6 +154,21 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     assert "Ada Quillfeather" in page.text("#proposals")
     page.submit("#proposals button.accept")
     assert page.text("#project-status") == "In progress"
+    # In their thread the client writes and attaches the scope; a file over the limit is
+    # refused by the page before it is sent.
+    page.submit("#proposals button.message")
+    page.type("f-body", "The audit scope is attached.")
+    page.submit("#send-message")
+    scope = tmp_path / "audit-scope.txt"
+    scope.write_text(SCOPE)
+    page.find("#f-file").send_keys(str(scope))
+    page.submit("#upload-file")
+    assert "audit-scope.txt" in page.text("#messages")
+    too_big = sparse_file(tmp_path / "too-big.bin", MAX_UPLOAD_BYTES + 1)
+    page.find("#f-file").send_keys(str(too_big))
+    assert "larger than the limit" in page.find("#f-file").get_property("validationMessage")
+    page.keep("client-attached-a-file")
+    page.open(project_url.removeprefix(server.base))
     page.submit("#complete-project")
     assert page.text("#project-status") == "Completed"
     page.find('input[name="rating"][value="5"]').click()
@@ -163,6 +183,17 @@ def test_a_client_an_expert_and_an_admin_use_the_marketplace(
     server.mail(expert, f'Your proposal for "{TITLE}" was accepted')
     server.mail(expert, f'"{TITLE}" is complete')
     server.mail(expert, "You received a 5-star review")
+    page.open("/conversations")
+    page.click_link(f"Conversation about project {project_url.rsplit('/', 1)[-1]}")
+    assert "The audit scope is attached." in page.text("#messages")
+    link = page.find("#messages a[download]").get_attribute("href")
+    downloaded = page.driver.execute_async_script(
+        "fetch(arguments[0]).then(r => r.text()).then(arguments[arguments.length - 1]);", link
+    )
+    assert downloaded == SCOPE
+    page.open("/account")
+    page.click_link("Email settings: which emails you get")
+    assert page.find('input[value="message_digest"]').is_selected()
     page.open("/account")
     page.click_link("Your public profile and reviews")
     assert "Found two critical bugs" in page.text("#reviews")

@@ -1,12 +1,13 @@
 """Every page works with JavaScript off: a shorter walk in a Chromium that runs no script,
 through each kind of form (register, confirm the address from the mailed link, a refused
 project form that keeps what was typed, a search, a proposal, a notification marked read,
-accept, complete, review, log out)."""
+accept, a file refused for its size and one attached, complete, review, log out)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,12 +16,14 @@ from selenium import webdriver
 from tests.helpers import PASSWORD
 from tests.market import application_body
 from tests.web.browser import (
+    MAX_UPLOAD_BYTES,
     VERIFY_SUBJECT,
     Server,
     Visitor,
     chromium,
     running_server,
     screenshot_on_failure,
+    sparse_file,
 )
 
 pytestmark = pytest.mark.slow
@@ -77,7 +80,9 @@ def approved_expert(server: Server, name: str) -> str:
     return email
 
 
-def test_the_marketplace_works_without_javascript(visitor: Visitor, server: Server) -> None:
+def test_the_marketplace_works_without_javascript(
+    visitor: Visitor, server: Server, tmp_path: Path
+) -> None:
     page = visitor
     expert = approved_expert(server, "Grace Underwood")
     client = f"client-{uuid.uuid4().hex[:8]}@example.com"
@@ -121,6 +126,21 @@ def test_the_marketplace_works_without_javascript(visitor: Visitor, server: Serv
     assert page.unread() == 0
     page.open(project)
     page.submit("#proposals button.accept")
+    # No script to stop a file over the limit: the server refuses it with a page.
+    page.submit("#proposals button.message")
+    thread = page.driver.current_url.split("#")[0].removeprefix(server.base)
+    huge = sparse_file(tmp_path / "huge.bin", MAX_UPLOAD_BYTES + 1024 * 1024)
+    page.find("#f-file").send_keys(str(huge))
+    page.submit("#upload-file")
+    assert "Request body too large" in page.text("h1")
+    assert "smaller file" in page.text()
+    page.open(thread)
+    notes = tmp_path / "handover.txt"
+    notes.write_text("Keeper bot keys are rotated on Mondays.")
+    page.find("#f-file").send_keys(str(notes))
+    page.submit("#upload-file")
+    assert "handover.txt" in page.text("#messages")
+    page.open(project)
     page.submit("#complete-project")
     page.find('input[name="rating"][value="4"]').click()
     page.type("f-text", "Careful work, on time.")

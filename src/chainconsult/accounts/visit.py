@@ -193,15 +193,21 @@ class PostedForm:
     form: FormData
 
 
-async def _checked_form(request: Request, visit: PageVisit) -> PostedForm:
-    form = await request.form()
+def check_form_token(visit: PageVisit, form: FormData) -> None:
+    """The API's CSRF rule for a posted form (403 without its token); a handler that parses
+    its own body (a file upload) calls it, the ``Posted*`` dependencies do for the rest."""
     token = form.get(FORM_TOKEN_FIELD)
     check_csrf(
-        request,
+        visit.request,
         visit.principal,
         token if isinstance(token, str) else "",
         where=_FORM_TOKEN_NAMED,
     )
+
+
+async def _checked_form(request: Request, visit: PageVisit) -> PostedForm:
+    form = await request.form()
+    check_form_token(visit, form)
     return PostedForm(visit, form)
 
 

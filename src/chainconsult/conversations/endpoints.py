@@ -230,9 +230,8 @@ async def upload_file(
     # The body first: no database connection is held while it arrives.
     upload = await received_upload(request, limit)
     try:
-        conversation = await service.writable(conversation_id, principal)
-        _, file = await FileService(service.session, store_of(request)).attach(
-            conversation, principal, upload, conversations=service, max_bytes=limit
+        file = await FileService(service.session, store_of(request)).receive(
+            conversation_id, principal, upload, conversations=service, max_bytes=limit
         )
     finally:
         await upload.close()

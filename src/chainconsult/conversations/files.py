@@ -18,16 +18,22 @@ from typing import BinaryIO
 import anyio.to_thread
 import filetype  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from chainconsult.accounts.service import Principal
 from chainconsult.conversations.repository import ConversationRepository
 from chainconsult.conversations.service import ConversationService
-from chainconsult.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, field_error
+from chainconsult.errors import (
+    ChainconsultError,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    field_error,
+)
 from chainconsult.infra.db.session import on_rollback
 from chainconsult.infra.storage import ObjectStore
-from chainconsult.infra.text import one_line
+from chainconsult.infra.text import byte_size, one_line
 from chainconsult.models.conversations import Conversation, ConversationFile, Message
 
 _SNIFF_BYTES = 8192
@@ -37,8 +43,9 @@ _MAX_NAME = 200
 _UNSAFE = frozenset('<>:"/\\|?*')
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
 """Room for the multipart framing around the file (boundaries, part headers)."""
-UPLOAD_PATHS = re.compile(r"/api/v2/conversations/[^/]+/files")
-"""The routes whose body is a multipart upload (as the body guard sees them: v2 paths)."""
+UPLOAD_PATHS = re.compile(r"(/api/v2)?/conversations/[^/]+/files")
+"""The routes whose body is a multipart upload (as the body guard sees them: v2 paths): the
+API's and the conversation page's upload form."""
 
 
 def clean_name(raw: str | None) -> str:
@@ -88,26 +95,50 @@ def digest(source: BinaryIO) -> Digested:
     return Digested(size=size, sha256=hasher.hexdigest(), content_type=sniff(head))
 
 
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The file is larger than {byte_size(max_bytes)} ({max_bytes} bytes), the largest "
+        "accepted; nothing was stored.",
+        limit=max_bytes,
+    )
+
+
+async def upload_form(request: Request) -> FormData:
+    """An upload's body, parsed: one file part at most and a few text fields (a page form's
+    token)."""
+    return await request.form(max_files=1, max_fields=4)
+
+
+def upload_in(form: FormData, max_bytes: int) -> UploadFile:
+    """The ``file`` part of a parsed upload, refused when missing or larger than
+    ``max_bytes``. A part without a name or a byte is what a browser sends for a form whose
+    file was never chosen: no file."""
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not (upload.filename or upload.size):
+        raise InvalidInput(
+            "The upload needs a file, in a part named `file`.",
+            errors=[field_error("file", "choose a file to upload")],
+        )
+    if upload.size is not None and upload.size > max_bytes:
+        raise too_large(max_bytes)
+    return upload
+
+
 async def received_upload(request: Request, max_bytes: int) -> UploadFile:
-    """The ``file`` part of a multipart body, refused when larger than ``max_bytes``."""
+    """The ``file`` part of a multipart body, refused when larger than ``max_bytes``.
+    Anything but multipart/form-data is refused (415)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "multipart/form-data":
         raise UnsupportedMediaType(
             "Send the file as multipart/form-data, in a part named `file`.",
             headers={"Accept": "multipart/form-data"},
         )
-    form = await request.form(max_files=1, max_fields=4)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
+    form = await upload_form(request)
+    try:
+        return upload_in(form, max_bytes)
+    except ChainconsultError:
         await form.close()
-        raise InvalidInput(
-            "The upload needs a file part named `file`.",
-            errors=[field_error("file", "missing")],
-        )
-    if upload.size is not None and upload.size > max_bytes:
-        await form.close()
-        raise PayloadTooLarge(f"The file is larger than {max_bytes} bytes.", limit=max_bytes)
-    return upload
+        raise
 
 
 class FileService:
@@ -127,7 +158,7 @@ class FileService:
     ) -> tuple[Message, ConversationFile]:
         digested = await anyio.to_thread.run_sync(digest, upload.file)
         if digested.size > max_bytes:
-            raise PayloadTooLarge(f"The file is larger than {max_bytes} bytes.", limit=max_bytes)
+            raise too_large(max_bytes)
         name = clean_name(upload.filename)
         file_id = uuid.uuid4()
         key = f"conversations/{conversation.id}/{file_id}"
@@ -151,3 +182,20 @@ class FileService:
         )
         await conversations.announce(conversation, message, file)
         return message, file
+
+    async def receive(
+        self,
+        conversation_id: uuid.UUID,
+        principal: Principal,
+        upload: UploadFile,
+        *,
+        conversations: ConversationService,
+        max_bytes: int,
+    ) -> ConversationFile:
+        """An upload into a thread the caller takes part in (else 404), from the API and the
+        conversation page alike. The caller closes ``upload``."""
+        conversation = await conversations.writable(conversation_id, principal)
+        _, file = await self.attach(
+            conversation, principal, upload, conversations=conversations, max_bytes=max_bytes
+        )
+        return file

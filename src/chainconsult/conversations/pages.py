@@ -1,24 +1,26 @@
-"""Your conversations and one thread, with a plain form to write: the same service as the
-API (who may read and write, the text rules). Opening a thread marks it read. A small script
-(static/conversations.js) follows the event stream for new messages and unread counts; every
-page works without it."""
+"""Your conversations and one thread, with plain forms to write and to attach a file: the
+same services as the API (who may read and write, the text rules, the upload rules of
+files.py). Opening a thread marks it read. A small script (static/conversations.js) follows
+the event stream for new messages and unread counts; every page works without it."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit
+from chainconsult.accounts.visit import MemberPosted, MemberVisit, PageVisit, check_form_token
 from chainconsult.audit.trail import request_origin
 from chainconsult.config import settings_of
+from chainconsult.conversations.files import FileService, upload_form, upload_in
 from chainconsult.conversations.schemas import MessageRequest, OpenConversationRequest
 from chainconsult.conversations.service import ConversationService
 from chainconsult.errors import ChainconsultError, InvalidInput
 from chainconsult.infra.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from chainconsult.infra.resources import resources_of
 from chainconsult.web.forms import FormState
 from chainconsult.web.routing import page_router
 
@@ -58,8 +60,10 @@ async def render_thread(
     conversation_id: uuid.UUID,
     *,
     form: FormState | None = None,
+    upload_form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The thread; ``form`` or ``upload_form`` with what a refused message or file said."""
     service = _service(visit)
     conversation = await service.readable(
         conversation_id, visit.member, request_origin(visit.request)
@@ -76,6 +80,8 @@ async def render_thread(
         participant=participant,
         me=visit.member.account_id,
         form=form or FormState(),
+        upload_form=upload_form or FormState(),
+        max_upload_bytes=settings_of(visit.request).storage.max_upload_bytes,
         status_code=status_code,
     )
 
@@ -102,4 +108,36 @@ async def post_from_page(conversation_id: uuid.UUID, posted: MemberPosted) -> Re
             raise
         form.refuse_problem(exc.detail, exc.extensions.get("errors", ()))
         return await render_thread(visit, conversation_id, form=form, status_code=exc.status_code)
+    return RedirectResponse(f"/conversations/{conversation_id}#latest", status_code=303)
+
+
+@router.post("/conversations/{conversation_id:uuid}/files")
+async def upload_from_page(
+    conversation_id: uuid.UUID, request: Request, visit: MemberVisit
+) -> Response:
+    """The page's upload form (multipart): the API's upload, refusals shown on the thread. A
+    body far over the limit never gets here: the body guard answers 413 (a page) first. Any
+    form body is read, so a post without its token is a 403 whatever it holds."""
+    limit = settings_of(request).storage.max_upload_bytes
+    form = await upload_form(request)
+    try:
+        check_form_token(visit, form)
+        try:
+            await FileService(visit.session, resources_of(request).object_store).receive(
+                conversation_id,
+                visit.member,
+                upload_in(form, limit),
+                conversations=_service(visit),
+                max_bytes=limit,
+            )
+        except ChainconsultError as exc:
+            await visit.undo()
+            if exc.status_code in (401, 404):
+                raise
+            refused = FormState().refuse_problem(exc.detail, exc.extensions.get("errors", ()))
+            return await render_thread(
+                visit, conversation_id, upload_form=refused, status_code=exc.status_code
+            )
+    finally:
+        await form.close()
     return RedirectResponse(f"/conversations/{conversation_id}#latest", status_code=303)

@@ -116,3 +116,15 @@ def one_line(value: str) -> str:
     characters are dropped."""
     visible = "".join(char for char in value if char.isspace() or not _refused(char, _NO_CONTROLS))
     return " ".join(visible.split())
+
+
+def byte_size(size: int) -> str:
+    """A size in bytes as a person reads it: ``26214400`` is "25 MiB", ``1536`` "1.5 KiB"."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"

@@ -1,4 +1,6 @@
-"""Which kinds of email a person turned off, and the signed link that turns one off.
+"""Which kinds of email a person may turn off (``OPTIONAL_EMAILS``), which they did, and the
+signed link that turns one off. The account's email settings page (/account/emails) shows
+the same list and turns kinds back on.
 
 Every email that is not about the account's security (the message digest, the notification
 emails) carries an unsubscribe link for its own kind, in the text and as `List-Unsubscribe`
@@ -14,17 +16,62 @@ import binascii
 import hashlib
 import hmac
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chainconsult.infra.http_errors import InvalidInput, field_error
 from chainconsult.infra.security.tokens import same_secret
 from chainconsult.models.notifications import EmailOptOut
 
 UNSUBSCRIBE_PATH = "/unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionalEmail:
+    kind: str
+    label: str
+    sent_when: str
+    """When it is sent, as the settings page says it ("an expert proposes on ...")."""
+
+
+OPTIONAL_EMAILS = (
+    OptionalEmail("message_digest", "New messages", "messages wait unread for 10 minutes"),
+    OptionalEmail(
+        "proposal_received", "Proposals on your projects", "an expert proposes on your project"
+    ),
+    OptionalEmail(
+        "project_invitation", "Invitations", "a client invites you to an invite-only project"
+    ),
+    OptionalEmail(
+        "project_matched", "Matching projects", "a new public project fits your skills and chains"
+    ),
+    OptionalEmail("proposal_accepted", "Proposal accepted", "a client accepts your proposal"),
+    OptionalEmail(
+        "proposal_declined",
+        "Proposal not chosen",
+        "a client accepts another proposal or cancels the project",
+    ),
+    OptionalEmail("project_completed", "Project completed", "a client marks your project complete"),
+    OptionalEmail("review_received", "Reviews", "a client reviews your work"),
+    OptionalEmail(
+        "milestone_changed",
+        "Escrow milestones",
+        "a milestone's escrow is funded, released, disputed or resolved",
+    ),
+    OptionalEmail(
+        "application_decided",
+        "Expert application decided",
+        "an admin approves or rejects your application",
+    ),
+)
+"""Every email with an unsubscribe link (the message digest and each notification kind), as
+the settings page lists them; tests/mail/test_email_preferences.py holds it to the kinds the
+domains send. The emails about the account itself are not optional and not listed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +123,33 @@ class EmailPreferences:
             )
         )
         return found.first() is not None
+
+    async def turned_off(self, account_id: uuid.UUID) -> set[str]:
+        found = await self.session.execute(
+            select(EmailOptOut.kind).where(EmailOptOut.account_id == account_id)
+        )
+        return set(found.scalars())
+
+    async def choose(self, account_id: uuid.UUID, receive: Collection[str]) -> None:
+        """Receive exactly the optional kinds in ``receive``: the others are turned off, and
+        those turned off before (by an unsubscribe link) come back on."""
+        optional = {email.kind for email in OPTIONAL_EMAILS}
+        if set(receive) - optional:
+            raise InvalidInput(
+                "That is not an email you can turn on or off.",
+                errors=[field_error("receive", "names a kind of email that is not optional")],
+            )
+        await self.session.execute(
+            delete(EmailOptOut).where(
+                EmailOptOut.account_id == account_id, EmailOptOut.kind.in_(set(receive))
+            )
+        )
+        if off := optional - set(receive):
+            await self.session.execute(
+                insert(EmailOptOut)
+                .values([{"account_id": account_id, "kind": kind} for kind in sorted(off)])
+                .on_conflict_do_nothing(index_elements=["account_id", "kind"])
+            )
 
     async def opt_out(self, account_id: uuid.UUID, kind: str) -> None:
         """Idempotent: a second click changes nothing. (Accounts are never deleted, only

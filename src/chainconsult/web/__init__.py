@@ -14,6 +14,8 @@ from pathlib import Path
 from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
+from chainconsult.infra.text import byte_size
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PATH = "/status/static"
@@ -121,6 +123,7 @@ templates.env.filters["paragraphs"] = _paragraphs
 templates.env.filters["number"] = _number
 templates.env.filters["observed"] = _observed
 templates.env.filters["percent"] = _percent
+templates.env.filters["size"] = byte_size
 templates.env.filters["when"] = _when
 templates.env.globals["static_path"] = STATIC_PATH
 templates.env.globals["page_static_path"] = PAGE_STATIC_PATH
