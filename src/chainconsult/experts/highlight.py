@@ -1,0 +1,117 @@
+"""Search highlights, worked out in Python from the text a directory page already holds and
+the query's lexemes as PostgreSQL parsed them: ``ts_headline`` parsed each profile's text
+again and cost about half of an uncached search (docs/decisions/0046-highlights-in-python.md).
+
+A word matches when its lexeme is one of the query's: the word lower-cased and, unless it
+holds a digit, stemmed by the Snowball English stemmer, as PostgreSQL's ``english``
+configuration does (a test holds the two equal over the demo profiles' words). The query's
+lexemes come from PostgreSQL itself (``websearch_to_tsquery``), so its stop words and
+syntax stay PostgreSQL's. Fragments are chosen as ``ts_headline`` does with ``MaxFragments=2,
+MaxWords=16, MinWords=6``: the spans richest in matches, stretched to 16 words."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import NamedTuple
+
+import Stemmer
+
+MAX_FRAGMENTS = 2
+MAX_WORDS = 16
+"""Words of a fragment."""
+MIN_WORDS = 6
+"""Words shown when nothing matches in the headline or bio (the name or skills matched)."""
+FRAGMENT_SEPARATOR = " … "
+HEADLINE_SEPARATOR = " — "
+
+# PostgreSQL's parser ends a word at anything but a letter or digit ("zk-proofs": zk, proofs),
+# but reads a hyphen before digits as a sign ("ERC-4337": erc, -4337).
+_WORD = re.compile(r"-\d+(?![^\W_])|[^\W_]+")
+_SPACE = re.compile(r"\s+")
+# A lexeme in tsquery text: 'solid' <-> 'auditor', quotes inside doubled.
+_QUERY_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+_STEMMER = Stemmer.Stemmer("english")
+
+
+class _Word(NamedTuple):
+    start: int
+    end: int
+    matched: bool
+
+
+def query_lexemes(tsquery: str) -> frozenset[str]:
+    """The lexemes of a tsquery's text form (``'zk' & 'proof'``): what a word must stem to."""
+    return frozenset(match.group(1).replace("''", "'") for match in _QUERY_LEXEME.finditer(tsquery))
+
+
+@lru_cache(maxsize=50_000)
+def lexeme(word: str) -> str:
+    """``word`` as PostgreSQL's english configuration indexes it (stop words aside)."""
+    lowered = word.lower()
+    # Words with digits (erc20, l2) go to the 'simple' dictionary: lower case only.
+    if any(character.isdigit() for character in lowered):
+        return lowered
+    return str(_STEMMER.stemWord(lowered))
+
+
+def highlight(headline: str, bio: str, lexemes: frozenset[str]) -> str:
+    """The headline and bio as escaped HTML, matched words in ``<mark>``: up to two
+    fragments of 16 words joined by `` … ``, or the first 6 words when nothing matches."""
+    text = _SPACE.sub(" ", f"{headline}{HEADLINE_SEPARATOR}{bio}")
+    words = [
+        _Word(match.start(), match.end(), lexeme(match.group()) in lexemes)
+        for match in _WORD.finditer(text)
+    ]
+    if not words:
+        return ""
+    matches = [n for n, word in enumerate(words) if word.matched]
+    spans = _fragments(matches, len(words)) if matches else [(0, min(len(words), MIN_WORDS) - 1)]
+    return FRAGMENT_SEPARATOR.join(_html(text, words[first : last + 1]) for first, last in spans)
+
+
+def _fragments(matches: list[int], count: int) -> list[tuple[int, int]]:
+    """Spans (first and last word) of up to MAX_FRAGMENTS fragments of ``count`` words: each
+    the window of MAX_WORDS words holding most of the matches not shown yet (the earliest
+    among equals), stretched evenly to MAX_WORDS words without overlapping another."""
+    chosen: list[tuple[int, int]] = []
+    left = matches
+    while left and len(chosen) < MAX_FRAGMENTS:
+        first, last = max(
+            ((start, max(m for m in left if start <= m < start + MAX_WORDS)) for start in left),
+            key=lambda span: (_count_in(left, span), -span[0]),
+        )
+        chosen.append(_stretched(first, last, count, chosen))
+        left = [m for m in left if not any(a <= m <= b for a, b in chosen)]
+    return sorted(chosen)
+
+
+def _count_in(matches: Iterable[int], span: tuple[int, int]) -> int:
+    return sum(1 for m in matches if span[0] <= m <= span[1])
+
+
+def _stretched(first: int, last: int, count: int, taken: list[tuple[int, int]]) -> tuple[int, int]:
+    """``first``..``last`` widened to MAX_WORDS words, half of the room before it, the rest
+    after, within the text and outside the ``taken`` spans."""
+    low = max([0, *(b + 1 for a, b in taken if b < first)])
+    high = min([count - 1, *(a - 1 for a, b in taken if a > last)])
+    room = MAX_WORDS - (last - first + 1)
+    first = max(low, first - room // 2)
+    last = min(high, first + MAX_WORDS - 1)
+    # Near the end of the text, what is left goes before.
+    first = max(low, min(first, last - MAX_WORDS + 1))
+    return first, last
+
+
+def _html(text: str, words: list[_Word]) -> str:
+    """``text`` from the first of ``words`` to the end of the last, escaped, matches marked."""
+    parts = []
+    position = words[0].start
+    for word in words:
+        parts.append(html.escape(text[position : word.start]))
+        escaped = html.escape(text[word.start : word.end])
+        parts.append(f"<mark>{escaped}</mark>" if word.matched else escaped)
+        position = word.end
+    return "".join(parts)
