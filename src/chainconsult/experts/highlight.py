@@ -14,8 +14,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
-from functools import lru_cache
-from typing import NamedTuple
 
 import Stemmer
 
@@ -28,18 +26,15 @@ FRAGMENT_SEPARATOR = " … "
 HEADLINE_SEPARATOR = " — "
 
 # PostgreSQL's parser ends a word at anything but a letter or digit ("zk-proofs": zk, proofs),
-# but reads a hyphen before digits as a sign ("ERC-4337": erc, -4337).
-_WORD = re.compile(r"-\d+(?![^\W_])|[^\W_]+")
-_SPACE = re.compile(r"\s+")
+# but reads a hyphen before digits as a sign ("ERC-4337": erc, -4337). Split with the group:
+# text between words at even indexes, the words at odd ones.
+_WORDS = re.compile(r"(-\d+(?![^\W_])|[^\W_]+)")
 # A lexeme in tsquery text: 'solid' <-> 'auditor', quotes inside doubled.
 _QUERY_LEXEME = re.compile(r"'((?:[^']|'')*)'")
 _STEMMER = Stemmer.Stemmer("english")
-
-
-class _Word(NamedTuple):
-    start: int
-    end: int
-    matched: bool
+_LEXEMES: dict[str, str] = {}
+"""Lexeme by word as written: a directory's words are few, and a page has hundreds of them."""
+_MAX_LEXEMES = 100_000
 
 
 def query_lexemes(tsquery: str) -> frozenset[str]:
@@ -47,29 +42,35 @@ def query_lexemes(tsquery: str) -> frozenset[str]:
     return frozenset(match.group(1).replace("''", "'") for match in _QUERY_LEXEME.finditer(tsquery))
 
 
-@lru_cache(maxsize=50_000)
 def lexeme(word: str) -> str:
     """``word`` as PostgreSQL's english configuration indexes it (stop words aside)."""
-    lowered = word.lower()
-    # Words with digits (erc20, l2) go to the 'simple' dictionary: lower case only.
-    if any(character.isdigit() for character in lowered):
-        return lowered
-    return str(_STEMMER.stemWord(lowered))
+    found = _LEXEMES.get(word)
+    if found is None:
+        lowered = word.lower()
+        # Words with digits (erc20, l2) go to the 'simple' dictionary: lower case only.
+        if any(character.isdigit() for character in lowered):
+            found = lowered
+        else:
+            found = str(_STEMMER.stemWord(lowered))
+        if len(_LEXEMES) >= _MAX_LEXEMES:
+            _LEXEMES.clear()
+        _LEXEMES[word] = found
+    return found
 
 
 def highlight(headline: str, bio: str, lexemes: frozenset[str]) -> str:
     """The headline and bio as escaped HTML, matched words in ``<mark>``: up to two
     fragments of 16 words joined by `` … ``, or the first 6 words when nothing matches."""
-    text = _SPACE.sub(" ", f"{headline}{HEADLINE_SEPARATOR}{bio}")
-    words = [
-        _Word(match.start(), match.end(), lexeme(match.group()) in lexemes)
-        for match in _WORD.finditer(text)
-    ]
+    # Runs of white space as one blank (str.split: several times quicker than a regex).
+    parts = _WORDS.split(" ".join(f"{headline}{HEADLINE_SEPARATOR}{bio}".split()))
+    words = parts[1::2]
     if not words:
         return ""
-    matches = [n for n, word in enumerate(words) if word.matched]
+    known = _LEXEMES.get
+    matched = [(known(word) or lexeme(word)) in lexemes for word in words]
+    matches = [n for n, hit in enumerate(matched) if hit]
     spans = _fragments(matches, len(words)) if matches else [(0, min(len(words), MIN_WORDS) - 1)]
-    return FRAGMENT_SEPARATOR.join(_html(text, words[first : last + 1]) for first, last in spans)
+    return FRAGMENT_SEPARATOR.join(_html(parts, matched, first, last) for first, last in spans)
 
 
 def _fragments(matches: list[int], count: int) -> list[tuple[int, int]]:
@@ -105,13 +106,12 @@ def _stretched(first: int, last: int, count: int, taken: list[tuple[int, int]]) 
     return first, last
 
 
-def _html(text: str, words: list[_Word]) -> str:
-    """``text`` from the first of ``words`` to the end of the last, escaped, matches marked."""
-    parts = []
-    position = words[0].start
-    for word in words:
-        parts.append(html.escape(text[position : word.start]))
-        escaped = html.escape(text[word.start : word.end])
-        parts.append(f"<mark>{escaped}</mark>" if word.matched else escaped)
-        position = word.end
-    return "".join(parts)
+def _html(parts: list[str], matched: list[bool], first: int, last: int) -> str:
+    """Words ``first`` to ``last`` with the text between them, escaped, matches marked."""
+    pieces = []
+    for n in range(first, last + 1):
+        if n > first:
+            pieces.append(html.escape(parts[2 * n]))
+        word = html.escape(parts[2 * n + 1])
+        pieces.append(f"<mark>{word}</mark>" if matched[n] else word)
+    return "".join(pieces)

@@ -207,7 +207,7 @@ class Cache:
         so what this answers is exactly what ``get_or_load`` would answer from L1."""
         if not self.enabled:
             return None
-        entry = self.memory.get(f"{name}:{key}")
+        entry = self.memory.get(f"{name}:{key}", may_refresh=False)
         if entry is None:
             return None
         counters = self._counters_for(name)
