@@ -1,6 +1,6 @@
 """Search highlights, worked out in Python from the text a directory page already holds and
 the query's lexemes as PostgreSQL parsed them: ``ts_headline`` parsed each profile's text
-again and cost about half of an uncached search (docs/decisions/0046-highlights-in-python.md).
+again and cost about half of an uncached search (docs/decisions/0046-relevance-search-p99.md).
 
 A word matches when its lexeme is one of the query's: the word lower-cased and, unless it
 holds a digit, stemmed by the Snowball English stemmer, as PostgreSQL's ``english``
@@ -32,6 +32,8 @@ _WORDS = re.compile(r"(-\d+(?![^\W_])|[^\W_]+)")
 # A lexeme in tsquery text: 'solid' <-> 'auditor', quotes inside doubled.
 _QUERY_LEXEME = re.compile(r"'((?:[^']|'')*)'")
 _STEMMER = Stemmer.Stemmer("english")
+_MARK_START, _MARK_END = "\x02", "\x03"
+_NO_MARKS = str.maketrans(_MARK_START + _MARK_END, "  ")
 _LEXEMES: dict[str, str] = {}
 """Lexeme by word as written: a directory's words are few, and a page has hundreds of them."""
 _MAX_LEXEMES = 100_000
@@ -61,16 +63,22 @@ def lexeme(word: str) -> str:
 def highlight(headline: str, bio: str, lexemes: frozenset[str]) -> str:
     """The headline and bio as escaped HTML, matched words in ``<mark>``: up to two
     fragments of 16 words joined by `` … ``, or the first 6 words when nothing matches."""
-    # Runs of white space as one blank (str.split: several times quicker than a regex).
-    parts = _WORDS.split(" ".join(f"{headline}{HEADLINE_SEPARATOR}{bio}".split()))
+    # Runs of white space as one blank (str.split: several times quicker than a regex); the
+    # control characters that stand for the marks below cannot come from the text.
+    text = " ".join(f"{headline}{HEADLINE_SEPARATOR}{bio}".translate(_NO_MARKS).split())
+    parts = _WORDS.split(text)
     words = parts[1::2]
     if not words:
         return ""
     known = _LEXEMES.get
-    matched = [(known(word) or lexeme(word)) in lexemes for word in words]
-    matches = [n for n, hit in enumerate(matched) if hit]
+    matches = [n for n, word in enumerate(words) if (known(word) or lexeme(word)) in lexemes]
+    for n in matches:
+        parts[2 * n + 1] = f"{_MARK_START}{words[n]}{_MARK_END}"
     spans = _fragments(matches, len(words)) if matches else [(0, min(len(words), MIN_WORDS) - 1)]
-    return FRAGMENT_SEPARATOR.join(_html(parts, matched, first, last) for first, last in spans)
+    # Each fragment escaped at once, from its first word to the end of its last.
+    fragments = (html.escape("".join(parts[2 * a + 1 : 2 * b + 2])) for a, b in spans)
+    marked = FRAGMENT_SEPARATOR.join(fragments)
+    return marked.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
 
 
 def _fragments(matches: list[int], count: int) -> list[tuple[int, int]]:
@@ -104,14 +112,3 @@ def _stretched(first: int, last: int, count: int, taken: list[tuple[int, int]]) 
     # Near the end of the text, what is left goes before.
     first = max(low, min(first, last - MAX_WORDS + 1))
     return first, last
-
-
-def _html(parts: list[str], matched: list[bool], first: int, last: int) -> str:
-    """Words ``first`` to ``last`` with the text between them, escaped, matches marked."""
-    pieces = []
-    for n in range(first, last + 1):
-        if n > first:
-            pieces.append(html.escape(parts[2 * n]))
-        word = html.escape(parts[2 * n + 1])
-        pieces.append(f"<mark>{word}</mark>" if matched[n] else word)
-    return "".join(pieces)

@@ -9,7 +9,7 @@ whose load raced an invalidation.
 A hot entry is reloaded a little before its deadline by one caller, while the others are
 still answered from it until the new value replaces it: otherwise every entry of a burst of
 loads runs out at about the same moment, and each one's callers all wait for its reload
-(docs/decisions/0046-highlights-in-python.md)."""
+(docs/decisions/0046-relevance-search-p99.md)."""
 
 from __future__ import annotations
 
