@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from bisect import bisect_left
 
 import Stemmer
 
@@ -88,17 +88,16 @@ def _fragments(matches: list[int], count: int) -> list[tuple[int, int]]:
     chosen: list[tuple[int, int]] = []
     left = matches
     while left and len(chosen) < MAX_FRAGMENTS:
-        first, last = max(
-            ((start, max(m for m in left if start <= m < start + MAX_WORDS)) for start in left),
-            key=lambda span: (_count_in(left, span), -span[0]),
-        )
-        chosen.append(_stretched(first, last, count, chosen))
-        left = [m for m in left if not any(a <= m <= b for a, b in chosen)]
+        most, first, last = 0, 0, 0
+        for n, start in enumerate(left):
+            # The matches from this one to MAX_WORDS words on: left is in word order.
+            end = bisect_left(left, start + MAX_WORDS, n) - 1
+            if end - n + 1 > most:
+                most, first, last = end - n + 1, start, left[end]
+        low, high = _stretched(first, last, count, chosen)
+        chosen.append((low, high))
+        left = [m for m in left if m < low or m > high]
     return sorted(chosen)
-
-
-def _count_in(matches: Iterable[int], span: tuple[int, int]) -> int:
-    return sum(1 for m in matches if span[0] <= m <= span[1])
 
 
 def _stretched(first: int, last: int, count: int, taken: list[tuple[int, int]]) -> tuple[int, int]:
