@@ -4,14 +4,17 @@ included), sent in turn.
 
     .venv/bin/python bench/relevance.py [--server postgresql://postgres@127.0.0.1:5432/postgres]
         [--duration 20] [--warmup 5] [--connections 16] [--cache off|on|both] [--no-http]
+        [--redis redis://127.0.0.1:6379/0]
 
 Three measurements. "sql": the statements ExpertDirectory.search sends for each query (what
-the route runs on a cache miss: the ranked page with its highlights and, for a misspelt
-query, the correction), captured once, then replayed on 16 connections at once, each search
-in one transaction: the relevance query's own latency. "service": 16 tasks in one process
-call ExpertDirectory.search in a loop (adds SQLAlchemy and one event loop). "http": wrk sends
-`GET /api/v2/experts?q=...` to one API process (uvicorn, one worker), with the cache off
-(every request runs the search) and/or on (repeats answered from memory). Creates its own
+the route runs on a cache miss: the ranked page with the query's lexemes and, for a
+misspelt query, the correction), captured once, then replayed on 16 connections at once,
+each search in one transaction: the relevance query's own latency. "service": 16 tasks in one
+process call ExpertDirectory.search in a loop (adds SQLAlchemy and one event loop). "http": wrk
+sends `GET /api/v2/experts?q=...` to one API process (uvicorn, one worker), with the cache off
+(every request runs the search) and/or on (repeats answered from memory: without
+``--redis``, as by default, each process keeps an entry one second, so every query is
+searched again each second; with Redis, for the cache's TTL). Creates its own
 database on the server (migrated, filled by `chainconsult demo-data`) and drops it
 afterwards. The http part needs wrk on PATH."""
 
@@ -163,6 +166,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--cache", choices=("off", "on", "both"), default="both")
     parser.add_argument("--no-http", action="store_true", help="only the in-process run")
+    parser.add_argument("--redis", default="", help="REDIS_URL of the API process (none)")
     args = parser.parse_args()
     if not args.no_http and shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (apt-get install wrk), or pass --no-http")
@@ -177,7 +181,8 @@ def main() -> None:
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "REDIS_URL": "",
+            "REDIS_URL": args.redis,
+            "REDIS_KEY_PREFIX": f"ccrelevance-{name}",
             "CHAINCONSULT_ENV": "production",
             "SECRET_KEY": SECRET,
             "CHAINCONSULT_DATA_DIR": str(work / "var"),

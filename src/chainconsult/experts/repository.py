@@ -23,9 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.types import Text
 
+from chainconsult.experts.highlight import query_lexemes
 from chainconsult.experts.schemas import DirectoryFilters, ExpertSort
 from chainconsult.models.experts import ExpertProfile
 from chainconsult.models.projects import Review
@@ -47,39 +47,6 @@ MIN_SIMILARITY = 0.4
 _CANDIDATE_PROFILES = 500
 """Profiles read for candidate words: the best candidate is common to many of them, and the
 cost stays bounded on a directory where thousands match."""
-
-# Highlights: escape the text, let ts_headline mark it with control characters (stored text
-# cannot hold them, infra/text.py; they are blanked anyway), then make the marks tags.
-# Escaping first keeps text such as "a<b" that ts_headline would drop as a tag.
-_MARK_START, _MARK_END, _FRAGMENTS = "\x02", "\x03", "\x1e"
-_HEADLINE_OPTIONS = (
-    f"StartSel={_MARK_START}, StopSel={_MARK_END}, FragmentDelimiter={_FRAGMENTS}, "
-    "MaxFragments=2, MaxWords=16, MinWords=6"
-)
-_HTML_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
-_AS_HTML = ((_MARK_START, "<mark>"), (_MARK_END, "</mark>"), (_FRAGMENTS, " … "))
-
-
-def _replaced(value: ColumnElement[str], pairs: Sequence[tuple[str, str]]) -> ColumnElement[str]:
-    for old, new in pairs:
-        value = func.replace(value, old, new)
-    return value
-
-
-def highlight_html(
-    q: str, headline: SQLColumnExpression[str], bio: SQLColumnExpression[str]
-) -> ColumnElement[str]:
-    """Where a profile's headline and bio match ``q``: escaped HTML, matches in <mark>."""
-    text_ = func.regexp_replace(
-        headline + " — " + bio,
-        f"[\\s{_MARK_START}{_MARK_END}{_FRAGMENTS}]+",
-        " ",
-        "g",
-    )
-    marked = func.ts_headline(
-        "english", _replaced(text_, _HTML_ENTITIES), _tsquery(q), _HEADLINE_OPTIONS
-    )
-    return _replaced(marked, _AS_HTML)
 
 
 def _tsquery(q: str) -> ColumnElement[Any]:
@@ -158,7 +125,8 @@ class DirectoryRow(NamedTuple):
     profile: ExpertProfile
     sort_key: Any
     """What the page is ordered by, the id aside: a cursor carries it."""
-    highlight: str | None
+    lexemes: frozenset[str] | None
+    """With a query: the lexemes its matched words stem to (experts/highlight.py)."""
 
 
 class ExpertRepository:
@@ -192,7 +160,7 @@ class ExpertRepository:
         offset: int = 0,
     ) -> list[DirectoryRow]:
         """A page of profiles, each with its sort key (what a cursor carries) and, with a
-        query, its highlight."""
+        query, the query's lexemes to highlight."""
         key, descending = _sort_key(filters)
         query = self._filtered(filters).add_columns(key.label("sort_key"))
         if after is not None:
@@ -207,15 +175,12 @@ class ExpertRepository:
         query = query.limit(limit)
         if not filters.q:
             return [DirectoryRow(p, value, None) for p, value in await self.session.execute(query)]
-        # Highlights of the page's rows only: ts_headline reparses the text, so after the limit.
-        page = query.subquery()
-        profile = aliased(ExpertProfile, page)
-        highlight = highlight_html(filters.q, profile.headline, profile.bio)
-        order = (page.c.sort_key, page.c.id)
-        outer = select(profile, page.c.sort_key, highlight).order_by(
-            *(column.desc() if descending else column.asc() for column in order)
-        )
-        return [DirectoryRow(*row) for row in await self.session.execute(outer)]
+        # The query's lexemes as PostgreSQL reads it, for the highlights (experts/highlight.py),
+        # in the same statement: one value, the same on every row.
+        query = query.add_columns(cast(_tsquery(filters.q), Text))
+        rows = (await self.session.execute(query)).all()
+        lexemes = query_lexemes(rows[0][2]) if rows else frozenset[str]()
+        return [DirectoryRow(p, value, lexemes) for p, value, _ in rows]
 
     async def known_words(self, words: Sequence[str]) -> set[str]:
         """The ``words`` a search may keep as they are: those some profile contains, and

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.wallets import WalletService
 from chainconsult.errors import NotFound
+from chainconsult.experts.highlight import highlight
 from chainconsult.experts.repository import DirectoryRow, ExpertRepository, parse_sort_value
 from chainconsult.experts.schemas import (
     DirectoryFilters,
@@ -58,7 +59,9 @@ def _cursor_value(value: Any) -> Any:
 
 def _summary(row: DirectoryRow) -> ExpertSummary:
     summary = ExpertSummary.model_validate(row.profile)
-    summary.highlight = row.highlight
+    if row.lexemes is not None:
+        # Only the rows a page shows: the extra row a cursor page reads is never rendered.
+        summary.highlight = highlight(row.profile.headline, row.profile.bio, row.lexemes)
     return summary
 
 

@@ -71,7 +71,7 @@ _MARK = re.compile(r"(</?mark>)")
 
 
 def _marked(html: str | None) -> Markup:
-    """A search highlight (experts/repository.py ``highlight_html``: escaped text with the
+    """A search highlight (experts/highlight.py: escaped text with the
     matches in <mark>) as markup. Belt and braces: any angle bracket outside the two <mark>
     tags is escaped again, so nothing but <mark> can ever reach the page from it."""
     if not html:

@@ -202,12 +202,12 @@ class Cache:
 
     def peek(self, *, name: str, key: str) -> MemoryEntry | None:
         """The entry of ``key`` if this process's L1 holds a live one (counted as a hit, like
-        the L1 hit of ``get_or_load``), else None; never loads and never awaits. L1 entries
-        are dropped by invalidations here and, within a second, by those of other processes,
-        so what this answers is exactly what ``get_or_load`` would answer from L1."""
+        the L1 hit of ``get_or_load``), else None; never loads and never awaits. None too for
+        an entry due for a reload nobody has started: ``get_or_load`` starts it (_memory.py).
+        Otherwise exactly what ``get_or_load`` would answer from L1."""
         if not self.enabled:
             return None
-        entry = self.memory.get(f"{name}:{key}")
+        entry = self.memory.get(f"{name}:{key}", may_refresh=False)
         if entry is None:
             return None
         counters = self._counters_for(name)

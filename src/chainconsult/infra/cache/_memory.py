@@ -4,7 +4,12 @@ sized in bytes of encoded value), plus tag generations for invalidation.
 Invalidating a tag bumps its generation; an entry remembers the generations of its tags from
 before its value was loaded and is dead once any of them moved. That makes invalidation O(1)
 per tag (no index of keys per tag to keep in step with LRU evictions) and also rejects a value
-whose load raced an invalidation."""
+whose load raced an invalidation.
+
+A hot entry is reloaded a little before its deadline by one caller, while the others are
+still answered from it until the new value replaces it: otherwise every entry of a burst of
+loads runs out at about the same moment, and each one's callers all wait for its reload
+(docs/decisions/0046-relevance-search-p99.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
+REFRESH_AFTER = 0.8
+"""Share of an entry's lifetime after which the next caller reloads it (a 1 s entry: the
+last 0.2 s)."""
 # Per-entry bookkeeping (the key, the tuples, the dict slot) on top of the payload bytes.
 _ENTRY_OVERHEAD_BYTES = 256
 # Generations are kept only for tags that were invalidated; past this many, start afresh
@@ -28,6 +36,10 @@ class MemoryEntry:
     """time.monotonic() deadline."""
     tags: tuple[str, ...]
     generations: tuple[int, ...]
+    refresh_at: float
+    """time.monotonic() after which the next caller that may load reloads it."""
+    refreshing: bool = False
+    """A caller is reloading it: the others are answered from it meanwhile."""
     etag: str | None = None
     """The payload's HTTP validator, worked out by the first cached read answered from this
     entry and kept for the following ones (it goes when the entry goes)."""
@@ -63,12 +75,19 @@ class MemoryTier:
         known = self._generations
         return (self._epoch, *(known.get(tag, 0) for tag in tags))
 
-    def get(self, key: str) -> MemoryEntry | None:
+    def get(self, key: str, *, may_refresh: bool = True) -> MemoryEntry | None:
+        """The live entry of ``key``; None when there is none, and, once it is due for a
+        reload that nobody has started, None for one caller that ``may_refresh`` (it loads
+        and puts the new value), which the others are answered from meanwhile. A caller that
+        may not (the cached-read shortcut) gets None too, and leaves the reload to the route."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         if self.generations(entry.tags) != entry.generations:
             self._entries.pop(key, None)
+            return None
+        if not entry.refreshing and time.monotonic() >= entry.refresh_at:
+            entry.refreshing = may_refresh
             return None
         return entry
 
@@ -84,7 +103,8 @@ class MemoryTier:
         """Store unless a tag was invalidated since ``generations`` was read."""
         if ttl <= 0 or self.generations(tags) != generations:
             return False
-        entry = MemoryEntry(payload, time.monotonic() + ttl, tags, generations)
+        now = time.monotonic()
+        entry = MemoryEntry(payload, now + ttl, tags, generations, now + ttl * REFRESH_AFTER)
         try:
             self._entries[key] = entry
         except ValueError:

@@ -1,0 +1,89 @@
+"""An L1 entry near its deadline is reloaded by one caller while the others are still answered
+from it (infra/cache/_memory.py, decision 0046): a burst of entries loaded together no longer
+runs out together with every caller of each waiting for its reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+from chainconsult.infra.cache import INCOHERENT_L1_TTL_S
+from chainconsult.infra.cache._memory import REFRESH_AFTER
+from tests.infra.cache.conftest import CacheFactory
+from tests.infra.cache.test_cache import CARD, CountingQuery, read, until
+
+DUE_S = INCOHERENT_L1_TTL_S * REFRESH_AFTER + 0.05
+"""Past the reload point of a memory-only entry, before its deadline."""
+
+
+async def test_a_due_entry_is_reloaded_by_one_caller_while_the_others_are_answered_from_it(
+    make_cache: CacheFactory,
+) -> None:
+    cache = await make_cache(None)  # memory only: entries live INCOHERENT_L1_TTL_S
+    await read(cache, CountingQuery(name="Ada"))
+    await asyncio.sleep(DUE_S)
+    gate = asyncio.Event()
+    reload = CountingQuery(name="Grace", gate=gate)
+
+    refresher = asyncio.create_task(read(cache, reload))
+    await until(lambda: reload.runs == 1)
+    meanwhile = [await read(cache, reload) for _ in range(3)]
+    gate.set()
+    refreshed = await refresher
+
+    assert [card.name for card in meanwhile if card is not None] == ["Ada"] * 3
+    assert refreshed is not None
+    assert refreshed.name == "Grace"
+    assert reload.runs == 1
+    after = await read(cache, reload)
+    assert after is not None
+    assert after.name == "Grace"
+    assert reload.runs == 1
+
+
+async def test_the_shortcut_leaves_a_due_entry_to_the_route_and_is_answered_while_it_reloads(
+    make_cache: CacheFactory,
+) -> None:
+    cache = await make_cache(None)
+    await read(cache, CountingQuery(name="Ada"))
+    key = CARD.key({"id": 1})
+    assert cache.peek(name=CARD.name, key=key) is not None
+    await asyncio.sleep(DUE_S)
+
+    due = cache.peek(name=CARD.name, key=key)
+    gate = asyncio.Event()
+    reload = CountingQuery(name="Grace", gate=gate)
+    refresher = asyncio.create_task(read(cache, reload))
+    await until(lambda: reload.runs == 1)
+    reloading = cache.peek(name=CARD.name, key=key)
+    gate.set()
+    await refresher
+    reloaded = cache.peek(name=CARD.name, key=key)
+
+    assert due is None
+    assert reloading is not None
+    assert b"Ada" in reloading.payload
+    assert reloaded is not None
+    assert b"Grace" in reloaded.payload
+
+
+async def test_a_failed_reload_leaves_the_entry_to_its_deadline(
+    make_cache: CacheFactory,
+) -> None:
+    cache = await make_cache(None)
+    await read(cache, CountingQuery(name="Ada"))
+    await asyncio.sleep(DUE_S)
+
+    async def failing() -> None:
+        raise RuntimeError("database away")
+
+    refresh = CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=failing)
+    failed = await asyncio.gather(refresh, return_exceptions=True)
+    still = await read(cache, CountingQuery(name="Grace"))
+    await asyncio.sleep(INCOHERENT_L1_TTL_S - DUE_S + 0.05)
+    after_deadline = await read(cache, CountingQuery(name="Grace"))
+
+    assert isinstance(failed[0], RuntimeError)
+    assert still is not None
+    assert still.name == "Ada"
+    assert after_deadline is not None
+    assert after_deadline.name == "Grace"
