@@ -3,6 +3,7 @@ the unverified payout wallet, and escrow not configured at all."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from tests.escrow.conftest import Platform
 from tests.escrow.scenario import PLAN, balance, milestone_rows, mint, planned_deal, sign_and_send
 from tests.helpers import serving
 from tests.market import client_account, project_body
+
+# Due dates must lie between today and 5 years ahead: a fixed date would expire.
+DUE = (dt.date.today() + dt.timedelta(days=90)).isoformat()
 
 
 def problem(response: Response, status: int, slug: str) -> dict[str, Any]:
@@ -52,7 +56,7 @@ async def test_release_is_refused_unless_funded_by_the_caller_and_only_once(
     # Funded milestones freeze the plan.
     replan = await http.put(
         f"/api/v2/projects/{deal.project_id}/milestones",
-        json=[{"title": "All", "amount": "9000.00", "due_date": "2030-01-01"}],
+        json=[{"title": "All", "amount": "9000.00", "due_date": DUE}],
         headers=deal.client,
     )
     problem(replan, 409, "milestone-state")
@@ -101,7 +105,7 @@ async def test_the_plan_must_add_up_to_the_accepted_price(
     deal = await planned_deal(platform, database_url, wallet=platform.chain.expert)
     short = await platform.http.put(
         f"/api/v2/projects/{deal.project_id}/milestones",
-        json=[{"title": "Half", "amount": "4500.00", "due_date": "2030-01-01"}],
+        json=[{"title": "Half", "amount": "4500.00", "due_date": DUE}],
         headers=deal.client,
     )
     problem(short, 422, "validation-error")

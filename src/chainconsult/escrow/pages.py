@@ -254,6 +254,7 @@ async def render_arbitration(
     shown = next(m for m in plan.data if m.id == milestone.id)
     context: dict[str, Any] = {
         "milestone": milestone,
+        "reason": await service.confirmed_dispute_reason(milestone),
         "shown": shown,
         "currency": plan.currency,
         "units": token_amount(

@@ -8,7 +8,7 @@ chain's state by construction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.escrow.contract import uuid_of
 from chainconsult.infra.chain.follower import AppliedEvent
-from chainconsult.infra.chain.models import ChainEvent
+from chainconsult.infra.chain.models import ChainCursor, ChainEvent
 from chainconsult.infra.db.session import after_commit
 from chainconsult.infra.monitoring.metrics import escrow_events_total
 from chainconsult.models.escrow import Milestone, MilestoneStatus
@@ -36,7 +36,13 @@ _CHAIN_COLUMNS = (
     "client_units",
     "platform_fee_units",
     "arbiter_fee_units",
+    "dispute_hash",
 )
+
+TerminationTimeReader = Callable[[uuid.UUID, int], Awaitable[int]]
+"""A project's termination time as the contract holds it (its ``projects`` getter) at a block.
+The Deposited event does not carry it; the contract fixes it at the project's first deposit
+and makes every later deposit repeat it, so it is the termination time of each deposit."""
 
 
 def subject_of(name: str, args: Mapping[str, Any]) -> str:
@@ -52,28 +58,44 @@ def _same(address: Any, expected: str | None) -> bool:
     return expected is not None and str(address).lower() == expected.lower()
 
 
-def fold(milestone: Milestone, events: Sequence[tuple[str, Mapping[str, Any], int]]) -> None:
-    """Set ``milestone``'s chain columns from its (name, args, block) events in chain order."""
+def fold(
+    milestone: Milestone,
+    events: Sequence[tuple[str, Mapping[str, Any], int]],
+    *,
+    termination_time: int | None,
+) -> None:
+    """Set ``milestone``'s chain columns from its (name, args, block) events in chain order;
+    ``termination_time`` is the contract's for the milestone's project (None: no deposit)."""
     milestone.status = MilestoneStatus.draft
     for column in _CHAIN_COLUMNS:
         setattr(milestone, column, None)
     for name, args, block in events:
         if name == "Deposited":
-            # Funded only with the terms the platform handed out: another token, payee or
-            # amount under this milestone's key is not this milestone's funding.
+            # Funded only with the terms the platform handed out: another token, payee,
+            # amount or termination time (an early one lets the client withdraw at once)
+            # under this milestone's key is not this milestone's funding. Reconciliation
+            # reports it, the contract holding a deposit the database does not.
             if not (
                 _same(args["token"], milestone.token_address)
                 and _same(args["payee"], milestone.payout_address)
                 and milestone.amount_units is not None
                 and _units(args["amount"]) == milestone.amount_units
+                and termination_time is not None
+                and termination_time == milestone.termination_time
             ):
-                log.warning("escrow_deposit_terms_differ", milestone_id=str(milestone.id))
+                log.warning(
+                    "escrow_deposit_terms_differ",
+                    milestone_id=str(milestone.id),
+                    chain_termination_time=termination_time,
+                    termination_time=milestone.termination_time,
+                )
                 continue
             milestone.status = MilestoneStatus.funded
             milestone.depositor_address = str(args["client"])
             milestone.funded_block = block
         elif name == "Disputed":
             milestone.status = MilestoneStatus.disputed
+            milestone.dispute_hash = str(args["detailsHash"]).lower()
         elif name == "Released":
             milestone.status = MilestoneStatus.released
             milestone.payee_units = _units(args["payeeAmount"])
@@ -95,8 +117,9 @@ def fold(milestone: Milestone, events: Sequence[tuple[str, Mapping[str, Any], in
 class MilestoneProjection:
     """The escrow follower's handler (infra.chain.EventHandler)."""
 
-    def __init__(self, follower: str) -> None:
+    def __init__(self, follower: str, termination_time: TerminationTimeReader) -> None:
         self.follower = follower
+        self.termination_time = termination_time
 
     async def applied(self, session: AsyncSession, events: Sequence[AppliedEvent]) -> None:
         names = [event.name for event in events]
@@ -107,13 +130,21 @@ class MilestoneProjection:
 
         # Counted once the step's transaction commits: a killed or retried step counts nothing.
         after_commit(session, count)
-        await self._refold(session, events)
+        # The newest block of the batch is confirmed and holds every deposit folded now.
+        await self._refold(session, events, block=max(e.block_number for e in events))
 
     async def reverted(self, session: AsyncSession, events: Sequence[AppliedEvent]) -> None:
         log.warning("escrow_events_reorganised_away", count=len(events))
-        await self._refold(session, events)
+        # The cursor has moved back to the newest block still on the chain: every deposit
+        # left in the ledger is at or below it.
+        block = await session.scalar(
+            select(ChainCursor.block_number).where(ChainCursor.follower == self.follower)
+        )
+        await self._refold(session, events, block=block if block is not None else -1)
 
-    async def _refold(self, session: AsyncSession, events: Sequence[AppliedEvent]) -> None:
+    async def _refold(
+        self, session: AsyncSession, events: Sequence[AppliedEvent], *, block: int
+    ) -> None:
         keys = sorted({event.subject for event in events})
         for key in keys:
             milestone_id = uuid_of(key) if key else None
@@ -130,13 +161,18 @@ class MilestoneProjection:
                 .where(ChainEvent.follower == self.follower, ChainEvent.subject == key)
                 .order_by(ChainEvent.block_number, ChainEvent.log_index)
             )
+            ledger = [
+                (name, args, at)
+                for name, args, at in rows
+                if uuid_of(str(args.get("projectId", ""))) == milestone.project_id
+            ]
+            deposited = any(name == "Deposited" for name, _args, _at in ledger)
             fold(
                 milestone,
-                [
-                    (name, args, block)
-                    for name, args, block in rows
-                    if uuid_of(str(args.get("projectId", ""))) == milestone.project_id
-                ],
+                ledger,
+                termination_time=(
+                    await self.termination_time(milestone.project_id, block) if deposited else None
+                ),
             )
             if milestone.status != before:
                 await self._announce(session, milestone)

@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.infra.chain.models import ChainCursor
-from chainconsult.models.escrow import Milestone
+from chainconsult.models.escrow import Milestone, MilestoneDisputeReason
 from chainconsult.models.projects import Proposal, ProposalStatus
 
 RESOLUTION_TASK = "escrow.send_resolution"
@@ -41,6 +42,27 @@ class EscrowRepository:
         await self.session.flush()
         self.session.add_all(milestones)
         await self.session.flush()
+
+    async def keep_dispute_reason(
+        self, *, milestone_id: uuid.UUID, account_id: uuid.UUID, reason: str, details_hash: str
+    ) -> None:
+        """The party's newest reason replaces its earlier one, never the other party's."""
+        values = {"reason": reason, "details_hash": details_hash, "created_at": func.now()}
+        await self.session.execute(
+            insert(MilestoneDisputeReason)
+            .values(milestone_id=milestone_id, account_id=account_id, **values)
+            .on_conflict_do_update(index_elements=["milestone_id", "account_id"], set_=values)
+        )
+
+    async def dispute_reason(self, milestone_id: uuid.UUID, details_hash: str) -> str | None:
+        return await self.session.scalar(
+            select(MilestoneDisputeReason.reason)
+            .where(
+                MilestoneDisputeReason.milestone_id == milestone_id,
+                MilestoneDisputeReason.details_hash == details_hash.lower(),
+            )
+            .limit(1)
+        )
 
     async def accepted_price(self, project_id: uuid.UUID) -> tuple[Decimal, str] | None:
         row = (

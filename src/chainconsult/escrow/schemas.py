@@ -5,7 +5,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 from chainconsult.experts.vocabulary import Amount
 from chainconsult.infra.request_models import FromIsoText, JsonInt, RequestModel
@@ -19,10 +19,40 @@ PLAN_MAX_MILESTONES = 50
 """A plan has 1 to this many milestones (the API's body and the page's form)."""
 
 
+DUE_DATE_MAX_YEARS = 5
+"""How far ahead a milestone may fall due. The escrow's termination time (the last due date
+plus ESCROW_TERMINATION_DAYS) must be a future uint64 timestamp, and money locked for more
+than a few years is a plan mistake rather than a plan."""
+
+
+def due_date_problem(value: dt.date) -> str | None:
+    """Why a milestone cannot fall due on ``value`` (None when it can): the one rule of the
+    plan's due dates, checked when a plan is saved and again when its deposit is prepared."""
+    today = dt.datetime.now(dt.UTC).date()
+    if value < today:
+        return "the due date has passed"
+    try:
+        latest = today.replace(year=today.year + DUE_DATE_MAX_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + DUE_DATE_MAX_YEARS, day=28)
+    if value > latest:
+        return f"the due date is more than {DUE_DATE_MAX_YEARS} years ahead"
+    return None
+
+
+def _plannable(value: dt.date) -> dt.date:
+    problem = due_date_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 class MilestoneInput(RequestModel):
     title: Annotated[str, SingleLine(min_length=2, max_length=200)]
     amount: Amount
-    due_date: FromIsoText[dt.date] = Field(description="ISO date.")
+    due_date: Annotated[FromIsoText[dt.date], AfterValidator(_plannable)] = Field(
+        description=f"ISO date, from today (UTC) to {DUE_DATE_MAX_YEARS} years ahead."
+    )
 
 
 class MilestoneResponse(BaseModel):
@@ -95,6 +125,7 @@ class Transactions(BaseModel):
 
 class DisputeRequest(RequestModel):
     reason: Annotated[str, MultiLine(min_length=5, max_length=5000)]
+    """Kept for the arbiter per party with its keccak-256, the hash the transaction carries."""
 
 
 class ResolutionRequest(RequestModel):

@@ -15,7 +15,7 @@ from chainconsult.accounts.service import Principal
 from chainconsult.audit.trail import AuditTrail, RequestOrigin
 from chainconsult.config import EscrowSettings, EscrowToken
 from chainconsult.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
-from chainconsult.escrow.contract import EscrowContract
+from chainconsult.escrow.contract import EscrowContract, details_hash
 from chainconsult.escrow.errors import EscrowNotConfigured, MilestoneState, WalletUnverified
 from chainconsult.escrow.payout import payout_wallet_verified
 from chainconsult.escrow.repository import EscrowRepository
@@ -29,6 +29,7 @@ from chainconsult.escrow.schemas import (
     ResolutionRequest,
     Transaction,
     Transactions,
+    due_date_problem,
 )
 from chainconsult.models.escrow import Milestone, MilestoneStatus
 from chainconsult.models.projects import Project, ProjectStatus
@@ -130,10 +131,15 @@ class EscrowService:
             termination = first.termination_time
         else:
             chosen = self._token(currency, token)
-            last_due = max(m.due_date for m in milestones)
-            end = last_due + dt.timedelta(days=self.settings.termination_days)
-            termination = int(dt.datetime.combine(end, dt.time(), dt.UTC).timestamp())
+            termination = self._termination_time(milestones)
         assert termination is not None
+        if termination <= dt.datetime.now(dt.UTC).timestamp():
+            # A deposit whose termination time has passed can be withdrawn at once: it would
+            # show as funded while guaranteeing the expert nothing.
+            raise Conflict(
+                "This project's escrow has reached its termination time; no more milestones "
+                "can be funded under it."
+            )
         transactions: list[dict[str, str]] = []
         total = 0
         for milestone in drafts:
@@ -188,13 +194,20 @@ class EscrowService:
         self, *, milestone_id: uuid.UUID, principal: Principal, reason: str
     ) -> Transactions:
         """The dispute transaction for the client's or the expert's wallet; the chain records
-        the reason's hash, the platform its text."""
+        the reason's hash, the platform its text. The milestone stays funded until the dispute
+        is confirmed and both parties may ask meanwhile, so each party's reason is kept apart
+        with its hash (the arbiter sees the one the chain confirmed)."""
         contract = self._contract()
         milestone, project = await self._milestone(milestone_id, principal, lock=True)
         if principal.account_id not in (project.client_id, project.expert_id):
             raise Forbidden("Only the client or the expert of the project can dispute.")
         self._expect(milestone, MilestoneStatus.funded, "disputed")
-        milestone.dispute_reason = reason
+        await self.repository.keep_dispute_reason(
+            milestone_id=milestone.id,
+            account_id=principal.account_id,
+            reason=reason,
+            details_hash="0x" + details_hash(reason).hex(),
+        )
         tx = contract.dispute(project.id, milestone.id, reason)
         return Transactions(transactions=[Transaction(**tx)])
 
@@ -243,6 +256,13 @@ class EscrowService:
         milestone, _project = await self._milestone(milestone_id, principal)
         return milestone
 
+    async def confirmed_dispute_reason(self, milestone: Milestone) -> str | None:
+        """The reason whose hash the confirmed Disputed event carries; None before the dispute
+        is confirmed, or when no kept reason matches (sent from elsewhere, or erased)."""
+        if milestone.dispute_hash is None:
+            return None
+        return await self.repository.dispute_reason(milestone.id, milestone.dispute_hash)
+
     async def state(self, *, project_id: uuid.UUID, principal: Principal) -> EscrowState:
         contract = self._contract()
         project = await self._participant(project_id, principal)
@@ -274,6 +294,21 @@ class EscrowService:
                 "The expert has no verified EVM payout wallet; escrow pays only to one."
             )
         return address
+
+    def _termination_time(self, milestones: Sequence[Milestone]) -> int:
+        """When the client may withdraw: midnight UTC, ESCROW_TERMINATION_DAYS after the last
+        due date. A plan saved before its dates passed (or before they were checked) must be
+        re-planned first: a past time lets the client withdraw at once."""
+        last_due = max(m.due_date for m in milestones)
+        problem = due_date_problem(last_due)
+        if problem is not None:
+            raise InvalidInput(
+                f"The plan's last due date, {last_due.isoformat()}: {problem}; re-plan the "
+                "milestones before funding them.",
+                errors=[field_error("due_date", problem)],
+            )
+        end = last_due + dt.timedelta(days=self.settings.termination_days)
+        return int(dt.datetime.combine(end, dt.time(), dt.UTC).timestamp())
 
     def _token(self, currency: str, symbol: str | None) -> EscrowToken:
         fits = [

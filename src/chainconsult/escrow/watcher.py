@@ -16,7 +16,11 @@ from web3.types import TxParams
 
 from chainconsult.config import EscrowSettings
 from chainconsult.escrow.contract import EscrowContract, chain_id_of, escrow_abi
-from chainconsult.escrow.projection import MilestoneProjection, subject_of
+from chainconsult.escrow.projection import (
+    MilestoneProjection,
+    TerminationTimeReader,
+    subject_of,
+)
 from chainconsult.escrow.service import follower_name
 from chainconsult.infra.chain.follower import EventFollower
 from chainconsult.infra.chain.models import ChainCursor
@@ -60,7 +64,7 @@ async def follow_chain(
         address=settings.contract,
         abi=escrow_abi(),
         confirmations=settings.confirmations,
-        handler=MilestoneProjection(name),
+        handler=MilestoneProjection(name, termination_time_reader(settings, client)),
         subject=subject_of,
         start_block=settings.start_block,
     )
@@ -74,6 +78,25 @@ async def follow_chain(
         if caught_up:
             break
     return total
+
+
+def termination_time_reader(settings: EscrowSettings, client: ChainClient) -> TerminationTimeReader:
+    async def read(project_id: uuid.UUID, block: int) -> int:
+        terms = await _project_terms(settings, client, project_id, block=block)
+        return int(terms[3])
+
+    return read
+
+
+async def _project_terms(
+    settings: EscrowSettings, client: ChainClient, project_id: uuid.UUID, *, block: int
+) -> tuple[str, str, str, int]:
+    """The contract's (client, payee, token, terminationTime) of a project at ``block``."""
+    assert settings.contract is not None
+    terms = await client.call(
+        settings.contract, escrow_abi(), "projects", chain_id_of(project_id), block=block
+    )
+    return cast(tuple[str, str, str, int], tuple(terms))
 
 
 def arbiter_key(path: Path) -> str:
@@ -195,7 +218,8 @@ async def reconcile(
             block=block,
         )
         expected_amount = int(milestone.amount_units or 0) if status else 0
-        if _CHAIN_STATUS[status] != milestone.status or amount != expected_amount:
+        terms_differ = bool(status) and await _terms_differ(settings, client, milestone, block)
+        if _CHAIN_STATUS[status] != milestone.status or amount != expected_amount or terms_differ:
             differences += 1
             log.critical(
                 "escrow_reconciliation_difference",
@@ -203,7 +227,24 @@ async def reconcile(
                 database_status=milestone.status,
                 chain_status=_CHAIN_STATUS[status],
                 chain_amount_units=str(amount),
+                terms_differ=terms_differ,
                 block=block,
             )
     escrow_reconciliation_differences.set(differences)
     return differences
+
+
+async def _terms_differ(
+    settings: EscrowSettings, client: ChainClient, milestone: Milestone, block: int
+) -> bool:
+    """Whether the contract holds this milestone under other terms than those the platform
+    handed out: another payee, token or termination time (one in the past lets the client
+    withdraw what shows as funded)."""
+    _client, payee, token, termination = await _project_terms(
+        settings, client, milestone.project_id, block=block
+    )
+    return (
+        payee.lower() != (milestone.payout_address or "").lower()
+        or token.lower() != (milestone.token_address or "").lower()
+        or termination != milestone.termination_time
+    )

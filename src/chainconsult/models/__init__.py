@@ -13,7 +13,7 @@ from chainconsult.models.conversations import (
     ConversationReader,
     Message,
 )
-from chainconsult.models.escrow import Milestone, MilestoneStatus
+from chainconsult.models.escrow import Milestone, MilestoneDisputeReason, MilestoneStatus
 from chainconsult.models.experts import ApplicationStatus, ExpertApplication, ExpertProfile
 from chainconsult.models.identity import (
     MfaChallenge,
@@ -61,6 +61,7 @@ __all__ = [
     "Message",
     "MfaChallenge",
     "Milestone",
+    "MilestoneDisputeReason",
     "MilestoneStatus",
     "Notification",
     "Plan",

@@ -10,7 +10,7 @@ import uuid
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainconsult.models.base import Base, IdMixin, TimestampMixin
@@ -65,8 +65,27 @@ class Milestone(IdMixin, TimestampMixin, Base):
     client_units: Mapped[Decimal | None] = mapped_column(TokenUnits)
     platform_fee_units: Mapped[Decimal | None] = mapped_column(TokenUnits)
     arbiter_fee_units: Mapped[Decimal | None] = mapped_column(TokenUnits)
+    dispute_hash: Mapped[str | None] = mapped_column(String(66))
+    """The confirmed dispute's detailsHash (0x-hex): which party's reason the chain holds."""
 
-    dispute_reason: Mapped[str | None] = mapped_column(Text)
     resolution_share_bps: Mapped[int | None]
     resolution_note: Mapped[str | None] = mapped_column(Text)
     resolution_tx_hash: Mapped[str | None] = mapped_column(String(66))
+
+
+class MilestoneDisputeReason(Base):
+    """The reason a party gave when it asked for a milestone's dispute transaction, with the
+    keccak-256 that transaction carries. One per party: until the dispute is confirmed both
+    may ask, and the arbiter is shown the one whose hash the chain recorded."""
+
+    __tablename__ = "milestone_dispute_reasons"
+
+    milestone_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("milestones.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    details_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

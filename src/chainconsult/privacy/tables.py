@@ -173,6 +173,13 @@ MARKETPLACE_TABLES = [
     PersonalTable(
         "project_invitations", ("expert_id",), delete_rows("project_invitations", "expert_id")
     ),
+    # A dispute reason is its party's own words (the chain keeps only their hash); the
+    # arbiter of a dispute still open then sees that no reason is on record.
+    PersonalTable(
+        "milestone_dispute_reasons",
+        ("account_id",),
+        delete_rows("milestone_dispute_reasons", "account_id"),
+    ),
     PersonalTable("projects", ("client_id", "expert_id"), _erase_projects),
     PersonalTable("proposals", ("expert_id",), _erase_proposals),
     # A review stays with the expert it rates (their average depends on it), anonymously.
