@@ -6,6 +6,7 @@ first, and other requests, or logins once the gate has room, go the normal way."
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -163,3 +164,35 @@ async def test_a_shed_login_is_counted_by_the_rate_limit_and_its_body_never_read
     assert limited.status_code == 429
     assert limited.json()["type"].endswith("/rate-limited")
     assert seen == []
+
+
+async def test_a_burst_shed_at_the_edge_checks_no_more_passwords_than_the_throttle_allows(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(
+        database_url,
+        tmp_path,
+        LOGIN_DATABASE_SLOTS=4,
+        LOGIN_THROTTLE_FREE_FAILURES=2,
+        LOGIN_THROTTLE_LOCKOUT_FAILURES=4,
+        LOGIN_HASH_WAIT_MS=60_000,
+        TRUSTED_PROXIES="127.0.0.1/32",
+        RATE_LIMIT_AUTH="1000/minute",
+        RATE_LIMIT_ANONYMOUS="1000/minute",
+    )
+    async with spied(settings, shortcut=True) as (client, _, seen):
+        answers = await asyncio.gather(
+            *(
+                client.post(LOGIN, json=WRONG, headers={"X-Forwarded-For": f"198.51.100.{n % 12}"})
+                for n in range(200)
+            )
+        )
+
+    statuses = Counter(answer.status_code for answer in answers)
+    assert set(statuses) <= {401, 429, 503}
+    # Most of the burst never reached the route: the gate's slots and queue were taken.
+    routed = seen.count(("POST", LOGIN))
+    assert statuses[503] >= 200 - routed > 100
+    checked = statuses[401]
+    assert 0 < checked <= settings.login_throttle.lockout_failures
+    assert _failed_logins_audited(database_url) == checked
