@@ -160,12 +160,18 @@ async def _burst(base: str, size: int, sources: int) -> BurstResult:
     limits = httpx.Limits(max_connections=size + 2, keepalive_expiry=KEEPALIVE_S)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
 
-        async def attempt(password: str, source: str) -> httpx.Response:
-            return await http.post(
-                "/api/v2/auth/login",
-                json={"email": VICTIM, "password": password},
-                headers={"X-Forwarded-For": source},
-            )
+        async def attempt(password: str, source: str) -> Answer:
+            try:
+                return _answer(
+                    await http.post(
+                        "/api/v2/auth/login",
+                        json={"email": VICTIM, "password": password},
+                        headers={"X-Forwarded-For": source},
+                    )
+                )
+            except httpx.HTTPError as exc:
+                # Reported with the answers (a reset connection on a saturated machine).
+                return Answer(f"599 {type(exc).__name__}")
 
         started = time.perf_counter()
         tasks = [
@@ -173,12 +179,12 @@ async def _burst(base: str, size: int, sources: int) -> BurstResult:
             for n in range(size)
         ]
         for done in asyncio.as_completed(tasks):
-            if (await done).status_code == 429:
-                out.right_inside = _answer(await attempt(PASSWORD, RIGHT_SOURCE))
+            if (await done).status == 429:
+                out.right_inside = await attempt(PASSWORD, RIGHT_SOURCE)
                 break
-        out.answers = [_answer(response) for response in await asyncio.gather(*tasks)]
+        out.answers = list(await asyncio.gather(*tasks))
         out.seconds = time.perf_counter() - started
-        out.right_after = _answer(await attempt(PASSWORD, RIGHT_SOURCE))
+        out.right_after = await attempt(PASSWORD, RIGHT_SOURCE)
     return out
 
 

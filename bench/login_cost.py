@@ -3,7 +3,8 @@ source tree in the same run: a figure that a busy shared machine moves by some 1
 bench/login_burst.py's latencies follow the machine's load.
 
     .venv/bin/python -m bench.login_cost [--baseline-src DIR] [--rounds 3] [--burst 200]
-        [--server postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
+        [--shed 100] [--server postgresql://postgres@127.0.0.1:5432/postgres]
+        [--redis redis://127.0.0.1:6379/0]
 
 ``--baseline-src`` is a src/ directory of another version (`git archive REV src | tar -x -C
 DIR`). Each round runs each tree in a fresh process (alternating) on a fresh database copy of
@@ -12,8 +13,9 @@ through httpx's ASGI transport (every middleware, as in production, no job worke
 measures the main thread's CPU (the event loop's, and the test client's own share; not the
 hashing threads'): four wrong logins one after another (each admitted, checked and audited),
 then --burst wrong logins at once on one account from 12 addresses, as bench/login_burst.py
-sends them. Every request of the burst takes this CPU from the other requests of its
-process."""
+sends them, then --shed logins one after another while the login gate is held full (its
+slots and queue taken, as a burst takes them: each answered 503 login-busy). Every request of
+the burst takes this CPU from the other requests of its process."""
 
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from bench._trees import child_in_tree
@@ -40,7 +43,7 @@ PASSWORD = "correct horse battery staple"
 WRONG = "not the password at all"
 
 
-async def _measure(burst: int) -> dict[str, object]:
+async def _measure(burst: int, shed_count: int) -> dict[str, object]:
     import httpx
     from asgi_lifespan import LifespanManager
 
@@ -77,12 +80,42 @@ async def _measure(burst: int) -> dict[str, object]:
                 *(attempt("victim@example.com", f"198.51.100.{n % 12 + 1}") for n in range(burst))
             )
             burst_ms = (time.thread_time() - started) * 1000
+            shed_ms, shed = await _shed(app, attempt, shed_count)
     return {
         "admitted_ms": admitted_ms,
         "admitted": dict(Counter(admitted)),
         "burst_ms": burst_ms,
         "burst": dict(Counter(answers)),
+        "shed_ms": shed_ms,
+        "shed": dict(Counter(shed)),
     }
+
+
+async def _shed(
+    app: Any, attempt: Callable[[str, str], Awaitable[int]], count: int
+) -> tuple[float, list[int]]:
+    """Main-thread CPU per login refused at a full login gate (its slots and its queue held
+    here, as a burst holds them), one after another, each from an address of its own."""
+    gate = app.state.login_gate
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with gate.admitted(600):
+            await release.wait()
+
+    slots = app.state.settings.login_throttle.database_slots
+    holders = [asyncio.create_task(hold()) for _ in range(2 * slots)]
+    await asyncio.sleep(0.1)
+    try:
+        started = time.thread_time()
+        answers = [
+            await attempt("victim@example.com", f"100.64.{n // 200}.{n % 200 + 1}")
+            for n in range(count)
+        ]
+        return (time.thread_time() - started) / count * 1000, answers
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
 
 
 def _copy(server: str, template: str) -> tuple[str, str]:
@@ -96,9 +129,9 @@ def _copy(server: str, template: str) -> tuple[str, str]:
     return name, f"{server.rpartition('/')[0]}/{name}"
 
 
-def _run_tree(src: str | None, env: dict[str, str], burst: int) -> dict[str, object]:
+def _run_tree(src: str | None, env: dict[str, str], burst: int, shed: int) -> dict[str, object]:
     result: dict[str, object] = json.loads(
-        child_in_tree("bench.login_cost", src, env, ["--burst", str(burst)])
+        child_in_tree("bench.login_cost", src, env, ["--burst", str(burst), "--shed", str(shed)])
     )
     return result
 
@@ -110,10 +143,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baseline-src", help="a src/ directory of another version")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--shed", type=int, default=100, help="logins sent at a full gate")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(asyncio.run(_measure(args.burst))))
+        print(json.dumps(asyncio.run(_measure(args.burst, args.shed))))
         return
     template, template_url = create_database(args.server)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"cclogin-{uuid.uuid4().hex[:8]}"
@@ -134,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 env["TRUSTED_PROXIES"] = "127.0.0.1/32"
                 env.pop("RATE_LIMIT_AUTH", None)  # the platform's default
                 try:
-                    result = _run_tree(src, env, args.burst)
+                    result = _run_tree(src, env, args.burst, args.shed)
                 finally:
                     drop_database(args.server, name)
                 results[label].append(result)
@@ -142,16 +176,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print()
         print(
             f"| tree | ms CPU per admitted wrong login, each round | median | ms CPU per burst "
-            f"of {args.burst}, each round | median |"
+            f"of {args.burst}, each round | median | ms CPU per login shed at a full gate, "
+            "each round | median |"
         )
-        print("|---|---|---:|---|---:|")
+        print("|---|---|---:|---|---:|---|---:|")
         for label, values in results.items():
             admitted = [float(str(value["admitted_ms"])) for value in values]
             bursts = [float(str(value["burst_ms"])) for value in values]
+            shed = [float(str(value["shed_ms"])) for value in values]
             print(
                 f"| {label} | {' / '.join(f'{v:.1f}' for v in admitted)} | "
                 f"{statistics.median(admitted):.1f} | {' / '.join(f'{v:.0f}' for v in bursts)} "
-                f"| {statistics.median(bursts):.0f} |"
+                f"| {statistics.median(bursts):.0f} | {' / '.join(f'{v:.2f}' for v in shed)} "
+                f"| {statistics.median(shed):.2f} |"
             )
         print(f"\nload average at end: {load_average()}")
     finally:

@@ -9,6 +9,7 @@ import re
 from fastapi import FastAPI
 
 from chainconsult.accounts.identity import identify
+from chainconsult.accounts.login_shortcut import install_login_shortcut
 from chainconsult.api_versions import install_api_versions
 from chainconsult.config import Settings
 from chainconsult.conversations.files import UPLOAD_OVERHEAD_BYTES, UPLOAD_PATHS
@@ -79,7 +80,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
        blocked address's 403 included: every error names its request id).
     2. SecurityHeaders: outside every answer below, so a 403, 429 or 500 carries them too, and
        the platform's Server header rather than the server software's.
-    3. CrashBarrier (edge): a crash in any layer from 4 to 9 still answers a 500 problem
+    3. CrashBarrier (edge): a crash in any layer from 4 to 11 still answers a 500 problem
        through 0 to 2. (A crash in 0 to 2 themselves meets ``last_resort_problem``.)
     4. ClientIP: the real client IP (X-Forwarded-For only via TRUSTED_PROXIES); BLOCKED_IPS get
        403 here, before any lookup is spent on them.
@@ -93,12 +94,15 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
        inside (a 429, a 413) reaches a v1 caller in v1 form with the v1 headers.
     9. RateLimit: resolves the caller (token or cookie to account and plan) and counts it,
        before any body is read or any handler runs (on the lifespan's limiter: Resources).
-    10. BodyGuard: size, JSON type and nesting depth, before validation.
-    11. CrashBarrier: so a handler's crash answers a 500 problem through 1 to 10 (CORS, v1
+    10. LoginBusyShortcut: a login while the process's login gate is full is answered 503
+        login-busy here, as the gate would answer it, without reading its body (counted by
+        the rate limit first; accounts/login_shortcut.py).
+    11. BodyGuard: size, JSON type and nesting depth, before validation.
+    12. CrashBarrier: so a handler's crash answers a 500 problem through 1 to 11 (CORS, v1
         form, rate-limit headers).
-    12. CachedReadShortcut: inside every policy above: answers a repeat public cached GET
+    13. CachedReadShortcut: inside every policy above: answers a repeat public cached GET
         (the expert directory and profiles) from L1 without routing.
-    13. ProbeShortcut: innermost: answers GET of the health probes with the routes' own
+    14. ProbeShortcut: innermost: answers GET of the health probes with the routes' own
         functions, without routing.
     """
     security = settings.security
@@ -122,6 +126,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         uploads=UPLOAD_PATHS,
         max_upload_body_bytes=settings.storage.max_upload_bytes + UPLOAD_OVERHEAD_BYTES,
     )
+    install_login_shortcut(app, settings.login_throttle.hash_wait_ms / 1000)
     app.add_middleware(
         RateLimitMiddleware,
         policies=rate_limit_policies(settings),

@@ -4,7 +4,6 @@ caller's transaction commits (a request's, a job's or a command's)."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from dataclasses import dataclass
 
@@ -17,8 +16,8 @@ from chainconsult.accounts.repository import (
     account_tag,
     login_tag,
 )
-from chainconsult.accounts.throttle import LoginBusy, LoginGate, LoginThrottle
-from chainconsult.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
+from chainconsult.accounts.throttle import LoginBusy, LoginGate, LoginThrottle, login_busy
+from chainconsult.errors import Conflict, NotFound, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.jobs import defer
@@ -26,16 +25,6 @@ from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
 from chainconsult.models.base import utcnow
-
-
-def _login_busy(waited_seconds: float) -> ServiceUnavailable:
-    seconds = max(1, math.ceil(waited_seconds))
-    return ServiceUnavailable(
-        f"Too many logins are being checked; try again in {seconds} s.",
-        headers={"Retry-After": str(seconds)},
-        reason="login-busy",
-        retry_after=seconds,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +116,7 @@ class AccountService:
                     session, lambda s: AccountRepository(s).credentials(email)
                 )
         except LoginBusy:
-            raise _login_busy(hash_wait_seconds) from None
+            raise login_busy(hash_wait_seconds) from None
         stored = found.password_hash if found is not None and found.is_active else None
         try:
             # Same work and the same answer whether or not the account exists.
@@ -135,7 +124,7 @@ class AccountService:
         except HashingBusy:
             # Still counted: an attempt that passed the throttle is a failure unless proved
             # right, so a burst cannot buy more checks by getting some of it shed.
-            raise _login_busy(hash_wait_seconds) from None
+            raise login_busy(hash_wait_seconds) from None
         if not matched or found is None:
             await throttle.failed(session, email=email, ip=ip)
             raise Unauthorized("Wrong email or password.")

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.config import LoginThrottleSettings
-from chainconsult.errors import TooManyRequests
+from chainconsult.errors import ServiceUnavailable, TooManyRequests
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.models.base import utcnow
 from chainconsult.models.login_throttle import LoginFailureCounter
@@ -176,6 +176,18 @@ class LoginBusy(Exception):
     """No database slot for a login came free within its wait: the login is shed."""
 
 
+def login_busy(wait_seconds: float) -> ServiceUnavailable:
+    """The answer to a shed login (no database or hashing slot within ``wait_seconds``),
+    wherever it is shed: in the login (accounts/service.py) or before it (login_shortcut.py)."""
+    seconds = max(1, math.ceil(wait_seconds))
+    return ServiceUnavailable(
+        f"Too many logins are being checked; try again in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+        reason="login-busy",
+        retry_after=seconds,
+    )
+
+
 class LoginGate:
     """At most ``slots`` logins of one process use the database at once (``reserve`` and the
     account read); up to as many again wait for a slot, holding no connection; the rest are
@@ -189,11 +201,16 @@ class LoginGate:
         self._queue = slots
         self._waiting = 0
 
+    @property
+    def full(self) -> bool:
+        """Every slot taken and the queue full: a login arriving now is shed at once."""
+        return self._waiting >= self._queue and self._slots.locked()
+
     @asynccontextmanager
     async def admitted(self, wait_seconds: float) -> AsyncIterator[None]:
         """Hold a slot for the block; LoginBusy when the queue is full or no slot comes free
         within ``wait_seconds``."""
-        if self._slots.locked() and self._waiting >= self._queue:
+        if self.full:
             raise LoginBusy()
         self._waiting += 1
         try:
