@@ -176,6 +176,26 @@ async def test_one_ip_guessing_many_accounts_is_throttled(
     assert other_ip.status_code == 401
 
 
+async def test_an_ipv6_host_rotating_addresses_in_its_64_is_one_guesser(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = _throttle_settings(
+        database_url,
+        tmp_path,
+        LOGIN_THROTTLE_IP_FREE_FAILURES=3,
+        LOGIN_THROTTLE_IP_LOCKOUT_FAILURES=4,
+    )
+    statuses = []
+    for index in range(4):
+        async with app_client(settings, client_ip=f"2001:db8:5:6::{index + 1:x}") as client:
+            statuses.append((await _attempt(client, f"rotate-{index}@example.com")).status_code)
+    async with app_client(settings, client_ip="2001:db8:5:7::1") as elsewhere:
+        other_network = await _attempt(elsewhere, "rotate-9@example.com")
+
+    assert statuses == [401, 401, 401, 429]
+    assert other_network.status_code == 401
+
+
 async def test_guessing_a_logged_in_password_is_throttled_like_a_login(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chainconsult.config import LoginThrottleSettings
 from chainconsult.errors import ServiceUnavailable, TooManyRequests
 from chainconsult.infra.db.transaction import one_statement
+from chainconsult.infra.security.client_ip import client_network
 from chainconsult.models.base import utcnow
 from chainconsult.models.login_throttle import LoginFailureCounter
 
@@ -58,8 +59,9 @@ def account_key(email: str) -> str:
 
 
 def ip_key(ip: str) -> str:
-    # Hashed like the address: the table holds no raw personal value to erase or leak.
-    return "ip:" + hashlib.sha256(ip.encode()).hexdigest()
+    # Hashed like the address: the table holds no raw personal value to erase or leak. By
+    # network, as the rate limits: an IPv6 host rotating addresses in its /64 is one client.
+    return "ip:" + hashlib.sha256(client_network(ip).encode()).hexdigest()
 
 
 def _keys(email: str, ip: str | None) -> list[str]:
