@@ -59,9 +59,9 @@ def rate_limit_policies(settings: Settings) -> PolicySet:
         groups=(
             EndpointGroup(
                 RateLimitPolicy.parse("auth", limits.auth),
-                # The pages post to /login, /register, /forgot-password, /reset-password.
+                # The pages post to /login(/mfa), /register, /forgot-password, /reset-password.
                 re.compile(
-                    r"(/api(/v[0-9]+)?/auth)?/(login|register|password-reset(/confirm)?"
+                    r"(/api(/v[0-9]+)?/auth)?/(login(/mfa)?|register|password-reset(/confirm)?"
                     r"|verify-email(/resend)?)|/(forgot|reset)-password"
                 ),
             ),

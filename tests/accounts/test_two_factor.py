@@ -3,16 +3,23 @@ the five-attempt limit of an mfa_token, turning it off."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pyotp
+import pytest
 from httpx import AsyncClient
 
+from chainconsult.app import create_app
+from tests.accounts.conftest import FrozenClock
 from tests.accounts.identity_support import (
     TotpClock,
     code_at,
     password_step,
     turn_on_two_factor,
 )
-from tests.helpers import PASSWORD, login, register
+from tests.conftest import make_settings
+from tests.helpers import PASSWORD, login, register, serving
 
 
 async def test_set_up_shows_secret_once_and_turns_on_only_after_a_right_code(
@@ -136,9 +143,18 @@ async def test_a_recovery_code_works_once(client: AsyncClient, totp_clock: TotpC
     assert again.json()["type"].endswith("/invalid-code")
 
 
+@pytest.fixture
+async def roomy_client(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
+    """A login throttle that lets more failures through than an mfa_token does."""
+    settings = make_settings(database_url, tmp_path, LOGIN_THROTTLE_FREE_FAILURES="10")
+    async with serving(create_app(settings)) as http:
+        yield http
+
+
 async def test_five_wrong_codes_end_the_mfa_token(
-    client: AsyncClient, totp_clock: TotpClock
+    roomy_client: AsyncClient, totp_clock: TotpClock
 ) -> None:
+    client = roomy_client
     await register(client, email="yan@example.com")
     secret, _ = await turn_on_two_factor(client, await login(client, "yan@example.com"), totp_clock)
     totp_clock.next_step()
@@ -161,6 +177,43 @@ async def test_five_wrong_codes_end_the_mfa_token(
         "/api/v2/auth/login/mfa", json={"mfa_token": fresh, "code": code_at(secret, totp_clock)}
     )
     assert ok.status_code == 200
+
+
+async def test_wrong_codes_count_against_the_login_throttle_like_wrong_passwords(
+    client: AsyncClient, totp_clock: TotpClock, clock: FrozenClock
+) -> None:
+    """New mfa_tokens buy no more guesses: the account's count (5 free failures here) takes
+    the password steps and every code, and only a right code clears it."""
+    await register(client, email="una@example.com")
+    secret, _ = await turn_on_two_factor(client, await login(client, "una@example.com"), totp_clock)
+    totp_clock.next_step()
+    answers = []
+    for _ in range(2):
+        token = (await password_step(client, "una@example.com", PASSWORD))["mfa_token"]
+        for _ in range(2):
+            wrong = await client.post(
+                "/api/v2/auth/login/mfa", json={"mfa_token": token, "code": "123456"}
+            )
+            answers.append(wrong.status_code)
+    # Two password steps and four codes: the sixth attempt must wait, right code or not.
+    assert answers == [401, 401, 401, 429]
+    right = {"mfa_token": token, "code": code_at(secret, totp_clock)}
+    waiting = await client.post("/api/v2/auth/login/mfa", json=right)
+    assert waiting.status_code == 429
+    assert int(waiting.headers["retry-after"]) >= 1
+    password_waits = await client.post(
+        "/api/v2/auth/login", json={"email": "una@example.com", "password": PASSWORD}
+    )
+    assert password_waits.status_code == 429
+
+    clock.advance(int(waiting.headers["retry-after"]))
+    assert (await client.post("/api/v2/auth/login/mfa", json=right)).status_code == 200
+    # The right code cleared the count: the next logins start afresh.
+    for _ in range(3):
+        totp_clock.next_step()
+        token = (await password_step(client, "una@example.com", PASSWORD))["mfa_token"]
+        again = {"mfa_token": token, "code": code_at(secret, totp_clock)}
+        assert (await client.post("/api/v2/auth/login/mfa", json=again)).status_code == 200
 
 
 async def test_an_mfa_token_logs_in_once(client: AsyncClient, totp_clock: TotpClock) -> None:

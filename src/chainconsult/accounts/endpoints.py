@@ -80,7 +80,9 @@ async def login(
     Retry-After."""
     origin = request_origin(request)
     try:
-        account = await password_checked(request, session, email=body.email, password=body.password)
+        account = await password_checked(
+            request, session, email=body.email, password=body.password, settle=False
+        )
     except Unauthorized:
         auth_failures_total.inc()
         await record_failed_login(
@@ -89,15 +91,20 @@ async def login(
         raise
     pending = await second_step_for(request, session, account.id)
     if pending is not None:
+        # Not a login yet: the attempt stays counted until the code is right, so guessing
+        # codes goes through the same delays and lockout as guessing passwords.
         return pending
+    throttle = LoginThrottle(settings_of(request).login_throttle)
+    await throttle.succeeded(session, email=account.email, ip=client_ip(request))
     return await start_session(request, response, session, account)
 
 
 async def password_checked(
-    request: Request, session: AsyncSession, *, email: str, password: str
+    request: Request, session: AsyncSession, *, email: str, password: str, settle: bool = True
 ) -> Account:
     """The account whose password this is, through the login throttle: every route that
-    takes a password checks it here, so none is a way around the throttle."""
+    takes a password checks it here, so none is a way around the throttle. ``settle``: see
+    ``AccountService.check_password``."""
     settings = settings_of(request)
     return await AccountService(session).check_password(
         email=email,
@@ -106,6 +113,7 @@ async def password_checked(
         gate=request.app.state.login_gate,
         hash_wait_seconds=settings.login_throttle.hash_wait_ms / 1000,
         ip=client_ip(request),
+        settle=settle,
     )
 
 

@@ -24,10 +24,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.service import Principal, forget_cached_account
+from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.errors import Conflict, Forbidden, Unauthorized
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.security.tokens import new_login_token, same_secret, token_digest
-from chainconsult.models.accounts import Role
+from chainconsult.models.accounts import Account, Role
 from chainconsult.models.base import utcnow
 from chainconsult.models.identity import MfaChallenge, RecoveryCode, TotpFactor
 
@@ -281,10 +282,18 @@ class MfaService:
         return Challenge(token=token, expires_in=MFA_TOKEN_TTL_SECONDS)
 
     async def complete(
-        self, *, mfa_token: str, code: str | None, recovery_code: str | None
+        self,
+        *,
+        mfa_token: str,
+        code: str | None,
+        recovery_code: str | None,
+        throttle: LoginThrottle,
+        ip: str | None,
     ) -> uuid.UUID:
         """The account whose pending login ``mfa_token`` is, given a right code or recovery
-        code; the token is then spent. Raises InvalidCode."""
+        code; the token is then spent. Each code goes through the login throttle like a
+        password (counted first, the counts cleared by a right one), so new mfa_tokens buy no
+        more guesses. Raises InvalidCode, or TooManyRequests while the account must wait."""
         table = MfaChallenge.__table__.c
         # Counted, and committed, before the code is checked: a wrong code's request rolls
         # back, and parallel guesses must not share one count.
@@ -308,12 +317,17 @@ class MfaService:
                 reason="mfa-token",
             )
         challenge_id, account_id = tuple(attempt)
+        email = await self.session.scalar(select(Account.email).where(Account.id == account_id))
+        if email is None:
+            raise InvalidCode("This account can no longer log in.", reason="mfa-token")
+        await throttle.reserve(self.session, email=email, ip=ip)
         if code is not None:
             right = await self.use_code(account_id, code)
         else:
             right = await self.use_recovery_code(account_id, recovery_code or "")
         if not right:
             raise InvalidCode("The code is wrong or was used already.", reason="code")
+        await throttle.succeeded(self.session, email=email, ip=ip)
         await self.session.execute(
             update(MfaChallenge).where(MfaChallenge.id == challenge_id).values(used_at=utcnow())
         )

@@ -22,10 +22,13 @@ from chainconsult.accounts.mfa_steps import count_auth_event
 from chainconsult.accounts.schemas import TokenResponse
 from chainconsult.accounts.service import AccountService
 from chainconsult.accounts.sessions import SessionService
+from chainconsult.accounts.throttle import LoginThrottle
 from chainconsult.audit.trail import AuditTrail, Origin, RequestOrigin, request_origin
+from chainconsult.config import settings_of
 from chainconsult.infra.db.session import DbSession
 from chainconsult.infra.monitoring.metrics import auth_events_total, auth_failures_total
 from chainconsult.infra.openapi_problems import problem_responses
+from chainconsult.infra.request_state import client_ip
 from chainconsult.infra.resources import resources_of
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -132,6 +135,8 @@ async def turn_off_two_factor(
             401: "`invalid-code`: the code or recovery code is wrong or used (`reason: code`), "
             "or the mfa_token has ended: expired, used, or five wrong codes "
             "(`reason: mfa-token`).",
+            429: "`rate-limited`: too many wrong passwords and codes for this account or from "
+            "this client: the login throttle's delay or lockout, with `Retry-After`.",
         }
     ),
 )
@@ -140,10 +145,15 @@ async def log_in_second_step(
 ) -> TokenResponse:
     """Finish a login that answered `mfa_required`: the `mfa_token` with a code from the
     authenticator (good once) or one of the recovery codes (each good once). Answers and sets
-    cookies as `POST /auth/login` does. Five wrong codes end the `mfa_token`."""
+    cookies as `POST /auth/login` does. Five wrong codes end the `mfa_token`; every wrong
+    code also counts against the account's login throttle, as a wrong password does."""
     try:
         account_id = await MfaService(session, resources_of(request).secret_key).complete(
-            mfa_token=body.mfa_token, code=body.code, recovery_code=body.recovery_code
+            mfa_token=body.mfa_token,
+            code=body.code,
+            recovery_code=body.recovery_code,
+            throttle=LoginThrottle(settings_of(request).login_throttle),
+            ip=client_ip(request),
         )
     except InvalidCode:
         auth_failures_total.inc()

@@ -98,6 +98,7 @@ class AccountService:
         gate: LoginGate,
         hash_wait_seconds: float,
         ip: str | None,
+        settle: bool = True,
     ) -> Account:
         """The account whose password this is (a normalised address), or the same refusals
         for an unknown address. No database connection is held while the password waits for
@@ -105,6 +106,9 @@ class AccountService:
         attempt and the account is read, each committed at once, inside one of ``gate``'s
         slots; the password is checked with no transaction open. ``open_login`` then opens
         the login, unless a second factor must come first (accounts/mfa.py).
+
+        A right password clears the throttle's counts unless ``settle`` is False: a login
+        whose second factor is still to come stays counted until its code is right.
 
         Raises Unauthorized, TooManyRequests (throttled) or ServiceUnavailable (no database
         or hashing slot within ``hash_wait_seconds``)."""
@@ -135,7 +139,8 @@ class AccountService:
         if account is None or not account.is_active or account.password_hash != stored:
             # Changed while the password was checked (a new password, an erasure).
             raise Unauthorized("Wrong email or password.")
-        await throttle.succeeded(session, email=email, ip=ip)
+        if settle:
+            await throttle.succeeded(session, email=email, ip=ip)
         if rehashed is not None:
             account.password_hash = rehashed
         return account
