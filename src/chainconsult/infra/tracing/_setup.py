@@ -140,7 +140,8 @@ def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
         sampler=provider.sampler,
         id_generator=provider.id_generator,
         resource=provider.resource,
-        scope=InstrumentationScope(TRACER_NAME),
+        # As the SDK's get_tracer makes it: its spans and ours share one ScopeSpans.
+        scope=InstrumentationScope(TRACER_NAME, ""),
         processors=processors,
     )
     _active = Tracing(
