@@ -3,7 +3,7 @@ provider's sampler and id generator decide and name the span when it starts, the
 holds only its ``SpanContext`` (a ``NonRecordingSpan``, as for a caller's context), and the
 finished span is built once, as the SDK's ``ReadableSpan``, and handed to the batch span
 processors. The SDK's mutable ``Span`` (a lock, attribute cleaning on every call, a second
-copy at ``end``) cost about four times as much on a cached read
+copy at ``end``) cost twice as much CPU on a cached read
 (docs/decisions/0045-lean-platform-spans.md); the spans of the instrumentations and jobs are
 still the SDK's own. A test holds both kinds to the same exported fields."""
 
