@@ -155,7 +155,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestContextMiddleware)
     # Only when OTEL_* turned tracing on: off, the stack is exactly as without it.
     if (tracing := active()) is not None:
-        app.add_middleware(TracingMiddleware, tracer=tracing.tracer)
+        app.add_middleware(TracingMiddleware, recorder=tracing.recorder)
     # Outermost: counts every request with its final status, whatever answered it (a blocked
     # IP's 403 included).
     app.add_middleware(HttpMetricsMiddleware)

@@ -4,6 +4,7 @@ each request still gets exactly its own answer: counts stay exact and shared."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 
 import pytest
@@ -70,6 +71,38 @@ async def test_calls_made_while_a_batch_is_out_wait_for_it_and_then_go_together(
     assert batches == [[0], [1, 2, 3]]
     assert most_out == 1
     await batcher.aclose()
+
+
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="none")
+
+
+async def test_each_batch_runs_in_the_context_of_its_first_caller() -> None:
+    """Its span belongs to that caller's trace, also for a batch flushed when an earlier one
+    came back (once in the context of the first batch's caller, long finished)."""
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def send(items: list[int]) -> list[int | Exception]:
+        seen.append(_CALLER.get())
+        if len(seen) == 1:
+            await release.wait()
+        return items
+
+    batcher: RoundTripBatcher[int, int] = RoundTripBatcher(send)
+
+    async def call(item: int) -> int:
+        _CALLER.set(f"caller {item}")
+        return await batcher.submit(item)
+
+    first = asyncio.ensure_future(call(0))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(call(item)) for item in (1, 2)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(first, *later) == [0, 1, 2]
+    assert seen == ["caller 0", "caller 1"]
 
 
 async def test_a_failed_send_fails_every_waiting_call_with_its_own_exception() -> None:

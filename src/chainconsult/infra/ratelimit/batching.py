@@ -16,6 +16,7 @@ and the round trip of the batch ahead of it before its decision is sent."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -37,6 +38,7 @@ class RoundTripBatcher(Generic[T, R]):
     def __init__(self, send: Send[T, R]) -> None:
         self._send = send
         self._queued: list[tuple[T, asyncio.Future[R]]] = []
+        self._first_context: contextvars.Context | None = None
         self._sending: asyncio.Task[None] | None = None
         self._flush_due = False
 
@@ -44,6 +46,10 @@ class RoundTripBatcher(Generic[T, R]):
         """``item``'s result once its batch has been sent; its error, or the batch's, raises."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
+        if not self._queued:
+            # The batch runs in its first caller's context (its trace, its log fields), not
+            # in that of whichever earlier batch happened to flush it.
+            self._first_context = contextvars.copy_context()
         self._queued.append((item, future))
         if self._sending is None and not self._flush_due:
             self._flush_due = True
@@ -55,7 +61,8 @@ class RoundTripBatcher(Generic[T, R]):
         if self._sending is not None or not self._queued:
             return
         batch, self._queued = self._queued, []
-        task = asyncio.ensure_future(self._run(batch))
+        context, self._first_context = self._first_context, None
+        task = asyncio.get_running_loop().create_task(self._run(batch), context=context)
         # Held until done (the loop keeps only a weak reference to a task), and the mark that
         # a batch is out.
         self._sending = task

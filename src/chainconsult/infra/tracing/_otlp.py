@@ -18,16 +18,24 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-_CACHED_ATTRIBUTES = 4096
-"""Distinct (key, value) pairs kept encoded; past it the cache starts again."""
+_CACHED = 4096
+"""Distinct attributes (and span names, statuses) kept encoded; past it a cache starts again."""
 # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, and SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK on top of it.
-_LOCAL_PARENT, _REMOTE_PARENT = 0x100, 0x300
+_LOCAL_PARENT = b"\x85\x01" + struct.pack("<I", 0x100)
+_REMOTE_PARENT = b"\x85\x01" + struct.pack("<I", 0x300)
+_TIMES = struct.Struct("<BQBQ")
+"""start_time_unix_nano and end_time_unix_nano (fixed64), each after its tag."""
+_KINDS = {kind: b"\x30" + bytes([kind.value + 1]) for kind in SpanKind}
+"""The protobuf enum counts from SPAN_KIND_UNSPECIFIED."""
 
-_attributes: dict[tuple[str, type, Any], bytes] = {}
+_attributes: dict[tuple[bytes, str, type, Any], bytes] = {}
+_names: dict[str, bytes] = {}
+_statuses: dict[tuple[StatusCode, str | None], bytes] = {}
 
 
-def _varint(value: int) -> bytes:
+def _slow_varint(value: int) -> bytes:
     if value < 0:
         value += 1 << 64  # int64 on the wire: two's complement, ten bytes
     out = bytearray()
@@ -38,9 +46,18 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SMALL_VARINTS = tuple(_slow_varint(value) for value in range(1 << 14))
+"""Every length under 16 KiB, encoded: a lookup instead of a loop for nearly every field."""
+
+
+def _varint(value: int) -> bytes:
+    return _SMALL_VARINTS[value] if 0 <= value < 16384 else _slow_varint(value)
+
+
 def _field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: ``tag`` (its number and wire type, encoded) and payload."""
-    return tag + _varint(len(payload)) + payload
+    size = len(payload)
+    return tag + (_SMALL_VARINTS[size] if size < 16384 else _slow_varint(size)) + payload
 
 
 def _text(tag: bytes, value: str | None) -> bytes:
@@ -62,8 +79,16 @@ def _any_value(value: Any) -> bytes | None:
     return None
 
 
-def _key_value(key: str, value: Any) -> bytes | None:
-    cache_key = (key, type(value), value)
+def _remembered(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
+    if len(cache) >= _CACHED:
+        cache.clear()
+    cache[key] = encoded
+    return encoded
+
+
+def _attribute(tag: bytes, key: str, value: Any) -> bytes | None:
+    """One KeyValue field of an attribute list (``tag``: the list's field)."""
+    cache_key = (tag, key, type(value), value)
     try:
         return _attributes[cache_key]
     except KeyError:
@@ -74,10 +99,7 @@ def _key_value(key: str, value: Any) -> bytes | None:
     if encoded is None:
         return None
     pair = _field(b"\x0a", key.encode()) + _field(b"\x12", encoded)
-    if len(_attributes) >= _CACHED_ATTRIBUTES:
-        _attributes.clear()
-    _attributes[cache_key] = pair
-    return pair
+    return _remembered(_attributes, cache_key, _field(tag, pair))
 
 
 def _attribute_list(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes | None:
@@ -85,53 +107,66 @@ def _attribute_list(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes |
         return b""
     out = []
     for key, value in attributes.items():
-        pair = _key_value(key, value)
-        if pair is None:
+        entry = _attribute(tag, key, value)
+        if entry is None:
             return None
-        out.append(_field(tag, pair))
+        out.append(entry)
     return b"".join(out)
 
 
+def _name(name: str) -> bytes:
+    encoded = _names.get(name)
+    return _remembered(_names, name, _text(b"\x2a", name)) if encoded is None else encoded
+
+
+def _status(status: Status) -> bytes:
+    key = (status.status_code, status.description)
+    encoded = _statuses.get(key)
+    if encoded is None:
+        body = _text(b"\x12", status.description)
+        if code := status.status_code.value:
+            body += b"\x18" + _varint(code)
+        encoded = _remembered(_statuses, key, _field(b"\x7a", body))
+    return encoded
+
+
 def _span(span: ReadableSpan) -> bytes | None:
-    """Span message, or None when its shape is left to the SDK's encoder."""
+    """The span as a field of ScopeSpans, or None when its shape is left to the SDK's
+    encoder."""
     context = span.context
+    start, end = span.start_time, span.end_time
     if (
         context is None
+        or start is None
+        or end is None
         or span.events
         or span.links
         or context.trace_state
         or span.dropped_attributes
         or span.dropped_events
         or span.dropped_links
-        or span.start_time is None
-        or span.end_time is None
     ):
         return None
     attributes = _attribute_list(b"\x4a", span.attributes)
     if attributes is None:
         return None
     parent = span.parent
-    status = span.status
-    status_body = _text(b"\x12", status.description)
-    if code := status.status_code.value:
-        status_body += b"\x18" + _varint(code)
-    return b"".join(
+    body = b"".join(
         (
             b"\x0a\x10",
             context.trace_id.to_bytes(16, "big"),
             b"\x12\x08",
             context.span_id.to_bytes(8, "big"),
             b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent else b"",
-            _text(b"\x2a", span.name),
-            b"\x30" + _varint(span.kind.value + 1),  # the protobuf enum counts from UNSPECIFIED
-            b"\x39" + struct.pack("<Q", span.start_time),
-            b"\x41" + struct.pack("<Q", span.end_time),
+            _name(span.name),
+            _KINDS[span.kind],
+            _TIMES.pack(0x39, start, 0x41, end),
             attributes,
-            _field(b"\x7a", status_body),
-            b"\x85\x01"
-            + struct.pack("<I", _REMOTE_PARENT if parent and parent.is_remote else _LOCAL_PARENT),
+            _status(span.status),
+            _REMOTE_PARENT if parent and parent.is_remote else _LOCAL_PARENT,
         )
     )
+    return _field(b"\x12", body)
 
 
 def _scope(scope: InstrumentationScope | None) -> bytes | None:
@@ -152,13 +187,20 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
     # By identity: a Resource hashes by dumping its attributes to JSON, and a process has one.
     resources: dict[int, Resource] = {}
     groups: dict[int, dict[InstrumentationScope | None, list[bytes]]] = {}
+    # Spans come in runs of one tracer's: the same resource and scope objects as the last.
+    last: tuple[Resource | None, InstrumentationScope | None] = (None, None)
+    bucket: list[bytes] = []
     for span in spans:
         body = _span(span)
         if body is None:
             return _sdk_encoded(spans)
-        resources[id(span.resource)] = span.resource
-        by_scope = groups.setdefault(id(span.resource), {})
-        by_scope.setdefault(span.instrumentation_scope or None, []).append(body)
+        resource, scope = span.resource, span.instrumentation_scope
+        if resource is not last[0] or scope is not last[1]:
+            last = (resource, scope)
+            resources[id(resource)] = resource
+            by_scope = groups.setdefault(id(resource), {})
+            bucket = by_scope.setdefault(scope or None, [])
+        bucket.append(body)
     out = []
     for key, by_scope in groups.items():
         resource = resources[key]
@@ -173,7 +215,7 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
             scope_spans = b"".join(
                 (
                     _field(b"\x0a", scope_body),
-                    *(_field(b"\x12", body) for body in bodies),
+                    *bodies,
                     _text(b"\x1a", scope.schema_url if scope else None),
                 )
             )

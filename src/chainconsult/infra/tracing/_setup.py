@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from chainconsult.infra.tracing._record import SpanRecorder
+
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = "chainconsult"
+TRACER_NAME = "chainconsult"
+"""The instrumentation scope of the platform's own spans."""
 _OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 _SUPPORTED_EXPORTERS = ("otlp", "console")
@@ -86,6 +90,9 @@ def _exporter(name: str) -> SpanExporter:
 class Tracing:
     provider: TracerProvider
     tracer: Tracer
+    """The SDK's tracer, for the spans of jobs and of the instrumentations."""
+    recorder: SpanRecorder
+    """The platform's own server and client spans (``_record``)."""
     parent_based: bool
     """The sampler follows the parent's decision (every sampler OTEL_TRACES_SAMPLER names but
     the bare ``always_on``, ``always_off`` and ``traceidratio``): a child of a span left out
@@ -116,17 +123,32 @@ def start_tracing(environ: Mapping[str, str] | None = None) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from chainconsult.infra.tracing._record import SpanRecorder
 
     provider = TracerProvider(resource=_resource(environ))
-    for name in config.exporters:
-        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
+    processors = [BatchSpanProcessor(_exporter(name)) for name in config.exporters]
+    for processor in processors:
+        provider.add_span_processor(processor)
     # Every redis-py client of the process, the cache's and the health checks' alike.
     RedisInstrumentor().instrument(tracer_provider=provider)
     # Every httpx client's requests (alert webhooks, PagerDuty) as client spans that send
     # ``traceparent``: the receiver's own trace continues ours.
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    recorder = SpanRecorder(
+        sampler=provider.sampler,
+        id_generator=provider.id_generator,
+        resource=provider.resource,
+        # As the SDK's get_tracer makes it: its spans and ours share one ScopeSpans.
+        scope=InstrumentationScope(TRACER_NAME, ""),
+        processors=processors,
+    )
     _active = Tracing(
-        provider, provider.get_tracer("chainconsult"), isinstance(provider.sampler, ParentBased)
+        provider,
+        provider.get_tracer(TRACER_NAME),
+        recorder,
+        isinstance(provider.sampler, ParentBased),
     )
     log.info("tracing_started", exporters=list(config.exporters))
     return True
