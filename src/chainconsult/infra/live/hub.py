@@ -34,6 +34,8 @@ from chainconsult.infra.settings.platform import PlatformSettings
 log = structlog.get_logger("chainconsult.live")
 
 _UNSTARTED_SECONDS = 10.0
+_MAX_EVENT_ID = 2**63 - 1
+"""The largest id ``live_events.id`` (bigint) can hold; a Last-Event-ID above it is made up."""
 
 
 def _ago(seconds: float) -> Any:
@@ -144,6 +146,8 @@ class LiveHub:
             ).scalar_one()
             if last_event_id is None:
                 return int(latest), ()
+            # Beyond bigint the query would fail; no event has such an id (made up, below).
+            last_event_id = min(last_event_id, _MAX_EVENT_ID)
             replay = (
                 await session.execute(
                     select(LiveEvent.id, LiveEvent.kind, LiveEvent.data)
