@@ -47,6 +47,8 @@ class Principal:
     (accounts/verification.py: ``require_verified_email``)."""
     admin_requires_2fa: bool = True
     """ADMIN_REQUIRE_2FA of the process that resolved the caller (``is_admin``)."""
+    session_expires_at: dt.datetime | None = None
+    """When this login expires (an event stream ends then); None where unknown."""
 
     @property
     def is_admin(self) -> bool:
@@ -183,6 +185,7 @@ class AccountService:
             email_verified=account.email_verified_at is not None,
             verification_required=verification_required,
             admin_requires_2fa=admin_requires_2fa,
+            session_expires_at=login.expires_at,
         )
 
     async def log_out(self, principal: Principal) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -37,6 +37,10 @@ _UNSTARTED_SECONDS = 10.0
 _MAX_EVENT_ID = 2**63 - 1
 """The largest id ``live_events.id`` (bigint) can hold; a Last-Event-ID above it is made up."""
 
+LoginCheck = Callable[[str], Awaitable[float | None]]
+"""When the login behind a token expires (``time.time()`` seconds), or None once it is
+revoked, expired or its account is gone: the app hands in accounts/auth.py's lookup."""
+
 
 def _ago(seconds: float) -> Any:
     # make_interval(years, months, weeks, days, hours, mins, secs)
@@ -60,6 +64,8 @@ class LiveHub:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
+        self.check_login: LoginCheck | None = None
+        """Set by the app once it runs (app.py); until then only expiry ends a stream."""
 
     def start(self) -> None:
         self.bus.start(self._woken)
@@ -113,9 +119,18 @@ class LiveHub:
 
     # --- streams ---------------------------------------------------------------------
 
-    async def open(self, account_id: uuid.UUID, last_event_id: int | None) -> LiveStream | None:
+    async def open(
+        self,
+        account_id: uuid.UUID,
+        last_event_id: int | None,
+        *,
+        credential: str,
+        expires_at: float,
+    ) -> LiveStream | None:
         """A new stream for the account, with the events after ``last_event_id`` (from the
-        last SSE_REPLAY_SECONDS) queued; None when the account holds its maximum already."""
+        last SSE_REPLAY_SECONDS) queued; None when the account holds its maximum already.
+        It lives as long as the login behind ``credential``: at most until ``expires_at``
+        (``time.time()`` seconds), and no longer than a heartbeat after its revocation."""
         stream_id = uuid.uuid4()
         if not await self.slots.acquire(
             account_id, stream_id, len(self.streams.get(account_id, ()))
@@ -126,7 +141,13 @@ class LiveHub:
         except BaseException:
             await self.slots.release(account_id, stream_id)
             raise
-        stream = LiveStream(account_id=account_id, floor=int(floor), id=stream_id)
+        stream = LiveStream(
+            account_id=account_id,
+            floor=int(floor),
+            id=stream_id,
+            credential=credential,
+            expires_at=expires_at,
+        )
         for row in replay:
             stream.offer(row[0], row[1], row[2])
         self.streams.setdefault(account_id, set()).add(stream)
@@ -228,6 +249,7 @@ class LiveHub:
                         stream.beat()
                         if not stream.started and now - stream.opened > _UNSTARTED_SECONDS:
                             await self.close(stream)
+                await self._end_lapsed_logins()
                 await self._deliver(set(self.streams))
                 await self.slots.refresh(
                     [(s.account_id, s.id) for streams in self.streams.values() for s in streams]
@@ -237,6 +259,33 @@ class LiveHub:
                     await self._prune()
             except Exception as exc:  # the next tick tries again
                 log.warning("live_tick_failed", error=str(exc))
+
+    async def _end_lapsed_logins(self) -> None:
+        """End each stream whose login has expired, or was revoked (logout, a password reset,
+        ended sessions, erasure) in any process: every heartbeat, each token is looked up
+        once, the way every request's is (its cache entry is dropped for every process
+        before the revoking request answers: decision 0030)."""
+        now = time.time()
+        by_credential: dict[str, list[LiveStream]] = {}
+        for streams in self.streams.values():
+            for stream in streams:
+                if now >= stream.expires_at:
+                    stream.close()
+                else:
+                    by_credential.setdefault(stream.credential, []).append(stream)
+        if self.check_login is None:
+            return
+        for credential, holding in by_credential.items():
+            try:
+                expires_at = await self.check_login(credential)
+            except Exception as exc:  # database and cache away: expiry still ends them
+                log.warning("live_login_check_failed", error=str(exc))
+                return
+            for stream in holding:
+                if expires_at is None:
+                    stream.close()
+                else:
+                    stream.expires_at = expires_at
 
     async def _prune(self) -> None:
         async with self.sessionmaker() as session, session.begin():
