@@ -21,6 +21,7 @@ from chainconsult.errors import Conflict, NotFound, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.jobs import defer
+from chainconsult.infra.live import logins_ended_after_commit
 from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
@@ -191,6 +192,7 @@ class AccountService:
     async def log_out(self, principal: Principal) -> None:
         revoked = await self.repository.revoke_login(principal.session_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
+        logins_ended_after_commit(self.repository.session, [principal.account_id])
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)

@@ -1,7 +1,8 @@
 """Each heartbeat the hub ends the streams whose login has expired or no longer resolves, with
 one lookup per token however many streams share it; when the lookup itself fails (database
-and cache away) the streams stay, but expiry still ends them. The end-to-end behaviour
-across processes is in tests/conversations/test_live_events.py."""
+and cache away) the streams stay, but expiry still ends them; and the wake-up signal that
+says "logins of these accounts ended". The end-to-end behaviour across processes is in
+tests/conversations/test_live_events.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import time
 import uuid
 from typing import Any, cast
 
+import pytest
+
+from chainconsult.infra.live.bus import _parse, _payload
 from chainconsult.infra.live.hub import LiveHub
 from chainconsult.infra.live.slots import StreamSlots
 from chainconsult.infra.live.stream import LiveStream
@@ -64,3 +68,14 @@ async def test_a_failing_lookup_keeps_the_streams_but_not_past_their_expiry() ->
     await hub._end_lapsed_logins()
     assert expired.closed
     assert not valid.closed
+
+
+def test_the_wake_up_signal_carries_ended_logins_beside_new_events() -> None:
+    """An ``ended:`` id is skipped by a process of the version before (uuid.UUID refuses it),
+    so processes of both versions share a channel during a rolling deploy."""
+    events, ended = [uuid.uuid4(), uuid.uuid4()], [uuid.uuid4()]
+    payload = _payload(events, ended)
+    assert _parse(payload) == (events, ended)
+    assert _parse(payload.encode()) == (events, ended)
+    with pytest.raises(ValueError, match="hexadecimal UUID"):
+        uuid.UUID(payload.split(",")[-1])

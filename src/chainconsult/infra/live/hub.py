@@ -10,7 +10,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -61,6 +61,7 @@ class LiveHub:
         self.settings = settings
         self.streams: dict[uuid.UUID, set[LiveStream]] = {}
         self._dirty: set[uuid.UUID] = set()
+        self._logins_ended: set[uuid.UUID] = set()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
@@ -200,10 +201,12 @@ class LiveHub:
 
     # --- feeding them ----------------------------------------------------------------
 
-    def _woken(self, account_ids: list[uuid.UUID]) -> None:
+    def _woken(self, account_ids: list[uuid.UUID], logins_ended: list[uuid.UUID]) -> None:
         here = [account for account in account_ids if account in self.streams]
-        if here:
+        ended = [account for account in logins_ended if account in self.streams]
+        if here or ended:
             self._dirty.update(here)
+            self._logins_ended.update(ended)
             self._wakeup.set()
 
     async def _deliveries(self) -> None:
@@ -211,7 +214,10 @@ class LiveHub:
             await self._wakeup.wait()
             self._wakeup.clear()
             accounts, self._dirty = self._dirty, set()
+            ended, self._logins_ended = self._logins_ended, set()
             try:
+                if ended:
+                    await self._end_lapsed_logins(ended)
                 await self._deliver(accounts)
             except Exception as exc:  # the next wake-up or tick retries
                 log.warning("live_delivery_failed", error=str(exc))
@@ -260,14 +266,20 @@ class LiveHub:
             except Exception as exc:  # the next tick tries again
                 log.warning("live_tick_failed", error=str(exc))
 
-    async def _end_lapsed_logins(self) -> None:
-        """End each stream whose login has expired, or was revoked (logout, a password reset,
-        ended sessions, erasure) in any process: every heartbeat, each token is looked up
-        once, the way every request's is (its cache entry is dropped for every process
-        before the revoking request answers: decision 0030)."""
+    async def _end_lapsed_logins(self, accounts: Iterable[uuid.UUID] | None = None) -> None:
+        """End each stream (of ``accounts``, else all) whose login has expired, or was
+        revoked (logout, a password reset, ended sessions, erasure) in any process: every
+        heartbeat, and when a process says it ended logins of an account, each token is
+        looked up once, the way every request's is (its cache entry is dropped for every
+        process before the revoking request answers: decision 0030)."""
         now = time.time()
         by_credential: dict[str, list[LiveStream]] = {}
-        for streams in self.streams.values():
+        held = (
+            self.streams.values()
+            if accounts is None
+            else [self.streams.get(account, set()) for account in accounts]
+        )
+        for streams in held:
             for stream in streams:
                 if now >= stream.expires_at:
                     stream.close()
