@@ -54,7 +54,7 @@ async def events(
     credential = credential_of(request.scope)
     if credential is None:  # the caller was resolved from it, so only a defect leads here
         raise Unauthorized()
-    # The stream ends with its login: at its expiry, or a heartbeat after its revocation.
+    # The stream ends with its login: at its expiry, or on its revocation.
     stream = await hub.open(
         principal.account_id,
         resume,

@@ -1,7 +1,9 @@
 """This process's open event streams, and what feeds them: one bus subscription, one query
 per wake-up for every woken account with a stream here, and a periodic look at the table
 that catches what no wake-up announced. An idle stream costs its request's task, a future and
-a small watcher task (infra/live/stream.py); it holds no database connection."""
+a small watcher task (infra/live/stream.py); it holds no database connection. A stream lives
+as long as its login: the same periodic pass, and a signal from whoever ends logins, look the
+streams' tokens up again (docs/conversations.md)."""
 
 from __future__ import annotations
 
@@ -241,9 +243,9 @@ class LiveHub:
                 stream.offer(event_id, kind, data)
 
     async def _ticks(self) -> None:
-        """Every heartbeat: a heartbeat to each idle stream, catch up on events nobody
-        announced, keep this process's stream slots alive, drop streams whose response never
-        started; now and then, prune the table."""
+        """Every heartbeat: a heartbeat to each idle stream, end those whose login lapsed,
+        catch up on events nobody announced, keep this process's stream slots alive, drop
+        streams whose response never started; now and then, prune the table."""
         last_prune = 0.0
         while True:
             await asyncio.sleep(self.settings.sse_heartbeat_seconds)
