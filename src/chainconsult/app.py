@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import structlog
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from chainconsult import __version__
+from chainconsult.accounts.auth import login_expiry
 from chainconsult.accounts.email_page import router as email_page
 from chainconsult.accounts.endpoints import router as accounts_router
 from chainconsult.accounts.identity_pages import router as identity_pages
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with open_resources(settings) as resources:
                 app.state.resources = resources
+                # Event streams end with their login (infra cannot ask accounts itself).
+                resources.live.check_login = partial(login_expiry, app)
                 log.info(
                     "started",
                     version=__version__,

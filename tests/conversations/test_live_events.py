@@ -1,7 +1,8 @@
 """Live updates across server processes: a message posted through one process reaches an
 event stream held by another within a second, with Redis (pub/sub) and without it
 (PostgreSQL LISTEN/NOTIFY); a reconnect with Last-Event-ID replays what was missed; read
-markers and notifications arrive too; and each account holds a limited number of streams."""
+markers and notifications arrive too; each account holds a limited number of streams; and a
+stream ends with its login, however and wherever that ends."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import REDIS_PREFIX
-from tests.conversations.sse import event_stream
+from tests.conversations.sse import EventStream, event_stream
 from tests.conversations.story import Thread, proposed_thread, say
-from tests.market import approved_expert, proposal_body
+from tests.helpers import PASSWORD, login
+from tests.market import admin, approved_expert, client_account, proposal_body, query
 from tests.servers import api_servers
 
 pytestmark = pytest.mark.slow
@@ -143,7 +145,10 @@ async def test_a_last_event_id_that_is_no_event_still_opens_a_live_stream(
     async with AsyncClient(base_url=one_url, timeout=15) as one:
         thread = await proposed_thread(one, database_url)
         superscript = cast(dict[str, str], {"Last-Event-ID": "\u00b2".encode("latin-1")})
-        for extra, resume in ((superscript, None), ({}, 10**18)):
+        # 10**19 and twenty nines are past bigint: once a 422, after which EventSource
+        # never reconnects.
+        beyond = ((superscript, None), ({}, 10**18), ({}, 10**19), ({}, int("9" * 20)))
+        for extra, resume in beyond:
             headers = {**thread.expert_headers, **extra}
             async with event_stream(two_url, headers, last_event_id=resume) as stream:
                 said = await say(one, thread, thread.client_headers, "Still live")
@@ -216,3 +221,120 @@ async def test_a_stopping_server_ends_its_streams_at_once(
             reader = asyncio.ensure_future(stream.ended.wait())
             await asyncio.wait_for(reader, 5)
         server.wait(10)
+
+
+HEARTBEAT_AND_MARGIN = 4.0
+"""SSE_HEARTBEAT_SECONDS (1 here) is the longest a stream outlives its login; the rest is the
+two servers' share of a busy machine."""
+
+
+async def ends_with_its_login(
+    stream: EventStream, base_url: str, headers: dict[str, str], within: float
+) -> None:
+    await asyncio.wait_for(stream.ended.wait(), within)
+    # EventSource reconnects by itself; the login is gone, so it is refused and stops.
+    assert (await refused_stream(base_url, headers)).status_code == 401
+
+
+async def test_a_stream_ends_when_its_login_is_ended_through_another_process(
+    two_servers: Servers, database_url: str
+) -> None:
+    one_url, two_url = two_servers.one, two_servers.two
+    async with AsyncClient(base_url=one_url, timeout=15) as one:
+        account, stolen = await client_account(one, name="Victim")
+        mine = await login(one, account["email"])
+        async with event_stream(two_url, stolen) as theirs, event_stream(two_url, mine) as kept:
+            ended = await one.post("/api/v2/auth/sessions/end-others", headers=mine)
+            assert ended.status_code == 204
+            await ends_with_its_login(theirs, two_url, stolen, HEARTBEAT_AND_MARGIN)
+            assert not kept.ended.is_set()
+            assert (await one.post("/api/v2/auth/logout", headers=mine)).status_code == 204
+            await ends_with_its_login(kept, two_url, mine, HEARTBEAT_AND_MARGIN)
+
+
+async def test_a_stream_ends_when_an_admin_ends_the_sessions_or_the_account_is_erased(
+    two_servers: Servers, database_url: str
+) -> None:
+    one_url, two_url = two_servers.one, two_servers.two
+    async with AsyncClient(base_url=one_url, timeout=15) as one:
+        admin_headers = await admin(one, database_url)
+        account, headers = await client_account(one, name="Departing")
+        async with event_stream(two_url, headers) as stream:
+            ended = await one.post(
+                f"/api/v2/admin/users/{account['id']}/sessions/end", headers=admin_headers
+            )
+            assert ended.status_code == 204
+            await ends_with_its_login(stream, two_url, headers, HEARTBEAT_AND_MARGIN)
+
+        headers = await login(one, account["email"])
+        async with event_stream(two_url, headers) as stream:
+            erased = await one.request(
+                "DELETE", "/api/v2/me", json={"password": PASSWORD}, headers=headers
+            )
+            assert erased.status_code == 204
+            await ends_with_its_login(stream, two_url, headers, HEARTBEAT_AND_MARGIN)
+
+
+async def test_a_stream_ends_when_its_login_expires(
+    two_servers: Servers, database_url: str
+) -> None:
+    """Heartbeats do not keep a stream open past its login's expiry."""
+    one_url, two_url = two_servers.one, two_servers.two
+    async with AsyncClient(base_url=one_url, timeout=15) as one:
+        account, _ = await client_account(one, name="Brief")
+        headers = await login(one, account["email"])
+        # This login, not yet looked up (so not cached), expires in two seconds.
+        query(
+            database_url,
+            "UPDATE account_sessions SET expires_at = now() + interval '2 seconds'"
+            " WHERE id = (SELECT id FROM account_sessions WHERE account_id = %s"
+            " ORDER BY created_at DESC LIMIT 1)",
+            uuid.UUID(account["id"]),
+        )
+        async with event_stream(two_url, headers) as stream:
+            await ends_with_its_login(stream, two_url, headers, 2 + HEARTBEAT_AND_MARGIN)
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def slow_heartbeat_servers(
+    request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
+    """Two processes whose streams see a heartbeat once a minute only."""
+    tmp_path = tmp_path_factory.mktemp("live-slow")
+    env = {
+        **UNLIMITED,
+        "DATABASE_URL": database_url,
+        "CHAINCONSULT_DATA_DIR": str(tmp_path / "var"),
+        "REDIS_KEY_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}",
+        "SSE_HEARTBEAT_SECONDS": "60",
+    }
+    if request.param == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    with api_servers(2, env, tmp_path) as urls:
+        yield Servers(urls[0], urls[1], shared_limit=request.param == "redis")
+
+
+async def test_ending_logins_ends_their_streams_at_once_not_at_the_next_heartbeat(
+    slow_heartbeat_servers: Servers,
+) -> None:
+    """The process that ends logins tells every process, which looks those accounts' logins
+    up at once (the heartbeat's look is the fallback for a lost signal)."""
+    one_url, two_url = slow_heartbeat_servers.one, slow_heartbeat_servers.two
+    at_once = 2.0
+    async with AsyncClient(base_url=one_url, timeout=15) as one:
+        account, stolen = await client_account(one, name="Victim")
+        mine = await login(one, account["email"])
+        async with event_stream(two_url, stolen) as theirs, event_stream(two_url, mine) as kept:
+            assert (await one.post("/api/v2/auth/sessions/end-others", headers=mine)).is_success
+            await ends_with_its_login(theirs, two_url, stolen, at_once)
+            assert not kept.ended.is_set()
+            assert (await one.post("/api/v2/auth/logout", headers=mine)).is_success
+            await ends_with_its_login(kept, two_url, mine, at_once)
+
+        headers = await login(one, account["email"])
+        async with event_stream(two_url, headers) as stream:
+            erased = await one.request(
+                "DELETE", "/api/v2/me", json={"password": PASSWORD}, headers=headers
+            )
+            assert erased.status_code == 204
+            await ends_with_its_login(stream, two_url, headers, at_once)

@@ -4,6 +4,7 @@ cookie-authenticated unsafe request must echo the CSRF cookie in ``X-CSRF-Token`
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -45,6 +46,19 @@ async def principal_for_credential(app: Starlette, token: str) -> Principal | No
             verification_required=settings.lifecycle.require_verified_email,
             admin_requires_2fa=settings.admin_requires_2fa,
         )
+
+
+def login_deadline(principal: Principal) -> float:
+    """When the caller's login expires, in ``time.time()`` seconds."""
+    expires_at = principal.session_expires_at
+    return expires_at.timestamp() if expires_at is not None else math.inf
+
+
+async def login_expiry(app: Starlette, token: str) -> float | None:
+    """``login_deadline`` of the login behind ``token``, None once it is revoked, expired or
+    its account is gone: for what outlives one request (the live hub's event streams)."""
+    principal = await principal_for_credential(app, token)
+    return login_deadline(principal) if principal is not None else None
 
 
 _Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -21,6 +21,7 @@ from chainconsult.errors import Conflict, NotFound, Unauthorized
 from chainconsult.infra.cache import invalidate_after_commit
 from chainconsult.infra.db.transaction import unit_of_work
 from chainconsult.infra.jobs import defer
+from chainconsult.infra.live import logins_ended_after_commit
 from chainconsult.infra.security.passwords import HashingBusy, passwords
 from chainconsult.infra.security.tokens import new_login_token, token_digest
 from chainconsult.models.accounts import Account, AccountSession, Plan, Role
@@ -47,6 +48,8 @@ class Principal:
     (accounts/verification.py: ``require_verified_email``)."""
     admin_requires_2fa: bool = True
     """ADMIN_REQUIRE_2FA of the process that resolved the caller (``is_admin``)."""
+    session_expires_at: dt.datetime | None = None
+    """When this login expires (an event stream ends then); None where unknown."""
 
     @property
     def is_admin(self) -> bool:
@@ -188,11 +191,13 @@ class AccountService:
             email_verified=account.email_verified_at is not None,
             verification_required=verification_required,
             admin_requires_2fa=admin_requires_2fa,
+            session_expires_at=login.expires_at,
         )
 
     async def log_out(self, principal: Principal) -> None:
         revoked = await self.repository.revoke_login(principal.session_id, utcnow())
         invalidate_after_commit(self.repository.session, [login_tag(h) for h in revoked])
+        logins_ended_after_commit(self.repository.session, [principal.account_id])
 
     async def get(self, account_id: uuid.UUID) -> Account:
         account = await self.repository.by_id(account_id)

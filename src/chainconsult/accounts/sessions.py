@@ -16,6 +16,7 @@ from chainconsult.accounts.repository import login_tag
 from chainconsult.accounts.service import Principal, forget_cached_account
 from chainconsult.errors import NotFound
 from chainconsult.infra.cache import invalidate_after_commit
+from chainconsult.infra.live import logins_ended_after_commit
 from chainconsult.models.accounts import AccountSession
 from chainconsult.models.base import utcnow
 
@@ -82,8 +83,11 @@ class SessionService:
             update(AccountSession)
             .where(*conditions, AccountSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
-            .returning(AccountSession.token_hash)
+            .returning(AccountSession.token_hash, AccountSession.account_id)
         )
-        revoked = list(result.scalars())
+        rows = result.all()
+        revoked = [token_hash for token_hash, _ in rows]
         invalidate_after_commit(self.session, [login_tag(h) for h in revoked])
+        # After the invalidation: their event streams end now, not at the next heartbeat.
+        logins_ended_after_commit(self.session, [account_id for _, account_id in rows])
         return revoked

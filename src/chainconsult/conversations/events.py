@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from starlette.responses import Response, StreamingResponse
 
-from chainconsult.accounts.auth import CurrentAccount
+from chainconsult.accounts.auth import CurrentAccount, login_deadline
+from chainconsult.accounts.identity import credential_of
 from chainconsult.config import settings_of
-from chainconsult.errors import TooManyRequests
+from chainconsult.errors import TooManyRequests, Unauthorized
 from chainconsult.infra.resources import resources_of
 
 router = APIRouter(tags=["events"])
@@ -50,7 +51,16 @@ async def events(
     hub = resources_of(request).live
     # ASCII digits only: str.isdigit() also takes superscripts, which int() refuses.
     resume = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else None
-    stream = await hub.open(principal.account_id, resume)
+    credential = credential_of(request.scope)
+    if credential is None:  # the caller was resolved from it, so only a defect leads here
+        raise Unauthorized()
+    # The stream ends with its login: at its expiry, or on its revocation.
+    stream = await hub.open(
+        principal.account_id,
+        resume,
+        credential=credential,
+        expires_at=login_deadline(principal),
+    )
     if stream is None:
         limit = settings_of(request).conversations.sse_max_connections_per_user
         raise TooManyRequests(

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.accounts.repository import AccountRepository
 from chainconsult.accounts.service import Principal, forget_cached_account
+from chainconsult.accounts.sessions import SessionService
 from chainconsult.audit.trail import NO_ORIGIN, AuditTrail
 from chainconsult.experts.service import directory_changed
 from chainconsult.models.base import utcnow
@@ -35,6 +36,8 @@ class PrivacyService:
         # first and its delivery row is erased with the rest, or it waits and sees the
         # account erased (chainconsult.mail.service).
         await AccountRepository(self.session).lock(principal.account_id)
+        # Its logins end as any ended login does, on every process (the rows go below).
+        await SessionService(self.session).end_all(principal.account_id)
         await personal_data.erase(self.session, principal.account_id)
         # What the cache holds about them goes too: their login and account, their profile
         # in the directory, their open projects.

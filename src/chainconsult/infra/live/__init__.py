@@ -6,7 +6,12 @@ minutes so a reconnecting stream replays what it missed from ``Last-Event-ID``."
 
 from chainconsult.infra.live.bus import LiveBus, PostgresLiveBus, RedisLiveBus, build_live_bus
 from chainconsult.infra.live.hub import LiveHub, build_live_hub
-from chainconsult.infra.live.record import attach_live_bus, record_live, wake_after_commit
+from chainconsult.infra.live.record import (
+    attach_live_bus,
+    logins_ended_after_commit,
+    record_live,
+    wake_after_commit,
+)
 from chainconsult.infra.live.stream import LiveStream
 
 __all__ = [
@@ -18,6 +23,7 @@ __all__ = [
     "attach_live_bus",
     "build_live_bus",
     "build_live_hub",
+    "logins_ended_after_commit",
     "record_live",
     "wake_after_commit",
 ]

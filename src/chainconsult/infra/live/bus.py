@@ -1,6 +1,7 @@
-"""The wake-up signal between server processes: "these accounts have new live events". It
-carries account ids only; the events themselves are read from the table, so a lost signal
-delays an event (until the streams' periodic look) but never loses it."""
+"""The wake-up signal between server processes: "these accounts have new live events", or
+"logins of these accounts ended" (their streams look their logins up at once). It carries
+account ids only; the events themselves are read from the table, so a lost signal delays an
+event or a stream's end (until the streams' periodic look) but never loses it."""
 
 from __future__ import annotations
 
@@ -22,19 +23,30 @@ from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.live")
 
-Woken = Callable[[list[uuid.UUID]], None]
+Woken = Callable[[list[uuid.UUID], list[uuid.UUID]], None]
+"""Called with the accounts that have new events and those whose logins ended."""
 CHANNEL = "chainconsult_live"
+_ENDED = "ended:"
+"""Marks an account whose logins ended; a process that does not know it skips the id."""
 _RECONNECT_SECONDS = 1.0
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
-def _parse(payload: str | bytes) -> list[uuid.UUID]:
+def _payload(account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID]) -> str:
+    return ",".join([*map(str, account_ids), *(f"{_ENDED}{id_}" for id_ in logins_ended)])
+
+
+def _parse(payload: str | bytes) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     text = payload.decode() if isinstance(payload, bytes) else payload
-    found = []
+    events: list[uuid.UUID] = []
+    ended: list[uuid.UUID] = []
     for part in text.split(","):
+        found, id_ = (
+            (ended, part.removeprefix(_ENDED)) if part.startswith(_ENDED) else (events, part)
+        )
         with contextlib.suppress(ValueError):
-            found.append(uuid.UUID(part))
-    return found
+            found.append(uuid.UUID(id_))
+    return events, ended
 
 
 class LiveBus(ABC):
@@ -44,8 +56,11 @@ class LiveBus(ABC):
         """Set while the subscription is up (tests wait for it)."""
 
     @abstractmethod
-    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
-        """Wake every process; a failure is logged, never raised (the event is stored)."""
+    async def publish(
+        self, account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID] = ()
+    ) -> None:
+        """Wake every process; a failure is logged, never raised (the event is stored, and
+        the streams look at their logins every heartbeat anyway)."""
 
     @abstractmethod
     async def _listen(self, woken: Woken) -> None:
@@ -83,9 +98,11 @@ class RedisLiveBus(LiveBus):
         self.redis = redis
         self.channel = f"{key_prefix}:live"
 
-    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
+    async def publish(
+        self, account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID] = ()
+    ) -> None:
         try:
-            await self.redis.publish(self.channel, ",".join(map(str, account_ids)))
+            await self.redis.publish(self.channel, _payload(account_ids, logins_ended))
         except Exception as exc:  # Redis away: the periodic look catches up
             log.warning("live_publish_failed", error=str(exc))
 
@@ -97,7 +114,7 @@ class RedisLiveBus(LiveBus):
             while True:
                 message = await pubsub.get_message(timeout=30)
                 if message is not None and message.get("type") == "message":
-                    woken(_parse(message["data"]))
+                    woken(*_parse(message["data"]))
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -111,11 +128,13 @@ class PostgresLiveBus(LiveBus):
         self.url = libpq_url
         self.engine = engine
 
-    async def publish(self, account_ids: Sequence[uuid.UUID]) -> None:
+    async def publish(
+        self, account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID] = ()
+    ) -> None:
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(
-                    _NOTIFY, {"channel": CHANNEL, "payload": ",".join(map(str, account_ids))}
+                    _NOTIFY, {"channel": CHANNEL, "payload": _payload(account_ids, logins_ended)}
                 )
                 await connection.commit()
         except SQLAlchemyError as exc:
@@ -128,7 +147,7 @@ class PostgresLiveBus(LiveBus):
             await connection.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             async for notice in connection.notifies():
-                woken(_parse(notice.payload))
+                woken(*_parse(notice.payload))
 
 
 def build_live_bus(settings: PlatformSettings, engine: AsyncEngine, redis: Redis | None) -> LiveBus:

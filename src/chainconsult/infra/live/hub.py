@@ -1,7 +1,9 @@
 """This process's open event streams, and what feeds them: one bus subscription, one query
 per wake-up for every woken account with a stream here, and a periodic look at the table
 that catches what no wake-up announced. An idle stream costs its request's task, a future and
-a small watcher task (infra/live/stream.py); it holds no database connection."""
+a small watcher task (infra/live/stream.py); it holds no database connection. A stream lives
+as long as its login: the same periodic pass, and a signal from whoever ends logins, look the
+streams' tokens up again (docs/conversations.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -34,6 +36,12 @@ from chainconsult.infra.settings.platform import PlatformSettings
 log = structlog.get_logger("chainconsult.live")
 
 _UNSTARTED_SECONDS = 10.0
+_MAX_EVENT_ID = 2**63 - 1
+"""The largest id ``live_events.id`` (bigint) can hold; a Last-Event-ID above it is made up."""
+
+LoginCheck = Callable[[str], Awaitable[float | None]]
+"""When the login behind a token expires (``time.time()`` seconds), or None once it is
+revoked, expired or its account is gone: the app hands in accounts/auth.py's lookup."""
 
 
 def _ago(seconds: float) -> Any:
@@ -55,9 +63,12 @@ class LiveHub:
         self.settings = settings
         self.streams: dict[uuid.UUID, set[LiveStream]] = {}
         self._dirty: set[uuid.UUID] = set()
+        self._logins_ended: set[uuid.UUID] = set()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
+        self.check_login: LoginCheck | None = None
+        """Set by the app once it runs (app.py); until then only expiry ends a stream."""
 
     def start(self) -> None:
         self.bus.start(self._woken)
@@ -111,9 +122,18 @@ class LiveHub:
 
     # --- streams ---------------------------------------------------------------------
 
-    async def open(self, account_id: uuid.UUID, last_event_id: int | None) -> LiveStream | None:
+    async def open(
+        self,
+        account_id: uuid.UUID,
+        last_event_id: int | None,
+        *,
+        credential: str,
+        expires_at: float,
+    ) -> LiveStream | None:
         """A new stream for the account, with the events after ``last_event_id`` (from the
-        last SSE_REPLAY_SECONDS) queued; None when the account holds its maximum already."""
+        last SSE_REPLAY_SECONDS) queued; None when the account holds its maximum already.
+        It lives as long as the login behind ``credential``: at most until ``expires_at``
+        (``time.time()`` seconds), and no longer than a heartbeat after its revocation."""
         stream_id = uuid.uuid4()
         if not await self.slots.acquire(
             account_id, stream_id, len(self.streams.get(account_id, ()))
@@ -124,7 +144,13 @@ class LiveHub:
         except BaseException:
             await self.slots.release(account_id, stream_id)
             raise
-        stream = LiveStream(account_id=account_id, floor=int(floor), id=stream_id)
+        stream = LiveStream(
+            account_id=account_id,
+            floor=int(floor),
+            id=stream_id,
+            credential=credential,
+            expires_at=expires_at,
+        )
         for row in replay:
             stream.offer(row[0], row[1], row[2])
         self.streams.setdefault(account_id, set()).add(stream)
@@ -144,6 +170,8 @@ class LiveHub:
             ).scalar_one()
             if last_event_id is None:
                 return int(latest), ()
+            # Beyond bigint the query would fail; no event has such an id (made up, below).
+            last_event_id = min(last_event_id, _MAX_EVENT_ID)
             replay = (
                 await session.execute(
                     select(LiveEvent.id, LiveEvent.kind, LiveEvent.data)
@@ -175,10 +203,12 @@ class LiveHub:
 
     # --- feeding them ----------------------------------------------------------------
 
-    def _woken(self, account_ids: list[uuid.UUID]) -> None:
+    def _woken(self, account_ids: list[uuid.UUID], logins_ended: list[uuid.UUID]) -> None:
         here = [account for account in account_ids if account in self.streams]
-        if here:
+        ended = [account for account in logins_ended if account in self.streams]
+        if here or ended:
             self._dirty.update(here)
+            self._logins_ended.update(ended)
             self._wakeup.set()
 
     async def _deliveries(self) -> None:
@@ -186,7 +216,10 @@ class LiveHub:
             await self._wakeup.wait()
             self._wakeup.clear()
             accounts, self._dirty = self._dirty, set()
+            ended, self._logins_ended = self._logins_ended, set()
             try:
+                if ended:
+                    await self._end_lapsed_logins(ended)
                 await self._deliver(accounts)
             except Exception as exc:  # the next wake-up or tick retries
                 log.warning("live_delivery_failed", error=str(exc))
@@ -210,9 +243,9 @@ class LiveHub:
                 stream.offer(event_id, kind, data)
 
     async def _ticks(self) -> None:
-        """Every heartbeat: a heartbeat to each idle stream, catch up on events nobody
-        announced, keep this process's stream slots alive, drop streams whose response never
-        started; now and then, prune the table."""
+        """Every heartbeat: a heartbeat to each idle stream, end those whose login lapsed,
+        catch up on events nobody announced, keep this process's stream slots alive, drop
+        streams whose response never started; now and then, prune the table."""
         last_prune = 0.0
         while True:
             await asyncio.sleep(self.settings.sse_heartbeat_seconds)
@@ -224,6 +257,7 @@ class LiveHub:
                         stream.beat()
                         if not stream.started and now - stream.opened > _UNSTARTED_SECONDS:
                             await self.close(stream)
+                await self._end_lapsed_logins()
                 await self._deliver(set(self.streams))
                 await self.slots.refresh(
                     [(s.account_id, s.id) for streams in self.streams.values() for s in streams]
@@ -233,6 +267,39 @@ class LiveHub:
                     await self._prune()
             except Exception as exc:  # the next tick tries again
                 log.warning("live_tick_failed", error=str(exc))
+
+    async def _end_lapsed_logins(self, accounts: Iterable[uuid.UUID] | None = None) -> None:
+        """End each stream (of ``accounts``, else all) whose login has expired, or was
+        revoked (logout, a password reset, ended sessions, erasure) in any process: every
+        heartbeat, and when a process says it ended logins of an account, each token is
+        looked up once, the way every request's is (its cache entry is dropped for every
+        process before the revoking request answers: decision 0030)."""
+        now = time.time()
+        by_credential: dict[str, list[LiveStream]] = {}
+        held = (
+            self.streams.values()
+            if accounts is None
+            else [self.streams.get(account, set()) for account in accounts]
+        )
+        for streams in held:
+            for stream in streams:
+                if now >= stream.expires_at:
+                    stream.close()
+                else:
+                    by_credential.setdefault(stream.credential, []).append(stream)
+        if self.check_login is None:
+            return
+        for credential, holding in by_credential.items():
+            try:
+                expires_at = await self.check_login(credential)
+            except Exception as exc:  # database and cache away: expiry still ends them
+                log.warning("live_login_check_failed", error=str(exc))
+                return
+            for stream in holding:
+                if expires_at is None:
+                    stream.close()
+                else:
+                    stream.expires_at = expires_at
 
     async def _prune(self) -> None:
         async with self.sessionmaker() as session, session.begin():

@@ -47,12 +47,26 @@ def wake_after_commit(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -
     """Tell every server process, once this transaction commits, that these accounts have new
     live events. Sessions without a bus (a CLI command, a job) wake nobody: the streams' own
     periodic look at the table finds those events a little later."""
+    _publish_after_commit(session, account_ids, ())
+
+
+def logins_ended_after_commit(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
+    """Once this transaction commits, have every process look up the logins of these
+    accounts' event streams at once, so a stream whose login it ended ends now rather than at
+    its next heartbeat. Call it after the logins' cache invalidation is queued: the callbacks
+    run in order, so the look-ups find the database's answer."""
+    _publish_after_commit(session, (), account_ids)
+
+
+def _publish_after_commit(
+    session: AsyncSession, woken: Iterable[uuid.UUID], logins_ended: Iterable[uuid.UUID]
+) -> None:
     bus = session.info.get(_BUS)
     if bus is None:
         return
-    woken = sorted(set(account_ids))
+    events, ended = sorted(set(woken)), sorted(set(logins_ended))
 
-    async def wake() -> None:
-        await bus.publish(woken)
+    async def publish() -> None:
+        await bus.publish(events, ended)
 
-    after_commit(session, wake)
+    after_commit(session, publish)

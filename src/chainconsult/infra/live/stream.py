@@ -7,6 +7,7 @@ among them). Measured in docs/decisions/0032-event-streams-without-connections.m
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,10 @@ class LiveStream:
     floor: int
     """Events up to this id were there before the stream opened (or were replayed)."""
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    credential: str = ""
+    """The login token the stream was opened with; the hub re-checks it every heartbeat."""
+    expires_at: float = math.inf
+    """When that login expires (``time.time()`` seconds): the stream ends then."""
     pending: list[Item] = field(default_factory=list)
     waiter: asyncio.Future[None] | None = None
     """Set while the stream's response waits for something to send."""
