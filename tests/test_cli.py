@@ -79,10 +79,13 @@ def test_migrate_then_serve_with_two_workers(empty_database: str, tmp_path: Path
     env = {"DATABASE_URL": empty_database, "SECRET_KEY": "k" * 40, "REDIS_URL": ""}
     output = _cli("migrate", env=env, cwd=tmp_path)
     assert "schema up to date" in output
-    _cli("migrate", env=env, cwd=tmp_path)  # idempotent
-    _cli(
+    # In-process: the idempotent migrate and create-admin need no process of their own.
+    again = run_cli("migrate", env=env, cwd=tmp_path)
+    assert "schema up to date" in again.stdout + again.stderr
+    created = run_cli(
         "create-admin", "ops@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
     )
+    assert created.returncode == 0, created.stderr
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
