@@ -271,10 +271,13 @@ def measure(
 # Set-up --------------------------------------------------------------------------------------
 
 
-def create_database(server: str) -> tuple[str, str]:
+def create_database(server: str, template: str | None = None) -> tuple[str, str]:
     name = f"cc_hot_{uuid.uuid4().hex[:10]}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return name, urlsplit(server)._replace(path=f"/{name}").geturl()
 
 
@@ -312,12 +315,16 @@ def demo_database(
     server: str, redis_url: str, prefix: str
 ) -> Iterator[tuple[dict[str, str], Path]]:
     """A database of its own on ``server``, migrated and filled by `chainconsult demo-data`:
-    yields the app's environment for it and a work directory; both are removed afterwards."""
-    name, database_url = create_database(server)
+    yields the app's environment for it and a work directory; both are removed afterwards.
+
+    BENCH_DEMO_TEMPLATE names a database on ``server`` that already holds the migrated demo
+    data (the test suite keeps one): the database is then a copy of it, made in a second."""
+    template = os.environ.get("BENCH_DEMO_TEMPLATE")
+    name, database_url = create_database(server, template)
     work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         env = app_env(database_url, redis_url, work)
-        for command in ("migrate", "demo-data"):
+        for command in () if template else ("migrate", "demo-data"):
             done = subprocess.run([CHAINCONSULT, command], env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"chainconsult {command} failed:\n{done.stderr[-2000:]}")

@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from chainconsult.commands.serve import public_url_for
+from tests.cli_runner import run_cli
 from tests.helpers import PASSWORD
 from tests.smtp import SmtpSink
 
@@ -78,10 +79,13 @@ def test_migrate_then_serve_with_two_workers(empty_database: str, tmp_path: Path
     env = {"DATABASE_URL": empty_database, "SECRET_KEY": "k" * 40, "REDIS_URL": ""}
     output = _cli("migrate", env=env, cwd=tmp_path)
     assert "schema up to date" in output
-    _cli("migrate", env=env, cwd=tmp_path)  # idempotent
-    _cli(
+    # In-process: the idempotent migrate and create-admin need no process of their own.
+    again = run_cli("migrate", env=env, cwd=tmp_path)
+    assert "schema up to date" in again.stdout + again.stderr
+    created = run_cli(
         "create-admin", "ops@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
     )
+    assert created.returncode == 0, created.stderr
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -115,17 +119,19 @@ def test_migrate_then_serve_with_two_workers(empty_database: str, tmp_path: Path
 
 
 def test_create_admin_promotes_an_existing_account(empty_database: str, tmp_path: Path) -> None:
+    # In-process: the test above runs these commands as the operator's processes.
     env = {"DATABASE_URL": empty_database, "SECRET_KEY": "k" * 40}
-    _cli("migrate", env=env, cwd=tmp_path)
-    first = _cli(
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    first = run_cli(
         "create-admin", "a@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
     )
-    again = _cli(
+    again = run_cli(
         "create-admin", "A@example.com", "--password-stdin", env=env, cwd=tmp_path, stdin=PASSWORD
     )
 
-    assert "created admin" in first
-    assert "promoted admin" in again
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert "created admin" in first.stdout + first.stderr
+    assert "promoted admin" in again.stdout + again.stderr
     with psycopg.connect(empty_database) as conn:
         rows = conn.execute("SELECT role FROM accounts").fetchall()
     assert rows == [("admin",)]

@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         progress("starting PostgreSQL and Redis, migrating, loading the demo data")
         with services() as svc:
             env = server_env(svc, work / "var")
-            prepare_database(env, work / "setup.log")
+            if not svc.demo_loaded:
+                prepare_database(env, work / "setup.log")
             # The soak writes for minutes: enough (expert, project) pairs to never repeat one.
             writers = args.writers or (200 if args.soak else 30)
             run = Run(

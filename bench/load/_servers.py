@@ -53,14 +53,19 @@ class Services:
     peer_redis_url: str | None
     postgres_version: str
     redis_version: str
+    demo_loaded: bool = False
+    """The database is a copy of BENCH_DEMO_TEMPLATE: migrated, demo data in."""
 
 
 @contextlib.contextmanager
 def services() -> Iterator[Services]:
     """PostgreSQL holding a migrated database with the demo data, and Redis. With
     BENCH_DATABASE_URL a fresh database is created on that server (and dropped at the end);
-    with BENCH_REDIS_URL the run's keys carry a prefix of their own."""
+    with BENCH_REDIS_URL the run's keys carry a prefix of their own. With BENCH_DEMO_TEMPLATE
+    too (a database on that server holding the migrated demo data, as the test suite keeps one)
+    the fresh database is a copy of it."""
     given_db = os.environ.get("BENCH_DATABASE_URL")
+    template = os.environ.get("BENCH_DEMO_TEMPLATE") if given_db else None
     given_redis = os.environ.get("BENCH_REDIS_URL")
     postgres: PrivatePostgres | None = None
     redis: PrivateRedis | None = None
@@ -68,8 +73,11 @@ def services() -> Iterator[Services]:
     try:
         if given_db:
             name = f"cc_load_{secrets.token_hex(4)}"
+            statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if template:
+                statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
             with psycopg.connect(given_db, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                conn.execute(statement)
             created = (given_db, name)
             database_url = make_url(given_db).set(database=name).render_as_string(False)
         else:
@@ -91,6 +99,7 @@ def services() -> Iterator[Services]:
             peer_redis_url=peer_redis_url,
             postgres_version=str(row[0]) if row else "?",
             redis_version=_redis_version(redis_url),
+            demo_loaded=bool(template),
         )
     finally:
         if redis is not None:

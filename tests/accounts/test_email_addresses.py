@@ -3,14 +3,13 @@ login, the login throttle's keys and create-admin."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 import unicodedata
 from pathlib import Path
 
 from httpx import AsyncClient
 
+from tests.cli_runner import run_cli
 from tests.conftest import make_settings
 from tests.edge_support import app_client
 from tests.helpers import PASSWORD, register
@@ -90,22 +89,15 @@ async def test_login_with_a_malformed_address_is_422_naming_the_field(
 async def test_create_admin_stores_the_address_as_registration_does(
     client: AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chainconsult",
-            "create-admin",
-            "Ops@XN--EXMPLE-CUA.COM",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "k" * 40},
+    # The command runs its own event loop, which cannot nest in the test's.
+    created = await asyncio.to_thread(
+        run_cli,
+        "create-admin",
+        "Ops@XN--EXMPLE-CUA.COM",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+        env={"DATABASE_URL": database_url, "SECRET_KEY": "k" * 40},
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     duplicate = await client.post(
         "/api/v2/auth/register",

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.conftest import TEST_SECRET
 from tests.market import query
 
@@ -17,20 +15,12 @@ TABLES = ("accounts", "expert_applications", "expert_profiles", "projects", "pro
 
 
 def run_demo_data(database_url: str, cwd: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "chainconsult", "demo-data"],
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url.replace("+psycopg", ""),
-            "SECRET_KEY": TEST_SECRET,
-            "REDIS_URL": "",
-        },
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {
+        "DATABASE_URL": database_url.replace("+psycopg", ""),
+        "SECRET_KEY": TEST_SECRET,
+        "REDIS_URL": "",
+    }
+    result = run_cli("demo-data", env=env, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -99,15 +89,8 @@ def test_demo_data_on_an_unmigrated_database_says_to_migrate(
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "chainconsult", "demo-data"],
-            env={**os.environ, "DATABASE_URL": url, "SECRET_KEY": TEST_SECRET, "REDIS_URL": ""},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        env = {"DATABASE_URL": url, "SECRET_KEY": TEST_SECRET, "REDIS_URL": ""}
+        result = run_cli("demo-data", env=env, cwd=tmp_path)
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

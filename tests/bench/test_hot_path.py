@@ -64,6 +64,7 @@ def test_table_gives_each_scenario_its_ratio_to_the_bare_route_of_its_server() -
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk")
+@pytest.mark.usefixtures("demo_copies")
 def test_short_run_measures_every_scenario(
     postgres_server_url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

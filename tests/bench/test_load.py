@@ -124,6 +124,7 @@ def test_section_rewrite_replaces_only_its_own_section() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("demo_copies")
 def test_smoke_run_of_every_scenario_writes_its_section(
     postgres_server_url: str, redis_url: str, tmp_path: Path
 ) -> None:

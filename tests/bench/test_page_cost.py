@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.mark.slow
 @pytest.mark.redis
+@pytest.mark.usefixtures("demo_copies")
 def test_short_run_prints_cpu_per_read_of_each_kind_for_both_trees(
     postgres_server_url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

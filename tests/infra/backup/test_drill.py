@@ -3,9 +3,7 @@ line, the database dropped, restored, and the platform serving it again with eve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from chainconsult.infra.backup.manifest import dump_key
 from chainconsult.infra.backup.service import take_backup, verify_backup
 from chainconsult.infra.db.engine import build_engine
 from chainconsult.infra.db.migrate import alembic_config
+from tests.cli_runner import CliResult, run_cli
 from tests.conftest import TEST_SECRET, MigratedDatabases
 from tests.helpers import login, register, serving
 from tests.infra.backup.conftest import (
@@ -34,16 +33,13 @@ from tests.infra.backup.conftest import (
 )
 
 
-def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chainconsult", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def cli(*args: str, env: dict[str, str], cwd: Path) -> CliResult:
+    return run_cli(*args, env=env, cwd=cwd)
+
+
+async def cli_in_thread(*args: str, env: dict[str, str], cwd: Path) -> CliResult:
+    """The command runs its own event loop, which cannot nest in the test's."""
+    return await asyncio.to_thread(run_cli, *args, env=env, cwd=cwd)
 
 
 @pytest.mark.slow
@@ -71,14 +67,14 @@ async def test_a_dropped_database_comes_back_whole_from_its_backup_and_serves(
         "REDIS_URL": "",
     }
 
-    backed_up = cli("backup", env=env, cwd=tmp_path)
+    backed_up = await cli_in_thread("backup", env=env, cwd=tmp_path)
     assert backed_up.returncode == 0, backed_up.stderr
     assert "dump: table 1/" in backed_up.stderr  # progress, table by table
     [listed] = list_backups(backup_store(settings))
     name = url.rsplit("/", 1)[1]
     execute(postgres_server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
     execute(postgres_server_url, f'CREATE DATABASE "{name}"')
-    restored = cli("restore", listed.id, "--yes", env=env, cwd=tmp_path)
+    restored = await cli_in_thread("restore", listed.id, "--yes", env=env, cwd=tmp_path)
 
     assert restored.returncode == 0, restored.stderr
     assert fingerprint(url) == before
@@ -134,7 +130,7 @@ async def test_a_damaged_backup_fails_its_drill_and_no_longer_counts_as_verified
     assert not checked.drill.ok
     assert "damaged" in checked.drill.problems[0]
     assert newest_verified(backup_store(settings)) is None
-    listing = cli(
+    listing = await cli_in_thread(
         "backup",
         "list",
         env={"BACKUP_URL": f"file://{tmp_path}/store", "SECRET_KEY": TEST_SECRET},

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +15,7 @@ from redis.asyncio import Redis
 from chainconsult.app import create_app
 from chainconsult.infra.cache import Cache, CircuitState
 from chainconsult.infra.resources import resources_of
+from tests.cli_runner import run_cli
 from tests.conftest import REDIS_PREFIX, TEST_SECRET, make_settings
 from tests.helpers import PASSWORD, login, promote_to_admin, register, serving
 from tests.private_redis import private_redis
@@ -160,14 +158,9 @@ async def test_create_admin_takes_effect_at_once_in_a_running_server(
             admin_only = "/api/v2/admin/expert-applications"
             assert (await client.get(admin_only, headers=auth)).status_code == 403  # now cached
 
-            promoted = subprocess.run(
-                [sys.executable, "-m", "chainconsult", *PROMOTE_OPS],
-                env={**os.environ, **env},
-                input=PASSWORD,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
+            # In-process (its own event loop, so in a thread): the server is the real process.
+            promoted = await asyncio.to_thread(
+                run_cli, *PROMOTE_OPS, env=env, cwd=tmp_path, stdin=PASSWORD
             )
             assert promoted.returncode == 0, promoted.stderr
 

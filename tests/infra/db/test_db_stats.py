@@ -4,9 +4,6 @@ the slowest statements when pg_stat_statements is there."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,20 +11,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.conftest import TEST_SECRET
 from tests.infra.db.conftest import PrivatePostgres, libpq
 
 
 def db_stats(database_url: str, tmp_path: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "chainconsult", "db-stats", *args],
-        env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET}
+    result = run_cli("db-stats", *args, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
