@@ -125,6 +125,10 @@ def _encode(secure: Secure) -> HeaderList:
 SERVER_HEADER = (b"server", b"chainconsult")
 
 
+def _first_segment(path: str) -> str:
+    return path.partition("/")[2].partition("/")[0]
+
+
 class SecurityHeadersMiddleware:
     """Adds the header set of the first matching path prefix (else ``default``) to every
     response, replacing any same-named header an inner layer set, and ``Server: chainconsult``
@@ -136,10 +140,15 @@ class SecurityHeadersMiddleware:
     ) -> None:
         self.app = app
         self.default = [*_encode(default), SERVER_HEADER]
-        self.by_path = [(prefix, [*_encode(secure), SERVER_HEADER]) for prefix, secure in by_path]
+        # Grouped by first path segment: a request compares only the prefixes that share
+        # its first segment (an API path meets the few docs paths, not every page prefix).
+        self.by_segment: dict[str, list[tuple[str, HeaderList]]] = {}
+        for prefix, secure in by_path:
+            headers = [*_encode(secure), SERVER_HEADER]
+            self.by_segment.setdefault(_first_segment(prefix), []).append((prefix, headers))
 
     def _for(self, path: str) -> HeaderList:
-        for prefix, headers in self.by_path:
+        for prefix, headers in self.by_segment.get(_first_segment(path), ()):
             if path == prefix or path.startswith(prefix + "/"):
                 return headers
         return self.default
