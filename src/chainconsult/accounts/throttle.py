@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainconsult.config import LoginThrottleSettings
-from chainconsult.errors import ServiceUnavailable, TooManyRequests
+from chainconsult.errors import ChainconsultError, ServiceUnavailable, TooManyRequests
 from chainconsult.infra.db.transaction import one_statement
 from chainconsult.infra.security.client_ip import client_network
 from chainconsult.models.base import utcnow
@@ -174,6 +175,22 @@ class LoginFailureRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+E = TypeVar("E", bound=ChainconsultError)
+
+
+def try_again_later(error: type[E], what: str, wait_seconds: float, **extensions: Any) -> E:
+    """``error`` saying ``what`` and when to try again (whole seconds, at least 1), in its
+    detail, its ``Retry-After`` header and its ``retry_after`` field: every wait of the
+    login and its mailed links is answered alike."""
+    seconds = max(1, math.ceil(wait_seconds))
+    return error(
+        f"{what}; try again in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+        retry_after=seconds,
+        **extensions,
+    )
+
+
 class LoginBusy(Exception):
     """No database slot for a login came free within its wait: the login is shed."""
 
@@ -181,12 +198,8 @@ class LoginBusy(Exception):
 def login_busy(wait_seconds: float) -> ServiceUnavailable:
     """The answer to a shed login (no database or hashing slot within ``wait_seconds``),
     wherever it is shed: in the login (accounts/service.py) or before it (login_shortcut.py)."""
-    seconds = max(1, math.ceil(wait_seconds))
-    return ServiceUnavailable(
-        f"Too many logins are being checked; try again in {seconds} s.",
-        headers={"Retry-After": str(seconds)},
-        reason="login-busy",
-        retry_after=seconds,
+    return try_again_later(
+        ServiceUnavailable, "Too many logins are being checked", wait_seconds, reason="login-busy"
     )
 
 
@@ -257,13 +270,9 @@ class LoginThrottle:
                 # Counted on the account for an attempt that will not be checked after all.
                 await repository.uncount_attempt([account_key(email)])
         if wait is not None:
-            seconds = max(1, math.ceil(wait))
             # One wording for a delay and a lockout, for known and unknown addresses alike.
-            raise TooManyRequests(
-                f"Too many failed logins; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-                reason="login-throttled",
-                retry_after=seconds,
+            raise try_again_later(
+                TooManyRequests, "Too many failed logins", wait, reason="login-throttled"
             )
 
     async def failed(self, session: AsyncSession, *, email: str, ip: str | None) -> None:

@@ -9,7 +9,6 @@ other people: applying as an expert, submitting a project, proposing, messaging.
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -19,7 +18,7 @@ from chainconsult.accounts.auth import _Bearer, _Cookie, _required_principal
 from chainconsult.accounts.lifecycle_jobs import send_token_email
 from chainconsult.accounts.one_time import InvalidToken, OneTimeTokens
 from chainconsult.accounts.service import AccountService, Principal, forget_cached_account
-from chainconsult.accounts.throttle import LoginFailureRepository, ThrottleRule
+from chainconsult.accounts.throttle import LoginFailureRepository, ThrottleRule, try_again_later
 from chainconsult.config import Settings
 from chainconsult.errors import Forbidden, TooManyRequests
 from chainconsult.infra.jobs import defer
@@ -107,11 +106,8 @@ class EmailVerification:
             verification_key(account.email), rule, utcnow()
         )
         if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                f"Too many verification emails to this address; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-                retry_after=seconds,
+            raise try_again_later(
+                TooManyRequests, "Too many verification emails to this address", wait
             )
         await self.send_link(account)
         return True
