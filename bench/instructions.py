@@ -2,7 +2,7 @@
 trees that the machine's load and drift cannot blur (the same tree and input give the same
 count within a fraction of a percent, whatever else runs).
 
-    .venv/bin/python -m bench.instructions [--baseline-src DIR] [--requests 400]
+    .venv/bin/python -m bench.instructions [--baseline-src DIR] [--src DIR] [--requests 400]
         [--request 'GET /api/v2/auth/me' ...] [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 ``--baseline-src`` is a src/ directory of another version (``git archive REV src | tar -x -C
@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--baseline-src", help="a src/ directory of another version")
+    parser.add_argument(
+        "--src", help="the src/ directory counted as this tree (default: this checkout's)"
+    )
     parser.add_argument("--requests", type=int, default=400, help="measured calls per request")
     parser.add_argument(
         "--request", action="append", help="'METHOD /path' (repeatable; default: three routes)"
@@ -137,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(
             "bench.instructions: valgrind is not installed (apt-get install -y valgrind)"
         )
-    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    trees: list[tuple[str, str | None]] = [
+        ("this tree", str(Path(args.src).resolve()) if args.src else None)
+    ]
     if args.baseline_src:
         trees.insert(0, ("baseline", str(Path(args.baseline_src).resolve())))
     jobs = [(label, src, measure) for label, src in trees for measure in [None, *args.request]]

@@ -2,7 +2,7 @@
 awaited: no server, no socket), each setting in a fresh process, alternating:
 
     .venv/bin/python -m bench.trace_cost [--requests 6000] [--rounds 3] [--concurrency 16]
-        [--variants off,tracing,tracing10] [--baseline-src DIR]
+        [--variants off,tracing,tracing10] [--baseline-src DIR] [--src DIR]
 
 ``off`` is the default app; ``tracing`` and ``tracing10`` are `bench.load`'s variants of the
 same names (every request traced, one in ten), exporting over OTLP/HTTP to a sink in this
@@ -35,7 +35,12 @@ async def _measure(count: int, concurrency: int) -> dict[str, float]:
     from asgi_lifespan import LifespanManager
 
     from chainconsult.app import create_app
-    from chainconsult.infra.tracing import active
+    try:
+        from chainconsult.infra.tracing import active
+    except ImportError:  # a tree from before tracing (--baseline-src)
+
+        def active() -> None:
+            return None
 
     app = create_app()
     async with LifespanManager(app) as manager:
@@ -71,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="callers at once")
     parser.add_argument("--variants", default=",".join(SETTINGS))
     parser.add_argument("--baseline-src", help="a src/ directory of another version")
+    parser.add_argument(
+        "--src", help="the src/ directory measured as this tree (default: this checkout's)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -82,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise SystemExit(f"unknown variant(s): {', '.join(sorted(unknown))}")
-    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    trees: list[tuple[str, str | None]] = [
+        ("this tree", str(Path(args.src).resolve()) if args.src else None)
+    ]
     if args.baseline_src:
         trees.insert(0, ("baseline", str(Path(args.baseline_src).resolve())))
     child_args = ["--requests", str(args.requests), "--concurrency", str(args.concurrency)]
