@@ -4,6 +4,7 @@ processes of a deployment without Redis: their own L1 and their own listening co
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -197,3 +198,28 @@ async def test_a_failed_notify_is_sent_again_and_never_raises(
     assert writer.report()["invalidation"]["pending"] == 1
     await until(lambda: other.memory.get(_key(), may_refresh=False) is None, timeout=1.0)
     await until(lambda: writer.coherent, timeout=1.0)
+
+
+async def test_a_blocked_event_loop_is_not_taken_for_a_silent_database(
+    make_pg_cache: PgCacheFactory,
+) -> None:
+    """An overloaded process reads the answer to its ping late; that must not drop a healthy
+    channel (and with it every L1 copy)."""
+    cache = await make_pg_cache()
+    await until(lambda: cache.subscribed)
+    listener = cache._pg
+    assert listener is not None
+    flips: list[bool] = []
+    report = listener._on_status
+
+    async def recorded(subscribed: bool) -> None:
+        flips.append(subscribed)
+        await report(subscribed)
+
+    listener._on_status = recorded
+    for _ in range(2):
+        time.sleep(1.6)  # the whole loop is stuck, as under CPU starvation
+        await asyncio.sleep(0.8)
+
+    assert flips == []
+    assert cache.subscribed

@@ -1,6 +1,6 @@
 """Two-level cache: L1 in process memory, L2 in Redis, with tag invalidation after commit,
-cross-process L1 invalidation over Redis pub/sub, single-flight loads, and a circuit breaker
-that keeps serving from memory while Redis is away.
+cross-process L1 invalidation over Redis pub/sub (without Redis, PostgreSQL LISTEN/NOTIFY),
+single-flight loads, and a circuit breaker that keeps serving from memory while Redis is away.
 
 cashews was evaluated first and is not used: it has tags, locks and metrics, but (1) a failing
 Redis makes every call wait out its socket timeout and then miss, with no memory fallback and
