@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from chainconsult.config import Settings
 from chainconsult.infra.cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache
 from chainconsult.infra.cache._postgres import NOTIFY_MAX_BYTES, notify_payload
+from chainconsult.process import open_resources
 from tests.conftest import REDIS_PREFIX
 from tests.infra.cache.test_cache import CARD, CountingQuery, read, until
 
@@ -223,3 +225,17 @@ async def test_a_blocked_event_loop_is_not_taken_for_a_silent_database(
 
     assert flips == []
     assert cache.subscribed
+
+
+async def test_a_server_process_without_redis_listens_on_postgres_until_it_closes(
+    settings: Settings, database_url: str
+) -> None:
+    async with open_resources(settings) as resources:
+        cache = resources.cache
+        assert cache.channel == "postgres"
+        await until(lambda: cache.subscribed and cache.coherent, timeout=10)
+        assert cache._pg is not None
+        pid = cache._pg.backend_pid
+    with psycopg.connect(_libpq(database_url), autocommit=True) as admin:
+        left = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        assert left.fetchone() == (0,)

@@ -120,6 +120,10 @@ class PostgresInvalidation:
         except (SQLAlchemyError, OSError) as exc:
             self._unsent.add(tags)
             log.warning("cache_invalidate_failed", channel="postgres", error=type(exc).__name__)
+        except BaseException:
+            # Cancelled (the client went away) perhaps before it was sent: send it again.
+            self._unsent.add(tags)
+            raise
 
     async def _run_forever(self) -> None:
         while True:
