@@ -96,9 +96,10 @@ async def _run_worker(settings: Settings, concurrency: int | None, queues: list[
 
     engine = build_engine(settings.database, application_name="chainconsult-worker")
     redis = shared_redis(settings.redis)
-    # Not started (no listener): it is here so that the jobs' writes invalidate what the
-    # servers cached, which trust their memory for a whole TTL while their channel is up.
+    # So that the jobs' writes invalidate what the servers cached (they trust their memory
+    # for a whole TTL while their channel is up); started, so a failed send is sent again.
     cache = build_cache(settings, redis, engine)
+    await cache.start()
     sessionmaker = build_sessionmaker(engine)
     attach_cache(sessionmaker, cache)
     try:
