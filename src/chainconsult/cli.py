@@ -119,7 +119,7 @@ async def _ensure_admin(settings: Settings, email: str, password: str | None) ->
     engine = build_engine(settings.database, application_name="chainconsult-cli")
     # With the cache attached, running servers drop the account's cached role at once.
     redis = shared_redis(settings.redis)
-    cache = build_cache(settings, redis)
+    cache = build_cache(settings, redis, engine)
     sessionmaker = build_sessionmaker(engine)
     attach_cache(sessionmaker, cache)
     try:

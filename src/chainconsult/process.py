@@ -43,7 +43,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         redis = shared_redis(settings.redis)
         if redis is not None:
             closing.push_async_callback(redis.aclose)
-        cache = build_cache(settings, redis)
+        cache = build_cache(settings, redis, engine)
         await cache.start()
         closing.push_async_callback(cache.close)
         attach_cache(sessionmaker, cache)

@@ -88,17 +88,29 @@ def _serve_worker_metrics(host: str, port: int) -> None:
 
 
 async def _run_worker(settings: Settings, concurrency: int | None, queues: list[str]) -> None:
+    from chainconsult.infra.cache import attach_cache, build_cache
     from chainconsult.infra.db.engine import build_engine, build_sessionmaker
     from chainconsult.infra.jobs.worker import run_worker
+    from chainconsult.infra.resources import shared_redis
     from chainconsult.schedules import register_schedules, worker_resources
 
     engine = build_engine(settings.database, application_name="chainconsult-worker")
+    redis = shared_redis(settings.redis)
+    # So that the jobs' writes invalidate what the servers cached (they trust their memory
+    # for a whole TTL while their channel is up); started, so a failed send is sent again.
+    cache = build_cache(settings, redis, engine)
+    await cache.start()
+    sessionmaker = build_sessionmaker(engine)
+    attach_cache(sessionmaker, cache)
     try:
         await run_worker(
-            worker_resources(settings, build_sessionmaker(engine)),
+            worker_resources(settings, sessionmaker),
             concurrency=concurrency,
             queues=queues,
             schedules=register_schedules,
         )
     finally:
+        await cache.close()
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()

@@ -1,6 +1,6 @@
 """Two-level cache: L1 in process memory, L2 in Redis, with tag invalidation after commit,
-cross-process L1 invalidation over Redis pub/sub, single-flight loads, and a circuit breaker
-that keeps serving from memory while Redis is away.
+cross-process L1 invalidation over Redis pub/sub (without Redis, PostgreSQL LISTEN/NOTIFY),
+single-flight loads, and a circuit breaker that keeps serving from memory while Redis is away.
 
 cashews was evaluated first and is not used: it has tags, locks and metrics, but (1) a failing
 Redis makes every call wait out its socket timeout and then miss, with no memory fallback and
@@ -17,7 +17,7 @@ Use:
 """
 
 from chainconsult.infra.cache._breaker import CircuitState
-from chainconsult.infra.cache._cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache, Loaded
+from chainconsult.infra.cache._cache import INCOHERENT_L1_TTL_S, Cache
 from chainconsult.infra.cache._http import (
     PUBLIC_REVALIDATE,
     body_query,
@@ -26,6 +26,7 @@ from chainconsult.infra.cache._http import (
     etag_of,
 )
 from chainconsult.infra.cache._lifecycle import AppCache, build_cache, request_cache
+from chainconsult.infra.cache._loads import Loaded
 from chainconsult.infra.cache._query import CachedQuery, Codec, cached, key_digest
 from chainconsult.infra.cache._session import (
     attach_cache,
@@ -35,6 +36,7 @@ from chainconsult.infra.cache._session import (
 )
 from chainconsult.infra.cache._shortcut import CachedReadShortcut
 from chainconsult.infra.cache._stats import QueryStats
+from chainconsult.infra.cache._tags import ALL_TAG
 
 __all__ = [
     "ALL_TAG",

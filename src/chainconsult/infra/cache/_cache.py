@@ -5,10 +5,11 @@ flight), then L2 under a short Redis lock so that one process loads while the ot
 its value. Every Redis failure turns into the memory-only path for that call and opens the
 circuit for the next ones; nothing a request awaits ever raises because of Redis.
 
-L1 is trusted for an entry's full TTL only while the invalidation channel is subscribed and
-the circuit is closed ("coherent"). Otherwise another process's write cannot reach us, so L1
-keeps entries for at most ``INCOHERENT_L1_TTL_S``: the promise that other processes drop a
-changed value within a second holds in every state."""
+L1 is trusted for an entry's full TTL only while the invalidation channel (Redis pub/sub, else
+PostgreSQL LISTEN/NOTIFY: _postgres.py) is subscribed, and with Redis the circuit is closed
+("coherent"). Otherwise another process's write cannot reach us, so L1 keeps entries for at
+most ``INCOHERENT_L1_TTL_S``: the promise that other processes drop a changed value within a
+second holds in every state."""
 
 from __future__ import annotations
 
@@ -16,43 +17,27 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, CircuitState, RedisBreaker
+from chainconsult.infra.cache._loads import FlightOutcome, Loaded
 from chainconsult.infra.cache._memory import MemoryEntry, MemoryTier
+from chainconsult.infra.cache._postgres import PostgresInvalidation
 from chainconsult.infra.cache._redis import InvalidationListener, Lookup, RedisTier
+from chainconsult.infra.cache._report import publish_backend, report_of
 from chainconsult.infra.cache._stats import NameCounters, QueryStats
-from chainconsult.infra.monitoring.metrics import cache_backend
+from chainconsult.infra.cache._tags import ALL_TAG, PendingTags
 
 log = structlog.get_logger(__name__)
 R = TypeVar("R")
 
-ALL_TAG = "*"
-"""Carried by every entry: invalidating it drops the whole cache."""
 INCOHERENT_L1_TTL_S = 1.0
-MAX_PENDING_TAGS = 10_000
-"""Invalidations kept while Redis is away, replayed when it is back; past this, everything
-is invalidated instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class Loaded:
-    payload: bytes
-    cacheable: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    payload: bytes | None = None
-    error: BaseException | None = None
-    retry: bool = False
-    """The leader was cancelled: followers load for themselves."""
 
 
 class Cache:
@@ -64,7 +49,9 @@ class Cache:
         memory_max_bytes: int,
         enabled: bool = True,
         redis_timeout_s: float = 0.25,
+        postgres: tuple[str, AsyncEngine] | None = None,
     ) -> None:
+        """``postgres``: (libpq URL, engine) of the invalidation channel without Redis."""
         self.enabled = enabled
         self.key_prefix = key_prefix
         self.memory = MemoryTier(memory_max_bytes)
@@ -82,8 +69,19 @@ class Cache:
             if self._tier is not None
             else None
         )
-        self._inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[_Outcome]] = {}
-        self._pending: set[str] = set()
+        self._pg = (
+            PostgresInvalidation(
+                *postgres,
+                key_prefix=key_prefix,
+                origin=self.origin,
+                on_message=self._on_message,
+                on_status=self._on_listener_status,
+            )
+            if postgres is not None and redis is None and enabled
+            else None
+        )
+        self._inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[FlightOutcome]] = {}
+        self._pending = PendingTags()
         self._counters: dict[str, NameCounters] = {}
 
     # Lifecycle -------------------------------------------------------------------------
@@ -91,13 +89,15 @@ class Cache:
     async def start(self) -> None:
         if self._breaker is not None:
             self._breaker.on_change(self._on_circuit_change)
-        if self._listener is not None:
-            self._listener.start()
+        for listener in (self._listener, self._pg):
+            if listener is not None:
+                listener.start()
         self._publish_backend()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
+        for listener in (self._listener, self._pg):
+            if listener is not None:
+                await listener.close()
         if self._breaker is not None:
             await self._breaker.close()
         # The Redis client is its owner's to close (Resources: one pool per process).
@@ -113,7 +113,21 @@ class Cache:
         return self._breaker.state if self._breaker is not None else None
 
     @property
+    def channel(self) -> str | None:
+        """Which invalidation channel this process listens on: redis, postgres or none."""
+        return "redis" if self._listener else "postgres" if self._pg else None
+
+    @property
     def subscribed(self) -> bool:
+        return self.redis_subscribed or (self._pg is not None and self._pg.subscribed)
+
+    @property
+    def pending_invalidations(self) -> int:
+        """Tags not yet sent to the other processes (their channel was away)."""
+        return len(self._pending) + (self._pg.unsent if self._pg is not None else 0)
+
+    @property
+    def redis_subscribed(self) -> bool:
         return self._listener is not None and self._listener.subscribed
 
     @property
@@ -124,6 +138,8 @@ class Cache:
     @property
     def coherent(self) -> bool:
         """L1 hears about every other process's invalidation."""
+        if self._pg is not None:
+            return self._pg.coherent
         return self._redis_usable() and self.subscribed
 
     @property
@@ -182,20 +198,23 @@ class Cache:
             counters.hit.inc()
             return outcome.payload
 
-        future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[FlightOutcome] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
+        # A load that began before the channel was up may hold a value whose invalidation
+        # was never heard: only one that began coherent may keep its full TTL.
+        trusted = self.coherent
         try:
             payload = await self._fill(
-                full_key, all_tags, generations, ttl, load, counters, local_only=local_only
+                full_key, all_tags, generations, ttl, load, counters, local_only, trusted
             )
         except asyncio.CancelledError:
-            future.set_result(_Outcome(retry=True))
+            future.set_result(FlightOutcome(retry=True))
             raise
         except BaseException as exc:
-            future.set_result(_Outcome(error=exc))
+            future.set_result(FlightOutcome(error=exc))
             raise
         else:
-            future.set_result(_Outcome(payload=payload))
+            future.set_result(FlightOutcome(payload=payload))
             return payload
         finally:
             del self._inflight[flight]
@@ -223,25 +242,25 @@ class Cache:
         ttl: float,
         load: Callable[[], Awaitable[Loaded]],
         counters: NameCounters,
-        *,
         local_only: bool = False,
+        trusted: bool = False,
+        *,
         shared_only: bool = False,
     ) -> bytes:
         tier = self._tier if not local_only and self._redis_usable() else None
+        keep = None if shared_only else trusted
         found: Lookup | None = None
         lock: Lock | None = None
         if tier is not None:
             found = await self._guard(tier.lookup(full_key, tags))
             if found is not None and found.entry is not None:
-                return self._l2_hit(full_key, tags, generations, found, counters, shared_only)
+                return self._l2_hit(full_key, tags, generations, found, counters, keep)
             if found is not None:
                 lock = tier.lock(full_key)
                 if not await self._guard(lock.acquire()):
                     waited = await self._guard(tier.wait_for_holder(full_key, tags, lock))
                     if waited is not None and waited.entry is not None:
-                        return self._l2_hit(
-                            full_key, tags, generations, waited, counters, shared_only
-                        )
+                        return self._l2_hit(full_key, tags, generations, waited, counters, keep)
                     lock = None
         try:
             loaded = await load()
@@ -253,7 +272,7 @@ class Cache:
                 self.memory.put(
                     full_key,
                     loaded.payload,
-                    ttl=self._l1_ttl(ttl),
+                    ttl=self._l1_ttl(ttl, trusted),
                     tags=tags,
                     generations=generations,
                 )
@@ -269,15 +288,16 @@ class Cache:
         generations: tuple[int, ...],
         found: Lookup,
         counters: NameCounters,
-        shared_only: bool = False,
+        trusted: bool | None,
     ) -> bytes:
+        """``trusted`` None: a shared_only read, kept out of L1."""
         assert found.entry is not None
-        if not shared_only:
+        if trusted is not None:
             remaining = found.entry.expires_at - time.time()
             self.memory.put(
                 full_key,
                 found.entry.payload,
-                ttl=self._l1_ttl(remaining),
+                ttl=self._l1_ttl(remaining, trusted),
                 tags=tags,
                 generations=generations,
             )
@@ -285,8 +305,8 @@ class Cache:
         counters.hit.inc()
         return found.entry.payload
 
-    def _l1_ttl(self, ttl: float) -> float:
-        return ttl if self.coherent else min(ttl, INCOHERENT_L1_TTL_S)
+    def _l1_ttl(self, ttl: float, trusted: bool) -> float:
+        return ttl if trusted and self.coherent else min(ttl, INCOHERENT_L1_TTL_S)
 
     async def _guard(self, call: Awaitable[R]) -> R | None:
         """Await a Redis call; None instead of any Redis error. Outages open the circuit."""
@@ -304,7 +324,7 @@ class Cache:
     async def invalidate(self, tags: Sequence[str]) -> None:
         """Drop every value carrying one of ``tags``, here at once and in every other process
         within a second. Call after the write commits (see ``invalidate_after_commit``). Never
-        raises: with Redis away, the tags are replayed when it is back."""
+        raises: with the channel away, the tags are sent again when it is back."""
         tags = list(dict.fromkeys(tags))
         if not tags:
             return
@@ -312,28 +332,24 @@ class Cache:
             self.memory.clear()
         else:
             self.memory.invalidate(tags)
+        if self._pg is not None:
+            await self._pg.publish(tags)
         if self._tier is None:
             return
         if not self._redis_usable():
-            self._remember(tags)
+            self._pending.add(tags)
             return
         try:
             await self._tier.invalidate(tags, origin=self.origin)
         except Exception as exc:
-            self._remember(tags)
+            self._pending.add(tags)
             if isinstance(exc, OUTAGE_ERRORS) and self._breaker is not None:
                 await self._breaker.record_failure(exc)
             else:
                 log.warning("cache_invalidate_failed", error=type(exc).__name__)
 
-    def _remember(self, tags: Sequence[str]) -> None:
-        if len(self._pending) + len(tags) > MAX_PENDING_TAGS:
-            self._pending = {ALL_TAG}
-        elif ALL_TAG not in self._pending:
-            self._pending.update(tags)
-
     async def _replay_pending(self) -> None:
-        pending, self._pending = sorted(self._pending), set()
+        pending = self._pending.take()
         if pending:
             log.info("cache_replaying_invalidations", tags=len(pending))
             await self.invalidate(pending)
@@ -352,7 +368,7 @@ class Cache:
         if not subscribed:
             # Messages may be missed from now on: forget what they would have corrected.
             self.memory.clear()
-        log.info("cache_invalidation_channel", subscribed=subscribed)
+        log.info("cache_invalidation_channel", channel=self.channel, subscribed=subscribed)
 
     async def _on_circuit_change(self, state: CircuitState) -> None:
         self._publish_backend()
@@ -362,9 +378,7 @@ class Cache:
             await self._replay_pending()
 
     def _publish_backend(self) -> None:
-        backend = self.backend
-        cache_backend.labels(backend="redis").set(1 if backend == "redis" else 0)
-        cache_backend.labels(backend="memory").set(1 if backend == "memory" else 0)
+        publish_backend(self.backend)
 
     # Reporting ---------------------------------------------------------------------------
 
@@ -379,21 +393,6 @@ class Cache:
         return {name: counters.stats for name, counters in sorted(self._counters.items())}
 
     def report(self) -> dict[str, Any]:
-        """JSON-ready state for detailed health: backend, Redis circuit, L1 use, and hit
-        rate per cache (this process)."""
-        return {
-            "enabled": self.enabled,
-            "backend": self.backend,
-            "redis": {
-                "configured": self.redis_configured,
-                "circuit": self.circuit.value if self.circuit is not None else None,
-                "invalidation_channel": self.subscribed,
-                "pending_invalidations": len(self._pending),
-            },
-            "memory": {
-                "entries": len(self.memory),
-                "bytes": self.memory.bytes_used,
-                "max_bytes": self.memory_max_bytes,
-            },
-            "caches": {name: stats.as_dict() for name, stats in self.stats().items()},
-        }
+        """JSON-ready state for detailed health: backend, Redis circuit, invalidation
+        channel, L1 use, and hit rate per cache (this process)."""
+        return report_of(self)

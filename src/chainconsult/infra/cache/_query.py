@@ -22,7 +22,8 @@ import structlog
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainconsult.infra.cache._cache import Cache, Loaded
+from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.cache._loads import Loaded
 from chainconsult.infra.cache._session import cache_of, has_pending_invalidation
 
 log = structlog.get_logger(__name__)

@@ -170,6 +170,16 @@ MessageHandler = Callable[[str, list[str]], None]
 StatusHandler = Callable[[bool], Awaitable[None]]
 
 
+def decode_message(data: object) -> tuple[str, list[str]] | None:
+    """(origin, tags) of an invalidation message, of either channel; None when malformed."""
+    try:
+        body = orjson.loads(data) if isinstance(data, bytes | str) else {}
+        return str(body["o"]), [str(tag) for tag in body["t"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        log.warning("cache_invalidation_message_malformed")
+        return None
+
+
 class InvalidationListener:
     """Subscribes to the invalidation channel and hands each message to ``on_message``;
     reconnects with backoff; reports (un)subscription through ``on_status`` so the cache can
@@ -231,22 +241,15 @@ class InvalidationListener:
             if message is not None:
                 last_heard, pinged = now, False
                 if message.get("type") == "message":
-                    self._dispatch(message.get("data"))
+                    decoded = decode_message(message.get("data"))
+                    if decoded is not None:
+                        self._on_message(*decoded)
                 continue
             if now - last_heard > LISTENER_SILENCE_S:
                 raise TimeoutError("invalidation channel silent after a ping")
             if not pinged and now - last_heard > LISTENER_PING_S:
                 await pubsub.ping()
                 pinged = True
-
-    def _dispatch(self, data: object) -> None:
-        try:
-            body = orjson.loads(data) if isinstance(data, bytes | str) else {}
-            origin, tags = str(body["o"]), [str(tag) for tag in body["t"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("cache_invalidation_message_malformed")
-            return
-        self._on_message(origin, tags)
 
     async def _set_status(self, subscribed: bool) -> None:
         if subscribed != self.subscribed:

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chainconsult.infra.cache._cache import ALL_TAG, Cache
+from chainconsult.infra.cache._cache import Cache
+from chainconsult.infra.cache._tags import ALL_TAG
 from chainconsult.infra.db.session import after_commit
 
 log = structlog.get_logger(__name__)
