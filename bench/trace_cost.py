@@ -35,6 +35,7 @@ async def _measure(count: int, concurrency: int) -> dict[str, float]:
     from asgi_lifespan import LifespanManager
 
     from chainconsult.app import create_app
+
     try:
         from chainconsult.infra.tracing import active
     except ImportError:  # a tree from before tracing (--baseline-src)

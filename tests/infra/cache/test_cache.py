@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import pytest
 from pydantic import BaseModel
@@ -62,6 +63,29 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> float:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
     return time.monotonic() - started
+
+
+class _Listener(Protocol):
+    _on_status: Callable[[bool], Awaitable[None]]
+
+
+async def assert_a_stuck_loop_keeps_the_channel(cache: Cache, listener: _Listener) -> None:
+    """Two stalls of the whole event loop (as under CPU starvation) leave the invalidation
+    channel subscribed: the listener never reports it lost."""
+    flips: list[bool] = []
+    report = listener._on_status
+
+    async def recorded(subscribed: bool) -> None:
+        flips.append(subscribed)
+        await report(subscribed)
+
+    listener._on_status = recorded
+    for _ in range(2):
+        time.sleep(1.6)
+        await asyncio.sleep(0.8)
+
+    assert flips == []
+    assert cache.subscribed
 
 
 async def read(cache: Cache, query: CountingQuery, expert_id: int = 1) -> ExpertCard | None:
@@ -383,19 +407,5 @@ async def test_a_blocked_event_loop_is_not_taken_for_a_silent_redis(
     with private_redis() as server:
         cache = await make_cache(server.url)
         await until(lambda: cache.subscribed)
-        listener = cache._listener
-        assert listener is not None
-        flips: list[bool] = []
-        report = listener._on_status
-
-        async def recorded(subscribed: bool) -> None:
-            flips.append(subscribed)
-            await report(subscribed)
-
-        listener._on_status = recorded
-        for _ in range(2):
-            time.sleep(1.6)  # the whole loop is stuck, as under CPU starvation
-            await asyncio.sleep(0.8)
-
-        assert flips == []
-        assert cache.subscribed
+        assert cache._listener is not None
+        await assert_a_stuck_loop_keeps_the_channel(cache, cache._listener)

@@ -4,7 +4,6 @@ processes of a deployment without Redis: their own L1 and their own listening co
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +18,13 @@ from chainconsult.infra.cache import ALL_TAG, INCOHERENT_L1_TTL_S, Cache
 from chainconsult.infra.cache._postgres import NOTIFY_MAX_BYTES, notify_payload
 from chainconsult.process import open_resources
 from tests.conftest import REDIS_PREFIX
-from tests.infra.cache.test_cache import CARD, CountingQuery, read, until
+from tests.infra.cache.test_cache import (
+    CARD,
+    CountingQuery,
+    assert_a_stuck_loop_keeps_the_channel,
+    read,
+    until,
+)
 
 PgCacheFactory = Callable[..., Awaitable[Cache]]
 
@@ -209,22 +214,8 @@ async def test_a_blocked_event_loop_is_not_taken_for_a_silent_database(
     channel (and with it every L1 copy)."""
     cache = await make_pg_cache()
     await until(lambda: cache.subscribed)
-    listener = cache._pg
-    assert listener is not None
-    flips: list[bool] = []
-    report = listener._on_status
-
-    async def recorded(subscribed: bool) -> None:
-        flips.append(subscribed)
-        await report(subscribed)
-
-    listener._on_status = recorded
-    for _ in range(2):
-        time.sleep(1.6)  # the whole loop is stuck, as under CPU starvation
-        await asyncio.sleep(0.8)
-
-    assert flips == []
-    assert cache.subscribed
+    assert cache._pg is not None
+    await assert_a_stuck_loop_keeps_the_channel(cache, cache._pg)
 
 
 async def test_a_server_process_without_redis_listens_on_postgres_until_it_closes(
