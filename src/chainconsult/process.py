@@ -63,7 +63,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         if job_worker is not None:
             job_worker.start()
             closing.push_async_callback(job_worker.stop)
-        monitoring = build_monitoring(settings, engine=engine, redis=redis)
+        monitoring = build_monitoring(settings, engine=engine, redis=redis, cache=cache)
         monitoring.start()
         closing.push_async_callback(monitoring.stop)
         yield Resources(

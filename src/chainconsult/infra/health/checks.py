@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psutil
 import structlog
@@ -138,6 +138,16 @@ def _log_failure(task: asyncio.Task[HealthReport]) -> None:
         log.error("health_probe_failed", error=repr(task.exception()))
 
 
+class InvalidationChannel(Protocol):
+    """What health reads of the cache: the channel that keeps its memory tier coherent."""
+
+    @property
+    def channel(self) -> str | None: ...
+
+    @property
+    def coherent(self) -> bool: ...
+
+
 class HealthMonitor:
     def __init__(
         self,
@@ -149,6 +159,7 @@ class HealthMonitor:
         cache_hit_rate: Callable[[], float | None],
         cache_seconds: float,
         embedded: EmbeddedDatabaseWatch | None = None,
+        cache: InvalidationChannel | None = None,
     ) -> None:
         self.pings = pings
         self.pool_watch = pool_watch
@@ -158,6 +169,9 @@ class HealthMonitor:
         self.cache_seconds = cache_seconds
         self.embedded = embedded
         """Set in `serve`'s workers in embedded mode: its supervisor's view of the server."""
+        self.cache = cache
+        """This process's cache: a lost invalidation channel is a warning (entries then live
+        a second in memory, correct but reloaded)."""
         self._cached: HealthReport | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
@@ -297,6 +311,17 @@ class HealthMonitor:
 
     def _cache_check(self) -> Check:
         rate = self.cache_hit_rate()
+        value = None if rate is None else round(rate * 100, 1)
+        cache = self.cache
+        if cache is not None and cache.channel is not None and not cache.coherent:
+            return Check(
+                "cache:hitRate",
+                "component",
+                "warn",
+                value,
+                "percent",
+                f"{cache.channel} invalidation channel down: memory entries live at most 1 s",
+            )
         if rate is None:
             return Check(
                 "cache:hitRate",
@@ -306,7 +331,7 @@ class HealthMonitor:
                 "percent",
                 "no cache lookups in the last 5 minutes",
             )
-        return Check("cache:hitRate", "component", "pass", round(rate * 100, 1), "percent")
+        return Check("cache:hitRate", "component", "pass", value, "percent")
 
     def _job_checks(
         self, jobs: JobQueueStats | None, db_ok: bool, error: str | None

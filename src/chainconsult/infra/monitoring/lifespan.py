@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chainconsult.infra.backup.freshness import NewestBackupWatch
 from chainconsult.infra.embedded.state import EmbeddedDatabaseWatch
-from chainconsult.infra.health.checks import PROBE_TIMEOUT_S, HealthMonitor, PoolWatch
+from chainconsult.infra.health.checks import (
+    PROBE_TIMEOUT_S,
+    HealthMonitor,
+    InvalidationChannel,
+    PoolWatch,
+)
 from chainconsult.infra.health.probes import DependencyPings
 from chainconsult.infra.monitoring.alerts import (
     AlertEvaluator,
@@ -108,6 +113,7 @@ def build_monitoring(
     redis: Any,
     providers: MonitoringProviders | None = None,
     http: httpx.AsyncClient | None = None,
+    cache: InvalidationChannel | None = None,
 ) -> Monitoring:
     monitoring_settings = settings.monitoring
     interval = monitoring_settings.alert_evaluation_interval_s
@@ -145,6 +151,7 @@ def build_monitoring(
         providers=providers,
         cache_hit_rate=lambda: evaluator.cluster_traffic.cache_hit_rate,
         cache_seconds=monitoring_settings.health_cache_s,
+        cache=cache,
         embedded=None
         if state_file is None
         else EmbeddedDatabaseWatch(
