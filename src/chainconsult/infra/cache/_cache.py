@@ -142,11 +142,6 @@ class Cache:
             return self._pg.coherent
         return self._redis_usable() and self.subscribed
 
-    @property
-    def degraded(self) -> bool:
-        """Redis is configured but not fully in use: health says warn."""
-        return self.redis_configured and not self.coherent
-
     def _redis_usable(self) -> bool:
         return self._breaker is not None and self._breaker.allows
 
