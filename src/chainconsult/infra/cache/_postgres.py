@@ -30,7 +30,6 @@ import orjson
 import psycopg
 import structlog
 from psycopg import sql
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,6 +43,7 @@ from chainconsult.infra.cache._redis import (
     decode_message,
 )
 from chainconsult.infra.cache._tags import ALL_TAG, PendingTags
+from chainconsult.infra.db.notify import notify
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +51,6 @@ NOTIFY_MAX_BYTES = 7999
 """PostgreSQL refuses a NOTIFY payload of 8000 bytes or more."""
 _CHANNEL_MAX_BYTES = 63
 """Longer identifiers are truncated by LISTEN but refused by pg_notify()."""
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def notify_payload(tags: Sequence[str], *, origin: str) -> str:
@@ -114,9 +113,7 @@ class PostgresInvalidation:
         tags = [*self._unsent.take(), *tags]
         payload = notify_payload(tags, origin=self._origin)
         try:
-            async with self._engine.connect() as connection:
-                await connection.execute(_NOTIFY, {"channel": self.channel, "payload": payload})
-                await connection.commit()
+            await notify(self._engine, self.channel, payload)
         except (SQLAlchemyError, OSError) as exc:
             self._unsent.add(tags)
             log.warning("cache_invalidate_failed", channel="postgres", error=type(exc).__name__)

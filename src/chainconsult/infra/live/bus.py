@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chainconsult.infra.db.notify import notify
 from chainconsult.infra.settings.platform import PlatformSettings
 
 log = structlog.get_logger("chainconsult.live")
@@ -29,7 +29,6 @@ CHANNEL = "chainconsult_live"
 _ENDED = "ended:"
 """Marks an account whose logins ended; a process that does not know it skips the id."""
 _RECONNECT_SECONDS = 1.0
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def _payload(account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID]) -> str:
@@ -132,11 +131,7 @@ class PostgresLiveBus(LiveBus):
         self, account_ids: Sequence[uuid.UUID], logins_ended: Sequence[uuid.UUID] = ()
     ) -> None:
         try:
-            async with self.engine.connect() as connection:
-                await connection.execute(
-                    _NOTIFY, {"channel": CHANNEL, "payload": _payload(account_ids, logins_ended)}
-                )
-                await connection.commit()
+            await notify(self.engine, CHANNEL, _payload(account_ids, logins_ended))
         except SQLAlchemyError as exc:
             log.warning("live_publish_failed", error=str(exc))
 
