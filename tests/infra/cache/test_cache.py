@@ -122,6 +122,34 @@ async def test_another_process_reads_the_value_from_redis_without_querying(
     assert second.stats()["test.card"].l2_hits == 1
 
 
+async def test_concurrent_lookups_go_to_redis_as_one_mget_and_each_gets_its_own_value(
+    make_cache: CacheFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every authenticated request looks its login up in Redis: the lookups of a loop turn are
+    one round trip (docs/decisions/0049-cache-lookups-in-batches.md), and none is mixed up
+    with another's."""
+    first, second = await make_cache(), await make_cache()
+    for expert_id in range(20):
+        await read(first, CountingQuery(name=f"expert {expert_id}"), expert_id)
+    sent: list[int] = []
+    mget = Redis.mget
+
+    async def counted(self: Redis, keys: list[str], *args: str) -> list[bytes | None]:
+        sent.append(len(keys))
+        return await mget(self, keys, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Redis, "mget", counted)
+    query = CountingQuery(name="not from Redis")
+
+    values = await asyncio.gather(*(read(second, query, expert_id) for expert_id in range(20)))
+
+    assert values == [ExpertCard(id=1, name=f"expert {expert_id}") for expert_id in range(20)]
+    assert query.runs == 0
+    assert second.stats()["test.card"].l2_hits == 20
+    # One MGET of each lookup's entry and its two tags (its own and the cache-wide one).
+    assert sent == [20 * 3]
+
+
 async def test_write_is_seen_by_the_next_read_in_every_process(make_cache: CacheFactory) -> None:
     writer, other = await make_cache(), await make_cache()
     await until(lambda: writer.subscribed and other.subscribed)

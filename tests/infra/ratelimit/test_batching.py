@@ -10,8 +10,8 @@ import uuid
 import pytest
 from limits import parse
 
+from chainconsult.infra.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit import Check, Decision, SharedRateLimiter
-from chainconsult.infra.ratelimit.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.limiter import MAX_DECISIONS_PER_CALL
 from chainconsult.infra.ratelimit.policies import Quota
 from tests.infra.ratelimit.conftest import ScriptRuns

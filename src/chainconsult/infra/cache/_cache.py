@@ -100,6 +100,8 @@ class Cache:
                 await listener.close()
         if self._breaker is not None:
             await self._breaker.close()
+        if self._tier is not None:
+            await self._tier.close()
         # The Redis client is its owner's to close (Resources: one pool per process).
 
     # State -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
+from chainconsult.infra.batching import RoundTripBatcher
 from chainconsult.infra.cache._breaker import OUTAGE_ERRORS, backoff_until
 
 log = structlog.get_logger(__name__)
@@ -91,6 +92,11 @@ class RedisTier:
         self.client = client
         self._prefix = prefix
         self.channel = f"{prefix}:cache-invalidate"
+        # The lookups of concurrent requests go as one MGET, one batch out at a time
+        # (docs/decisions/0049-cache-lookups-in-batches.md).
+        self._lookups: RoundTripBatcher[list[str], list[bytes | None]] = RoundTripBatcher(
+            self._read_keys
+        )
 
     def entry_key(self, key: str) -> str:
         return f"{self._prefix}:cache:{key}"
@@ -100,10 +106,7 @@ class RedisTier:
 
     async def lookup(self, key: str, tags: Sequence[str]) -> Lookup:
         tag_keys = [self.tag_key(tag) for tag in tags]
-        # decode_responses is off for this client: every value comes back as bytes.
-        raw, *found = typing.cast(
-            list[bytes | None], await self.client.mget([self.entry_key(key), *tag_keys])
-        )
+        raw, *found = await self._lookups.submit([self.entry_key(key), *tag_keys])
         tokens: list[bytes | None] = found
         if any(token is None for token in tokens):
             tokens = await self._materialize(tag_keys, tokens)
@@ -112,6 +115,23 @@ class RedisTier:
         if entry is not None and entry.tokens != current:
             entry = None
         return Lookup(entry, current)
+
+    async def _read_keys(self, batch: list[list[str]]) -> list[list[bytes | None]]:
+        """The values of each lookup's keys, all read by one MGET."""
+        # decode_responses is off for this client: every value comes back as bytes.
+        values = typing.cast(
+            list[bytes | None], await self.client.mget([key for keys in batch for key in keys])
+        )
+        answers: list[list[bytes | None]] = []
+        start = 0
+        for keys in batch:
+            answers.append(values[start : start + len(keys)])
+            start += len(keys)
+        return answers
+
+    async def close(self) -> None:
+        """Let the lookups that are out finish (their requests are waiting for them)."""
+        await self._lookups.aclose()
 
     async def _materialize(
         self, tag_keys: list[str], tokens: list[bytes | None]

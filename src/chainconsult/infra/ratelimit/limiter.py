@@ -26,7 +26,7 @@ from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from chainconsult.infra.ratelimit.batching import RoundTripBatcher
+from chainconsult.infra.batching import RoundTripBatcher
 from chainconsult.infra.ratelimit.decide_script import (
     DECIDE_LUA,
     ScriptRequest,

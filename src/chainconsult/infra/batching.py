@@ -1,17 +1,20 @@
 """Calls made while a batch is out, sent together as the next one.
 
-The limiter asks Redis for one decision per request. Sent one by one, each costs a command to
-pack, a reply to parse and a script invocation in Redis; on a busy 2-core host that was the
-largest part of a cached read's CPU (docs/decisions/0013-rate-limit-group-commit.md). The decisions
-asked for while a batch is out are therefore handed to one ``send`` call when it is back (the
-limiter sends them as one script call, ``DECIDE_LUA``), the way ioredis'
-``enableAutoPipelining`` groups commands and a database groups commits; redis-py has no such
-mode, hence this small class.
+Two kinds of Redis call are made once per request: the rate limiter's decision and the cache's
+L2 lookup (every authenticated request reads its login there,
+docs/decisions/0030-login-revocation-without-l1.md). Sent one by one, each costs a command to
+pack, a reply to parse and a round trip through the event loop; on a busy 2-core host that was
+the largest part of a cached read's CPU (docs/decisions/0013-rate-limit-group-commit.md), and
+the login lookup a third of an authenticated read's
+(docs/decisions/0049-cache-lookups-in-batches.md). The calls asked for while a batch is out are
+therefore handed to one ``send`` call when it is back (the limiter sends its decisions as one
+script call, the cache its lookups as one MGET), the way ioredis' ``enableAutoPipelining``
+groups commands and a database groups commits; redis-py has no such mode, hence this small
+class.
 
-Nothing about the counts changes: Redis runs the decisions of a batch in the order given,
-atomically, exactly as if the requests had sent them one after another; the counters stay in
-Redis, shared by every process and host. A request waits for at most the rest of its loop turn
-and the round trip of the batch ahead of it before its decision is sent."""
+Nothing about the results changes: Redis runs a batch's commands in the order given, atomically,
+exactly as if the requests had sent them one after another. A request waits for at most the
+rest of its loop turn and the round trip of the batch ahead of it before its call is sent."""
 
 from __future__ import annotations
 
