@@ -105,8 +105,10 @@ async def test_sigterm_lets_100_in_flight_requests_finish_then_exits_0(
     with server(database_url, tmp_path, grace=15) as (base, process, log):
         limits = httpx.Limits(max_connections=150, max_keepalive_connections=150)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            # Each is held 4 s: on a busy host the 100 connections take a while to open, and
+            # the first must still be in flight when the last arrives.
             requests = [
-                asyncio.create_task(client.get("/test/slow-app", params={"seconds": 2}))
+                asyncio.create_task(client.get("/test/slow-app", params={"seconds": 4}))
                 for _ in range(100)
             ]
             await wait_for_in_flight(base, 100)
