@@ -407,6 +407,36 @@ async def test_hung_redis_costs_at_most_one_timeout_then_nothing(
         await until(lambda: cache.circuit is CircuitState.closed, timeout=10)
 
 
+async def test_lookups_queued_behind_a_hung_batch_do_not_wait_for_a_timeout_of_their_own(
+    make_cache: CacheFactory,
+) -> None:
+    """Lookups that arrive while a batch is at a hung Redis go after it (one MGET at a time):
+    once it has timed out and opened the circuit, they fail at once and load."""
+    with private_redis() as server:
+        cache = await make_cache(server.url, timeout_s=0.5)
+        await until(lambda: cache.subscribed)
+        server.freeze()
+        try:
+            query = CountingQuery()
+            started = time.monotonic()
+            first = asyncio.gather(*(read(cache, query, expert_id) for expert_id in range(5)))
+            await asyncio.sleep(0.2)  # the first batch is out, waiting for the hung Redis
+            later = await asyncio.gather(
+                *(read(cache, query, expert_id) for expert_id in range(5, 10))
+            )
+            await first
+            elapsed = time.monotonic() - started
+
+            assert later == [ExpertCard(id=1, name="Ada")] * 5
+            assert query.runs == 10
+            assert cache.circuit is CircuitState.open
+            # One timeout in all, not one more for the batch that queued behind it.
+            assert elapsed < 0.5 + 0.4
+        finally:
+            server.thaw()
+        await until(lambda: cache.circuit is CircuitState.closed, timeout=10)
+
+
 async def test_memory_copies_live_one_second_while_invalidations_cannot_arrive(
     make_cache: CacheFactory,
 ) -> None:

@@ -58,7 +58,11 @@ class Cache:
         self.memory_max_bytes = memory_max_bytes
         self.origin = uuid.uuid4().hex
         self._redis = redis
-        self._tier = RedisTier(redis, prefix=key_prefix) if redis is not None else None
+        self._tier = (
+            RedisTier(redis, prefix=key_prefix, usable=self._redis_usable)
+            if redis is not None
+            else None
+        )
         self._breaker = (
             RedisBreaker(redis, probe_timeout_s=redis_timeout_s) if redis is not None else None
         )

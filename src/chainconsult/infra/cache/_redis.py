@@ -26,6 +26,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.lock import Lock
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 
 from chainconsult.infra.batching import RoundTripBatcher
@@ -88,9 +89,13 @@ class Lookup:
 
 
 class RedisTier:
-    def __init__(self, client: Redis, *, prefix: str) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str, usable: Callable[[], bool] = lambda: True
+    ) -> None:
+        """``usable``: whether Redis may be asked now (the circuit breaker's verdict)."""
         self.client = client
         self._prefix = prefix
+        self._usable = usable
         self.channel = f"{prefix}:cache-invalidate"
         # The lookups of concurrent requests go as one MGET, one batch out at a time
         # (docs/decisions/0049-cache-lookups-in-batches.md).
@@ -118,6 +123,10 @@ class RedisTier:
 
     async def _read_keys(self, batch: list[list[str]]) -> list[list[bytes | None]]:
         """The values of each lookup's keys, all read by one MGET."""
+        if not self._usable():
+            # Queued behind a batch that found Redis gone: fail at once, not after a timeout
+            # of its own (the cache then loads from the database).
+            raise RedisConnectionError("Redis was found unavailable")
         # decode_responses is off for this client: every value comes back as bytes.
         values = typing.cast(
             list[bytes | None], await self.client.mget([key for keys in batch for key in keys])
