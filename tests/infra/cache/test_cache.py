@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 import pytest
@@ -383,28 +384,36 @@ async def test_killed_redis_falls_back_to_memory_and_comes_back_by_itself(
         assert cache.report()["redis"]["pending_invalidations"] == 0
 
 
-async def test_hung_redis_costs_at_most_one_timeout_then_nothing(
-    make_cache: CacheFactory,
-) -> None:
+@asynccontextmanager
+async def hung_redis(make_cache: CacheFactory) -> AsyncIterator[Cache]:
+    """A cache (0.5 s Redis timeout) whose private Redis stops answering for the block; its
+    circuit has closed again when the block is left."""
     with private_redis() as server:
         cache = await make_cache(server.url, timeout_s=0.5)
         await until(lambda: cache.subscribed)
         server.freeze()
         try:
-            query = CountingQuery()
-            durations = []
-            for expert_id in range(20):
-                started = time.monotonic()
-                await read(cache, query, expert_id)
-                durations.append(time.monotonic() - started)
-
-            assert query.runs == 20
-            assert cache.circuit is CircuitState.open
-            assert durations[0] < 0.5 + 0.25  # the one call that met the hang
-            assert max(durations[1:]) < 0.1  # everyone after skips Redis
+            yield cache
         finally:
             server.thaw()
         await until(lambda: cache.circuit is CircuitState.closed, timeout=10)
+
+
+async def test_hung_redis_costs_at_most_one_timeout_then_nothing(
+    make_cache: CacheFactory,
+) -> None:
+    async with hung_redis(make_cache) as cache:
+        query = CountingQuery()
+        durations = []
+        for expert_id in range(20):
+            started = time.monotonic()
+            await read(cache, query, expert_id)
+            durations.append(time.monotonic() - started)
+
+        assert query.runs == 20
+        assert cache.circuit is CircuitState.open
+        assert durations[0] < 0.5 + 0.25  # the one call that met the hang
+        assert max(durations[1:]) < 0.1  # everyone after skips Redis
 
 
 async def test_lookups_queued_behind_a_hung_batch_do_not_wait_for_a_timeout_of_their_own(
@@ -412,29 +421,20 @@ async def test_lookups_queued_behind_a_hung_batch_do_not_wait_for_a_timeout_of_t
 ) -> None:
     """Lookups that arrive while a batch is at a hung Redis go after it (one MGET at a time):
     once it has timed out and opened the circuit, they fail at once and load."""
-    with private_redis() as server:
-        cache = await make_cache(server.url, timeout_s=0.5)
-        await until(lambda: cache.subscribed)
-        server.freeze()
-        try:
-            query = CountingQuery()
-            started = time.monotonic()
-            first = asyncio.gather(*(read(cache, query, expert_id) for expert_id in range(5)))
-            await asyncio.sleep(0.2)  # the first batch is out, waiting for the hung Redis
-            later = await asyncio.gather(
-                *(read(cache, query, expert_id) for expert_id in range(5, 10))
-            )
-            await first
-            elapsed = time.monotonic() - started
+    async with hung_redis(make_cache) as cache:
+        query = CountingQuery()
+        started = time.monotonic()
+        first = asyncio.gather(*(read(cache, query, expert_id) for expert_id in range(5)))
+        await asyncio.sleep(0.2)  # the first batch is out, waiting for the hung Redis
+        later = await asyncio.gather(*(read(cache, query, expert_id) for expert_id in range(5, 10)))
+        await first
+        elapsed = time.monotonic() - started
 
-            assert later == [ExpertCard(id=1, name="Ada")] * 5
-            assert query.runs == 10
-            assert cache.circuit is CircuitState.open
-            # One timeout in all, not one more for the batch that queued behind it.
-            assert elapsed < 0.5 + 0.4
-        finally:
-            server.thaw()
-        await until(lambda: cache.circuit is CircuitState.closed, timeout=10)
+        assert later == [ExpertCard(id=1, name="Ada")] * 5
+        assert query.runs == 10
+        assert cache.circuit is CircuitState.open
+        # One timeout in all, not one more for the batch that queued behind it.
+        assert elapsed < 0.5 + 0.4
 
 
 async def test_memory_copies_live_one_second_while_invalidations_cannot_arrive(
