@@ -89,9 +89,7 @@ class Lookup:
 
 
 class RedisTier:
-    def __init__(
-        self, client: Redis, *, prefix: str, usable: Callable[[], bool] = lambda: True
-    ) -> None:
+    def __init__(self, client: Redis, *, prefix: str, usable: Callable[[], bool]) -> None:
         """``usable``: whether Redis may be asked now (the circuit breaker's verdict)."""
         self.client = client
         self._prefix = prefix
