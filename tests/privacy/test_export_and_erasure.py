@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
@@ -26,6 +27,7 @@ from tests.market import (
     application_body,
     approved_expert,
     client_account,
+    libpq,
     project_body,
     proposal_body,
     query,
@@ -127,28 +129,32 @@ def personal_values_left(
     database_url: str, values: list[str] = PERSONAL_VALUES
 ) -> list[tuple[str, str, str]]:
     """(table, column, value) for every personal value still found anywhere."""
-    columns = query(
-        database_url,
-        """
-        SELECT c.table_name, c.column_name
-        FROM information_schema.columns c
-        JOIN information_schema.tables t
-          ON t.table_name = c.table_name AND t.table_schema = c.table_schema
-        WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
-          AND c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json',
-                              'ARRAY', 'inet', 'cidr', 'USER-DEFINED', 'bytea')
-        """,
-    )
+    patterns = [f"%{value}%" for value in values]
     found = []
-    for table, column in columns:
-        for value in values:
-            hits = query(
-                database_url,
-                f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s',
-                f"%{value}%",
-            )
-            if hits[0][0]:
-                found.append((table, column, value))
+    # One connection and one scan per column (each value its own count): a connection per
+    # probe made this check alone take seconds.
+    with psycopg.connect(libpq(database_url), autocommit=True) as conn:
+        columns = conn.execute(
+            """
+            SELECT c.table_name, c.column_name
+            FROM information_schema.columns c
+            JOIN information_schema.tables t
+              ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+            WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+              AND c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json',
+                                  'ARRAY', 'inet', 'cidr', 'USER-DEFINED', 'bytea')
+            """
+        ).fetchall()
+        for table, column in columns:
+            counts = conn.execute(
+                "SELECT "
+                + ", ".join(f'count(*) FILTER (WHERE "{column}"::text ILIKE %s)' for _ in values)
+                + f' FROM "{table}"',
+                patterns,
+            ).fetchone()
+            assert counts is not None
+            hits = zip(values, counts, strict=True)
+            found.extend((table, column, value) for value, count in hits if count)
     return found
 
 
