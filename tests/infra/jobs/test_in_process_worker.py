@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from procrastinate.exceptions import ConnectorException
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from chainconsult.app import create_app
 from chainconsult.infra.jobs import worker as job_worker
+from chainconsult.infra.jobs.resources import JobResources
 from tests.conftest import make_settings
 from tests.helpers import register, serving
 from tests.infra.jobs.conftest import FAST_JOBS, query
@@ -105,6 +110,52 @@ async def test_a_worker_failing_on_its_way_out_is_not_started_again(
     assert runs == 1
 
 
+async def test_a_backing_off_worker_starts_at_once_when_the_database_answers_again(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """After a long outage the back-off between tries reaches MAX_RESTART_S; the worker must
+    not keep the queue waiting that long once the database is back. The outage is a database
+    that does not exist yet (a real server refusing the connection); a stand-in worker fails
+    until it does, as procrastinate's fails to connect."""
+    name = f"cc_back_{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(make_url(database_url).set(database=name))
+    starts: list[float] = []
+    failures = 0
+
+    async def needs_the_database(*_: object, **__: object) -> None:
+        nonlocal failures
+        starts.append(time.monotonic())
+        try:
+            connection = await engine.connect()
+        except Exception:
+            failures += 1
+            raise
+        try:
+            await asyncio.Event().wait()  # runs until stopped
+        finally:
+            await connection.close()
+
+    # The first failure already backs off 20 s, as a long outage's later ones do.
+    monkeypatch.setattr(job_worker, "FIRST_RESTART_S", 20.0)
+    monkeypatch.setattr(job_worker, "run_worker", needs_the_database)
+    resources = JobResources(settings=None, sessionmaker=async_sessionmaker(engine))
+    worker = job_worker.InProcessWorker(resources, schedules=None)
+    worker.start()
+    try:
+        await _until(lambda: failures == 1)
+        await asyncio.sleep(1)  # the back-off has found the database away
+        query(database_url, f'CREATE DATABASE "{name}"')
+        back = time.monotonic()
+        await _until(lambda: len(starts) == 2, timeout=job_worker.PROBE_INTERVAL_S + 5)
+        assert starts[1] - back < job_worker.PROBE_INTERVAL_S + 5
+        await asyncio.sleep(0.5)
+        assert (len(starts), failures) == (2, 1)  # it runs: no more tries
+    finally:
+        await asyncio.wait_for(worker.stop(), timeout=10)
+        await engine.dispose()
+        query(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _listening(database_url: str) -> bool:
     """The worker has opened its LISTEN connection (its last step before taking jobs)."""
     [row] = query(
@@ -116,8 +167,6 @@ def _listening(database_url: str) -> bool:
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -20,6 +20,7 @@ from procrastinate import App
 from procrastinate.periodic import PeriodicRegistry
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import text
 
 from chainconsult.infra.jobs.job_app import job_app, new_connector
 from chainconsult.infra.jobs.observe import observe_job, refresh_queue_depth
@@ -165,6 +166,9 @@ FIRST_RESTART_S = 1.0
 MAX_RESTART_S = 30.0
 STEADY_RUN_S = 60.0
 """A worker that ran this long before it stopped counts as healthy: its restart comes soon."""
+PROBE_INTERVAL_S = 1.0
+"""How often a backing-off restart asks whether the database is back."""
+PROBE_TIMEOUT_S = 2.0
 
 
 class InProcessWorker(Generic[SettingsT]):
@@ -173,7 +177,8 @@ class InProcessWorker(Generic[SettingsT]):
     A lost database connection stops procrastinate's worker (its fetch, heartbeat or LISTEN
     fails), which a `chainconsult worker` leaves to its process supervisor. Here the API process
     is that supervisor: it starts the worker again, after 1 s, then up to 30 s between tries
-    while the database stays away; the jobs the stopped worker held are recovered as stalled."""
+    while the database stays away, and at once when the database answers again; the jobs the
+    stopped worker held are recovered as stalled."""
 
     def __init__(
         self, resources: JobResources[SettingsT], *, schedules: Schedules[SettingsT] | None
@@ -213,7 +218,32 @@ class InProcessWorker(Generic[SettingsT]):
             failures = 1 if steady else failures + 1
             delay = min(MAX_RESTART_S, FIRST_RESTART_S * 2.0 ** (failures - 1))
             log.warning("in_process_worker_restarting", in_s=delay)
-            await asyncio.sleep(delay)
+            if await self._back_off(delay):
+                failures = 0  # an outage ended: a failure after it starts a new back-off
+
+    async def _back_off(self, delay: float) -> bool:
+        """Wait ``delay`` seconds, or less: once the database, found away during the wait,
+        answers again, the worker starts at once (True). An outage's end need not wait out a
+        back-off of up to MAX_RESTART_S; a worker failing with the database up still backs
+        off."""
+        deadline = time.monotonic() + delay
+        away = not await self._database_answers()
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(PROBE_INTERVAL_S, left))
+            if not await self._database_answers():
+                away = True
+            elif away:
+                log.info("in_process_worker_database_back")
+                return True
+        return False
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S), self._resources.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not yet": the probe only shortens the wait
+            return False
+        return True
 
     async def stop(self) -> None:
         """Take no new job; wait for running ones up to the grace period."""
