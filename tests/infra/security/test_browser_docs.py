@@ -5,7 +5,7 @@ out" works for a cookie session."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,10 +14,25 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.edge_support import StartServers, server_env
+from tests.edge_support import ServerProcess, server_env
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def origin(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `chainconsult serve` for the module: its tests only read, or write an account of
+    their own (and every test's rows are deleted after it)."""
+    tmp_path = tmp_path_factory.mktemp("docs")
+    # The module's page loads add up: no test may meet the limits the others spent.
+    limits = {"RATE_LIMIT_ANONYMOUS": "100000/minute", "RATE_LIMIT_AUTH": "100000/minute"}
+    server = ServerProcess(server_env(database_url, tmp_path, **limits), tmp_path / "server.log")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(
@@ -29,16 +44,8 @@ pytestmark = pytest.mark.slow
     ],
 )
 def test_docs_page_renders_its_version_from_local_assets(
-    servers: StartServers,
-    database_url: str,
-    tmp_path: Path,
-    browser: Any,
-    path: str,
-    operation: str,
+    origin: str, browser: Any, path: str, operation: str
 ) -> None:
-    (server,) = servers(server_env(database_url, tmp_path), 1)
-    origin = f"http://127.0.0.1:{server.port}"
-
     browser.get(origin + path)
     WebDriverWait(browser, 20).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock [data-path]"))
@@ -70,12 +77,10 @@ def _wait_for(browser: Any, selector: str) -> Any:
 
 
 def test_try_it_out_writes_with_the_cookie_session_of_a_login_on_the_page(
-    servers: StartServers, database_url: str, tmp_path: Path, browser: Any
+    origin: str, browser: Any
 ) -> None:
     """Logged in through the page (the session and CSRF cookies set, no Authorize), a write
     run with "Try it out" passes the CSRF check: logout answers 204, not 403 csrf."""
-    (server,) = servers(server_env(database_url, tmp_path), 1)
-    origin = f"http://127.0.0.1:{server.port}"
     account = {"email": "docs@example.com", "password": PASSWORD, "display_name": "Docs"}
     assert httpx.post(f"{origin}/api/v2/auth/register", json=account).status_code == 201
     browser.get(origin + "/api/v2/docs")

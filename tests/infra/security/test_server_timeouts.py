@@ -8,14 +8,36 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.edge_support import StartServers, server_env
+from tests.edge_support import ServerProcess, server_env
 
 pytestmark = pytest.mark.slow
+
+BODY_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One `chainconsult serve` with short limits for the module's slow clients."""
+    tmp_path = tmp_path_factory.mktemp("timeouts")
+    env = server_env(
+        database_url,
+        tmp_path,
+        HTTP_HEADER_TIMEOUT=1,
+        HTTP_KEEP_ALIVE_TIMEOUT=1,
+        HTTP_BODY_TIMEOUT=BODY_TIMEOUT,
+        BLOCKED_IPS="127.0.0.2",
+    )
+    started = ServerProcess(env, tmp_path / "server.log")
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def _closed_after(sock: socket.socket, limit: float) -> float:
@@ -27,13 +49,7 @@ def _closed_after(sock: socket.socket, limit: float) -> float:
     return time.monotonic() - started
 
 
-def test_slow_headers_idle_connections_and_server_header(
-    servers: StartServers, database_url: str, tmp_path: Path
-) -> None:
-    (server,) = servers(
-        server_env(database_url, tmp_path, HTTP_HEADER_TIMEOUT=1, HTTP_KEEP_ALIVE_TIMEOUT=1), 1
-    )
-
+def test_slow_headers_idle_connections_and_server_header(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as silent:
         assert _closed_after(silent, 5) < 2.5
 
@@ -107,12 +123,11 @@ def _parse(answer: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
 
 @pytest.mark.parametrize("path", ["/api/v2/auth/login", "/api/v1/projects"])
 def test_body_trickled_past_the_body_timeout_gets_408_and_the_connection_closes(
-    servers: StartServers, database_url: str, tmp_path: Path, path: str
+    server: ServerProcess, path: str
 ) -> None:
     """A byte every 0.2 s of a 200-byte body would take 40 s: the server answers 408 about
     HTTP_BODY_TIMEOUT after the first byte and hangs up. /api/v1/projects is read by the v1
     layer itself (its body is converted), /api/v2/auth/login by the route."""
-    (server,) = servers(server_env(database_url, tmp_path, HTTP_BODY_TIMEOUT=1), 1)
     body = json.dumps({"email": "slow@example.com", "password": "x" * 150}).encode()
 
     answer, seconds = _trickle(server.port, path, body, every=0.2)
@@ -124,13 +139,10 @@ def test_body_trickled_past_the_body_timeout_gets_408_and_the_connection_closes(
     assert problem["type"] == "https://chainconsult.dev/problems/request-timeout"
     assert problem["request_id"] == headers["x-request-id"]
     assert headers["api-version"] == path.split("/")[2].removeprefix("v")
-    assert 1 <= seconds < 3
+    assert BODY_TIMEOUT <= seconds < BODY_TIMEOUT + 2
 
 
-def test_body_sent_within_the_body_timeout_is_served(
-    servers: StartServers, database_url: str, tmp_path: Path
-) -> None:
-    (server,) = servers(server_env(database_url, tmp_path, HTTP_BODY_TIMEOUT=2), 1)
+def test_body_sent_within_the_body_timeout_is_served(server: ServerProcess) -> None:
     body = json.dumps({"email": "slow@example.com", "password": "x" * 10}).encode()
 
     # 40 bytes at 0.02 s each: slow, but whole within the limit.
@@ -141,9 +153,8 @@ def test_body_sent_within_the_body_timeout_is_served(
 
 
 def test_blocked_address_is_refused_under_the_platform_server_header(
-    servers: StartServers, database_url: str, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
-    (server,) = servers(server_env(database_url, tmp_path, BLOCKED_IPS="127.0.0.2"), 1)
     with socket.socket() as sock:
         sock.bind(("127.0.0.2", 0))
         sock.connect(("127.0.0.1", server.port))
