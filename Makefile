@@ -28,7 +28,7 @@ run: $(STAMP) ## Start the platform on http://$(HOST):$(PORT) (embedded PostgreS
 	$(BIN)/chainconsult serve --host $(HOST) --port $(PORT)
 
 AXE := tests/web/axe/node_modules/axe-core/axe.min.js
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 $(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
 	cd tests/web/axe && npm ci
