@@ -13,6 +13,8 @@ its own section of that file."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -135,7 +137,12 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
 
 
 def _measure(
-    run: Run, scenario: Scenario, server: Server, connections: int, files: FixtureFiles
+    run: Run,
+    scenario: Scenario,
+    server: Server,
+    connections: int,
+    files: FixtureFiles,
+    options: PointOptions | None = None,
 ) -> Measurement:
     return measure(
         scenario,
@@ -144,9 +151,52 @@ def _measure(
         files=files,
         fixtures=run.fixtures,
         database_url=run.svc.database_url,
-        options=run.point,
+        options=options or run.point,
         progress=run.progress,
     )
+
+
+SERVER_CPUS = frozenset({0})
+WRK_CPUS = frozenset({1})
+
+
+def _run_variants_in_turns(run: Run) -> None:
+    """--variant-rounds N: the default server and each variant's (one worker each) all run at
+    once and are measured in turns, N rounds, the first server moving on by one each round. A
+    shared machine's drift, and whatever favours a server measured earlier or later, then fall
+    on each server alike; costs come from the medians (variants.cost_rows). With --pin the
+    servers run on CPU 0 and wrk on CPU 1: the two no longer trade cores between points."""
+    args = run.args
+    scenarios = [s for s in SCENARIOS if s.name in args.variant_scenarios and s.workers == 1]
+    servers = []
+    for variant in [None, *args.variants]:
+        name = variant.server if variant else "chainconsult"
+        server = chainconsult_server(run.env, workers=1, log=run.work / f"{name}-turns.log")
+        server.name = name
+        if variant is not None:
+            server.env = {**run.env, **variant.env(run.otlp_url)}
+        if args.pin:
+            server.cpus = SERVER_CPUS
+        servers.append(server)
+    options = dataclasses.replace(run.point, wrk_cpus=WRK_CPUS if args.pin else None)
+    with contextlib.ExitStack() as stack:
+        for server in servers:
+            run.progress(f"starting {server.name} with 1 worker for the turns")
+            stack.enter_context(server.start())
+        tokens: dict[str, str] = {}
+        if any(s.needs_tokens for s in scenarios):
+            # The servers share one database: a login on one is good on all.
+            accounts = run.fixtures.readers + run.fixtures.writers
+            tokens = run.tokens or log_in(servers[0].base_url, accounts)
+        files = write_files(run.work / "turns", run.fixtures, tokens)
+        for scenario in scenarios:
+            for connections in args.connections:
+                for turn in range(args.variant_rounds):
+                    first = turn % len(servers)
+                    for server in servers[first:] + servers[:first]:
+                        row = _measure(run, scenario, server, connections, files, options)
+                        row.turn = turn
+                        run.rows.append(row)
 
 
 def _body(server: Server, path: str) -> bytes:
@@ -330,8 +380,11 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
     sink = variants.OtlpSink()
     with sink:
         run.otlp_url = sink.url
-        for variant in args.variants:
-            _run_server(run, "chainconsult", variant)
+        if args.variant_rounds > 1 and args.variants:
+            _run_variants_in_turns(run)
+        else:
+            for variant in args.variants:
+                _run_server(run, "chainconsult", variant)
     held = None
     if args.held_connections:
         held = run_held(

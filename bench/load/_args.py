@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def parse_args(argv: list[str] | None, *, description: str = "") -> argparse.Nam
         default=["cached_read"],
         help="the scenarios the variants run",
     )
+    parser.add_argument(
+        "--variant-rounds", type=int, default=1,
+        help="above 1: the default and variant servers run at once and are measured in turns, "
+        "this many rounds; costs from the medians",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="with --variant-rounds: servers on CPU 0, wrk on CPU 1",
+    )  # fmt: skip
     parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
     parser.add_argument("--held-connections", type=int, default=10_000, help="0 skips them")
@@ -82,4 +92,8 @@ def parse_args(argv: list[str] | None, *, description: str = "") -> argparse.Nam
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {names}")
     if args.baseline and args.soak:
         parser.error("--baseline compares the scenarios of `make bench`, not the soak")
+    if args.pin and args.variant_rounds < 2:
+        parser.error("--pin goes with --variant-rounds N (N > 1): it pins the turns' servers")
+    if args.pin and not {0, 1} <= os.sched_getaffinity(0):
+        parser.error("--pin needs CPUs 0 and 1 (servers on CPU 0, wrk on CPU 1)")
     return args

@@ -197,6 +197,8 @@ def ratio_rows(rows: list[Measurement], other: str) -> list[tuple[str, int, floa
     for m in rows:
         if m.server != "chainconsult" or (other == "bare" and m.scenario != "cached_read"):
             continue
+        if m.turn is not None:
+            continue  # a variant comparison's turn (variants.cost_rows)
         theirs = _find(rows, "bare" if other == "bare" else m.scenario, other, m.connections)
         if theirs is not None:
             out.append(

@@ -106,6 +106,8 @@ class Measurement:
     command: str
     load_average: float
     """1-minute load average when the point ended (other work on the machine)."""
+    turn: int | None = None
+    """The round of a variant comparison in turns (--variant-rounds); None elsewhere."""
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -139,6 +141,7 @@ class PointOptions:
     seconds: int
     warmup_seconds: int
     threads: int = 2
+    wrk_cpus: frozenset[int] | None = None
 
 
 def measure(
@@ -163,6 +166,7 @@ def measure(
             args=scenario.args(files, threads),
             threads=threads,
             timeout_s=scenario.timeout_s,
+            cpus=options.wrk_cpus,
         )
 
     warmup = options.warmup_seconds if scenario.warmup else 0

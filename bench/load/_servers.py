@@ -175,8 +175,11 @@ class Server:
         self.cwd = cwd
         self.base_url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.cpus: frozenset[int] | None = None
+        """The CPUs the server's processes may run on (--pin); None: any."""
 
     def start(self, timeout: float = 90) -> Server:
+        cpus = self.cpus
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command,
@@ -185,6 +188,8 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Inherited by the workers the server forks.
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

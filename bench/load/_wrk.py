@@ -5,6 +5,7 @@ scripts add (p95, which wrk does not print, and the count of each response statu
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -108,6 +109,8 @@ class WrkRun:
     args: list[str] = field(default_factory=list)
     threads: int = 2
     timeout_s: int = 10
+    cpus: frozenset[int] | None = None
+    """The CPUs wrk may run on (--pin); None: any."""
 
     def command(self) -> list[str]:
         command = [
@@ -134,8 +137,10 @@ class WrkRun:
         return shlex.join(parts)
 
     def run(self) -> WrkResult:
+        cpus = self.cpus
         completed = subprocess.run(
             self.command(),
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             capture_output=True,
             text=True,
             timeout=self.seconds + self.timeout_s + 60,

@@ -13,6 +13,7 @@ runs."""
 
 from __future__ import annotations
 
+import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,14 +108,26 @@ def parse(value: str) -> list[Variant]:
 def cost_rows(
     rows: list[Measurement], variants: list[Variant]
 ) -> list[tuple[Variant, str, int, float, float]]:
-    """(variant, scenario, connections, default RPS, variant RPS) for every point both ran."""
-    base = {(m.scenario, m.connections): m for m in rows if m.server == "chainconsult"}
+    """(variant, scenario, connections, default RPS, variant RPS) for every point both ran.
+    Measured in turns (--variant-rounds), each server's figure is the median of its turns,
+    and the default server's rows outside the turns are left out."""
+    in_turns = any(m.turn is not None for m in rows)
+    samples: dict[tuple[str, str, int], list[float]] = {}
+    for m in rows:
+        if in_turns and m.turn is None:
+            continue
+        samples.setdefault((m.server, m.scenario, m.connections), []).append(
+            m.result.requests_per_s
+        )
     out = []
     for variant in variants:
-        for m in rows:
-            if m.server == variant.server and (m.scenario, m.connections) in base:
-                ours = base[(m.scenario, m.connections)].result.requests_per_s
-                out.append((variant, m.scenario, m.connections, ours, m.result.requests_per_s))
+        for (server, scenario, connections), theirs in samples.items():
+            ours = samples.get(("chainconsult", scenario, connections))
+            if server == variant.server and ours:
+                out.append(
+                    (variant, scenario, connections, statistics.median(ours),
+                     statistics.median(theirs))
+                )  # fmt: skip
     return out
 
 
