@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -96,4 +97,6 @@ def parse_args(argv: list[str] | None, *, description: str = "") -> argparse.Nam
         parser.error("--pin goes with --variant-rounds N (N > 1): it pins the turns' servers")
     if args.pin and not {0, 1} <= os.sched_getaffinity(0):
         parser.error("--pin needs CPUs 0 and 1 (servers on CPU 0, wrk on CPU 1)")
+    if args.pin and shutil.which("taskset") is None:
+        parser.error("--pin needs taskset (Debian's util-linux)")
     return args

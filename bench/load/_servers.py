@@ -36,6 +36,7 @@ from bench.chaos._services import (
     stop_process_group,
 )
 from bench.chaos._stack import APP_DATABASE, UNLIMITED, base_env, run_cli
+from bench.load._wrk import pinned
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -179,17 +180,15 @@ class Server:
         """The CPUs the server's processes may run on (--pin); None: any."""
 
     def start(self, timeout: float = 90) -> Server:
-        cpus = self.cpus
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self.command,
+                # taskset execs the server in its own process: the pid stays the server's.
+                [*pinned(self.cpus), *self.command],
                 env=self.env,
                 cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                # Inherited by the workers the server forks.
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -5,7 +5,6 @@ scripts add (p95, which wrk does not print, and the count of each response statu
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -98,6 +97,14 @@ def parse_wrk(output: str) -> WrkResult:
     return result
 
 
+def pinned(cpus: frozenset[int] | None) -> list[str]:
+    """The prefix that runs a command on ``cpus`` only (util-linux's taskset: set before the
+    exec, so every thread and child process inherits it); none for None."""
+    if not cpus:
+        return []
+    return ["taskset", "--cpu-list", ",".join(str(cpu) for cpu in sorted(cpus))]
+
+
 @dataclass
 class WrkRun:
     """One wrk invocation: a Lua script from bench/load/lua and its arguments."""
@@ -110,7 +117,7 @@ class WrkRun:
     threads: int = 2
     timeout_s: int = 10
     cpus: frozenset[int] | None = None
-    """The CPUs wrk may run on (--pin); None: any."""
+    """The CPUs wrk may run on (--pin, through taskset); None: any."""
 
     def command(self) -> list[str]:
         command = [
@@ -124,7 +131,9 @@ class WrkRun:
             str(LUA_DIR / f"{self.script}.lua"),
             self.url,
         ]
-        return [*command, "--", *self.args] if self.args else command
+        if self.args:
+            command = [*command, "--", *self.args]
+        return [*pinned(self.cpus), *command]
 
     def shown(self, names: dict[str, str]) -> str:
         """The command as the results show it: the repository-relative script and the
@@ -137,10 +146,8 @@ class WrkRun:
         return shlex.join(parts)
 
     def run(self) -> WrkResult:
-        cpus = self.cpus
         completed = subprocess.run(
             self.command(),
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             capture_output=True,
             text=True,
             timeout=self.seconds + self.timeout_s + 60,

@@ -7,6 +7,7 @@ import pytest
 from bench.load import variants
 from bench.load._args import parse_args
 from bench.load._scenarios import Measurement
+from bench.load._wrk import WrkRun
 
 from tests.bench.test_load_baseline import _point
 
@@ -56,3 +57,11 @@ def test_turns_are_off_unless_asked() -> None:
     assert (args.variant_rounds, args.pin) == (1, False)
     args = parse_args(["--variant-rounds", "5", "--pin"])
     assert (args.variant_rounds, args.pin) == (5, True)
+
+
+def test_a_pinned_point_runs_wrk_through_taskset_on_its_cpus() -> None:
+    free = WrkRun("http://127.0.0.1:1", "cached_read", 2, 1)
+    pinned = WrkRun("http://127.0.0.1:1", "cached_read", 2, 1, cpus=frozenset({1}))
+
+    assert free.command()[0] == "wrk"
+    assert pinned.command() == ["taskset", "--cpu-list", "1", *free.command()]

@@ -169,6 +169,7 @@ STEADY_RUN_S = 60.0
 PROBE_INTERVAL_S = 1.0
 """How often a backing-off restart asks whether the database is back."""
 PROBE_TIMEOUT_S = 2.0
+"""How long one such probe may take: a connection that hangs counts as the database away."""
 
 
 class InProcessWorker(Generic[SettingsT]):
