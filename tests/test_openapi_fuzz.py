@@ -105,9 +105,7 @@ def test_generated_requests_get_no_5xx_and_match_the_document(
         ESCROW_TOKENS="USDC:0x" + "22" * 20 + ":6",
         ESCROW_ARBITER_KEY_FILE=str(tmp_path / "arbiter.key"),
     )
-    server = ServerProcess(env, tmp_path / "server.log")
-    server.start()
-    try:
+    with ServerProcess(env, tmp_path / "server.log") as server:
         created = httpx.post(
             f"{server.url}/api/v2/auth/register",
             json={"email": "fuzz-admin@example.com", "password": PASSWORD, "display_name": "F"},
@@ -119,8 +117,6 @@ def test_generated_requests_get_no_5xx_and_match_the_document(
             json={"email": "fuzz-admin@example.com", "password": PASSWORD},
         ).json()["access_token"]
         result = _schemathesis(document, server, token, tmp_path)
-    finally:
-        server.stop()
 
     report = result.stdout + result.stderr
     assert result.returncode == 0, f"{document}:\n{report[-6000:]}"

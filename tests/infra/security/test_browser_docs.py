@@ -27,12 +27,9 @@ def origin(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     tmp_path = tmp_path_factory.mktemp("docs")
     # The module's page loads add up: no test may meet the limits the others spent.
     limits = {"RATE_LIMIT_ANONYMOUS": "100000/minute", "RATE_LIMIT_AUTH": "100000/minute"}
-    server = ServerProcess(server_env(database_url, tmp_path, **limits), tmp_path / "server.log")
-    server.start()
-    try:
+    env = server_env(database_url, tmp_path, **limits)
+    with ServerProcess(env, tmp_path / "server.log") as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize(

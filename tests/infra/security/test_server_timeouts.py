@@ -32,12 +32,8 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         HTTP_BODY_TIMEOUT=BODY_TIMEOUT,
         BLOCKED_IPS="127.0.0.2",
     )
-    started = ServerProcess(env, tmp_path / "server.log")
-    started.start()
-    try:
+    with ServerProcess(env, tmp_path / "server.log") as started:
         yield started
-    finally:
-        started.stop()
 
 
 def _closed_after(sock: socket.socket, limit: float) -> float:
