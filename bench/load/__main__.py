@@ -13,8 +13,6 @@ its own section of that file."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import functools
 import os
 import signal
@@ -26,7 +24,7 @@ from types import FrameType
 
 import httpx
 from bench.chaos._services import ServiceError
-from bench.load import _results, baseline, soak, variants
+from bench.load import _results, baseline, soak, turns, variants
 from bench.load._args import parse_args
 from bench.load._fixtures import (
     FixtureFiles,
@@ -101,8 +99,12 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
             server.name = variant.server
             server.env = {**run.env, **variant.env(run.otlp_url)}
         run.progress(f"starting {name} with {workers} worker(s)")
-        # Only the default server is compared with the baseline.
-        compared = run.baseline if name == "chainconsult" and variant is None else None
+        # Only the default server is compared with the baseline, point by point unless the
+        # comparison runs in turns (--rounds).
+        in_turns = run.args.rounds > 1
+        compared = (
+            run.baseline if name == "chainconsult" and variant is None and not in_turns else None
+        )
         with (
             server.start(),
             baseline.side(
@@ -154,49 +156,6 @@ def _measure(
         options=options or run.point,
         progress=run.progress,
     )
-
-
-SERVER_CPUS = frozenset({0})
-WRK_CPUS = frozenset({1})
-
-
-def _run_variants_in_turns(run: Run) -> None:
-    """--variant-rounds N: the default server and each variant's (one worker each) all run at
-    once and are measured in turns, N rounds, the first server moving on by one each round. A
-    shared machine's drift, and whatever favours a server measured earlier or later, then fall
-    on each server alike; costs come from the medians (variants.cost_rows). With --pin the
-    servers run on CPU 0 and wrk on CPU 1: the two no longer trade cores between points."""
-    args = run.args
-    scenarios = [s for s in SCENARIOS if s.name in args.variant_scenarios and s.workers == 1]
-    servers = []
-    for variant in [None, *args.variants]:
-        name = variant.server if variant else "chainconsult"
-        server = chainconsult_server(run.env, workers=1, log=run.work / f"{name}-turns.log")
-        server.name = name
-        if variant is not None:
-            server.env = {**run.env, **variant.env(run.otlp_url)}
-        if args.pin:
-            server.cpus = SERVER_CPUS
-        servers.append(server)
-    options = dataclasses.replace(run.point, wrk_cpus=WRK_CPUS if args.pin else None)
-    with contextlib.ExitStack() as stack:
-        for server in servers:
-            run.progress(f"starting {server.name} with 1 worker for the turns")
-            stack.enter_context(server.start())
-        tokens: dict[str, str] = {}
-        if any(s.needs_tokens for s in scenarios):
-            # The servers share one database: a login on one is good on all.
-            accounts = run.fixtures.readers + run.fixtures.writers
-            tokens = run.tokens or log_in(servers[0].base_url, accounts)
-        files = write_files(run.work / "turns", run.fixtures, tokens)
-        for scenario in scenarios:
-            for connections in args.connections:
-                for turn in range(args.variant_rounds):
-                    first = turn % len(servers)
-                    for server in servers[first:] + servers[:first]:
-                        row = _measure(run, scenario, server, connections, files, options)
-                        row.turn = turn
-                        run.rows.append(row)
 
 
 def _body(server: Server, path: str) -> bytes:
@@ -380,8 +339,8 @@ def _run_bench(run: Run, machine: _results.Machine) -> str:
     sink = variants.OtlpSink()
     with sink:
         run.otlp_url = sink.url
-        if args.variant_rounds > 1 and args.variants:
-            _run_variants_in_turns(run)
+        if args.rounds > 1:
+            turns.run_in_turns(run)
         else:
             for variant in args.variants:
                 _run_server(run, "chainconsult", variant)

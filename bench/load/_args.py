@@ -51,13 +51,13 @@ def parse_args(argv: list[str] | None, *, description: str = "") -> argparse.Nam
         help="the scenarios the variants run",
     )
     parser.add_argument(
-        "--variant-rounds", type=int, default=1,
-        help="above 1: the default and variant servers run at once and are measured in turns, "
-        "this many rounds; costs from the medians",
+        "--rounds", type=int, default=1,
+        help="above 1: the default, variant and baseline servers run at once and are measured "
+        "in turns, this many rounds per point; costs and ratios from the medians",
     )  # fmt: skip
     parser.add_argument(
         "--pin", action="store_true",
-        help="with --variant-rounds: servers on CPU 0, wrk on CPU 1",
+        help="with --rounds: one-worker servers on CPU 0, wrk on CPU 1",
     )  # fmt: skip
     parser.add_argument("--no-peer", action="store_true", help="skip the peer stack")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare route")
@@ -93,8 +93,8 @@ def parse_args(argv: list[str] | None, *, description: str = "") -> argparse.Nam
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {names}")
     if args.baseline and args.soak:
         parser.error("--baseline compares the scenarios of `make bench`, not the soak")
-    if args.pin and args.variant_rounds < 2:
-        parser.error("--pin goes with --variant-rounds N (N > 1): it pins the turns' servers")
+    if args.pin and args.rounds < 2:
+        parser.error("--pin goes with --rounds N (N > 1): it pins the turns' servers")
     if args.pin and not {0, 1} <= os.sched_getaffinity(0):
         parser.error("--pin needs CPUs 0 and 1 (servers on CPU 0, wrk on CPU 1)")
     if args.pin and shutil.which("taskset") is None:

@@ -6,6 +6,7 @@ starts from the same data."""
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -107,7 +108,7 @@ class Measurement:
     load_average: float
     """1-minute load average when the point ended (other work on the machine)."""
     turn: int | None = None
-    """The round of a variant comparison in turns (--variant-rounds); None elsewhere."""
+    """The round of a comparison in turns (--rounds, bench/load/turns.py); None elsewhere."""
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -123,6 +124,33 @@ class Measurement:
         """409s of a write scenario: pairs sent a second time, not failures of the server."""
         scenario = BY_NAME.get(self.scenario)
         return self.result.count(409) if scenario is not None and scenario.writes else 0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One server's figure at one point: its measurement, or the medians of its turns."""
+
+    requests_per_s: float
+    cpu_ms_per_request: float
+
+
+def figures(rows: list[Measurement]) -> dict[tuple[str, str, int], Figure]:
+    """(server, scenario, connections) -> Figure. A point measured in turns counts by each
+    server's medians over its turns, and rows of that point outside the turns (the main
+    pass's, measured at another time) are left out; a point measured once counts as it is."""
+    in_turns = {(m.scenario, m.connections) for m in rows if m.turn is not None}
+    samples: dict[tuple[str, str, int], list[Measurement]] = {}
+    for m in rows:
+        if m.turn is None and (m.scenario, m.connections) in in_turns:
+            continue
+        samples.setdefault((m.server, m.scenario, m.connections), []).append(m)
+    return {
+        key: Figure(
+            statistics.median(m.result.requests_per_s for m in points),
+            statistics.median(m.cpu_ms_per_request for m in points),
+        )
+        for key, points in samples.items()
+    }
 
 
 class Progress:

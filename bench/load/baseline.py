@@ -9,7 +9,8 @@ install`` does). It gets its own database on the same PostgreSQL, migrated and f
 demo data by its own code, its own Redis key prefix and data directory, and is started as
 ``chainconsult serve`` with this run's environment. Each point is measured on both servers one
 after the other, the order alternating from point to point so that the machine's drift does not
-favour either. The worktree and the database are removed at the end, failures included."""
+favour either; with ``--rounds N`` the baseline's server joins the turns instead
+(bench/load/turns.py). The worktree and the database are removed at the end, failures included."""
 
 from __future__ import annotations
 
@@ -34,7 +35,15 @@ from bench.load._fixtures import (
     tokens_valid,
     write_files,
 )
-from bench.load._scenarios import Measurement, PointOptions, Progress, Scenario, measure
+from bench.load._scenarios import (
+    Figure,
+    Measurement,
+    PointOptions,
+    Progress,
+    Scenario,
+    figures,
+    measure,
+)
 from bench.load._servers import REPO_ROOT, Server, chainconsult_server
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -240,13 +249,16 @@ def side(
 
 def ratio_rows(
     rows: list[Measurement], found: BaselineTree
-) -> list[tuple[Measurement, Measurement]]:
-    """(this tree's point, the baseline's) for every point both ran, in the order run."""
-    theirs = {(m.scenario, m.connections): m for m in rows if m.server == found.name}
+) -> list[tuple[str, int, Figure, Figure]]:
+    """(scenario, connections, this tree's figure, the baseline's) for every point both ran,
+    in the order first run; measured in turns (--rounds), each server's median."""
+    figure = figures(rows)
+    points = dict.fromkeys((m.scenario, m.connections) for m in rows if m.server == "chainconsult")
     return [
-        (m, theirs[(m.scenario, m.connections)])
-        for m in rows
-        if m.server == "chainconsult" and (m.scenario, m.connections) in theirs
+        (scenario, connections, figure[ours], figure[theirs])
+        for scenario, connections in points
+        if (ours := ("chainconsult", scenario, connections)) in figure
+        and (theirs := (found.name, scenario, connections)) in figure
     ]
 
 
@@ -259,15 +271,29 @@ def verdict_rows(rows: list[Measurement], found: BaselineTree | None) -> list[st
     if found is None:
         return []
     lines = []
-    for ours, theirs in ratio_rows(rows, found):
-        a, b = ours.result.requests_per_s, theirs.result.requests_per_s
+    for scenario, connections, ours, theirs in ratio_rows(rows, found):
+        a, b = ours.requests_per_s, theirs.requests_per_s
         ratio = _ratio(a, b)
         lines.append(
-            f"| {ours.scenario} RPS >= {MIN_RATIO:.2f}x {found.name} ({ours.connections} "
+            f"| {scenario} RPS >= {MIN_RATIO:.2f}x {found.name} ({connections} "
             f"conn.) | {ratio:.2f}x ({a:,.0f} vs {b:,.0f}) | "
             f"{'PASS' if ratio >= MIN_RATIO else 'MISS'} |"
         )
     return lines
+
+
+def _order(rows: list[Measurement], found: BaselineTree) -> str:
+    turns = {m.turn for m in rows if m.server == found.name and m.turn is not None}
+    if turns:
+        return (
+            f"Each point ran in {len(turns)} turns with every server of its worker count "
+            "running (--rounds), the first server moving on each turn; figures are each "
+            "server's medians."
+        )
+    return (
+        "Each point ran on both servers one after the other, the first of the two "
+        "alternating from point to point."
+    )
 
 
 def table(rows: list[Measurement], found: BaselineTree | None) -> str:
@@ -282,18 +308,17 @@ def table(rows: list[Measurement], found: BaselineTree | None) -> str:
         f"Baseline: `{found.rev}` = commit {found.commit}, checked out into a temporary git "
         f"worktree, on {venv}; its own database on the same PostgreSQL (`migrate` + "
         "`demo-data` by its own code) and its own Redis key prefix; `chainconsult serve` with "
-        "this run's environment and worker count. Each point ran on both servers one after "
-        "the other, the first of the two alternating from point to point.",
+        f"this run's environment and worker count. {_order(rows, found)}",
         "",
         f"| scenario | connections | chainconsult RPS | {found.name} RPS | ratio | "
         f"chainconsult CPU ms/request | {found.name} CPU ms/request | ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for ours, theirs in ratio_rows(rows, found):
-        a, b = ours.result.requests_per_s, theirs.result.requests_per_s
+    for scenario, connections, ours, theirs in ratio_rows(rows, found):
+        a, b = ours.requests_per_s, theirs.requests_per_s
         x, y = ours.cpu_ms_per_request, theirs.cpu_ms_per_request
         lines.append(
-            f"| {ours.scenario} | {ours.connections} | {a:,.0f} | {b:,.0f} | "
+            f"| {scenario} | {connections} | {a:,.0f} | {b:,.0f} | "
             f"{_ratio(a, b):.2f}x | {x:.3f} | {y:.3f} | {_ratio(x, y):.2f}x |"
         )
     return "\n".join(lines)

@@ -13,14 +13,13 @@ runs."""
 
 from __future__ import annotations
 
-import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bench.load._scenarios import Measurement
+from bench.load._scenarios import Measurement, figures
 
 
 @dataclass(frozen=True)
@@ -108,26 +107,17 @@ def parse(value: str) -> list[Variant]:
 def cost_rows(
     rows: list[Measurement], variants: list[Variant]
 ) -> list[tuple[Variant, str, int, float, float]]:
-    """(variant, scenario, connections, default RPS, variant RPS) for every point both ran.
-    Measured in turns (--variant-rounds), each server's figure is the median of its turns,
-    and the default server's rows outside the turns are left out."""
-    in_turns = any(m.turn is not None for m in rows)
-    samples: dict[tuple[str, str, int], list[float]] = {}
-    for m in rows:
-        if in_turns and m.turn is None:
-            continue
-        samples.setdefault((m.server, m.scenario, m.connections), []).append(
-            m.result.requests_per_s
-        )
+    """(variant, scenario, connections, default RPS, variant RPS) for every point both ran;
+    measured in turns (--rounds), each server's median (_scenarios.figures)."""
+    found = figures(rows)
     out = []
     for variant in variants:
-        for (server, scenario, connections), theirs in samples.items():
-            ours = samples.get(("chainconsult", scenario, connections))
-            if server == variant.server and ours:
+        for (server, scenario, connections), theirs in found.items():
+            ours = found.get(("chainconsult", scenario, connections))
+            if server == variant.server and ours is not None:
                 out.append(
-                    (variant, scenario, connections, statistics.median(ours),
-                     statistics.median(theirs))
-                )  # fmt: skip
+                    (variant, scenario, connections, ours.requests_per_s, theirs.requests_per_s)
+                )
     return out
 
 

@@ -142,7 +142,7 @@ def test_smoke_run_of_every_scenario_writes_its_section(
             sys.executable, "-m", "bench.load",
             "--seconds", "1", "--warmup", "0", "--connections", "2", "--writers", "2",
             "--held-connections", "20", "--held-seconds", "1", "--held-interval", "0.2,0.5",
-            "--no-peer", "--variants", "info,tracing", "--variant-rounds", "2", "--pin",
+            "--no-peer", "--variants", "info,tracing", "--rounds", "2", "--pin",
             "--output", str(results),
         ],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,

@@ -1,5 +1,5 @@
 """`bench.load`'s variants (one setting changed, side by side with the default server): their
-cost from single points, and from the medians of a comparison in turns (--variant-rounds)."""
+cost from single points, and from the medians of a comparison in turns (--rounds)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_in_turns_each_server_counts_by_its_median_and_the_main_pass_is_left_out
     assert costs == {"info": (110, 99), "tracing": (110, 90)}
 
 
-@pytest.mark.parametrize("argv", [["--pin"], ["--pin", "--variant-rounds", "1"]])
+@pytest.mark.parametrize("argv", [["--pin"], ["--pin", "--rounds", "1"]])
 def test_pinning_is_for_the_turns_only(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(argv)
@@ -54,9 +54,9 @@ def test_pinning_is_for_the_turns_only(argv: list[str]) -> None:
 
 def test_turns_are_off_unless_asked() -> None:
     args = parse_args([])
-    assert (args.variant_rounds, args.pin) == (1, False)
-    args = parse_args(["--variant-rounds", "5", "--pin"])
-    assert (args.variant_rounds, args.pin) == (5, True)
+    assert (args.rounds, args.pin) == (1, False)
+    args = parse_args(["--rounds", "5", "--pin"])
+    assert (args.rounds, args.pin) == (5, True)
 
 
 def test_a_pinned_point_runs_wrk_through_taskset_on_its_cpus() -> None:
