@@ -43,8 +43,11 @@ $(CONTRACT_TOOLS): contracts/package.json contracts/package-lock.json
 
 contract-tools: $(CONTRACT_TOOLS) ## Install the escrow contract's compiler and development chain (npm, pinned)
 
+# Every server, CLI and worker process the suite starts imports the app: with
+# PYTHONDONTWRITEBYTECODE set (some shells set it), each compiled src/ again, about a
+# quarter of its import's CPU.
 test: $(STAMP) $(AXE) $(CONTRACT_TOOLS) ## Run the whole suite, random order, TEST_WORKERS processes (real PostgreSQL; Redis: TEST_REDIS_URL or redis-server)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 static: $(STAMP) ## Format check, lint and strict types
 	$(BIN)/ruff format --check src tests bench
