@@ -5,6 +5,9 @@ runs out together with every caller of each waiting for its reload."""
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from chainconsult.infra.cache import INCOHERENT_L1_TTL_S
 from chainconsult.infra.cache._memory import REFRESH_AFTER
@@ -66,24 +69,44 @@ async def test_the_shortcut_leaves_a_due_entry_to_the_route_and_is_answered_whil
     assert b"Grace" in reloaded.payload
 
 
-async def test_a_failed_reload_leaves_the_entry_to_its_deadline(
-    make_cache: CacheFactory,
+async def test_a_failed_reload_answers_from_the_entry_and_the_next_caller_reloads(
+    make_cache: CacheFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = await make_cache(None)
     await read(cache, CountingQuery(name="Ada"))
     await asyncio.sleep(DUE_S)
+    attempts = 0
+
+    async def failing() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("database away")
+
+    with caplog.at_level(logging.WARNING):
+        kept = await CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=failing)
+    reload = CountingQuery(name="Grace")
+    reloaded = await read(cache, reload)
+
+    assert attempts == 1
+    assert kept is not None
+    assert kept.name == "Ada"
+    assert "cache_reload_failed" in caplog.text
+    # Still before the entry's deadline: the next caller took the reload up again.
+    assert reload.runs == 1
+    assert reloaded is not None
+    assert reloaded.name == "Grace"
+
+
+async def test_a_failed_load_without_a_live_entry_raises(make_cache: CacheFactory) -> None:
+    cache = await make_cache(None)
 
     async def failing() -> None:
         raise RuntimeError("database away")
 
-    refresh = CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=failing)
-    failed = await asyncio.gather(refresh, return_exceptions=True)
-    still = await read(cache, CountingQuery(name="Grace"))
-    await asyncio.sleep(INCOHERENT_L1_TTL_S - DUE_S + 0.05)
-    after_deadline = await read(cache, CountingQuery(name="Grace"))
-
-    assert isinstance(failed[0], RuntimeError)
-    assert still is not None
-    assert still.name == "Ada"
-    assert after_deadline is not None
-    assert after_deadline.name == "Grace"
+    with pytest.raises(RuntimeError, match="database away"):
+        await CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=failing)
+    # An invalidated entry is no answer either.
+    await read(cache, CountingQuery(name="Ada"))
+    await cache.invalidate(["expert:1"])
+    with pytest.raises(RuntimeError, match="database away"):
+        await CARD.get(cache, arguments={"id": 1}, tags=["expert:1"], load=failing)

@@ -211,6 +211,14 @@ class Cache:
         except asyncio.CancelledError:
             future.set_result(FlightOutcome(retry=True))
             raise
+        except Exception as exc:
+            # A due entry's reload that failed: answered from the entry, still live (_memory).
+            if (kept := self.memory.reload_failed(full_key)) is None:
+                future.set_result(FlightOutcome(error=exc))
+                raise
+            log.warning("cache_reload_failed", name=name, error=type(exc).__name__)
+            future.set_result(FlightOutcome(payload=kept.payload))
+            return kept.payload
         except BaseException as exc:
             future.set_result(FlightOutcome(error=exc))
             raise
@@ -329,10 +337,7 @@ class Cache:
         tags = list(dict.fromkeys(tags))
         if not tags:
             return
-        if ALL_TAG in tags:
-            self.memory.clear()
-        else:
-            self.memory.invalidate(tags)
+        self.memory.invalidate(tags)
         if self._pg is not None:
             await self._pg.publish(tags)
         if self._tier is None:
@@ -358,11 +363,7 @@ class Cache:
     # Events ------------------------------------------------------------------------------
 
     def _on_message(self, origin: str, tags: list[str]) -> None:
-        if origin == self.origin:
-            return
-        if ALL_TAG in tags:
-            self.memory.clear()
-        else:
+        if origin != self.origin:
             self.memory.invalidate(tags)
 
     async def _on_listener_status(self, subscribed: bool) -> None:

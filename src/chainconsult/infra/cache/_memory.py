@@ -9,7 +9,8 @@ whose load raced an invalidation.
 A hot entry is reloaded a little before its deadline by one caller, while the others are
 still answered from it until the new value replaces it: otherwise every entry of a burst of
 loads runs out at about the same moment, and each one's callers all wait for its reload
-(docs/decisions/0046-relevance-search-p99.md)."""
+(docs/decisions/0046-relevance-search-p99.md). A reload that fails answers its caller from
+the entry too, and the next caller tries again."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
+
+from chainconsult.infra.cache._tags import ALL_TAG
 
 REFRESH_AFTER = 0.8
 """Share of an entry's lifetime after which the next caller reloads it (a 1 s entry: the
@@ -91,6 +94,16 @@ class MemoryTier:
             return None
         return entry
 
+    def reload_failed(self, key: str) -> MemoryEntry | None:
+        """After a failed load of ``key``: its entry while still live (before its deadline,
+        no tag invalidated), which the caller is answered from as every other caller was
+        meanwhile, with its reload due again for the next caller; None when there is none."""
+        entry = self._entries.get(key)
+        if entry is None or self.generations(entry.tags) != entry.generations:
+            return None
+        entry.refreshing = False
+        return entry
+
     def put(
         self,
         key: str,
@@ -113,7 +126,8 @@ class MemoryTier:
         return True
 
     def invalidate(self, tags: Sequence[str]) -> None:
-        if len(self._generations) + len(tags) > _MAX_TRACKED_TAGS:
+        """Kill every entry carrying one of ``tags``; ``ALL_TAG`` among them: every entry."""
+        if ALL_TAG in tags or len(self._generations) + len(tags) > _MAX_TRACKED_TAGS:
             self.clear()
         for tag in tags:
             self._generations[tag] = self._generations.get(tag, 0) + 1
