@@ -31,6 +31,10 @@ class RequestState:
     principal: object | None = None
     """The caller (accounts' ``Principal``) once the rate limit or an auth dependency has
     resolved it; infra does not know its type, accounts narrows it."""
+    status: int | None = None
+    """The response's status once it started, recorded by RequestContextMiddleware, through
+    which every answer passes: the layers outside it (metrics, tracing) read it there rather
+    than each wrapping ``send``."""
     cached_read: CachedRead | None = None
     """What ``cached_json(..., repeatable=True)`` answered from, for the cached-read
     shortcut to answer the next identical request without routing."""

@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chainconsult.infra.monitoring.metrics import (
     http_request_duration_seconds,
     http_requests_total,
 )
+from chainconsult.infra.request_state import request_state
 
 UNMATCHED_ROUTE = "unmatched"
 """Label of requests no route answered (404s for random paths, scanners)."""
@@ -88,21 +89,15 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
         entry_root_path = scope.get("root_path", "")
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = route_template(scope, entry_root_path=entry_root_path)
+            # None: no answer got as far as the request context (a crash outside it).
+            status = request_state(scope).status or 500
             requests, duration = self._series(method, route, status)
             requests.inc()
             duration.observe(elapsed)

@@ -51,15 +51,14 @@ class RequestContextMiddleware:
                     request_id = candidate
                 break
         request_id = request_id or new_request_id()
-        request_state(scope).request_id = request_id
+        state = request_state(scope)
+        state.request_id = request_id
         header = (b"x-request-id", request_id.encode())
-        status = 500
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                state.status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
@@ -73,7 +72,7 @@ class RequestContextMiddleware:
                 access_line(
                     method=scope["method"],
                     path=scope["path"],
-                    status=status,
+                    status=state.status or 500,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     request_id=request_id,
                 )

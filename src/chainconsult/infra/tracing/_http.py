@@ -20,7 +20,7 @@ from opentelemetry.trace import (
     StatusCode,
     set_span_in_context,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chainconsult.infra.request_state import request_state
 
@@ -76,23 +76,17 @@ class TracingMiddleware:
 
     async def _recorded(self, span: OpenSpan, scope: Scope, receive: Receive, send: Send) -> None:
         entry_root_path = scope.get("root_path", "")
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         error: BaseException | None = None
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send)
         except BaseException as exc:
             error = exc
             raise
         finally:
             method = scope["method"]
             route = self.route_template(scope, entry_root_path=entry_root_path)
+            state = request_state(scope)
+            status = state.status or 500
             self.recorder.end(
                 span,
                 f"{method} {route}",
@@ -102,7 +96,7 @@ class TracingMiddleware:
                     "url.path": scope["path"],
                     "http.route": route,
                     "http.response.status_code": status,
-                    "chainconsult.request_id": request_state(scope).request_id or "",
+                    "chainconsult.request_id": state.request_id or "",
                 },
                 status=_ERROR if status >= 500 else _UNSET,
                 error=error,
