@@ -66,8 +66,10 @@ def _contenders(run: Run, workers: int, scenarios: list[Scenario]) -> list[Conte
 
 def _log_in(run: Run, contenders: list[Contender], scenarios: list[Scenario]) -> None:
     """Each database's demo accounts logged in once: this tree's servers share one database,
-    so a login on one is good on all; the baseline has a database of its own."""
+    so a login on one is good on all (the main pass's too); the baseline has its own."""
     tokens_by_database: dict[str, dict[str, str]] = {}
+    if run.tokens:
+        tokens_by_database[run.svc.database_url] = run.tokens
     for contender in contenders:
         tokens: dict[str, str] = {}
         if any(s.needs_tokens for s in scenarios if s.name in contender.scenarios):

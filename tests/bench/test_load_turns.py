@@ -32,10 +32,20 @@ class _Server:
 
 
 def _run_in_turns(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], tree: Any
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    tree: Any,
+    tokens: dict[str, str] | None = None,
 ) -> tuple[list[tuple[str, str, int, int, bool, bool]], Any]:
-    """(scenario, server, workers, turn, server pinned, wrk pinned) of each point measured."""
+    """(scenario, server, workers, turn, server pinned, wrk pinned) of each point measured;
+    ``tokens``: the main pass's logins."""
     measured: list[tuple[str, str, int, int, bool, bool]] = []
+    logins: list[str] = []
+
+    def log_in(url: str, accounts: list[str]) -> dict[str, str]:
+        logins.append(url)
+        return {"a@example.com": "token"}
 
     def measure(scenario: Any, server: Any, *, options: PointOptions, **_: Any) -> Measurement:
         wrk_pinned = options.wrk_cpus == turns.WRK_CPUS
@@ -46,7 +56,7 @@ def _run_in_turns(
 
     monkeypatch.setattr(turns, "chainconsult_server", _Server)
     monkeypatch.setattr(turns, "measure", measure)
-    monkeypatch.setattr(turns, "log_in", lambda url, accounts: {"a@example.com": "token"})
+    monkeypatch.setattr(turns, "log_in", log_in)
     monkeypatch.setattr(turns, "write_files", lambda *a: FixtureFiles(*[tmp_path] * 6))
     args = parse_args(argv)
     run = SimpleNamespace(
@@ -60,6 +70,8 @@ def _run_in_turns(
         rows=[],
         point=PointOptions(seconds=1, warmup_seconds=0),
         progress=Progress(),
+        tokens=tokens,
+        logins=logins,
     )
     turns.run_in_turns(run)  # type: ignore[arg-type]
     # The turn each point was given, from its row.
@@ -73,7 +85,9 @@ def test_each_point_runs_on_every_server_that_takes_it_the_first_moving_on(
 ) -> None:
     argv = ["--rounds", "3", "--pin", "--variants", "info", "--baseline", "main~3"]
     argv += ["--connections", "64", "--scenarios", "cached_read,mixed"]
-    measured, _ = _run_in_turns(monkeypatch, tmp_path, argv, _tree(["cached_read", "mixed"]))
+    measured, run = _run_in_turns(
+        monkeypatch, tmp_path, argv, _tree(["cached_read", "mixed"]), tokens={"a": "t"}
+    )
 
     cached = [
         (server, turn) for scenario, server, _, turn, _, _ in measured if scenario == "cached_read"
@@ -95,6 +109,8 @@ def test_each_point_runs_on_every_server_that_takes_it_the_first_moving_on(
         for scenario, _, workers, _, server_pin, wrk_pin in measured
     }
     assert pins == {("cached_read", 1, True, True), ("mixed", 2, False, False)}
+    # mixed sends tokens: this tree's servers reuse the main pass's logins, the baseline logs in.
+    assert len(run.logins) == 1
 
 
 def test_without_a_baseline_only_the_variants_scenarios_run_in_turns(
