@@ -25,6 +25,7 @@ from chainconsult.infra.monitoring.alerts import (
     Severity,
 )
 from chainconsult.infra.monitoring.logging import configure_logging
+from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
 from chainconsult.infra.monitoring.traffic import TrafficWindow
 from tests.escrow.conftest import FEE_BPS, Platform
 from tests.escrow.scenario import mint, planned_deal, sign_and_send
@@ -181,6 +182,35 @@ async def test_fee_settings_differing_from_the_contract_are_a_difference(
         "PLATFORM_FEE_BPS",
         "PLATFORM_FEE_ADDRESS",
     ]
+
+    assert await reconciled(platform, settings) == 0
+    await process.tick()
+    assert alert_rows(database_url) == [("resolved", "critical", "1")]
+
+
+async def test_a_reconciliation_run_by_another_process_fires_the_alert_here(
+    platform: Platform, database_url: str, engine: AsyncEngine
+) -> None:
+    """A standalone worker's gauge never reaches the API process: the evaluator reads the
+    count from the database, and keeps the last one read while the database is away."""
+    settings = platform.settings.escrow
+    other_fee = settings.model_copy(update={"platform_fee_bps": FEE_BPS + 50})
+    assert await reconciled(platform, other_fee) == 1
+    # This process's gauge as an API process on another host holds it: no reconciliation.
+    escrow_reconciliation_differences.set(0)
+    process = evaluator(engine)
+
+    await process.tick()
+    assert alert_rows(database_url) == [("firing", "critical", "1")]
+    assert query(database_url, "SELECT differences FROM chain_reconciliations") == [(1,)]
+
+    away = create_async_engine("postgresql+psycopg://postgres@127.0.0.1:9/nowhere")
+    try:
+        process.store.engine = away
+        assert await process._escrow_differences() == 1
+    finally:
+        process.store.engine = engine
+        await away.dispose()
 
     assert await reconciled(platform, settings) == 0
     await process.tick()

@@ -11,6 +11,7 @@ from typing import Any, cast
 import structlog
 from eth_account import Account
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3.types import TxParams
 
@@ -23,7 +24,7 @@ from chainconsult.escrow.projection import (
 )
 from chainconsult.escrow.service import follower_name
 from chainconsult.infra.chain.follower import EventFollower
-from chainconsult.infra.chain.models import ChainCursor
+from chainconsult.infra.chain.models import ChainCursor, ChainReconciliation
 from chainconsult.infra.chain.rpc import ChainClient
 from chainconsult.infra.db.session import run_after_commit
 from chainconsult.infra.monitoring.metrics import escrow_reconciliation_differences
@@ -191,8 +192,8 @@ async def reconcile(
     client: ChainClient,
 ) -> int:
     """Compare the fee settings and every milestone the platform handed deposit terms for with
-    the contract's record at the last confirmed block; log each difference as critical, set
-    the escrow_reconciliation_differences gauge and return the count."""
+    the contract's record at the last confirmed block; log each difference as critical,
+    record the count (``_record``) and return it."""
     async with sessionmaker() as session:
         block = await session.scalar(
             select(ChainCursor.block_number).where(ChainCursor.follower == follower_name(settings))
@@ -205,8 +206,7 @@ async def reconcile(
         # Before the watcher's first step there is no confirmed block and no milestone to
         # compare; the fee, fixed at deployment, is read at the head.
         differences = await fee_mismatches(settings, client, block=await client.head())
-        escrow_reconciliation_differences.set(differences)
-        return differences
+        return await _record(sessionmaker, settings, differences)
     differences = await fee_mismatches(settings, client, block=block)
     for milestone in milestones:
         amount, status = await client.call(
@@ -230,7 +230,28 @@ async def reconcile(
                 terms_differ=terms_differ,
                 block=block,
             )
+    return await _record(sessionmaker, settings, differences)
+
+
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: EscrowSettings, differences: int
+) -> int:
+    """The count into this process's gauge (escrow_reconciliation_differences) and into
+    chain_reconciliations, which the alert evaluator of every API process reads: a
+    standalone worker's metrics are not the API's."""
     escrow_reconciliation_differences.set(differences)
+    follower = follower_name(settings)
+    statement = (
+        insert(ChainReconciliation)
+        .values(follower=follower, differences=differences)
+        .on_conflict_do_update(
+            index_elements=[ChainReconciliation.follower],
+            set_={"differences": differences, "checked_at": func.now()},
+        )
+    )
+    async with sessionmaker() as session:
+        await session.execute(statement)
+        await session.commit()
     return differences
 
 

@@ -1,12 +1,13 @@
 """What the chain event follower (infra/chain) remembers: where each follower is, the hashes
-of the blocks it has seen, and every event it has applied (once, by tx hash and log index)."""
+of the blocks it has seen, every event it has applied (once, by tx hash and log index), and
+what its last reconciliation with the chain found."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, func
+from sqlalchemy import BigInteger, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +23,18 @@ class ChainCursor(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str | None] = mapped_column(String(66))
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class ChainReconciliation(Base):
+    """The differences a follower's last reconciliation found between the database and the
+    chain. In the database, not only in a metric: the alert evaluator of every API process
+    reads it, whichever process (an embedded or a standalone worker) reconciled."""
+
+    __tablename__ = "chain_reconciliations"
+
+    follower: Mapped[str] = mapped_column(String(120), primary_key=True)
+    differences: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class ChainBlock(Base):

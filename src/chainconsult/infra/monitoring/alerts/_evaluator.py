@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from chainconsult.infra.chain.models import ChainReconciliation
 from chainconsult.infra.health.checks import HealthMonitor, HealthReport
 from chainconsult.infra.monitoring.alerts._escalation import Escalation
 from chainconsult.infra.monitoring.alerts._lease import EvaluatorLease
@@ -56,18 +57,11 @@ from chainconsult.infra.monitoring.traffic import (
 log = structlog.get_logger("chainconsult.alerts")
 
 
-_ESCROW_DIFFERENCES = "chainconsult_escrow_reconciliation_differences"
-
-
-def escrow_differences() -> float | None:
-    """The reconciliation gauge as this host's metrics hold it: this process's (an embedded
-    worker's) or, in multiprocess mode, the largest any process of the directory wrote."""
-    registry = REGISTRY
-    path = multiprocess_dir()
-    if path is not None:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
-    return registry.get_sample_value(_ESCROW_DIFFERENCES)
+_LATEST_RECONCILIATION = (
+    select(ChainReconciliation.differences).order_by(ChainReconciliation.checked_at.desc()).limit(1)
+)
+"""What the newest escrow reconciliation found, whichever process ran it (a standalone
+worker's metrics never reach the API's); an old contract's row stays behind the new one."""
 
 
 class AlertEvaluator:
@@ -100,6 +94,7 @@ class AlertEvaluator:
         self.backups = backups
         """The newest verified backup's time (infra.backup.freshness); None: not watched."""
         self._watching_since: float | None = None
+        self._escrow_differences_seen: float | None = None
         self.node = node_key()
         self.cluster_traffic = TrafficStats(seconds=self.thresholds.window_s)
         """The latest window numbers, cluster-wide when Redis shares them (for the dashboard)."""
@@ -138,7 +133,7 @@ class AlertEvaluator:
                     health=report,
                     traffic=self.cluster_traffic,
                     backups=backups,
-                    escrow_differences=escrow_differences(),
+                    escrow_differences=await self._escrow_differences(),
                 )
             )
         for severity in Severity:
@@ -156,6 +151,16 @@ class AlertEvaluator:
                 return await self.exchange.cluster(local, self.node)
         except Exception:
             return local
+
+    async def _escrow_differences(self) -> float | None:
+        """None before any reconciliation; while the database is away, the last one read."""
+        try:
+            async with self.store.engine.connect() as conn:
+                found = await conn.scalar(_LATEST_RECONCILIATION)
+        except (SQLAlchemyError, OSError):
+            return self._escrow_differences_seen
+        self._escrow_differences_seen = None if found is None else float(found)
+        return self._escrow_differences_seen
 
     async def _backup_age(self) -> BackupAge | None:
         if self.backups is None:
