@@ -133,7 +133,7 @@ class AlertEvaluator:
                     health=report,
                     traffic=self.cluster_traffic,
                     backups=backups,
-                    escrow_differences=await self._escrow_differences(),
+                    escrow_differences=await self._escrow_differences(report.database_ok),
                 )
             )
         for severity in Severity:
@@ -152,8 +152,10 @@ class AlertEvaluator:
         except Exception:
             return local
 
-    async def _escrow_differences(self) -> float | None:
+    async def _escrow_differences(self, database_ok: bool) -> float | None:
         """None before any reconciliation; while the database is away, the last one read."""
+        if not database_ok:
+            return self._escrow_differences_seen
         try:
             async with self.store.engine.connect() as conn:
                 found = await conn.scalar(_LATEST_RECONCILIATION)
