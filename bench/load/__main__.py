@@ -30,8 +30,7 @@ from bench.load._fixtures import (
     FixtureFiles,
     Fixtures,
     load_fixtures,
-    log_in,
-    tokens_valid,
+    working_tokens,
     write_files,
 )
 from bench.load._scenarios import (
@@ -97,7 +96,7 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
         )
         if variant is not None:
             server.name = variant.server
-            server.env = {**run.env, **variant.env(run.otlp_url)}
+            server.env = variant.server_env(run.env, run.otlp_url)
         run.progress(f"starting {name} with {workers} worker(s)")
         # Only the default server is compared with the baseline, point by point unless the
         # comparison runs in turns (--rounds).
@@ -114,10 +113,10 @@ def _run_server(run: Run, name: str, variant: Variant | None = None) -> None:
             if not any(s.needs_tokens for s in scenarios):
                 # Public reads only: no login (40 argon2 logins cost a busy host a minute).
                 tokens = {}
-            elif tokens is None or not tokens_valid(server.base_url, tokens):
-                accounts = run.fixtures.readers + run.fixtures.writers
-                run.progress(f"logging {len(set(accounts))} demo accounts in to {name}")
-                tokens = log_in(server.base_url, accounts)
+            else:
+                tokens = working_tokens(
+                    server.base_url, run.fixtures, tokens, name=name, progress=run.progress
+                )
                 run.tokens = run.tokens or tokens
             files = write_files(run.work / name, run.fixtures, tokens)
             if name == "chainconsult" and run.bare_body is None:

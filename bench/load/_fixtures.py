@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,23 @@ def tokens_valid(base_url: str, tokens: dict[str, str]) -> bool:
         f"{base_url}/api/v2/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     return response.status_code == 200
+
+
+def working_tokens(
+    base_url: str,
+    fixtures: Fixtures,
+    known: dict[str, str] | None,
+    *,
+    name: str,
+    progress: Callable[[str], None],
+) -> dict[str, str]:
+    """``known`` while they still work on the server at ``base_url`` (servers sharing a
+    database share logins), else fresh logins of the demo accounts the scripts use."""
+    if known and tokens_valid(base_url, known):
+        return known
+    accounts = fixtures.readers + fixtures.writers
+    progress(f"logging {len(set(accounts))} demo accounts in to {name}")
+    return log_in(base_url, accounts)
 
 
 @dataclass

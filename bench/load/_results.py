@@ -198,7 +198,7 @@ def ratio_rows(rows: list[Measurement], other: str) -> list[tuple[str, int, floa
         if m.server != "chainconsult" or (other == "bare" and m.scenario != "cached_read"):
             continue
         if m.turn is not None:
-            continue  # a variant comparison's turn (variants.cost_rows)
+            continue  # a point in turns (turns.py): the peer and bare compare the main pass
         theirs = _find(rows, "bare" if other == "bare" else m.scenario, other, m.connections)
         if theirs is not None:
             out.append(

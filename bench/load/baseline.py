@@ -31,8 +31,7 @@ from bench.load._fixtures import (
     FixtureFiles,
     Fixtures,
     load_fixtures,
-    log_in,
-    tokens_valid,
+    working_tokens,
     write_files,
 )
 from bench.load._scenarios import (
@@ -238,10 +237,9 @@ def side(
     with server.start():
         tokens: dict[str, str] = {}
         if any(s.needs_tokens for s in chosen):
-            if found.tokens is None or not tokens_valid(server.base_url, found.tokens):
-                accounts = found.fixtures.readers + found.fixtures.writers
-                progress(f"logging {len(set(accounts))} demo accounts in to {found.name}")
-                found.tokens = log_in(server.base_url, accounts)
+            found.tokens = working_tokens(
+                server.base_url, found.fixtures, found.tokens, name=found.name, progress=progress
+            )
             tokens = found.tokens
         files = write_files(work / "baseline", found.fixtures, tokens)
         yield Side(found, server, files)

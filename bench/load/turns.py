@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.load._fixtures import FixtureFiles, Fixtures, log_in, write_files
+from bench.load._fixtures import FixtureFiles, Fixtures, working_tokens, write_files
 from bench.load._scenarios import SCENARIOS, Scenario, measure
 from bench.load._servers import Server, chainconsult_server
 
@@ -48,7 +48,7 @@ def _contenders(run: Run, workers: int, scenarios: list[Scenario]) -> list[Conte
         server = chainconsult_server(run.env, workers=workers, log=run.work / f"{name}-turns.log")
         server.name = name
         if variant is not None:
-            server.env = {**run.env, **variant.env(run.otlp_url)}
+            server.env = variant.server_env(run.env, run.otlp_url)
         out.append(Contender(server, chosen, run.fixtures, run.svc.database_url))
     tree = run.baseline
     if tree is not None and tree.fixtures is not None and names & set(tree.scenarios):
@@ -66,22 +66,19 @@ def _contenders(run: Run, workers: int, scenarios: list[Scenario]) -> list[Conte
 
 def _log_in(run: Run, contenders: list[Contender], scenarios: list[Scenario]) -> None:
     """Each database's demo accounts logged in once: this tree's servers share one database,
-    so a login on one is good on all (the main pass's too); the baseline has its own."""
-    tokens_by_database: dict[str, dict[str, str]] = {}
-    if run.tokens:
-        tokens_by_database[run.svc.database_url] = run.tokens
+    and the main pass's logins, while they work; the baseline has a database of its own."""
+    known = {run.svc.database_url: run.tokens} if run.tokens else {}
     for contender in contenders:
         tokens: dict[str, str] = {}
         if any(s.needs_tokens for s in scenarios if s.name in contender.scenarios):
-            if contender.database_url not in tokens_by_database:
-                accounts = contender.fixtures.readers + contender.fixtures.writers
-                run.progress(
-                    f"logging {len(set(accounts))} demo accounts in to {contender.server.name}"
-                )
-                tokens_by_database[contender.database_url] = log_in(
-                    contender.server.base_url, accounts
-                )
-            tokens = tokens_by_database[contender.database_url]
+            database = contender.database_url
+            tokens = known[database] = working_tokens(
+                contender.server.base_url,
+                contender.fixtures,
+                known.get(database),
+                name=contender.server.name,
+                progress=run.progress,
+            )
         folder = run.work / f"turns-{contender.server.name.replace(' ', '-')}"
         contender.files = write_files(folder, contender.fixtures, tokens)
 

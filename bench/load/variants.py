@@ -34,6 +34,10 @@ class Variant:
     def server(self) -> str:
         return f"chainconsult+{self.name}"
 
+    def server_env(self, default: dict[str, str], otlp_url: str) -> dict[str, str]:
+        """The default server's environment with this variant's setting on top."""
+        return {**default, **self.env(otlp_url)}
+
 
 VARIANTS = {
     variant.name: variant

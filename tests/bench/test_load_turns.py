@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from bench.load import baseline, turns
+from bench.load import _fixtures, baseline, turns
 from bench.load._args import parse_args
 from bench.load._fixtures import FixtureFiles, Fixtures
 from bench.load._scenarios import Measurement, PointOptions, Progress, figures
@@ -56,7 +56,8 @@ def _run_in_turns(
 
     monkeypatch.setattr(turns, "chainconsult_server", _Server)
     monkeypatch.setattr(turns, "measure", measure)
-    monkeypatch.setattr(turns, "log_in", log_in)
+    monkeypatch.setattr(_fixtures, "log_in", log_in)
+    monkeypatch.setattr(_fixtures, "tokens_valid", lambda url, tokens: True)
     monkeypatch.setattr(turns, "write_files", lambda *a: FixtureFiles(*[tmp_path] * 6))
     args = parse_args(argv)
     run = SimpleNamespace(
@@ -161,3 +162,22 @@ def test_a_point_in_turns_counts_by_medians_and_one_measured_once_as_it_is() -> 
         "| cached_read RPS >= 0.95x baseline abc1234 (64 conn.) | 0.88x (900 vs 1,020) | MISS |"
     ]
     assert "Each point ran in 3 turns" in baseline.table(rows, tree)
+
+
+@pytest.mark.parametrize(("still_valid", "logged_in"), [(True, False), (False, True)])
+def test_known_tokens_are_kept_while_they_work_else_the_accounts_log_in(
+    monkeypatch: pytest.MonkeyPatch, still_valid: bool, logged_in: bool
+) -> None:
+    logins: list[str] = []
+    monkeypatch.setattr(_fixtures, "tokens_valid", lambda url, tokens: still_valid)
+    monkeypatch.setattr(
+        _fixtures, "log_in", lambda url, accounts: logins.append(url) or {"b": "fresh"}
+    )
+    fixtures = Fixtures([], [], [], ["a"], ["b"], [], [], [])
+
+    tokens = _fixtures.working_tokens(
+        "http://127.0.0.1:1", fixtures, {"a": "known"}, name="s", progress=lambda _: None
+    )
+
+    assert tokens == ({"b": "fresh"} if logged_in else {"a": "known"})
+    assert bool(logins) is logged_in
