@@ -156,6 +156,31 @@ async def test_a_backing_off_worker_starts_at_once_when_the_database_answers_aga
         query(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def test_an_outage_that_ended_between_two_back_offs_ends_the_next_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One back-off sees the database away to its end; the restart fails and the outage ends
+    meanwhile: the next back-off, up to MAX_RESTART_S long, must not be waited out."""
+    answers = False
+
+    async def database_answers() -> bool:
+        return answers
+
+    resources = JobResources(settings=None, sessionmaker=None)  # type: ignore[arg-type]
+    worker = job_worker.InProcessWorker(resources, schedules=None)
+    monkeypatch.setattr(worker, "_database_answers", database_answers)
+
+    assert await worker._back_off(0.05) is False  # away throughout
+    answers = True
+    started = time.monotonic()
+    back = await asyncio.wait_for(worker._back_off(job_worker.MAX_RESTART_S), timeout=5)
+
+    assert back is True
+    assert time.monotonic() - started < 1
+    # The database up since: a worker that fails now backs off in full.
+    assert await worker._back_off(0.05) is False
+
+
 def _listening(database_url: str) -> bool:
     """The worker has opened its LISTEN connection (its last step before taking jobs)."""
     [row] = query(

@@ -188,6 +188,8 @@ class InProcessWorker(Generic[SettingsT]):
         self._schedules = schedules
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._database_away = False
+        """A back-off found the database away, and none has seen it answer since."""
 
     def start(self) -> None:
         self._stopping = False
@@ -223,20 +225,22 @@ class InProcessWorker(Generic[SettingsT]):
                 failures = 0  # an outage ended: a failure after it starts a new back-off
 
     async def _back_off(self, delay: float) -> bool:
-        """Wait ``delay`` seconds, or less: once the database, found away during the wait,
-        answers again, the worker starts at once (True). An outage's end need not wait out a
-        back-off of up to MAX_RESTART_S; a worker failing with the database up still backs
-        off."""
+        """Wait ``delay`` seconds, or less: once the database, found away during this wait or
+        an earlier one, answers again, the worker starts at once (True). An outage's end need
+        not wait out a back-off of up to MAX_RESTART_S, also when it ended between two
+        back-offs; a worker failing with the database up still backs off."""
         deadline = time.monotonic() + delay
-        away = not await self._database_answers()
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(PROBE_INTERVAL_S, left))
+        while True:
             if not await self._database_answers():
-                away = True
-            elif away:
+                self._database_away = True
+            elif self._database_away:
+                self._database_away = False
                 log.info("in_process_worker_database_back")
                 return True
-        return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(PROBE_INTERVAL_S, left))
 
     async def _database_answers(self) -> bool:
         try:
