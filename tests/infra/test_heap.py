@@ -1,5 +1,6 @@
 """The objects built at start-up are frozen out of the cyclic collector while the app runs
-(infra/heap.py) and handed back at shutdown."""
+(infra/heap.py), young collections wait for more objects, and both are handed back at
+shutdown."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 
 from chainconsult.app import create_app
 from chainconsult.config import Settings
-from chainconsult.infra.heap import startup_objects_frozen
+from chainconsult.infra.heap import YOUNG_THRESHOLD, startup_objects_frozen
 
 
 @pytest.fixture
@@ -40,3 +41,16 @@ async def test_start_up_objects_are_frozen_while_the_app_runs(settings: Settings
 
     assert gc.get_freeze_count() == 0
     assert any(app is obj for obj in gc.get_objects(generation=2))
+
+
+@pytest.mark.usefixtures("real_start_up_freeze")
+async def test_young_collections_wait_for_more_objects_while_the_app_runs(
+    settings: Settings,
+) -> None:
+    before = gc.get_threshold()
+    assert before[0] < YOUNG_THRESHOLD
+
+    async with LifespanManager(create_app(settings)):
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
+
+    assert gc.get_threshold() == before
