@@ -1,13 +1,15 @@
-"""CPU per cached read with tracing off and on, the app called in process (its ASGI callable
-awaited: no server, no socket), each setting in a fresh process, alternating:
+"""CPU per cached read with tracing off and on, or with the access log on, the app called in
+process (its ASGI callable awaited: no server, no socket), each setting in a fresh process,
+alternating:
 
     .venv/bin/python -m bench.trace_cost [--requests 6000] [--rounds 3] [--concurrency 16]
-        [--variants off,tracing,tracing10] [--baseline-src DIR] [--src DIR]
+        [--variants off,tracing,tracing10,info] [--baseline-src DIR] [--src DIR]
 
-``off`` is the default app; ``tracing`` and ``tracing10`` are `bench.load`'s variants of the
-same names (every request traced, one in ten), exporting over OTLP/HTTP to a sink in this
-process. Creates its own database (migrated, filled by `chainconsult demo-data`) and drops
-it at the end; Redis serves the rate limits, whose decisions the ``--concurrency`` callers
+``off`` is the default app (LOG_LEVEL=WARNING); ``tracing``, ``tracing10`` and ``info`` are
+`bench.load`'s variants of the same names (every request traced, one in ten, exporting over
+OTLP/HTTP to a sink in this process; LOG_LEVEL=INFO, its access lines written to a pipe that
+this process reads). Creates its own database (migrated, filled by `chainconsult demo-data`)
+and drops it at the end; Redis serves the rate limits, whose decisions the ``--concurrency`` callers
 share in batches as a busy server's requests do. Printed per request: the process's CPU
 (``time.process_time``, the export thread and the export of the measured spans included),
 the main thread's alone (``time.thread_time``) and the rest (the export thread)."""
@@ -28,7 +30,7 @@ from bench.hot_path import demo_database, load_average
 from bench.load._fixtures import DIRECTORY_QUERIES
 from bench.load.variants import VARIANTS, OtlpSink
 
-SETTINGS = ("off", "tracing", "tracing10")
+SETTINGS = ("off", "tracing", "tracing10", "info")
 
 
 async def _measure(count: int, concurrency: int) -> dict[str, float]:
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=6000, help="measured per process")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16, help="callers at once")
-    parser.add_argument("--variants", default=",".join(SETTINGS))
+    parser.add_argument("--variants", default="off,tracing,tracing10")
     parser.add_argument("--baseline-src", help="a src/ directory of another version")
     parser.add_argument(
         "--src", help="the src/ directory measured as this tree (default: this checkout's)"
