@@ -39,6 +39,12 @@ class RequestState:
     """What ``cached_json(..., repeatable=True)`` answered from, for the cached-read
     shortcut to answer the next identical request without routing."""
 
+    @property
+    def counted_status(self) -> int:
+        """The status the request is logged, measured and traced with: its response's, or
+        500 when none started (a crash before any answer)."""
+        return self.status or 500
+
 
 def request_state(scope: Scope) -> RequestState:
     """The request's state (handlers pass ``request.scope``); created on first use."""

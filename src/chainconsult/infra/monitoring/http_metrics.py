@@ -96,8 +96,7 @@ class HttpMetricsMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = route_template(scope, entry_root_path=entry_root_path)
-            # None: no answer got as far as the request context (a crash outside it).
-            status = request_state(scope).status or 500
+            status = request_state(scope).counted_status
             requests, duration = self._series(method, route, status)
             requests.inc()
             duration.observe(elapsed)

@@ -72,7 +72,7 @@ class RequestContextMiddleware:
                 access_line(
                     method=scope["method"],
                     path=scope["path"],
-                    status=state.status or 500,
+                    status=state.counted_status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     request_id=request_id,
                 )

@@ -86,7 +86,7 @@ class TracingMiddleware:
             method = scope["method"]
             route = self.route_template(scope, entry_root_path=entry_root_path)
             state = request_state(scope)
-            status = state.status or 500
+            status = state.counted_status
             self.recorder.end(
                 span,
                 f"{method} {route}",
